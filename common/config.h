@@ -1,0 +1,48 @@
+/* parlord's settings: defaults, then the command line.
+ *
+ * One struct, filled in by the master before it forks; workers inherit it.
+ * (The configuration file and reload belong to the operations issue; the
+ * field names are the keys it will use.) */
+#ifndef PARLOR_CONFIG_H
+#define PARLOR_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define PARLOR_VERSION "0.1.0"
+#define CONFIG_MAX_LISTEN 8
+
+struct listen_addr {
+    char host[64];
+    int port;
+};
+
+struct parlor_config {
+    struct listen_addr listen[CONFIG_MAX_LISTEN];
+    int nlisten;
+    int workers;
+    char control_path[256];
+    char database[1024];         /* libpq conninfo; "" = none */
+    int log_level;
+    char server_name[64];
+    char network_name[64];
+    char motd[2048];             /* "" = no MOTD (422) */
+    char password[128];          /* PASS required when non-empty */
+    int max_clients;             /* whole server */
+    int max_clients_per_worker;
+    int flood_lines;             /* sustained lines/s per client; 0 = off */
+    int flood_burst;             /* lines a client may send at once */
+    size_t sendq;                /* output queue limit per client, bytes */
+    int ping_timeout;            /* seconds of silence before PING, and again before closing */
+    int registration_timeout;    /* seconds to finish NICK/USER */
+    int max_channels_per_client;
+};
+
+void config_defaults(struct parlor_config *c);
+/* Parse argv (after the program name).  On a bad flag or value, writes a
+ * one-line reason into err and returns -1; returns 1 when --help/--version
+ * was handled (caller exits 0), 0 otherwise. */
+int config_parse_args(struct parlor_config *c, int argc, char **argv, char *err, size_t errlen);
+void config_usage(FILE *out);
+
+#endif

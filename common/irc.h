@@ -1,0 +1,54 @@
+/* IRC line parsing (RFC 1459/2812 + IRCv3 message tags) and name rules.
+ * Pure functions: no I/O, no allocation. */
+#ifndef PARLOR_IRC_H
+#define PARLOR_IRC_H
+
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define IRC_MAX_PARAMS 15
+/* RFC 1459: 512 bytes including CRLF, so 510 bytes of content. */
+#define IRC_LINE_MAX 510
+/* IRCv3 message-tags: the tag section (with '@' and trailing space) may add
+ * up to 8191 bytes from clients. */
+#define IRC_TAGS_MAX 8191
+#define IRC_NICK_MAX 30          /* bytes (UTF-8), advertised as NICKLEN */
+#define IRC_CHANNEL_MAX 50       /* bytes, advertised as CHANNELLEN */
+
+struct irc_msg {
+    char *tags;      /* without the leading '@'; NULL if none */
+    char *source;    /* without the leading ':'; NULL if none */
+    char *command;   /* never NULL after a successful parse */
+    int nparams;
+    char *params[IRC_MAX_PARAMS];
+    bool trailing;   /* last param was given with ':' */
+};
+
+/* Parse one line (no CR/LF) in place: separators are overwritten with NULs
+ * and the fields point into `line`.  `line` must be NUL-terminated.
+ * Returns 0, or -EINVAL for an empty line or one without a command. */
+int irc_parse(char *line, struct irc_msg *out);
+
+/* Valid UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
+bool utf8_valid(const char *s, size_t len);
+
+/* CASEMAPPING=ascii: A-Z fold to a-z, every other byte is kept.  UTF-8 letters
+ * (e.g. Hangul) are compared byte for byte. */
+static inline char irc_tolower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
+/* Fold `len` bytes of src into dst (may alias); dst gets a NUL at [len]. */
+void irc_casefold(char *dst, const char *src, size_t len);
+int irc_casecmp(const char *a, const char *b);
+/* Hash of the casefolded name (FNV-1a, 64-bit): equal for names equal under
+ * the casemapping.  Used for owner selection and hash tables. */
+uint64_t irc_casehash(const char *s, size_t len);
+
+/* Nick rules: 1..IRC_NICK_MAX bytes of valid UTF-8; ASCII letters, digits
+ * (not first), "-[]\\`^{}|_" (no '-' first); any non-ASCII code point that is
+ * not a control, space or format character.  So "민영" is a valid nick. */
+bool irc_nick_valid(const char *s, size_t len);
+/* Channel rules: '#' then 1..IRC_CHANNEL_MAX-1 bytes of valid UTF-8 without
+ * space, comma, BEL, NUL, CR, LF or ':'. */
+bool irc_channel_valid(const char *s, size_t len);
+
+#endif

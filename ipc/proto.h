@@ -1,0 +1,44 @@
+/* Frame types and their payloads (the field order of each encoder).
+ * See ipc/frame.h for the frame header and field encodings.
+ *
+ * Notation: u8/u32/u64/str as in frame.h; "client" is a u64 client id that is
+ * unique on the whole server (worker pid << 32 | counter), "slot" a worker
+ * index 0..N-1. */
+#ifndef PARLOR_IPC_PROTO_H
+#define PARLOR_IPC_PROTO_H
+
+enum ipc_type {
+    /* master -> worker, SOCK_SEQPACKET, one frame per datagram */
+    IPC_M_CLIENT = 1,   /* fd attached. str remote_ip, u32 remote_port */
+    IPC_M_PEER,         /* fd attached: stream socket to worker `slot`. u32 slot */
+    IPC_M_SHUTDOWN,     /* str reason: tell clients, close, exit 0 */
+
+    /* worker -> master */
+    IPC_W_READY = 16,   /* u32 slot */
+    IPC_W_CLOSED,       /* u32 count of clients closed since the last one */
+
+    /* worker <-> worker, SOCK_STREAM mesh; frames of one loop iteration are
+     * written together */
+    IPC_P_HELLO = 32,   /* u32 slot, u32 pid: first frame on a new mesh socket */
+    IPC_P_NICK_CLAIM,   /* to the nick's owner. str nick, str old_nick ("" at
+                           registration), u64 client, u32 slot, u8 force
+                           (force: re-announce after the owner restarted) */
+    IPC_P_NICK_RESULT,  /* owner -> claimer. u64 client, u8 ok, str nick */
+    IPC_P_NICK_RELEASE, /* to the nick's owner. str nick, u64 client */
+    IPC_P_TO_NICK,      /* to the nick's owner, which forwards it to the
+                           holder's worker. u8 kind, str nick, u64 from_client,
+                           u32 from_slot, then kind-specific strs (see
+                           worker/route.c) */
+    IPC_P_RAW,          /* u64 client, str bytes: lines for a local client */
+    IPC_P_CHAN_REQ,     /* to the channel's owner: u8 op, str channel, u64
+                           client, u32 slot, str nick, str user, str host,
+                           str arg1, str arg2 (see worker/channel.c) */
+    IPC_P_CHAN_EVENT,   /* owner -> every worker with members: one sequenced
+                           channel event (see worker/channel.c) */
+    IPC_P_CHAN_STATE,   /* owner -> a worker that gets its first member:
+                           the whole channel (see worker/channel.c) */
+    IPC_P_LIST_REQ,     /* u64 client, u32 slot, str nick, str mask */
+    IPC_P_LIST_REPLY,   /* u64 client, str lines (322s) */
+};
+
+#endif

@@ -1,0 +1,9 @@
+#ifndef PARLOR_MASTER_H
+#define PARLOR_MASTER_H
+
+#include "common/config.h"
+
+/* Runs the master until SIGTERM/SIGINT; returns the exit status. */
+int master_run(const struct parlor_config *cfg);
+
+#endif

@@ -1,0 +1,373 @@
+#!/usr/bin/env bash
+# Benchmark Parlor against ngircd on the same loads (run by `make bench`).
+#
+# Every phase starts a fresh server on a free 127.0.0.1 port, runs
+# bin/parlor-bench against it and stops it again by PID:
+#
+#   idle       10,000 registered idle clients; memory = sum of VmRSS over the
+#              server's process tree, minus the same sum before they connected
+#   connrate   registrations/s, at 10 and at 100 handshakes in flight
+#   fanout     500 clients in one room, 5 senders, as fast as the windows allow
+#   rooms      1000 clients in 100 rooms of 10, everyone sending
+#   same-load  fanout at a fixed rate both servers sustain (half the lower of
+#              the two fanout peaks): server CPU per delivered message and latency
+#
+# and a table with Parlor/ngircd ratios comes last.  bench/README.md explains
+# every number.
+#
+# Environment:
+#   BENCH_SERVERS="parlor ngircd"   which servers to run
+#   BENCH_DURATION=8                measured seconds per load phase
+#   BENCH_IDLE_CLIENTS=10000        clients in the idle phase
+#   BENCH_KEEP=1                    keep the temp dir (configs, logs, outputs)
+#   PARLORD, NGIRCD                 server binaries
+#   PARLORD_ARGS                    extra parlord flags (e.g. --database ...)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$root/bin/parlor-bench
+PARLORD=${PARLORD:-$root/bin/parlord}
+NGIRCD=${NGIRCD:-/usr/sbin/ngircd}
+SERVERS=${BENCH_SERVERS:-parlor ngircd}
+DURATION=${BENCH_DURATION:-8}
+IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-10000}
+PARLORD_ARGS=${PARLORD_ARGS:-}
+
+server_pid=""
+gen_pid=""
+tmp=$(mktemp -d /tmp/parlor-bench.XXXXXX)
+chmod 755 "$tmp"          # ngircd drops to nobody and must still read its files
+
+say() { printf '%s\n' "$*" >&2; }
+
+# Stop one process we started: TERM, up to 5 s, then KILL.  By PID only.
+stop_pid() {
+    local pid=$1 i
+    [ -n "$pid" ] || return 0
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "bench: pid $pid ignored SIGTERM, killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    stop_pid "$gen_pid"
+    stop_pid "$server_pid"
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        say "bench: outputs and logs kept in $tmp"
+    else
+        rm -rf "$tmp"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'say "bench: interrupted"; exit 130' INT TERM
+
+[ -x "$BENCH" ] || { say "bench: $BENCH is missing; run make first"; exit 1; }
+
+# One descriptor per client on both sides; the hard limit is as far as we go.
+hard=$(ulimit -Hn)
+if [ "$hard" = unlimited ] || [ "$hard" -gt 65536 ]; then hard=65536; fi
+ulimit -n "$hard"
+if [ "$hard" -lt $((IDLE_CLIENTS + 100)) ]; then
+    say "bench: open-file limit $hard is too low for $IDLE_CLIENTS clients"
+    exit 1
+fi
+
+# ---- process tree helpers -------------------------------------------------
+
+# PIDs of $1 and all its descendants (from the ppid field of /proc/*/stat).
+tree_pids() {
+    local f line
+    for f in /proc/[0-9]*/stat; do
+        read -r line < "$f" 2>/dev/null || continue
+        line=${line##*) }             # drop "pid (comm) "; comm may hold spaces
+        set -- $line                  # $1 state, $2 ppid
+        f=${f#/proc/}
+        printf '%s %s\n' "${f%/stat}" "$2"
+    done | awk -v root="$1" '
+        { parent[$1] = $2 }
+        END {
+            if (!(root in parent)) exit
+            mine[root] = 1
+            do {
+                changed = 0
+                for (p in parent)
+                    if (!(p in mine) && (parent[p] in mine)) { mine[p] = 1; changed = 1 }
+            } while (changed)
+            for (p in mine) print p
+        }'
+}
+
+# Sum of VmRSS (kB) over the server's process tree.
+tree_rss_kb() {
+    local p sum=0 kb
+    for p in $(tree_pids "$1"); do
+        kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null || true)
+        sum=$((sum + ${kb:-0}))
+    done
+    echo "$sum"
+}
+
+# ---- servers ----------------------------------------------------------------
+
+wait_listening() {
+    local port=$1 i
+    for i in $(seq 100); do
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            return 1
+        fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+write_ngircd_conf() {
+    local dir=$1 port=$2
+    mkdir -p "$dir/conf.d"
+    chmod 755 "$dir" "$dir/conf.d"
+    # Limits as far as ngircd allows: no connection caps, no penalty time
+    # (MaxPenaltyTime = 0), no DNS/IDENT lookups (a subprocess per client).
+    # Command throttling itself cannot be switched off in the config; the
+    # load phases make the senders IRC operators with user mode +F
+    # ("relaxed flood protection"), which lifts it.
+    cat > "$dir/ngircd.conf" <<EOF
+[Global]
+	Name = bench.ngircd.local
+	Info = parlor-bench reference server
+	AdminInfo1 = parlor-bench
+	AdminInfo2 = loopback only
+	AdminEMail = bench@localhost
+	Listen = 127.0.0.1
+	Ports = $port
+	MotdPhrase = bench
+	ServerUID = nobody
+	ServerGID = nogroup
+[Limits]
+	MaxConnections = 0
+	MaxConnectionsIP = 0
+	MaxJoins = 0
+	MaxNickLength = 30
+	MaxPenaltyTime = 0
+	PingTimeout = 600
+	PongTimeout = 300
+[Options]
+	DNS = no
+	Ident = no
+	PAM = no
+	IncludeDir = $dir/conf.d
+[Operator]
+	Name = bench
+	Password = bench
+EOF
+    chmod 644 "$dir/ngircd.conf"
+}
+
+# start_server NAME PHASE: sets server_pid and port, or returns 1.
+start_server() {
+    local name=$1 phase=$2 dir
+    dir=$tmp/$name-$phase
+    mkdir -p "$dir"
+    chmod 755 "$dir"
+    port=$("$BENCH" freeport)
+    case $name in
+    parlor)
+        [ -x "$PARLORD" ] || { say "bench: $PARLORD is missing"; return 1; }
+        # cwd is the temp dir, so parlord's control socket lands there.
+        # shellcheck disable=SC2086 # PARLORD_ARGS is a list of flags
+        (cd "$dir" && exec env -u PARLOR_DATABASE_URL "$PARLORD" --listen "127.0.0.1:$port" \
+            --workers 2 --flood-lines 0 --max-clients 20000 --log-level warn $PARLORD_ARGS) \
+            > "$dir/server.log" 2>&1 &
+        server_pid=$!
+        ;;
+    ngircd)
+        [ -x "$NGIRCD" ] || { say "bench: $NGIRCD is missing"; return 1; }
+        write_ngircd_conf "$dir" "$port"
+        "$NGIRCD" -n -f "$dir/ngircd.conf" > "$dir/server.log" 2>&1 &
+        server_pid=$!
+        ;;
+    esac
+    if ! wait_listening "$port"; then
+        say "bench: $name did not start listening on 127.0.0.1:$port; its log:"
+        tail -n 20 "$dir/server.log" >&2 || true
+        stop_pid "$server_pid"
+        server_pid=""
+        return 1
+    fi
+    server_dir=$dir
+}
+
+stop_server() {
+    local name=$1
+    if [ -n "$server_pid" ] && ! kill -0 "$server_pid" 2>/dev/null; then
+        say "bench: $name (pid $server_pid) died during the run; its log:"
+        tail -n 20 "$server_dir/server.log" >&2 || true
+    fi
+    stop_pid "$server_pid"
+    server_pid=""
+}
+
+# ---- results --------------------------------------------------------------
+
+# kv FILE KEY: value of KEY= in the RESULT line of FILE, or "n/a".
+kv() {
+    local v=""
+    [ -f "$1" ] && v=$(awk -v k="$2" '/^RESULT / {
+        for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == k) print a[2] } }' "$1" | tail -n 1)
+    echo "${v:-n/a}"
+}
+
+result() { echo "$tmp/result-$1-$2"; }
+
+# run_gen NAME PHASE GENERATOR-ARGS...: run one load, keep its output.
+run_gen() {
+    local name=$1 phase=$2 out
+    shift 2
+    out=$(result "$name" "$phase")
+    "$BENCH" "$@" --port "$port" --label "$name" > "$out" 2> "$out.err" &
+    gen_pid=$!
+    wait "$gen_pid" || say "bench: $name $phase: generator exited with status $?"
+    gen_pid=""
+    grep -v '^RESULT ' "$out" | sed 's/^/    /' >&2 || true
+    if [ -s "$out.err" ]; then
+        head -n 12 "$out.err" | sed 's/^/    ! /' >&2
+    fi
+    grep -q '^RESULT ' "$out" || say "bench: $name $phase: no result"
+}
+
+oper_for() { [ "$1" = ngircd ] && echo "--oper bench:bench" || true; }
+
+phase_idle() {
+    local name=$1 out base loaded i n
+    out=$(result "$name" idle)
+    start_server "$name" idle || return 0
+    sleep 0.5
+    base=$(tree_rss_kb "$server_pid")
+    "$BENCH" idle --port "$port" --label "$name" --clients "$IDLE_CLIENTS" --hold 120 \
+        > "$out" 2> "$out.err" &
+    gen_pid=$!
+    for i in $(seq 1200); do
+        grep -q '^IDLE_READY' "$out" 2>/dev/null && break
+        kill -0 "$gen_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if grep -q '^IDLE_READY' "$out"; then
+        sleep 1                       # let the server settle
+        loaded=$(tree_rss_kb "$server_pid")
+        n=$(awk '/^IDLE_READY/ { sub("registered=", "", $2); print $2 }' "$out")
+        echo "rss_base_kb=$base rss_loaded_kb=$loaded registered=$n" > "$out.mem"
+        say "    $name: RSS ${base} kB idle, ${loaded} kB with $n clients:" \
+            "$(awk -v b="$base" -v l="$loaded" -v n="$n" 'BEGIN { printf "%.2f kB per client", n ? (l - b) / n : 0 }')"
+    fi
+    stop_pid "$gen_pid"               # SIGTERM ends the hold; it QUITs and reports
+    gen_pid=""
+    [ -s "$out.err" ] && head -n 5 "$out.err" | sed 's/^/    ! /' >&2
+    stop_server "$name"
+}
+
+mem_per_client() {
+    local f
+    f="$(result "$1" idle).mem"
+    [ -f "$f" ] || { echo n/a; return; }
+    awk '{ for (i = 1; i <= NF; i++) { split($i, a, "="); v[a[1]] = a[2] } }
+        END { if (v["registered"] > 0) printf "%.2f", (v["rss_loaded_kb"] - v["rss_base_kb"]) / v["registered"]; else print "n/a" }' "$f"
+}
+
+phase() {
+    local name=$1 ph=$2
+    shift 2
+    start_server "$name" "$ph" || return 0
+    say "  $name: $ph"
+    run_gen "$name" "$ph" "$@" --cpu-pid "$server_pid"
+    stop_server "$name"
+}
+
+# ---- run ----------------------------------------------------------------------
+
+say "bench: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), open files $(ulimit -n)"
+say "bench: servers: $SERVERS; $DURATION s per load phase; temp dir $tmp"
+start=$(date +%s)
+
+for s in $SERVERS; do
+    say "== $s"
+    say "  $s: idle, $IDLE_CLIENTS clients"
+    phase_idle "$s"
+    phase "$s" connrate10 connrate --clients 3000 --concurrency 10
+    phase "$s" connrate100 connrate --clients 3000 --concurrency 100
+    # shellcheck disable=SC2046
+    phase "$s" fanout fanout --duration "$DURATION" $(oper_for "$s")
+    # shellcheck disable=SC2046
+    phase "$s" rooms rooms --duration "$DURATION" $(oper_for "$s")
+done
+
+# Same offered load on both: half the lower fanout peak, so neither saturates.
+rate=""
+for s in $SERVERS; do
+    o=$(kv "$(result "$s" fanout)" offered_per_s)
+    [ "$o" = n/a ] && continue
+    rate=$(awk -v o="$o" -v r="${rate:-}" 'BEGIN { h = o / 2; if (r == "" || h < r) r = h; printf "%d", r }')
+done
+if [ -n "$rate" ] && [ "$rate" -gt 0 ]; then
+    say "== same load: fanout at $rate msgs/s on each server"
+    for s in $SERVERS; do
+        # shellcheck disable=SC2046
+        phase "$s" sameload fanout --duration "$DURATION" --rate "$rate" $(oper_for "$s")
+    done
+fi
+
+# ---- table ------------------------------------------------------------------
+
+row() {   # row LABEL PHASE KEY BETTER(high|low)
+    local label=$1 ph=$2 key=$3 better=$4 p g
+    if [ "$ph" = idle ] && [ "$key" = kb_per_client ]; then
+        p=$(mem_per_client parlor); g=$(mem_per_client ngircd)
+    else
+        p=$(kv "$(result parlor "$ph")" "$key"); g=$(kv "$(result ngircd "$ph")" "$key")
+    fi
+    awk -v l="$label" -v p="$p" -v g="$g" -v b="$better" 'BEGIN {
+        r = "n/a"
+        if (p != "n/a" && g != "n/a" && g + 0 != 0) r = sprintf("%.2f", p / g)
+        printf "%-44s %14s %14s %9s  (%s is better)\n", l, p, g, r, b == "high" ? "higher" : "lower"
+    }'
+}
+
+echo
+echo "Parlor vs ngircd ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
+printf '%-44s %14s %14s %9s\n' "metric" "parlor" "ngircd" "p/n"
+row "fanout 500x1 peak: delivered msgs/s"   fanout delivered_per_s high
+row "fanout peak: offered msgs/s"           fanout offered_per_s high
+row "fanout peak: p50 latency ms"           fanout p50_ms low
+row "fanout peak: p99 latency ms"           fanout p99_ms low
+row "fanout peak: lost"                     fanout lost low
+row "fanout peak: duplicates"               fanout dup low
+row "rooms 1000/100 peak: delivered msgs/s" rooms delivered_per_s high
+row "rooms peak: p50 latency ms"            rooms p50_ms low
+row "rooms peak: p99 latency ms"            rooms p99_ms low
+row "rooms peak: lost"                      rooms lost low
+row "connrate (10 in flight): regs/s"       connrate10 registered_per_s high
+row "connrate (100 in flight): regs/s"      connrate100 registered_per_s high
+row "idle $IDLE_CLIENTS: RSS kB per client" idle kb_per_client low
+if [ -n "$rate" ]; then
+    row "same load $rate msgs/s: CPU us/delivery" sameload server_cpu_us_per_msg low
+    row "same load: delivered msgs/s"           sameload delivered_per_s high
+    row "same load: p50 latency ms"             sameload p50_ms low
+    row "same load: p90 latency ms"             sameload p90_ms low
+    row "same load: p99 latency ms"             sameload p99_ms low
+    row "same load: max latency ms"             sameload max_ms low
+    row "same load: lost"                       sameload lost low
+fi
+echo
+grep -h '^RESULT ' "$tmp"/result-* 2>/dev/null | sort || true
+echo "bench: done in $(( $(date +%s) - start )) s"

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Check the Debian packages Parlor needs; install the missing ones.
+#
+# Quiet when everything is installed.  As root, missing packages are installed
+# with apt-get (non-interactive, so it works in CI without a terminal);
+# otherwise the exact command is printed and the script exits 1.
+set -eu
+
+PACKAGES="gcc make pkg-config libuv1-dev libpq-dev check libsodium-dev \
+libssl-dev postgresql ngircd tmux procps"
+
+missing=""
+for pkg in $PACKAGES; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    case "$status" in
+        *" installed") ;;
+        *) missing="$missing $pkg" ;;
+    esac
+done
+missing=${missing# }
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: missing Debian packages: $missing" >&2
+    echo "deps.sh: install them with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y $missing" >&2
+    exit 1
+fi
+
+echo "deps.sh: installing missing packages: $missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,31 @@
+/* bin/test_integration: real parlord processes and real TCP clients.
+ * PARLORD names the binary under test (default bin/parlord).  Check's
+ * CK_RUN_SUITE / CK_RUN_CASE select a subset. */
+#include "tests/integration/suites.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int main(void)
+{
+    const char *bin = getenv("PARLORD");
+    if (!bin || !*bin)
+        bin = "bin/parlord";
+    /* Without a server the harness's own tests still run; every server
+     * test then fails with this reason. */
+    if (access(bin, X_OK) != 0)
+        fprintf(stderr, "test_integration: %s is not executable (set PARLORD)\n", bin);
+    /* Line-buffered so the harness's diagnostics interleave with Check's. */
+    setvbuf(stderr, NULL, _IOLBF, 0);
+
+    SRunner *sr = srunner_create(harness_suite());
+    srunner_add_suite(sr, register_suite());
+    srunner_add_suite(sr, channel_suite());
+    srunner_add_suite(sr, process_suite());
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

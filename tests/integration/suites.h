@@ -1,0 +1,12 @@
+/* The integration suites; each file contributes one. */
+#ifndef PARLOR_IT_SUITES_H
+#define PARLOR_IT_SUITES_H
+
+#include <check.h>
+
+Suite *harness_suite(void);
+Suite *register_suite(void);
+Suite *channel_suite(void);
+Suite *process_suite(void);
+
+#endif

@@ -1,0 +1,307 @@
+/* Whole-server behaviour: slow clients, worker crashes, shutdown. */
+#include "tests/integration/harness.h"
+#include "tests/integration/suites.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void join(struct it_client *c, const char *chan)
+{
+    it_send(c, "JOIN %s", chan);
+    char end[128];
+    snprintf(end, sizeof end, " 366 %s %s ", c->nick, chan);
+    it_expect(c, end);
+}
+
+static void expect_joined(struct it_client *c, const char *nick, const char *chan)
+{
+    char re[160];
+    snprintf(re, sizeof re, "^:%s![^ ]+ JOIN :?%s$", nick, chan);
+    it_expect_re(c, re);
+}
+
+static bool contains_pid(const pid_t *pids, int n, pid_t pid)
+{
+    for (int i = 0; i < n; i++)
+        if (pids[i] == pid)
+            return true;
+    return false;
+}
+
+/* ---- a client that stops reading ---------------------------------------- */
+
+struct listener {
+    struct it_client *c;
+    int next;          /* the number of the next expected message */
+    bool saw_quit;
+};
+
+/* Read what a listener has; every "n <i>" must be the next in order. */
+static void drain(struct listener *l, int timeout_ms)
+{
+    const char *line = it_next_line(l->c, timeout_ms);
+    while (line) {
+        const char *p = strstr(line, " PRIVMSG #flood :n ");
+        if (p) {
+            int i = atoi(p + 19);
+            if (i != l->next)
+                it_fail(l->c, "expected message %d, got %d", l->next, i);
+            l->next++;
+        } else if (strncmp(line, ":sloth!", 7) == 0 && strstr(line, " QUIT")) {
+            l->saw_quit = true;
+        }
+        line = it_next_line(l->c, 0);
+    }
+    if (l->c->eof)
+        it_fail(l->c, "disconnected while reading the flood");
+}
+
+START_TEST(test_non_reading_client_is_disconnected_while_others_keep_receiving)
+{
+    struct it_server s;
+    const char *const args[] = { "--sendq", "32768", "--flood-lines", "0", NULL };
+    it_server_start(&s, args);
+
+    struct it_client *talker = it_connect_on_worker(&s, 0);
+    it_register(talker, "talker");
+    struct listener l[2] = { { .c = it_connect_on_worker(&s, 0) },
+                             { .c = it_connect_on_worker(&s, 1) } };
+    it_register(l[0].c, "ear0");
+    it_register(l[1].c, "ear1");
+    /* The slow client has a tiny receive buffer, so the server's queue for
+     * it fills quickly once it stops reading. */
+    struct it_client *slow = NULL;
+    for (int i = 0; i < 8 && !slow; i++) {
+        slow = it_client_connect(s.port, 1024);
+        ck_assert_ptr_nonnull(slow);
+        if (!it_wait(slow, "*** Connected to worker", IT_TIMEOUT_MS))
+            it_fail(slow, "no worker notice");
+        if (slow->worker != 1) {
+            it_client_free(slow);
+            slow = NULL;
+            it_sleep_ms(20);
+        }
+    }
+    ck_assert_msg(slow != NULL, "could not place the slow client on worker 1");
+    it_register(slow, "sloth");
+
+    join(talker, "#flood");
+    join(l[0].c, "#flood");
+    join(l[1].c, "#flood");
+    join(slow, "#flood");
+    expect_joined(talker, "sloth", "#flood");
+    expect_joined(l[1].c, "sloth", "#flood");
+    expect_joined(l[0].c, "sloth", "#flood");
+    /* From here on, sloth never reads. */
+
+    char pad[361];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    const int window = 64, limit = 30000;
+    int sent = 0, after_quit = -1;
+    long deadline = it_now_ms() + 30000;
+    while (sent < limit) {
+        if (l[0].saw_quit && l[1].saw_quit) {
+            if (after_quit < 0)
+                after_quit = sent;
+            if (sent - after_quit >= 200)
+                break;
+        }
+        /* Keep at most `window` messages in flight to the listeners, so
+         * they never overflow their own queues. */
+        while (sent - l[0].next >= window || sent - l[1].next >= window) {
+            if (it_now_ms() > deadline)
+                it_fail(l[0].c, "listeners stalled at %d and %d of %d messages",
+                        l[0].next, l[1].next, sent);
+            drain(&l[0], 5);
+            drain(&l[1], 0);
+        }
+        it_send(talker, "PRIVMSG #flood :n %d %s", sent, pad);
+        sent++;
+        drain(&l[0], 0);
+        drain(&l[1], 0);
+    }
+    if (after_quit < 0)
+        it_fail(l[0].c, "after %d messages of %zu bytes with --sendq 32768, sloth's QUIT "
+                "was %sseen by ear0 and %sseen by ear1", sent, sizeof pad + 20,
+                l[0].saw_quit ? "" : "not ", l[1].saw_quit ? "" : "not ");
+    /* The listeners get every message, in order. */
+    deadline = it_now_ms() + IT_TIMEOUT_MS;
+    while ((l[0].next < sent || l[1].next < sent) && it_now_ms() < deadline) {
+        drain(&l[0], 5);
+        drain(&l[1], 0);
+    }
+    for (int i = 0; i < 2; i++)
+        if (l[i].next != sent)
+            it_fail(l[i].c, "received %d of %d messages", l[i].next, sent);
+    it_expect_alive(talker);
+
+    /* sloth's connection is over: what it was sent ends, then EOF. */
+    slow->auto_pong = false;
+    int errors = it_expect_closed(slow, "SendQ exceeded", IT_TIMEOUT_MS);
+    fprintf(stderr, "non-reading client: closed after %d messages (ERROR line %s)\n",
+            after_quit, errors ? "delivered" : "not delivered");
+
+    it_client_free(slow);
+    it_client_free(l[1].c);
+    it_client_free(l[0].c);
+    it_client_free(talker);
+    it_server_stop(&s);
+}
+END_TEST
+
+/* ---- SIGKILL of a worker -------------------------------------------------- */
+
+START_TEST(test_killed_worker_is_respawned_and_the_rest_keeps_chatting)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    pid_t before[IT_MAX_WORKERS];
+    int n = it_server_workers(&s, before, IT_MAX_WORKERS);
+    ck_assert_int_eq(n, 2);
+
+    struct it_client *victim = it_connect_on_worker(&s, 0);
+    it_register(victim, "victim");
+    struct it_client *a = it_connect_on_worker(&s, 1);
+    it_register(a, "alpha");
+    struct it_client *b = it_connect_on_worker(&s, 1);
+    it_register(b, "bravo");
+    ck_assert_msg(contains_pid(before, n, victim->worker_pid),
+                  "the notice's pid %d is not a worker", (int)victim->worker_pid);
+    ck_assert_msg(a->worker_pid != victim->worker_pid, "both workers have one pid");
+    /* Rooms whose owner may be either worker. */
+    const char *rooms[] = { "#crash1", "#crash2", "#crash3", "#crash4" };
+    for (int r = 0; r < 4; r++) {
+        join(victim, rooms[r]);
+        join(a, rooms[r]);
+        join(b, rooms[r]);
+        expect_joined(a, "bravo", rooms[r]);
+    }
+
+    pid_t dead = victim->worker_pid;
+    long t0 = it_now_ms();
+    ck_assert_int_eq(kill(dead, SIGKILL), 0);
+    pid_t after[IT_MAX_WORKERS];
+    pid_t fresh = 0;
+    while (!fresh) {
+        int m = it_server_workers(&s, after, IT_MAX_WORKERS);
+        for (int i = 0; i < m; i++)
+            if (!contains_pid(before, n, after[i]))
+                fresh = after[i];
+        if (it_now_ms() - t0 > 3000)
+            break;
+        if (!fresh)
+            it_sleep_ms(5);
+    }
+    long took = it_now_ms() - t0;
+    ck_assert_msg(fresh != 0, "no new worker 3 s after SIGKILL of worker %d", (int)dead);
+    /* "Within a second", plus a little for polling /proc. */
+    ck_assert_msg(took <= 1100, "worker respawned after %ld ms", took);
+    ck_assert_msg(it_proc_alive(a->worker_pid), "the surviving worker died too");
+
+    /* The victim's connection is gone. */
+    it_expect_closed(victim, NULL, IT_TIMEOUT_MS);
+
+    /* Clients on the surviving worker keep chatting: in rooms (whichever
+     * worker owned them) and privately. */
+    for (int r = 0; r < 4; r++) {
+        it_send(a, "PRIVMSG %s :after the crash %d", rooms[r], r);
+        char re[128];
+        snprintf(re, sizeof re, "^:alpha![^ ]+ PRIVMSG %s :after the crash %d$", rooms[r], r);
+        it_expect_re(b, re);
+    }
+    it_send(b, "PRIVMSG alpha :private after the crash");
+    it_expect_re(a, "^:bravo![^ ]+ PRIVMSG alpha :private after the crash$");
+
+    /* New clients are served, the first by the new worker (it has the
+     * fewest clients), and can talk to the old ones. */
+    struct it_client *c = it_connect(&s);
+    ck_assert_msg(c->worker_pid == fresh, "new client went to pid %d, not the new worker %d",
+                  (int)c->worker_pid, (int)fresh);
+    it_register(c, "charlie");
+    /* The victim's nick was released with its connection. */
+    struct it_client *v2 = it_connect(&s);
+    it_register(v2, "victim");
+    for (int r = 0; r < 4; r++) {
+        join(c, rooms[r]);
+        it_send(c, "PRIVMSG %s :newcomer %d", rooms[r], r);
+        char re[128];
+        snprintf(re, sizeof re, "^:charlie![^ ]+ PRIVMSG %s :newcomer %d$", rooms[r], r);
+        it_expect_re(a, re);
+        it_expect_re(b, re);
+    }
+    it_send(c, "PRIVMSG bravo :hello from the new worker");
+    it_expect_re(b, "^:charlie![^ ]+ PRIVMSG bravo :hello from the new worker$");
+    it_send(a, "PRIVMSG charlie :welcome");
+    it_expect_re(c, "^:alpha![^ ]+ PRIVMSG charlie :welcome$");
+    /* The room lists no ghost of the victim. */
+    it_send(a, "NAMES #crash1");
+    const char *names = it_expect(a, " 353 alpha ");
+    ck_assert_msg(strstr(names, "charlie") != NULL && strstr(names, "victim") == NULL,
+                  "NAMES after the crash: %s", names);
+
+    it_client_free(v2);
+    it_client_free(c);
+    it_client_free(b);
+    it_client_free(a);
+    it_client_free(victim);
+    it_server_stop(&s);
+}
+END_TEST
+
+/* ---- SIGTERM ------------------------------------------------------------- */
+
+START_TEST(test_sigterm_sends_error_to_every_client_and_exits_cleanly)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    struct it_client *c[5];
+    for (int i = 0; i < 5; i++) {
+        c[i] = it_connect_on_worker(&s, i % 2);
+        char nick[16];
+        snprintf(nick, sizeof nick, "term%d", i);
+        it_register(c[i], nick);
+        join(c[i], "#bye");
+    }
+    /* One never registered. */
+    struct it_client *unreg = it_connect(&s);
+
+    pid_t workers[IT_MAX_WORKERS];
+    int n = it_server_workers(&s, workers, IT_MAX_WORKERS);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(kill(s.pid, SIGTERM), 0);
+    for (int i = 0; i < 5; i++) {
+        int errors = it_expect_closed(c[i], "ERROR :", IT_TIMEOUT_MS);
+        if (errors != 1)
+            it_fail(c[i], "expected one ERROR line before the close, got %d", errors);
+    }
+    int errors = it_expect_closed(unreg, "ERROR :", IT_TIMEOUT_MS);
+    if (errors != 1)
+        it_fail(unreg, "expected one ERROR line before the close, got %d", errors);
+    it_server_wait_exit(&s, workers, n);
+
+    /* Nothing listens any more. */
+    struct it_client *late = it_client_connect(s.port, 0);
+    ck_assert_msg(late == NULL && errno == ECONNREFUSED, "port still open after exit");
+
+    it_client_free(unreg);
+    for (int i = 0; i < 5; i++)
+        it_client_free(c[i]);
+}
+END_TEST
+
+Suite *process_suite(void)
+{
+    Suite *s = suite_create("process");
+    TCase *tc = tcase_create("process");
+    tcase_set_timeout(tc, 45);
+    tcase_add_test(tc, test_non_reading_client_is_disconnected_while_others_keep_receiving);
+    tcase_add_test(tc, test_killed_worker_is_respawned_and_the_rest_keeps_chatting);
+    tcase_add_test(tc, test_sigterm_sends_error_to_every_client_and_exits_cleanly);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,449 @@
+/* Client connections: lifetime, input framing, flood control, output queue,
+ * timeouts.
+ *
+ * Sockets are driven with uv_poll_t and plain read()/write() on the worker's
+ * own buffers rather than uv_tcp_t streams: output is one contiguous byte
+ * queue per client with a hard limit (sendq) and one write(2) per loop
+ * iteration, and nothing is allocated per message. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "ipc/frame.h"
+#include "ipc/proto.h"
+#include "worker/worker_int.h"
+
+/* Input kept for a client: one full line with tags and some slack. */
+#define IN_MAX (IRC_TAGS_MAX + IRC_LINE_MAX + 2)
+#define READ_CHUNK 16384
+
+static struct hmap throttled;     /* id -> client, clients paused by flood control */
+static bool throttled_init;
+
+struct client *client_by_id(uint64_t id)
+{
+    return hmap_get_id(&W.clients, id);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+static void update_poll(struct client *c)
+{
+    if (c->closing)
+        return;
+    int ev = 0;
+    if (!c->blocked && !c->throttled)
+        ev |= UV_READABLE;
+    if (c->out.len)
+        ev |= UV_WRITABLE;
+    if (ev == c->poll_events)
+        return;
+    c->poll_events = ev;
+    if (ev)
+        uv_poll_start(&c->poll, ev, on_poll);
+    else
+        uv_poll_stop(&c->poll);
+}
+
+static void start_poll(struct client *c)
+{
+    int ev = UV_READABLE | (c->out.len ? UV_WRITABLE : 0);
+    c->poll_events = ev;
+    uv_poll_start(&c->poll, ev, on_poll);
+}
+
+void client_accept(int fd, const char *ip, int port)
+{
+    if (!throttled_init) {
+        hmap_init(&throttled);
+        throttled_init = true;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct client *c = calloc(1, sizeof *c);
+    PARLOR_ASSERT(c != NULL);
+    c->id = ((uint64_t)(uint32_t)W.pid << 32) | ++W.next_client;
+    c->fd = fd;
+    snprintf(c->ip, sizeof c->ip, "%s", ip);
+    snprintf(c->host, sizeof c->host, "%s", ip);
+    c->port = port;
+    strcpy(c->nick, "*");
+    c->signon = c->last_recv = c->last_active = W.now;
+    c->flood_tokens = W.cfg->flood_burst;
+    c->flood_at = W.now;
+    c->pass_ok = W.cfg->password[0] == '\0';
+    if (uv_poll_init_socket(W.loop, &c->poll, fd) < 0) {
+        log_warn("client %s:%d: cannot watch socket", ip, port);
+        close(fd);
+        free(c);
+        W.closed_unreported++;
+        return;
+    }
+    c->poll.data = c;
+    hmap_put_id(&W.clients, c->id, c);
+    W.nclients++;
+    start_poll(c);
+    log_debug("client %s:%d connected (id %llx)", ip, port, (unsigned long long)c->id);
+    client_sendf(c, ":%s NOTICE * :*** Connected to worker %d (pid %d)\r\n",
+                 W.cfg->server_name, W.slot, (int)W.pid);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct client *c = h->data;
+    close(c->fd);
+    hmap_del_id(&W.clients, c->id);
+    if (throttled_init)
+        hmap_del_id(&throttled, c->id);
+    buf_free(&c->in);
+    buf_free(&c->out);
+    free(c->away);
+    free(c->chans);
+    free(c);
+    W.nclients--;
+    W.closed_unreported++;
+    worker_check_stop();
+}
+
+void client_close(struct client *c, const char *reason)
+{
+    if (c->closing)
+        return;
+    if (c->registered) {
+        /* Leave every channel with one QUIT each; the owners tell the other
+         * members, and our mirrors forget this client right now. */
+        for (int i = 0; i < c->nchans; i++) {
+            struct channel *ch = c->chans[i];
+            struct member *m = chan_member(ch, c->nick);
+            if (m)
+                m->local = NULL;
+            chan_request(c, CHAN_QUIT, ch->name, reason, NULL);
+        }
+        c->nchans = 0;
+        hmap_del_name(&W.nicks, c->nick);
+        nick_release(c->nick, c->id);
+    }
+    c->closing = true;
+    log_debug("client %s:%d (%s) closing: %s", c->ip, c->port, c->nick, reason);
+    /* Best effort: tell the client why, in one write that does not block. */
+    char line[600];
+    int n = snprintf(line, sizeof line, "ERROR :Closing Link: %s (%s)\r\n", c->ip, reason);
+    if (n > (int)sizeof line - 1)
+        n = (int)sizeof line - 1;
+    if (c->out.len < W.cfg->sendq)
+        buf_append(&c->out, line, (size_t)n);
+    ssize_t ignored = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)ignored;
+    shutdown(c->fd, SHUT_RDWR);
+    uv_poll_stop(&c->poll);
+    uv_close((uv_handle_t *)&c->poll, on_closed);
+}
+
+void client_send(struct client *c, const char *data, size_t len)
+{
+    if (c->closing)
+        return;
+    if (c->out.len + len > W.cfg->sendq) {
+        log_info("client %s:%d (%s): output queue over %zu bytes, disconnecting",
+                 c->ip, c->port, c->nick, W.cfg->sendq);
+        buf_clear(&c->out);
+        client_close(c, "SendQ exceeded");
+        return;
+    }
+    buf_append(&c->out, data, len);
+    worker_mark_dirty(c);
+}
+
+void client_sendf(struct client *c, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line) {   /* keep the line terminated */
+        n = (int)sizeof line - 1;
+        line[n - 2] = '\r';
+        line[n - 1] = '\n';
+    }
+    client_send(c, line, (size_t)n);
+}
+
+void client_flush(struct client *c)
+{
+    if (c->closing || c->out.len == 0)
+        return;
+    ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) {
+            update_poll(c);
+            return;
+        }
+        char reason[128];
+        snprintf(reason, sizeof reason, "Write error: %s", strerror(errno));
+        buf_clear(&c->out);
+        client_close(c, reason);
+        return;
+    }
+    buf_consume(&c->out, (size_t)n);
+    if (c->out.len == 0)
+        buf_shrink(&c->out, 4096);
+    update_poll(c);
+}
+
+void send_raw(int slot, uint64_t client, const char *data, size_t len)
+{
+    if (slot == W.slot) {
+        struct client *c = client_by_id(client);
+        if (c)
+            client_send(c, data, len);
+        return;
+    }
+    struct buf *b = peer_buf(slot);
+    if (!b)
+        return;
+    size_t f = ipc_begin(b, IPC_P_RAW);
+    ipc_put_u64(b, client);
+    ipc_put_str(b, data, len);
+    ipc_end(b, f);
+}
+
+/* The command word of a raw line, for error replies about lines we will not
+ * parse (skips tags and source). */
+static void command_word(const char *line, size_t len, char *out, size_t cap)
+{
+    size_t i = 0;
+    for (int skip = 0; skip < 2 && i < len; skip++) {
+        if (line[i] != (skip == 0 ? '@' : ':'))
+            continue;
+        while (i < len && line[i] != ' ')
+            i++;
+        while (i < len && line[i] == ' ')
+            i++;
+    }
+    size_t n = 0;
+    while (i < len && line[i] != ' ' && n + 1 < cap) {
+        char ch = line[i++];
+        if ((unsigned char)ch < 0x21 || (unsigned char)ch > 0x7e) {
+            n = 0;
+            break;
+        }
+        out[n++] = (char)(ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
+    }
+    if (n == 0)
+        out[n++] = '*';
+    out[n] = '\0';
+}
+
+static bool take_flood_token(struct client *c)
+{
+    if (W.cfg->flood_lines <= 0)
+        return true;
+    c->flood_tokens += (W.now - c->flood_at) * W.cfg->flood_lines;
+    c->flood_at = W.now;
+    if (c->flood_tokens > W.cfg->flood_burst)
+        c->flood_tokens = W.cfg->flood_burst;
+    if (c->flood_tokens < 1.0)
+        return false;
+    c->flood_tokens -= 1.0;
+    return true;
+}
+
+/* Check one complete line (without CR LF) and run it. */
+static void handle_line(struct client *c, char *line, size_t len)
+{
+    size_t body = len;
+    if (len && line[0] == '@') {
+        const char *sp = memchr(line, ' ', len);
+        size_t tags = sp ? (size_t)(sp - line) + 1 : len;
+        if (tags > IRC_TAGS_MAX) {
+            reply(c, "417", ":Input line was too long");
+            return;
+        }
+        body = len - tags;
+    }
+    if (body > IRC_LINE_MAX) {
+        reply(c, "417", ":Input line was too long");
+        return;
+    }
+    if (len == 0)
+        return;
+    if (memchr(line, '\0', len) || !utf8_valid(line, len)) {
+        char cmd[32];
+        command_word(line, len, cmd, sizeof cmd);
+        client_sendf(c, ":%s FAIL %s INVALID_UTF8 :Message rejected: not valid UTF-8 text\r\n",
+                     W.cfg->server_name, cmd);
+        return;
+    }
+    line[len] = '\0';
+    command_dispatch(c, line);
+}
+
+void client_process_input(struct client *c)
+{
+    size_t pos = 0;
+    while (!c->closing && !c->blocked && pos < c->in.len) {
+        char *start = c->in.data + pos;
+        char *nl = memchr(start, '\n', c->in.len - pos);
+        if (!nl)
+            break;
+        if (c->discarding) {            /* tail of a line already refused */
+            c->discarding = false;
+            pos = (size_t)(nl - c->in.data) + 1;
+            continue;
+        }
+        if (!take_flood_token(c)) {
+            c->throttled = true;
+            hmap_put_id(&throttled, c->id, c);
+            break;
+        }
+        size_t len = (size_t)(nl - start);
+        if (len && start[len - 1] == '\r')
+            len--;
+        pos = (size_t)(nl - c->in.data) + 1;
+        c->last_recv = W.now;
+        c->ping_sent = 0;
+        handle_line(c, start, len);   /* may write a NUL at start[len] */
+    }
+    if (c->closing)
+        return;
+    buf_consume(&c->in, pos);
+    if (c->in.len >= IN_MAX && !memchr(c->in.data, '\n', c->in.len)) {
+        reply(c, "417", ":Input line was too long");
+        buf_clear(&c->in);
+        c->discarding = true;
+    }
+    if (c->in.len == 0)
+        buf_shrink(&c->in, 0);
+    update_poll(c);
+}
+
+void client_unblock(struct client *c)
+{
+    c->blocked = false;
+    client_process_input(c);
+}
+
+static void read_input(struct client *c)
+{
+    for (int rounds = 0; rounds < 4 && !c->closing; rounds++) {
+        if (c->in.len >= IN_MAX + READ_CHUNK)
+            break;                      /* unprocessed input: wait for the flood gate */
+        buf_reserve(&c->in, READ_CHUNK);
+        ssize_t n = recv(c->fd, c->in.data + c->in.len, READ_CHUNK, 0);
+        if (n > 0) {
+            c->in.len += (size_t)n;
+            client_process_input(c);
+            if (c->blocked || c->throttled || (size_t)n < READ_CHUNK)
+                break;
+            continue;
+        }
+        if (n == 0) {
+            client_close(c, c->registered ? "Connection closed" : "Connection closed before registration");
+            return;
+        }
+        if (errno == EAGAIN || errno == EINTR)
+            break;
+        char reason[128];
+        snprintf(reason, sizeof reason, "Read error: %s", strerror(errno));
+        client_close(c, reason);
+        return;
+    }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    struct client *c = h->data;
+    W.now = now_wall();
+    if (status < 0) {
+        client_close(c, "Connection error");
+        return;
+    }
+    if (events & UV_WRITABLE)
+        client_flush(c);
+    if ((events & UV_READABLE) && !c->closing)
+        read_input(c);
+}
+
+void client_tick(double now)
+{
+    /* Flood gate: resume clients that earned a token back. */
+    if (throttled_init && throttled.count) {
+        /* Take them all out first: resuming may throttle a client again. */
+        size_t n = 0, cap = throttled.count;
+        struct client **ready = malloc(cap * sizeof *ready);
+        PARLOR_ASSERT(ready != NULL);
+        struct hmap_iter it;
+        hmap_iter_init(&it, &throttled);
+        for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+            ready[n++] = e->value;
+            hmap_iter_remove(&it);
+        }
+        for (size_t i = 0; i < n; i++) {
+            struct client *c = ready[i];
+            c->throttled = false;
+            client_process_input(c);
+            if (!c->throttled && !c->closing && !c->blocked)
+                read_input(c);
+        }
+        free(ready);
+    }
+    static double last_scan;
+    if (now - last_scan < 1.0)
+        return;
+    last_scan = now;
+    const struct parlor_config *cfg = W.cfg;
+    struct hmap_iter it;
+    hmap_iter_init(&it, &W.clients);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct client *c = e->value;
+        if (c->closing)
+            continue;
+        if (!c->registered) {
+            if (now - c->signon > cfg->registration_timeout)
+                client_close(c, "Registration timed out");
+            continue;
+        }
+        if (c->ping_sent > 0) {
+            if (now - c->ping_sent > cfg->ping_timeout) {
+                char reason[64];
+                snprintf(reason, sizeof reason, "Ping timeout: %d seconds", (int)(now - c->last_recv));
+                client_close(c, reason);
+            }
+        } else if (now - c->last_recv > cfg->ping_timeout) {
+            client_sendf(c, "PING :%s\r\n", cfg->server_name);
+            c->ping_sent = now;
+        }
+    }
+}
+
+void client_add_channel(struct client *c, struct channel *ch)
+{
+    for (int i = 0; i < c->nchans; i++)
+        if (c->chans[i] == ch)
+            return;
+    if (c->nchans == c->chans_cap) {
+        c->chans_cap = c->chans_cap ? c->chans_cap * 2 : 4;
+        c->chans = realloc(c->chans, (size_t)c->chans_cap * sizeof *c->chans);
+        PARLOR_ASSERT(c->chans != NULL);
+    }
+    c->chans[c->nchans++] = ch;
+}
+
+void client_remove_channel(struct client *c, struct channel *ch)
+{
+    for (int i = 0; i < c->nchans; i++)
+        if (c->chans[i] == ch) {
+            c->chans[i] = c->chans[--c->nchans];
+            return;
+        }
+}

@@ -1,0 +1,219 @@
+/* The worker process: one libuv loop that owns its clients and talks to the
+ * master (client sockets in, counts out) and to the other workers (mesh).
+ *
+ * Per loop iteration: reads are handled as they come (lines parsed and
+ * executed, output appended to client and peer buffers); the check handle
+ * then flushes every dirty client and every peer buffer once, so one write(2)
+ * carries everything a socket got in that iteration. */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "ipc/frame.h"
+#include "ipc/proto.h"
+#include "worker/worker_int.h"
+
+struct worker W;
+
+double now_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int owner_of(const char *name)
+{
+    return (int)(irc_casehash(name, strlen(name)) % (uint64_t)W.nworkers);
+}
+
+void worker_mark_dirty(struct client *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = true;
+    c->next_dirty = W.dirty;
+    W.dirty = c;
+}
+
+static void send_master(uint8_t type, uint32_t value)
+{
+    struct buf b = BUF_INIT;
+    size_t f = ipc_begin(&b, type);
+    ipc_put_u32(&b, value);
+    ipc_end(&b, f);
+    int r = ipc_send_fd(W.master_fd, b.data, b.len, -1);
+    if (r < 0 && r != -EAGAIN)
+        log_debug("master channel: %s", strerror(-r));
+    buf_free(&b);
+}
+
+/* Flush everything queued this iteration. */
+static void on_check(uv_check_t *h)
+{
+    W.now = now_wall();
+    while (W.dirty) {
+        struct client *c = W.dirty;
+        W.dirty = c->next_dirty;
+        c->dirty = false;
+        client_flush(c);
+    }
+    peer_flush_all();
+    if (W.closed_unreported) {
+        send_master(IPC_W_CLOSED, W.closed_unreported);
+        W.closed_unreported = 0;
+    }
+    worker_check_stop();
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    W.now = now_wall();
+    client_tick(W.now);
+    chan_list_tick(W.now);
+}
+
+static void begin_stop(const char *reason)
+{
+    if (W.stopping)
+        return;
+    W.stopping = true;
+    log_info("stopping: %s", reason);
+    uv_poll_stop(&W.master_poll);
+    struct hmap_iter it;
+    hmap_iter_init(&it, &W.clients);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));)
+        client_close(e->value, reason);
+}
+
+/* Once stopping and every client is gone, close the rest and let the loop end. */
+void worker_check_stop(void)
+{
+    static bool closed;
+    if (!W.stopping || closed || W.clients.count > 0)
+        return;
+    closed = true;
+    peer_flush_all();
+    peer_close_all();
+    uv_close((uv_handle_t *)&W.master_poll, NULL);
+    uv_close((uv_handle_t *)&W.flush_check, NULL);
+    uv_close((uv_handle_t *)&W.tick, NULL);
+    uv_close((uv_handle_t *)&W.sigterm, NULL);
+}
+
+static void on_master(uv_poll_t *h, int status, int events)
+{
+    char data[8192];
+    W.now = now_wall();
+    for (;;) {
+        int fd;
+        long n = ipc_recv_fd(W.master_fd, data, sizeof data, &fd);
+        if (n == -EAGAIN)
+            return;
+        if (n <= 0) {
+            begin_stop("master went away");
+            return;
+        }
+        uint8_t type;
+        const char *payload;
+        size_t plen;
+        if (ipc_frame_peek(data, (size_t)n, &type, &payload, &plen) <= 0) {
+            log_warn("malformed frame from master");
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        struct ipc_reader r;
+        ipc_reader_init(&r, payload, plen);
+        switch (type) {
+        case IPC_M_CLIENT: {
+            const char *ip = ipc_get_str(&r, NULL);
+            int port = (int)ipc_get_u32(&r);
+            if (fd < 0 || r.err) {
+                log_warn("client frame without a socket");
+                break;
+            }
+            if (W.stopping) {
+                close(fd);
+                W.closed_unreported++;
+                break;
+            }
+            client_accept(fd, ip, port);
+            fd = -1;
+            break;
+        }
+        case IPC_M_PEER: {
+            int slot = (int)ipc_get_u32(&r);
+            if (fd < 0 || r.err || slot < 0 || slot >= W.nworkers || slot == W.slot) {
+                log_warn("bad peer frame from master");
+                break;
+            }
+            peer_attach(slot, fd);
+            fd = -1;
+            break;
+        }
+        case IPC_M_SHUTDOWN:
+            begin_stop(ipc_get_str(&r, NULL));
+            break;
+        default:
+            log_warn("unknown frame type %d from master", type);
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+}
+
+static void on_sigterm(uv_signal_t *h, int sig)
+{
+    begin_stop("Server shutting down");
+}
+
+int worker_main(const struct parlor_config *cfg, int slot, int nworkers, int master_fd)
+{
+    memset(&W, 0, sizeof W);
+    W.cfg = cfg;
+    W.slot = slot;
+    W.nworkers = nworkers;
+    W.pid = getpid();
+    W.master_fd = master_fd;
+    W.now = now_wall();
+    signal(SIGPIPE, SIG_IGN);
+    fcntl(master_fd, F_SETFL, fcntl(master_fd, F_GETFL) | O_NONBLOCK);
+    for (int i = 0; i < MAX_WORKERS; i++)
+        W.peers[i].fd = -1;
+    hmap_init(&W.clients);
+    hmap_init(&W.nicks);
+    hmap_init(&W.nick_owner);
+    hmap_init(&W.channels);
+    hmap_init(&W.lists);
+
+    W.loop = uv_default_loop();
+    uv_poll_init(W.loop, &W.master_poll, master_fd);
+    uv_poll_start(&W.master_poll, UV_READABLE, on_master);
+    uv_check_init(W.loop, &W.flush_check);
+    uv_check_start(&W.flush_check, on_check);
+    uv_timer_init(W.loop, &W.tick);
+    uv_timer_start(&W.tick, on_tick, 100, 100);
+    uv_signal_init(W.loop, &W.sigterm);
+    uv_signal_start(&W.sigterm, on_sigterm, SIGTERM);
+
+    send_master(IPC_W_READY, (uint32_t)slot);
+    log_info("worker %d running (pid %d)", slot, (int)W.pid);
+    uv_run(W.loop, UV_RUN_DEFAULT);
+    log_info("worker %d exiting", slot);
+    hmap_free(&W.clients);
+    hmap_free(&W.nicks);
+    hmap_free(&W.nick_owner);
+    hmap_free(&W.channels);
+    hmap_free(&W.lists);
+    uv_loop_close(W.loop);
+    return 0;
+}

@@ -1,0 +1,225 @@
+/* State and internal API shared by the worker's files.
+ *
+ * A worker process has exactly one `struct worker` (the global W), one libuv
+ * loop, and owns:
+ *   - its clients (struct client, worker/client.c),
+ *   - its mesh links to the other workers (struct peer, worker/peer.c),
+ *   - the nick registrations whose owner it is (worker/nick.c),
+ *   - channels: the ones it owns (authoritative: sequence, members, modes) and
+ *     mirrors of channels owned elsewhere in which it has local members
+ *     (worker/channel.c).  Both use struct channel; `owned` tells which.
+ *
+ * Owner of a nick or channel: irc_casehash(name) % nworkers.  The owner is the
+ * single place that decides (nick unique, channel order); every change to a
+ * channel is an event the owner numbers and sends once to each worker with
+ * members there, which applies it to its mirror and delivers it to its own
+ * clients.  So all members see one order.
+ */
+#ifndef PARLOR_WORKER_INT_H
+#define PARLOR_WORKER_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/hmap.h"
+#include "common/irc.h"
+
+#define MAX_WORKERS 64
+#define PEER_PENDING_MAX (32u * 1024 * 1024)  /* frames kept for a worker being restarted */
+
+/* Client capabilities (IRCv3 CAP). */
+enum {
+    CAP_MULTI_PREFIX = 1u << 0,
+    CAP_SERVER_TIME = 1u << 1,
+    CAP_ECHO_MESSAGE = 1u << 2,
+    CAP_USERHOST_IN_NAMES = 1u << 3,
+    CAP_CAP_NOTIFY = 1u << 4,
+};
+
+/* Member modes in a channel. */
+enum { MEMBER_VOICE = 1u << 0, MEMBER_OP = 1u << 1 };
+
+struct channel;
+
+/* One connection.  Owned by W.clients; freed by client_free() from the close
+ * callback of its poll handle. */
+struct client {
+    uint64_t id;
+    int fd;
+    uv_poll_t poll;
+    int poll_events;
+    struct buf in, out;
+    char ip[64];
+    int port;
+    char nick[IRC_NICK_MAX + 1];   /* "*" until registered */
+    char user[16];
+    char realname[128];
+    char host[64];
+    char *away;                    /* NULL when not away */
+    uint32_t caps;
+    bool registered, got_user, got_nick, pass_ok, cap_wait;
+    bool blocked;                  /* waiting for a nick claim; input paused */
+    bool closing, dirty, throttled, discarding, invisible;
+    double signon, last_recv, last_active, ping_sent;
+    double flood_tokens, flood_at;
+    struct channel **chans;        /* channels it is in (mirrors; not owned) */
+    int nchans, chans_cap;
+    struct client *next_dirty;
+};
+
+/* A channel member.  Owned by its channel's `members` map. */
+struct member {
+    char nick[IRC_NICK_MAX + 1];
+    char user[16];
+    char host[64];
+    char realname[128];
+    uint64_t client;
+    int slot;
+    unsigned modes;
+    struct client *local;          /* when slot == W.slot and still connected */
+};
+
+/* Owned by W.channels; freed when it has no members (owner) or no local
+ * members (mirror). */
+struct channel {
+    char name[IRC_CHANNEL_MAX + 1];
+    bool owned;
+    uint64_t seq;                  /* last event number */
+    double created;
+    char topic[512];
+    char topic_by[128];
+    double topic_at;
+    bool mode_i, mode_m, mode_n, mode_t;
+    char key[64];
+    int limit;
+    struct hmap members;           /* nick -> struct member */
+    struct member **local;         /* members on this worker */
+    int nlocal, local_cap;
+    int per_worker[MAX_WORKERS];   /* owner only: members per worker */
+    struct hmap invites;           /* owner only: invited nicks -> (void*)1 */
+};
+
+/* A mesh link to another worker.  Owned by W.peers[]. */
+struct peer {
+    int fd;                        /* -1 when not connected */
+    uv_poll_t poll;
+    bool poll_open, writing;
+    struct buf in, out;            /* out: frames not written yet */
+};
+
+struct worker {
+    const struct parlor_config *cfg;
+    int slot, nworkers;
+    pid_t pid;
+    uv_loop_t *loop;
+    int master_fd;
+    uv_poll_t master_poll;
+    uv_check_t flush_check;
+    uv_timer_t tick;
+    uv_signal_t sigterm;
+    struct peer peers[MAX_WORKERS];
+    struct hmap clients;           /* id -> client */
+    struct hmap nicks;             /* local registered nick -> client */
+    struct hmap nick_owner;        /* nicks this worker owns -> struct nick_rec */
+    struct hmap channels;          /* name -> struct channel */
+    struct hmap lists;             /* pending LIST requests: id -> struct list_req */
+    struct client *dirty;
+    uint32_t closed_unreported;
+    uint32_t next_client;
+    int nclients;
+    bool stopping;
+    double now;                    /* wall clock seconds, refreshed per loop iteration */
+};
+
+extern struct worker W;
+
+/* worker.c */
+double now_wall(void);
+int owner_of(const char *name);
+void worker_mark_dirty(struct client *c);
+void worker_check_stop(void);
+
+/* client.c */
+void client_accept(int fd, const char *ip, int port);
+void client_send(struct client *c, const char *data, size_t len);
+void client_sendf(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void client_flush(struct client *c);
+void client_close(struct client *c, const char *reason);
+void client_process_input(struct client *c);
+void client_unblock(struct client *c);
+void client_tick(double now);
+void client_add_channel(struct client *c, struct channel *ch);
+void client_remove_channel(struct client *c, struct channel *ch);
+struct client *client_by_id(uint64_t id);
+/* Lines for a client that may live on another worker. */
+void send_raw(int slot, uint64_t client, const char *data, size_t len);
+
+/* reply.c: numerics to a local client ("*" as nick before registration) */
+void reply(struct client *c, const char *numeric, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Format a numeric for a client known only by (slot, id, nick) and send it. */
+void reply_remote(int slot, uint64_t client, const char *nick, const char *numeric,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void send_welcome(struct client *c);
+void send_motd(struct client *c);
+/* "nick!user@host" */
+void client_prefix(const struct client *c, char *out, size_t cap);
+/* "@time=...Z " for a wall-clock time in seconds */
+size_t format_time_tag(double t, char *out, size_t cap);
+
+/* commands.c */
+void command_dispatch(struct client *c, char *line);
+
+/* nick.c */
+void nick_request(struct client *c, const char *nick);
+void nick_handle_claim(const char *nick, const char *old, uint64_t client, int slot, bool force);
+void nick_handle_result(uint64_t client, bool ok, const char *nick);
+void nick_release(const char *nick, uint64_t client);
+void nick_handle_release(const char *nick, uint64_t client);
+void nick_forget_slot(int slot);
+void nick_reannounce(int slot);
+enum { TO_NICK_MSG = 1, TO_NICK_INVITE, TO_NICK_WHOIS, TO_NICK_WHO };
+void to_nick(int kind, const char *target, struct client *from, const char *a1, const char *a2);
+void to_nick_route(int kind, const char *target, uint64_t from_client, int from_slot,
+                   const char *from_nick, const char *a1, const char *a2, const char *a3);
+
+/* channel.c */
+enum chan_op {
+    CHAN_JOIN = 1, CHAN_PART, CHAN_MSG, CHAN_TOPIC, CHAN_MODE, CHAN_KICK, CHAN_INVITE,
+    CHAN_NAMES, CHAN_WHO, CHAN_QUIT, CHAN_NICK,
+};
+struct chan_req {
+    int op;
+    const char *channel;
+    uint64_t client;
+    int slot;
+    const char *nick, *user, *host, *realname;
+    const char *arg1, *arg2;
+};
+void chan_request(struct client *c, int op, const char *channel, const char *arg1, const char *arg2);
+void chan_handle_request(const struct chan_req *req);
+void chan_handle_event(const char *payload, size_t len);
+void chan_handle_state(const char *payload, size_t len);
+void chan_forget_slot(int slot);
+void chan_reannounce(int slot);
+void chan_list_request(struct client *c, const char *mask);
+void chan_handle_list_request(uint64_t client, int slot, const char *nick, const char *mask);
+void chan_handle_list_reply(uint64_t client, const char *lines, size_t len);
+void chan_list_tick(double now);
+struct channel *chan_find(const char *name);
+struct member *chan_member(struct channel *ch, const char *nick);
+/* Prefix characters of a member for NAMES/WHO ("@", "+", "@+" with all). */
+const char *member_prefix(unsigned modes, bool all);
+
+/* peer.c */
+void peer_attach(int slot, int fd);
+/* Start a frame to `slot` in its out buffer; returns the offset for ipc_end. */
+struct buf *peer_buf(int slot);
+void peer_flush_all(void);
+void peer_close_all(void);
+bool peer_connected(int slot);
+
+#endif
