@@ -290,6 +290,9 @@ static void handle_line(struct client *c, char *line, size_t len)
 
 void client_process_input(struct client *c)
 {
+    if (c->in_input)
+        return;                 /* the running loop picks up where it is */
+    c->in_input = true;
     size_t pos = 0;
     while (!c->closing && !c->blocked && pos < c->in.len) {
         char *start = c->in.data + pos;
@@ -314,6 +317,7 @@ void client_process_input(struct client *c)
         c->ping_sent = 0;
         handle_line(c, start, len);   /* may write a NUL at start[len] */
     }
+    c->in_input = false;
     if (c->closing)
         return;
     buf_consume(&c->in, pos);

@@ -64,6 +64,7 @@ struct client {
     bool registered, got_user, got_nick, pass_ok, cap_wait;
     bool blocked;                  /* waiting for a nick claim; input paused */
     bool closing, dirty, throttled, discarding, invisible;
+    bool in_input;                 /* inside client_process_input (no re-entry) */
     double signon, last_recv, last_active, ping_sent;
     double flood_tokens, flood_at;
     struct channel **chans;        /* channels it is in (mirrors; not owned) */
@@ -106,8 +107,7 @@ struct channel {
 /* A mesh link to another worker.  Owned by W.peers[]. */
 struct peer {
     int fd;                        /* -1 when not connected */
-    uv_poll_t poll;
-    bool poll_open, writing;
+    uv_poll_t *poll;               /* freed in its close callback */
     struct buf in, out;            /* out: frames not written yet */
 };
 
@@ -183,8 +183,13 @@ void nick_forget_slot(int slot);
 void nick_reannounce(int slot);
 enum { TO_NICK_MSG = 1, TO_NICK_INVITE, TO_NICK_WHOIS, TO_NICK_WHO };
 void to_nick(int kind, const char *target, struct client *from, const char *a1, const char *a2);
-void to_nick_route(int kind, const char *target, uint64_t from_client, int from_slot,
-                   const char *from_nick, const char *a1, const char *a2, const char *a3);
+/* PRIVMSG/NOTICE: a1 = command, a2 = text.  INVITE: a1 = channel. */
+void nick_handle_frame(const char *payload, size_t len);
+/* The same for a sender known only by (slot, id, nick), e.g. a channel owner
+ * forwarding an INVITE: a1 = source prefix, a2/a3 as above. */
+void nick_route(int kind, const char *target, uint64_t from_client, int from_slot,
+                const char *from_nick, const char *a1, const char *a2, const char *a3);
+void nick_try_register(struct client *c);
 
 /* channel.c */
 enum chan_op {
@@ -196,11 +201,13 @@ struct chan_req {
     const char *channel;
     uint64_t client;
     int slot;
+    uint32_t caps;                 /* the requester's, for NAMES formatting */
     const char *nick, *user, *host, *realname;
     const char *arg1, *arg2;
 };
 void chan_request(struct client *c, int op, const char *channel, const char *arg1, const char *arg2);
 void chan_handle_request(const struct chan_req *req);
+void chan_handle_request_frame(const char *payload, size_t len);
 void chan_handle_event(const char *payload, size_t len);
 void chan_handle_state(const char *payload, size_t len);
 void chan_forget_slot(int slot);

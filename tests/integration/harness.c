@@ -819,9 +819,9 @@ void it_register(struct it_client *c, const char *nick)
     }
 }
 
-struct it_client *it_connect(const struct it_server *s)
+static struct it_client *connect_greeted(const struct it_server *s, int rcvbuf)
 {
-    struct it_client *c = it_client_connect(s->port, 0);
+    struct it_client *c = it_client_connect(s->port, rcvbuf);
     if (!c)
         server_fail(s, "connect to 127.0.0.1:%d: %s", s->port, strerror(errno));
     long deadline = it_now_ms() + IT_TIMEOUT_MS;
@@ -833,6 +833,11 @@ struct it_client *it_connect(const struct it_server *s)
     return c;
 }
 
+struct it_client *it_connect(const struct it_server *s)
+{
+    return connect_greeted(s, 0);
+}
+
 struct it_client *it_connect_registered(const struct it_server *s, const char *nick)
 {
     struct it_client *c = it_connect(s);
@@ -842,12 +847,30 @@ struct it_client *it_connect_registered(const struct it_server *s, const char *n
 
 struct it_client *it_connect_on_worker(const struct it_server *s, int worker)
 {
-    for (int i = 0; i < 8; i++) {
-        struct it_client *c = it_connect(s);
+    return it_connect_on_worker_rcvbuf(s, worker, 0);
+}
+
+struct it_client *it_connect_on_worker_rcvbuf(const struct it_server *s, int worker,
+                                              int rcvbuf)
+{
+    /* Connections that land elsewhere stay open until the end: the master
+     * gives each new connection to the least-loaded worker, so closing them
+     * at once would send the next one to the same place again. */
+    struct it_client *spare[8];
+    struct it_client *found = NULL;
+    int n = 0;
+    while (!found && n < 8) {
+        struct it_client *c = connect_greeted(s, rcvbuf);
         if (c->worker == worker)
-            return c;
-        it_client_free(c);
-        it_sleep_ms(20);  /* let the server notice the close */
+            found = c;
+        else
+            spare[n++] = c;
     }
-    ck_abort_msg("8 connections in a row did not land on worker %d", worker);
+    for (int i = 0; i < n; i++)
+        it_client_free(spare[i]);
+    if (!found)
+        ck_abort_msg("8 connections in a row did not land on worker %d", worker);
+    if (n > 0)
+        it_sleep_ms(20);  /* let the server notice the closed spares */
+    return found;
 }

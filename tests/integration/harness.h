@@ -99,9 +99,12 @@ void it_client_free(struct it_client *c);
 struct it_client *it_connect(const struct it_server *s);
 /* Connect and register as `nick` (waits for 001 and the end of the MOTD). */
 struct it_client *it_connect_registered(const struct it_server *s, const char *nick);
-/* Connect until the connection lands on worker `worker` (other connections
- * are closed); fails the test after 8 attempts. */
+/* Connect until the connection lands on worker `worker` (the other
+ * connections are closed afterwards); fails the test after 8 attempts. */
 struct it_client *it_connect_on_worker(const struct it_server *s, int worker);
+/* The same with SO_RCVBUF set to `rcvbuf` before connecting. */
+struct it_client *it_connect_on_worker_rcvbuf(const struct it_server *s, int worker,
+                                              int rcvbuf);
 
 /* Send one line; CRLF is appended.  Fails the test if the write fails. */
 void it_send(struct it_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

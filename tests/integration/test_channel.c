@@ -316,8 +316,9 @@ START_TEST(test_quit_is_seen_once_by_a_member_sharing_two_channels)
 
     it_send(q, "QUIT :gone fishing");
     it_expect_closed(q, NULL, IT_TIMEOUT_MS);
-    int nm = it_count_for(m, " QUIT :gone fishing", 1000);
-    int nx = it_count_for(x, " QUIT :gone fishing", 1);
+    /* The reason may be decorated ("Quit: gone fishing"). */
+    int nm = it_count_for(m, " QUIT :", 1000);
+    int nx = it_count_for(x, " QUIT :", 1);
     if (nm != 1)
         it_fail(m, "saw the QUIT %d times, expected once", nm);
     if (nx != 1)

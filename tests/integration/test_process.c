@@ -74,19 +74,7 @@ START_TEST(test_non_reading_client_is_disconnected_while_others_keep_receiving)
     it_register(l[1].c, "ear1");
     /* The slow client has a tiny receive buffer, so the server's queue for
      * it fills quickly once it stops reading. */
-    struct it_client *slow = NULL;
-    for (int i = 0; i < 8 && !slow; i++) {
-        slow = it_client_connect(s.port, 1024);
-        ck_assert_ptr_nonnull(slow);
-        if (!it_wait(slow, "*** Connected to worker", IT_TIMEOUT_MS))
-            it_fail(slow, "no worker notice");
-        if (slow->worker != 1) {
-            it_client_free(slow);
-            slow = NULL;
-            it_sleep_ms(20);
-        }
-    }
-    ck_assert_msg(slow != NULL, "could not place the slow client on worker 1");
+    struct it_client *slow = it_connect_on_worker_rcvbuf(&s, 1, 1024);
     it_register(slow, "sloth");
 
     join(talker, "#flood");

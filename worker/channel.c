@@ -1,0 +1,1083 @@
+/* Channels: owner-side requests, sequenced events, mirrors, LIST.
+ *
+ * The owner worker of a channel (owner_of(name)) validates every request
+ * (JOIN, PART, PRIVMSG, MODE, ...), turns each accepted one into an event with
+ * the next sequence number, applies it to its own copy and sends it once to
+ * every other worker that has members there.  Those workers apply the same
+ * event to their mirror and deliver it to their local members.  An event is
+ * formatted once per worker and the same bytes are queued for every local
+ * recipient.
+ *
+ * A worker that gets its first member in a channel first receives a STATE
+ * frame (the whole channel), then the JOIN event; it drops its mirror when its
+ * last local member leaves.  When a worker restarts, the others re-announce
+ * the members they hold in channels it owns (STATE with the REANNOUNCE flag),
+ * together with topic and modes, so its channels come back. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "ipc/frame.h"
+#include "ipc/proto.h"
+#include "worker/worker_int.h"
+
+enum ev_kind { EV_JOIN = 1, EV_PART, EV_KICK, EV_QUIT, EV_NICK, EV_MODE, EV_TOPIC, EV_MSG };
+
+struct chan_event {
+    int kind;
+    uint64_t seq;
+    double time;
+    const char *source;           /* prefix of whoever caused it */
+    const char *nick;             /* subject: joiner, leaver, victim, sender */
+    uint64_t client;
+    int slot;
+    const char *user, *host, *realname;
+    unsigned modes;
+    const char *a1, *a2;
+};
+
+#define STATE_REANNOUNCE 1u
+#define TOPIC_MAX 390
+
+/* ---- channel and member bookkeeping ---- */
+
+struct channel *chan_find(const char *name)
+{
+    return hmap_get_name(&W.channels, name);
+}
+
+struct member *chan_member(struct channel *ch, const char *nick)
+{
+    return hmap_get_name(&ch->members, nick);
+}
+
+const char *member_prefix(unsigned modes, bool all)
+{
+    if ((modes & MEMBER_OP) && (modes & MEMBER_VOICE) && all)
+        return "@+";
+    if (modes & MEMBER_OP)
+        return "@";
+    if (modes & MEMBER_VOICE)
+        return "+";
+    return "";
+}
+
+static struct channel *chan_new(const char *name, bool owned)
+{
+    struct channel *ch = calloc(1, sizeof *ch);
+    PARLOR_ASSERT(ch != NULL);
+    snprintf(ch->name, sizeof ch->name, "%s", name);
+    ch->owned = owned;
+    ch->created = W.now;
+    hmap_init(&ch->members);
+    hmap_init(&ch->invites);
+    hmap_put_name(&W.channels, name, ch);
+    return ch;
+}
+
+static void chan_free(struct channel *ch)
+{
+    struct hmap_iter it;
+    hmap_iter_init(&it, &ch->members);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct member *m = e->value;
+        if (m->local)
+            client_remove_channel(m->local, ch);
+        free(m);
+    }
+    hmap_free(&ch->members);
+    hmap_free(&ch->invites);
+    free(ch->local);
+    free(ch);
+}
+
+/* Drop a channel nobody needs here any more; returns true if it did. */
+static bool chan_maybe_drop(struct channel *ch)
+{
+    bool drop = ch->owned ? ch->members.count == 0 : ch->nlocal == 0;
+    if (!drop)
+        return false;
+    hmap_del_name(&W.channels, ch->name);
+    chan_free(ch);
+    return true;
+}
+
+static struct member *member_add(struct channel *ch, const char *nick, const char *user,
+                                 const char *host, const char *realname, uint64_t client,
+                                 int slot, unsigned modes)
+{
+    struct member *m = calloc(1, sizeof *m);
+    PARLOR_ASSERT(m != NULL);
+    snprintf(m->nick, sizeof m->nick, "%s", nick);
+    snprintf(m->user, sizeof m->user, "%s", user);
+    snprintf(m->host, sizeof m->host, "%s", host);
+    snprintf(m->realname, sizeof m->realname, "%s", realname);
+    m->client = client;
+    m->slot = slot;
+    m->modes = modes;
+    hmap_put_name(&ch->members, nick, m);
+    if (ch->owned && slot >= 0 && slot < MAX_WORKERS)
+        ch->per_worker[slot]++;
+    if (slot == W.slot) {
+        if (ch->nlocal == ch->local_cap) {
+            ch->local_cap = ch->local_cap ? ch->local_cap * 2 : 8;
+            ch->local = realloc(ch->local, (size_t)ch->local_cap * sizeof *ch->local);
+            PARLOR_ASSERT(ch->local != NULL);
+        }
+        ch->local[ch->nlocal++] = m;
+        struct client *c = client_by_id(client);
+        if (c && !c->closing && c->registered) {
+            m->local = c;
+            client_add_channel(c, ch);
+        }
+    }
+    return m;
+}
+
+static void member_remove(struct channel *ch, struct member *m)
+{
+    hmap_del_name(&ch->members, m->nick);
+    if (ch->owned && m->slot >= 0 && m->slot < MAX_WORKERS)
+        ch->per_worker[m->slot]--;
+    if (m->slot == W.slot) {
+        for (int i = 0; i < ch->nlocal; i++)
+            if (ch->local[i] == m) {
+                ch->local[i] = ch->local[--ch->nlocal];
+                break;
+            }
+        if (m->local)
+            client_remove_channel(m->local, ch);
+    }
+    free(m);
+}
+
+/* ---- delivery ---- */
+
+/* The two forms of one event line: plain, and with a server-time tag. */
+struct line {
+    char plain[1100];
+    size_t plain_len;
+    char tagged[1200];
+    size_t tagged_len;
+    double time;
+};
+
+static void line_init(struct line *l, double time, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void line_init(struct line *l, double time, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(l->plain, sizeof l->plain - 2, fmt, ap);
+    va_end(ap);
+    size_t len = n < 0 ? 0 : (size_t)n;
+    if (len > sizeof l->plain - 3)
+        len = sizeof l->plain - 3;
+    l->plain[len++] = '\r';
+    l->plain[len++] = '\n';
+    l->plain_len = len;
+    l->tagged_len = 0;
+    l->time = time;
+}
+
+static void line_send(struct line *l, struct client *c)
+{
+    if (!(c->caps & CAP_SERVER_TIME)) {
+        client_send(c, l->plain, l->plain_len);
+        return;
+    }
+    if (!l->tagged_len) {
+        size_t t = format_time_tag(l->time, l->tagged, sizeof l->tagged);
+        memcpy(l->tagged + t, l->plain, l->plain_len);
+        l->tagged_len = t + l->plain_len;
+    }
+    client_send(c, l->tagged, l->tagged_len);
+}
+
+/* Does local client x share a channel other than `except` with `nick`? */
+static bool shares_other_channel(struct client *x, const char *nick, struct channel *except)
+{
+    for (int i = 0; i < x->nchans; i++)
+        if (x->chans[i] != except && chan_member(x->chans[i], nick))
+            return true;
+    return false;
+}
+
+/* ---- numerics that read a channel ---- */
+
+static void names_reply(struct channel *ch, int slot, uint64_t client, const char *nick, uint32_t caps)
+{
+    char buf[420];
+    size_t len = 0;
+    struct hmap_iter it;
+    hmap_iter_init(&it, &ch->members);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct member *m = e->value;
+        char one[256];
+        int n;
+        const char *pfx = member_prefix(m->modes, caps & CAP_MULTI_PREFIX);
+        if (caps & CAP_USERHOST_IN_NAMES)
+            n = snprintf(one, sizeof one, "%s%s!%s@%s", pfx, m->nick, m->user, m->host);
+        else
+            n = snprintf(one, sizeof one, "%s%s", pfx, m->nick);
+        if (n < 0)
+            continue;
+        if (len && len + (size_t)n + 1 > 380) {
+            reply_remote(slot, client, nick, "353", "= %s :%.*s", ch->name, (int)len, buf);
+            len = 0;
+        }
+        if (len)
+            buf[len++] = ' ';
+        memcpy(buf + len, one, (size_t)n);
+        len += (size_t)n;
+    }
+    if (len)
+        reply_remote(slot, client, nick, "353", "= %s :%.*s", ch->name, (int)len, buf);
+    reply_remote(slot, client, nick, "366", "%s :End of NAMES list", ch->name);
+}
+
+static void topic_reply(struct channel *ch, int slot, uint64_t client, const char *nick)
+{
+    if (!ch->topic[0]) {
+        reply_remote(slot, client, nick, "331", "%s :No topic is set", ch->name);
+        return;
+    }
+    reply_remote(slot, client, nick, "332", "%s :%s", ch->name, ch->topic);
+    reply_remote(slot, client, nick, "333", "%s %s %ld", ch->name, ch->topic_by, (long)ch->topic_at);
+}
+
+static void mode_string(struct channel *ch, char *out, size_t cap)
+{
+    size_t n = (size_t)snprintf(out, cap, "+%s%s%s%s%s%s", ch->mode_i ? "i" : "", ch->key[0] ? "k" : "",
+                                ch->limit ? "l" : "", ch->mode_m ? "m" : "", ch->mode_n ? "n" : "",
+                                ch->mode_t ? "t" : "");
+    if (ch->key[0] && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, " %s", ch->key);
+    if (ch->limit && n < cap)
+        snprintf(out + n, cap - n, " %d", ch->limit);
+}
+
+/* ---- applying events (owner and mirrors alike) ---- */
+
+/* Apply a MODE change string ("+ok-v key alice bob") that the owner accepted. */
+static void apply_modes(struct channel *ch, const char *changes)
+{
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", changes);
+    char *save, *modes = strtok_r(copy, " ", &save);
+    if (!modes)
+        return;
+    bool plus = true;
+    for (const char *p = modes; *p; p++) {
+        char *arg = NULL;
+        switch (*p) {
+        case '+': plus = true; break;
+        case '-': plus = false; break;
+        case 'i': ch->mode_i = plus; break;
+        case 'm': ch->mode_m = plus; break;
+        case 'n': ch->mode_n = plus; break;
+        case 't': ch->mode_t = plus; break;
+        case 'k':
+            arg = strtok_r(NULL, " ", &save);
+            if (plus && arg)
+                snprintf(ch->key, sizeof ch->key, "%s", arg);
+            else if (!plus)
+                ch->key[0] = '\0';
+            break;
+        case 'l':
+            if (plus) {
+                arg = strtok_r(NULL, " ", &save);
+                ch->limit = arg ? atoi(arg) : 0;
+            } else {
+                ch->limit = 0;
+            }
+            break;
+        case 'o': case 'v': {
+            arg = strtok_r(NULL, " ", &save);
+            struct member *m = arg ? chan_member(ch, arg) : NULL;
+            unsigned bit = *p == 'o' ? MEMBER_OP : MEMBER_VOICE;
+            if (m)
+                m->modes = plus ? (m->modes | bit) : (m->modes & ~bit);
+            break;
+        }
+        }
+    }
+}
+
+static void request_leave(const char *channel, const char *nick, uint64_t client);
+
+/* Apply one event to our copy of the channel and deliver it to our members.
+ * Never frees the channel; callers use chan_maybe_drop() afterwards. */
+static void apply_event(struct channel *ch, const struct chan_event *ev)
+{
+    if (ev->seq > ch->seq)
+        ch->seq = ev->seq;
+    struct member *m = chan_member(ch, ev->nick);
+    struct line l;
+    switch (ev->kind) {
+    case EV_JOIN: {
+        if (m)
+            return;
+        m = member_add(ch, ev->nick, ev->user, ev->host, ev->realname, ev->client, ev->slot, ev->modes);
+        line_init(&l, ev->time, ":%s JOIN %s", ev->source, ch->name);
+        for (int i = 0; i < ch->nlocal; i++)
+            if (ch->local[i]->local)
+                line_send(&l, ch->local[i]->local);
+        if (ev->slot == W.slot) {
+            if (m->local) {
+                if (ch->topic[0])
+                    topic_reply(ch, W.slot, ev->client, ev->nick);
+                names_reply(ch, W.slot, ev->client, ev->nick, m->local->caps);
+            } else {
+                /* Our client left before its JOIN came back: undo it. */
+                request_leave(ch->name, ev->nick, ev->client);
+            }
+        }
+        return;
+    }
+    case EV_PART: case EV_KICK: case EV_QUIT: {
+        if (!m)
+            return;
+        if (ev->kind == EV_PART)
+            line_init(&l, ev->time, ":%s PART %s :%s", ev->source, ch->name, ev->a1);
+        else if (ev->kind == EV_KICK)
+            line_init(&l, ev->time, ":%s KICK %s %s :%s", ev->source, ch->name, ev->nick, ev->a1);
+        else
+            line_init(&l, ev->time, ":%s QUIT :%s", ev->source, ev->a1);
+        for (int i = 0; i < ch->nlocal; i++) {
+            struct client *x = ch->local[i]->local;
+            if (!x)
+                continue;
+            /* A QUIT reaches each user once: from the last channel shared. */
+            if (ev->kind == EV_QUIT && (ch->local[i] == m || shares_other_channel(x, ev->nick, ch)))
+                continue;
+            line_send(&l, x);
+        }
+        member_remove(ch, m);
+        return;
+    }
+    case EV_NICK: {
+        if (!m)
+            return;
+        const char *newnick = ev->a1;
+        struct member *clash = chan_member(ch, newnick);
+        hmap_del_name(&ch->members, m->nick);
+        if (clash && clash != m)          /* cannot happen with unique nicks; keep the map sane */
+            member_remove(ch, clash);
+        snprintf(m->nick, sizeof m->nick, "%s", newnick);
+        hmap_put_name(&ch->members, m->nick, m);
+        line_init(&l, ev->time, ":%s NICK :%s", ev->source, newnick);
+        for (int i = 0; i < ch->nlocal; i++) {
+            struct client *x = ch->local[i]->local;
+            if (!x || ch->local[i] == m || shares_other_channel(x, ev->nick, ch))
+                continue;
+            line_send(&l, x);
+        }
+        return;
+    }
+    case EV_MODE:
+        apply_modes(ch, ev->a1);
+        line_init(&l, ev->time, ":%s MODE %s %s", ev->source, ch->name, ev->a1);
+        break;
+    case EV_TOPIC: {
+        snprintf(ch->topic, sizeof ch->topic, "%s", ev->a1);
+        const char *bang = strchr(ev->source, '!');
+        snprintf(ch->topic_by, sizeof ch->topic_by, "%.*s",
+                 bang ? (int)(bang - ev->source) : (int)strlen(ev->source), ev->source);
+        ch->topic_at = ev->time;
+        line_init(&l, ev->time, ":%s TOPIC %s :%s", ev->source, ch->name, ev->a1);
+        break;
+    }
+    case EV_MSG:
+        line_init(&l, ev->time, ":%s %s %s :%s", ev->source, ev->a1, ch->name, ev->a2);
+        for (int i = 0; i < ch->nlocal; i++) {
+            struct client *x = ch->local[i]->local;
+            if (!x)
+                continue;
+            if (ch->local[i]->client == ev->client && !(x->caps & CAP_ECHO_MESSAGE))
+                continue;
+            line_send(&l, x);
+        }
+        return;
+    default:
+        return;
+    }
+    for (int i = 0; i < ch->nlocal; i++)
+        if (ch->local[i]->local)
+            line_send(&l, ch->local[i]->local);
+}
+
+/* ---- frames ---- */
+
+static void encode_event(struct buf *b, struct channel *ch, const struct chan_event *ev)
+{
+    size_t f = ipc_begin(b, IPC_P_CHAN_EVENT);
+    ipc_put_u8(b, (uint8_t)ev->kind);
+    ipc_put_cstr(b, ch->name);
+    ipc_put_u64(b, ev->seq);
+    ipc_put_u64(b, (uint64_t)(ev->time * 1000.0));
+    ipc_put_cstr(b, ev->source);
+    ipc_put_cstr(b, ev->nick);
+    ipc_put_u64(b, ev->client);
+    ipc_put_u32(b, (uint32_t)ev->slot);
+    ipc_put_cstr(b, ev->user);
+    ipc_put_cstr(b, ev->host);
+    ipc_put_cstr(b, ev->realname);
+    ipc_put_u32(b, ev->modes);
+    ipc_put_cstr(b, ev->a1);
+    ipc_put_cstr(b, ev->a2);
+    ipc_end(b, f);
+}
+
+void chan_handle_event(const char *payload, size_t len)
+{
+    struct ipc_reader r;
+    ipc_reader_init(&r, payload, len);
+    struct chan_event ev;
+    ev.kind = ipc_get_u8(&r);
+    const char *name = ipc_get_str(&r, NULL);
+    ev.seq = ipc_get_u64(&r);
+    ev.time = (double)ipc_get_u64(&r) / 1000.0;
+    ev.source = ipc_get_str(&r, NULL);
+    ev.nick = ipc_get_str(&r, NULL);
+    ev.client = ipc_get_u64(&r);
+    ev.slot = (int)ipc_get_u32(&r);
+    ev.user = ipc_get_str(&r, NULL);
+    ev.host = ipc_get_str(&r, NULL);
+    ev.realname = ipc_get_str(&r, NULL);
+    ev.modes = ipc_get_u32(&r);
+    ev.a1 = ipc_get_str(&r, NULL);
+    ev.a2 = ipc_get_str(&r, NULL);
+    if (r.err) {
+        log_warn("malformed channel event");
+        return;
+    }
+    struct channel *ch = chan_find(name);
+    if (!ch) {
+        log_debug("event %d for %s, which we do not mirror", ev.kind, name);
+        return;
+    }
+    apply_event(ch, &ev);
+    chan_maybe_drop(ch);
+}
+
+static void encode_state(struct buf *b, struct channel *ch, unsigned flags, int only_slot)
+{
+    size_t f = ipc_begin(b, IPC_P_CHAN_STATE);
+    ipc_put_u8(b, (uint8_t)flags);
+    ipc_put_cstr(b, ch->name);
+    ipc_put_u64(b, ch->seq);
+    ipc_put_u64(b, (uint64_t)(ch->created * 1000.0));
+    ipc_put_cstr(b, ch->topic);
+    ipc_put_cstr(b, ch->topic_by);
+    ipc_put_u64(b, (uint64_t)(ch->topic_at * 1000.0));
+    ipc_put_u8(b, (uint8_t)(ch->mode_i | ch->mode_m << 1 | ch->mode_n << 2 | ch->mode_t << 3));
+    ipc_put_cstr(b, ch->key);
+    ipc_put_u32(b, (uint32_t)ch->limit);
+    uint32_t n = 0;
+    struct hmap_iter it;
+    hmap_iter_init(&it, &ch->members);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));)
+        n += only_slot < 0 || ((struct member *)e->value)->slot == only_slot;
+    ipc_put_u32(b, n);
+    hmap_iter_init(&it, &ch->members);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct member *m = e->value;
+        if (only_slot >= 0 && m->slot != only_slot)
+            continue;
+        ipc_put_cstr(b, m->nick);
+        ipc_put_cstr(b, m->user);
+        ipc_put_cstr(b, m->host);
+        ipc_put_cstr(b, m->realname);
+        ipc_put_u64(b, m->client);
+        ipc_put_u32(b, (uint32_t)m->slot);
+        ipc_put_u32(b, m->modes);
+    }
+    ipc_end(b, f);
+}
+
+void chan_handle_state(const char *payload, size_t len)
+{
+    struct ipc_reader r;
+    ipc_reader_init(&r, payload, len);
+    unsigned flags = ipc_get_u8(&r);
+    const char *name = ipc_get_str(&r, NULL);
+    uint64_t seq = ipc_get_u64(&r);
+    double created = (double)ipc_get_u64(&r) / 1000.0;
+    const char *topic = ipc_get_str(&r, NULL);
+    const char *topic_by = ipc_get_str(&r, NULL);
+    double topic_at = (double)ipc_get_u64(&r) / 1000.0;
+    unsigned modes = ipc_get_u8(&r);
+    const char *key = ipc_get_str(&r, NULL);
+    int limit = (int)ipc_get_u32(&r);
+    uint32_t n = ipc_get_u32(&r);
+    if (r.err || !irc_channel_valid(name, strlen(name))) {
+        log_warn("malformed channel state");
+        return;
+    }
+    bool reannounce = flags & STATE_REANNOUNCE;
+    if (reannounce && owner_of(name) != W.slot) {
+        log_warn("re-announce of %s, which we do not own", name);
+        return;
+    }
+    struct channel *ch = chan_find(name);
+    bool fresh = !ch;
+    if (!ch)
+        ch = chan_new(name, reannounce);
+    if (fresh || seq > ch->seq) {
+        /* The newest copy wins the channel's settings. */
+        ch->created = created;
+        snprintf(ch->topic, sizeof ch->topic, "%s", topic);
+        snprintf(ch->topic_by, sizeof ch->topic_by, "%s", topic_by);
+        ch->topic_at = topic_at;
+        ch->mode_i = modes & 1;
+        ch->mode_m = (modes >> 1) & 1;
+        ch->mode_n = (modes >> 2) & 1;
+        ch->mode_t = (modes >> 3) & 1;
+        snprintf(ch->key, sizeof ch->key, "%s", key);
+        ch->limit = limit;
+        ch->seq = seq;
+    }
+    for (uint32_t i = 0; i < n && !r.err; i++) {
+        const char *nick = ipc_get_str(&r, NULL);
+        const char *user = ipc_get_str(&r, NULL);
+        const char *host = ipc_get_str(&r, NULL);
+        const char *realname = ipc_get_str(&r, NULL);
+        uint64_t client = ipc_get_u64(&r);
+        int slot = (int)ipc_get_u32(&r);
+        unsigned mm = ipc_get_u32(&r);
+        if (!r.err && !chan_member(ch, nick) && slot >= 0 && slot < W.nworkers)
+            member_add(ch, nick, user, host, realname, client, slot, mm);
+    }
+    if (reannounce) {
+        log_info("channel %s: %u members re-announced", name, n);
+        chan_maybe_drop(ch);
+    }
+}
+
+/* ---- the owner side ---- */
+
+/* Number an event, apply it here and send it to every worker with members
+ * (also to one whose last member it removes). */
+static void emit(struct channel *ch, struct chan_event *ev)
+{
+    ev->seq = ch->seq + 1;
+    ev->time = W.now;
+    bool had[MAX_WORKERS];
+    for (int s = 0; s < W.nworkers; s++)
+        had[s] = ch->per_worker[s] > 0;
+    if (ev->kind == EV_JOIN && ev->slot != W.slot && !had[ev->slot]) {
+        struct buf *b = peer_buf(ev->slot);
+        if (b)
+            encode_state(b, ch, 0, -1);
+    }
+    apply_event(ch, ev);
+    for (int s = 0; s < W.nworkers; s++) {
+        if (s == W.slot || !(had[s] || ch->per_worker[s] > 0))
+            continue;
+        struct buf *b = peer_buf(s);
+        if (b)
+            encode_event(b, ch, ev);
+    }
+}
+
+static void fill_subject(struct chan_event *ev, const struct chan_req *q, char *source, size_t cap)
+{
+    snprintf(source, cap, "%s!%s@%s", q->nick, q->user, q->host);
+    ev->source = source;
+    ev->nick = q->nick;
+    ev->client = q->client;
+    ev->slot = q->slot;
+    ev->user = q->user;
+    ev->host = q->host;
+    ev->realname = q->realname;
+    ev->modes = 0;
+    ev->a1 = ev->a2 = "";
+}
+
+#define ERR(num, ...) reply_remote(q->slot, q->client, q->nick, num, __VA_ARGS__)
+
+static void req_join(struct channel *ch, const struct chan_req *q, struct chan_event *ev)
+{
+    if (!ch) {
+        ch = chan_new(q->channel, true);
+        ch->mode_n = ch->mode_t = true;
+        ev->modes = MEMBER_OP;            /* the first member gets +o */
+    } else {
+        if (chan_member(ch, q->nick))
+            return;
+        bool invited = hmap_get_name(&ch->invites, q->nick) != NULL;
+        if (ch->key[0] && strcmp(ch->key, q->arg1) != 0) {
+            ERR("475", "%s :Cannot join channel (+k)", ch->name);
+            return;
+        }
+        if (ch->limit && (int)ch->members.count >= ch->limit && !invited) {
+            ERR("471", "%s :Cannot join channel (+l)", ch->name);
+            return;
+        }
+        if (ch->mode_i && !invited) {
+            ERR("473", "%s :Cannot join channel (+i)", ch->name);
+            return;
+        }
+        if (invited)
+            hmap_del_name(&ch->invites, q->nick);
+    }
+    ev->kind = EV_JOIN;
+    emit(ch, ev);
+}
+
+/* Validate "MODE #chan changes" and build the accepted change string. */
+static void req_mode(struct channel *ch, const struct chan_req *q, struct member *me, struct chan_event *ev)
+{
+    if (!q->arg1[0]) {
+        char modes[128];
+        mode_string(ch, modes, sizeof modes);
+        ERR("324", "%s %s", ch->name, modes);
+        ERR("329", "%s %ld", ch->name, (long)ch->created);
+        return;
+    }
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", q->arg1);
+    char *save, *modes = strtok_r(copy, " ", &save);
+    char flags[64], args[400];
+    size_t nf = 0, na = 0;
+    int nparam = 0;
+    char sign = 0;
+    bool plus = true, list_only = true;
+    args[0] = '\0';
+    for (const char *p = modes; *p && nf + 3 < sizeof flags; p++) {
+        if (*p == '+' || *p == '-') {
+            plus = *p == '+';
+            continue;
+        }
+        if (*p == 'b' || *p == 'e' || *p == 'I') {
+            /* No ban/exception lists here; answer the query as empty. */
+            if (*p == 'b') ERR("368", "%s :End of channel ban list", ch->name);
+            if (*p == 'e') ERR("349", "%s :End of channel exception list", ch->name);
+            if (*p == 'I') ERR("347", "%s :End of channel invite list", ch->name);
+            continue;
+        }
+        list_only = false;
+        if (!strchr("imntklov", *p)) {
+            ERR("472", "%c :is unknown mode char to me", *p);
+            continue;
+        }
+        if (!me || !(me->modes & MEMBER_OP)) {
+            ERR("482", "%s :You're not channel operator", ch->name);
+            return;
+        }
+        const char *arg = NULL;
+        bool takes = *p == 'o' || *p == 'v' || *p == 'k' || (*p == 'l' && plus);
+        if (takes) {
+            arg = strtok_r(NULL, " ", &save);
+            if (*p == 'k' && !plus && !arg)
+                arg = "*";
+            if (!arg) {
+                ERR("461", "MODE :Not enough parameters");
+                continue;
+            }
+            if (++nparam > 4)
+                break;
+        }
+        if ((*p == 'o' || *p == 'v') && !chan_member(ch, arg)) {
+            ERR("441", "%s %s :They aren't on that channel", arg, ch->name);
+            continue;
+        }
+        if (*p == 'k' && plus && (strchr(arg, ',') || strlen(arg) > 23)) {
+            ERR("696", "%s k %s :Invalid key", ch->name, arg);
+            continue;
+        }
+        char lim[16];
+        if (*p == 'l' && plus) {
+            int v = atoi(arg);
+            if (v <= 0) {
+                ERR("696", "%s l %s :Invalid limit", ch->name, arg);
+                continue;
+            }
+            snprintf(lim, sizeof lim, "%d", v);
+            arg = lim;
+        }
+        char want = plus ? '+' : '-';
+        if (sign != want)
+            flags[nf++] = sign = want;
+        flags[nf++] = *p;
+        if (arg) {
+            int w = snprintf(args + na, sizeof args - na, " %s", arg);
+            if (w > 0 && (size_t)w < sizeof args - na)
+                na += (size_t)w;
+        }
+    }
+    if (list_only || nf == 0)
+        return;
+    flags[nf] = '\0';
+    char changes[512];
+    snprintf(changes, sizeof changes, "%s%s", flags, args);
+    ev->kind = EV_MODE;
+    ev->a1 = changes;
+    emit(ch, ev);
+}
+
+void chan_handle_request(const struct chan_req *q)
+{
+    struct channel *ch = chan_find(q->channel);
+    if (ch && !ch->owned) {
+        log_warn("request for %s, which is not ours", q->channel);
+        return;
+    }
+    struct chan_event ev;
+    char source[256];
+    fill_subject(&ev, q, source, sizeof source);
+    if (q->op == CHAN_JOIN) {
+        req_join(ch, q, &ev);
+        return;
+    }
+    bool notice = q->op == CHAN_MSG && strcmp(q->arg1, "NOTICE") == 0;
+    if (!ch) {
+        if (q->op == CHAN_NAMES)
+            ERR("366", "%s :End of NAMES list", q->channel);
+        else if (q->op == CHAN_WHO)
+            ERR("315", "%s :End of WHO list", q->channel);
+        else if (q->op != CHAN_QUIT && q->op != CHAN_NICK && !notice)
+            ERR("403", "%s :No such channel", q->channel);
+        return;
+    }
+    struct member *me = chan_member(ch, q->nick);
+    switch (q->op) {
+    case CHAN_PART:
+        if (!me) {
+            ERR("442", "%s :You're not on that channel", ch->name);
+            return;
+        }
+        ev.kind = EV_PART;
+        ev.a1 = q->arg1;
+        break;
+    case CHAN_QUIT:
+        if (!me || me->client != q->client)
+            return;
+        ev.kind = EV_QUIT;
+        ev.a1 = q->arg1;
+        break;
+    case CHAN_NICK:
+        if (!me || me->client != q->client)
+            return;
+        ev.kind = EV_NICK;
+        ev.a1 = q->arg1;
+        break;
+    case CHAN_MSG:
+        if ((ch->mode_n && !me) || (ch->mode_m && !(me && me->modes))) {
+            if (!notice)
+                ERR("404", "%s :Cannot send to channel", ch->name);
+            return;
+        }
+        ev.kind = EV_MSG;
+        ev.a1 = q->arg1;
+        ev.a2 = q->arg2;
+        break;
+    case CHAN_TOPIC: {
+        if (!q->arg2 || !q->arg2[0]) {
+            topic_reply(ch, q->slot, q->client, q->nick);
+            return;
+        }
+        if (!me) {
+            ERR("442", "%s :You're not on that channel", ch->name);
+            return;
+        }
+        if (ch->mode_t && !(me->modes & MEMBER_OP)) {
+            ERR("482", "%s :You're not channel operator", ch->name);
+            return;
+        }
+        static char topic[TOPIC_MAX + 1];
+        snprintf(topic, sizeof topic, "%s", q->arg1);
+        ev.kind = EV_TOPIC;
+        ev.a1 = topic;
+        break;
+    }
+    case CHAN_MODE:
+        req_mode(ch, q, me, &ev);
+        return;
+    case CHAN_KICK: {
+        if (!me) {
+            ERR("442", "%s :You're not on that channel", ch->name);
+            return;
+        }
+        if (!(me->modes & MEMBER_OP)) {
+            ERR("482", "%s :You're not channel operator", ch->name);
+            return;
+        }
+        struct member *victim = chan_member(ch, q->arg1);
+        if (!victim) {
+            ERR("441", "%s %s :They aren't on that channel", q->arg1, ch->name);
+            return;
+        }
+        ev.kind = EV_KICK;
+        ev.nick = victim->nick;
+        ev.client = victim->client;
+        ev.slot = victim->slot;
+        ev.a1 = q->arg2 && q->arg2[0] ? q->arg2 : q->nick;
+        break;
+    }
+    case CHAN_INVITE:
+        if (!me) {
+            ERR("442", "%s :You're not on that channel", ch->name);
+            return;
+        }
+        if (ch->mode_i && !(me->modes & MEMBER_OP)) {
+            ERR("482", "%s :You're not channel operator", ch->name);
+            return;
+        }
+        if (chan_member(ch, q->arg1)) {
+            ERR("443", "%s %s :is already on channel", q->arg1, ch->name);
+            return;
+        }
+        hmap_put_name(&ch->invites, q->arg1, ch);
+        nick_route(TO_NICK_INVITE, q->arg1, q->client, q->slot, q->nick, source, ch->name, "");
+        return;
+    case CHAN_NAMES:
+        names_reply(ch, q->slot, q->client, q->nick, q->caps);
+        return;
+    case CHAN_WHO: {
+        struct hmap_iter it;
+        hmap_iter_init(&it, &ch->members);
+        for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+            struct member *m = e->value;
+            ERR("352", "%s %s %s %s %s H%s :0 %s", ch->name, m->user, m->host, W.cfg->server_name,
+                m->nick, member_prefix(m->modes, q->caps & CAP_MULTI_PREFIX), m->realname);
+        }
+        ERR("315", "%s :End of WHO list", ch->name);
+        return;
+    }
+    default:
+        return;
+    }
+    emit(ch, &ev);
+    chan_maybe_drop(ch);
+}
+
+static void send_request(const struct chan_req *q)
+{
+    int owner = owner_of(q->channel);
+    if (owner == W.slot) {
+        chan_handle_request(q);
+        return;
+    }
+    struct buf *b = peer_buf(owner);
+    if (!b)
+        return;
+    size_t f = ipc_begin(b, IPC_P_CHAN_REQ);
+    ipc_put_u8(b, (uint8_t)q->op);
+    ipc_put_cstr(b, q->channel);
+    ipc_put_u64(b, q->client);
+    ipc_put_u32(b, (uint32_t)q->slot);
+    ipc_put_u32(b, q->caps);
+    ipc_put_cstr(b, q->nick);
+    ipc_put_cstr(b, q->user);
+    ipc_put_cstr(b, q->host);
+    ipc_put_cstr(b, q->realname);
+    ipc_put_cstr(b, q->arg1);
+    ipc_put_cstr(b, q->arg2);
+    ipc_end(b, f);
+}
+
+void chan_handle_request_frame(const char *payload, size_t len)
+{
+    struct ipc_reader r;
+    ipc_reader_init(&r, payload, len);
+    struct chan_req q;
+    q.op = ipc_get_u8(&r);
+    q.channel = ipc_get_str(&r, NULL);
+    q.client = ipc_get_u64(&r);
+    q.slot = (int)ipc_get_u32(&r);
+    q.caps = ipc_get_u32(&r);
+    q.nick = ipc_get_str(&r, NULL);
+    q.user = ipc_get_str(&r, NULL);
+    q.host = ipc_get_str(&r, NULL);
+    q.realname = ipc_get_str(&r, NULL);
+    q.arg1 = ipc_get_str(&r, NULL);
+    q.arg2 = ipc_get_str(&r, NULL);
+    if (r.err || q.slot < 0 || q.slot >= W.nworkers) {
+        log_warn("malformed channel request");
+        return;
+    }
+    chan_handle_request(&q);
+}
+
+void chan_request(struct client *c, int op, const char *channel, const char *arg1, const char *arg2)
+{
+    struct chan_req q = {
+        .op = op, .channel = channel, .client = c->id, .slot = W.slot, .caps = c->caps,
+        .nick = c->nick, .user = c->user, .host = c->host,
+        .realname = op == CHAN_JOIN ? c->realname : "",
+        .arg1 = arg1 ? arg1 : "", .arg2 = arg2 ? arg2 : "",
+    };
+    send_request(&q);
+}
+
+static void request_leave(const char *channel, const char *nick, uint64_t client)
+{
+    struct chan_req q = {
+        .op = CHAN_QUIT, .channel = channel, .client = client, .slot = W.slot,
+        .nick = nick, .user = "", .host = "", .realname = "", .arg1 = "Connection closed", .arg2 = "",
+    };
+    send_request(&q);
+}
+
+/* ---- worker restarts ---- */
+
+/* Worker `slot` died: its members are gone from every channel we know. */
+void chan_forget_slot(int slot)
+{
+    struct hmap_iter it;
+    hmap_iter_init(&it, &W.channels);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct channel *ch = e->value;
+        for (;;) {
+            struct member *gone = NULL;
+            struct hmap_iter mi;
+            hmap_iter_init(&mi, &ch->members);
+            for (struct hmap_entry *me; (me = hmap_iter_next(&mi));)
+                if (((struct member *)me->value)->slot == slot) {
+                    gone = me->value;
+                    break;
+                }
+            if (!gone)
+                break;
+            char source[256];
+            snprintf(source, sizeof source, "%s!%s@%s", gone->nick, gone->user, gone->host);
+            struct chan_event ev = {
+                .kind = EV_QUIT, .seq = 0, .time = W.now, .source = source, .nick = gone->nick,
+                .client = gone->client, .slot = slot, .user = "", .host = "", .realname = "",
+                .a1 = "Server worker restarted", .a2 = "",
+            };
+            apply_event(ch, &ev);
+        }
+        bool drop = ch->owned ? ch->members.count == 0 : ch->nlocal == 0;
+        if (drop) {
+            hmap_iter_remove(&it);
+            chan_free(ch);
+        }
+    }
+}
+
+/* Worker `slot` (re)started: give it back the channels it owns, with our
+ * members in them. */
+void chan_reannounce(int slot)
+{
+    struct hmap_iter it;
+    hmap_iter_init(&it, &W.channels);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct channel *ch = e->value;
+        if (ch->owned || owner_of(ch->name) != slot)
+            continue;
+        struct buf *b = peer_buf(slot);
+        if (b)
+            encode_state(b, ch, STATE_REANNOUNCE, W.slot);
+    }
+}
+
+/* ---- LIST: every worker answers for the channels it owns ---- */
+
+/* Owned by W.lists. */
+struct list_req {
+    uint64_t client;
+    int waiting;
+    double deadline;
+};
+static uint64_t next_list_id;
+
+static void list_lines(struct buf *out, const char *nick, const char *mask)
+{
+    struct hmap_iter it;
+    hmap_iter_init(&it, &W.channels);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct channel *ch = e->value;
+        if (!ch->owned)
+            continue;
+        if (mask[0] && irc_casecmp(mask, ch->name) != 0)
+            continue;
+        buf_appendf(out, ":%s 322 %s %s %u :%.390s\r\n", W.cfg->server_name, nick, ch->name,
+                    (unsigned)ch->members.count, ch->topic);
+    }
+}
+
+static void list_done(uint64_t id, struct list_req *lr)
+{
+    struct client *c = client_by_id(lr->client);
+    if (c)
+        reply(c, "323", ":End of LIST");
+    hmap_del_id(&W.lists, id);
+    free(lr);
+}
+
+void chan_list_request(struct client *c, const char *mask)
+{
+    uint64_t id = ++next_list_id;
+    struct list_req *lr = calloc(1, sizeof *lr);
+    PARLOR_ASSERT(lr != NULL);
+    lr->client = c->id;
+    lr->deadline = W.now + 2.0;
+    reply(c, "321", "Channel :Users  Name");
+    struct buf out = BUF_INIT;
+    list_lines(&out, c->nick, mask);
+    client_send(c, out.data, out.len);
+    buf_free(&out);
+    for (int s = 0; s < W.nworkers; s++) {
+        if (s == W.slot || !peer_connected(s))
+            continue;
+        struct buf *b = peer_buf(s);
+        if (!b)
+            continue;
+        size_t f = ipc_begin(b, IPC_P_LIST_REQ);
+        ipc_put_u64(b, id);
+        ipc_put_u32(b, (uint32_t)W.slot);
+        ipc_put_cstr(b, c->nick);
+        ipc_put_cstr(b, mask);
+        ipc_end(b, f);
+        lr->waiting++;
+    }
+    hmap_put_id(&W.lists, id, lr);
+    if (!lr->waiting)
+        list_done(id, lr);
+}
+
+void chan_handle_list_request(uint64_t id, int slot, const char *nick, const char *mask)
+{
+    struct buf out = BUF_INIT;
+    list_lines(&out, nick, mask);
+    struct buf *b = peer_buf(slot);
+    if (b) {
+        size_t f = ipc_begin(b, IPC_P_LIST_REPLY);
+        ipc_put_u64(b, id);
+        ipc_put_str(b, out.data ? out.data : "", out.len);
+        ipc_end(b, f);
+    }
+    buf_free(&out);
+}
+
+void chan_handle_list_reply(uint64_t id, const char *lines, size_t len)
+{
+    struct list_req *lr = hmap_get_id(&W.lists, id);
+    if (!lr)
+        return;                        /* timed out already */
+    struct client *c = client_by_id(lr->client);
+    if (c)
+        client_send(c, lines, len);
+    if (--lr->waiting <= 0)
+        list_done(id, lr);
+}
+
+void chan_list_tick(double now)
+{
+    struct hmap_iter it;
+    hmap_iter_init(&it, &W.lists);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct list_req *lr = e->value;
+        if (now < lr->deadline)
+            continue;
+        struct client *c = client_by_id(lr->client);
+        if (c)
+            reply(c, "323", ":End of LIST");
+        free(lr);
+        hmap_iter_remove(&it);
+    }
+}

@@ -1,0 +1,486 @@
+/* IRC command dispatch and the commands that are about the client itself
+ * (registration, CAP, PING, AWAY, user MODE) or that only route: channel
+ * commands go to worker/channel.c, nick-addressed ones to worker/nick.c.
+ *
+ * Like HAProxy's CLI keywords, commands are a sorted table; the parameter
+ * minimum and the registration check live in the table so 461 and 451 are
+ * sent in one place. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "worker/worker_int.h"
+
+#define NEED_REG 1
+#define MAX_TARGETS 4
+
+typedef void cmd_fn(struct client *c, struct irc_msg *m);
+
+struct command {
+    const char *name;
+    cmd_fn *fn;
+    int min_params;
+    int flags;
+};
+
+/* Capabilities we really implement; names as in the IRCv3 registry. */
+static const struct { const char *name; uint32_t bit; } caps[] = {
+    { "cap-notify", CAP_CAP_NOTIFY },
+    { "echo-message", CAP_ECHO_MESSAGE },
+    { "multi-prefix", CAP_MULTI_PREFIX },
+    { "server-time", CAP_SERVER_TIME },
+    { "userhost-in-names", CAP_USERHOST_IN_NAMES },
+};
+#define NCAPS (sizeof caps / sizeof caps[0])
+
+static void cmd_cap(struct client *c, struct irc_msg *m)
+{
+    char sub[16];
+    snprintf(sub, sizeof sub, "%s", m->params[0]);
+    for (char *p = sub; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 32);
+    const char *srv = W.cfg->server_name;
+    if (strcmp(sub, "LS") == 0) {
+        if (!c->registered)
+            c->cap_wait = true;
+        if (m->nparams > 1 && atoi(m->params[1]) >= 302)
+            c->caps |= CAP_CAP_NOTIFY;
+        char list[256] = "";
+        for (size_t i = 0; i < NCAPS; i++) {
+            strcat(list, caps[i].name);
+            if (i + 1 < NCAPS)
+                strcat(list, " ");
+        }
+        client_sendf(c, ":%s CAP %s LS :%s\r\n", srv, c->nick, list);
+    } else if (strcmp(sub, "LIST") == 0) {
+        char list[256] = "";
+        for (size_t i = 0; i < NCAPS; i++)
+            if (c->caps & caps[i].bit) {
+                if (list[0])
+                    strcat(list, " ");
+                strcat(list, caps[i].name);
+            }
+        client_sendf(c, ":%s CAP %s LIST :%s\r\n", srv, c->nick, list);
+    } else if (strcmp(sub, "REQ") == 0) {
+        if (m->nparams < 2) {
+            reply(c, "461", "CAP :Not enough parameters");
+            return;
+        }
+        if (!c->registered)
+            c->cap_wait = true;
+        /* All or nothing, as the spec says. */
+        uint32_t add = 0, del = 0;
+        char req[512];
+        snprintf(req, sizeof req, "%s", m->params[1]);
+        bool ok = true;
+        for (char *save, *tok = strtok_r(req, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+            bool minus = tok[0] == '-';
+            const char *name = minus ? tok + 1 : tok;
+            size_t i;
+            for (i = 0; i < NCAPS; i++)
+                if (strcmp(caps[i].name, name) == 0)
+                    break;
+            if (i == NCAPS) {
+                ok = false;
+                break;
+            }
+            if (minus)
+                del |= caps[i].bit;
+            else
+                add |= caps[i].bit;
+        }
+        if (ok)
+            c->caps = (c->caps | add) & ~del;
+        client_sendf(c, ":%s CAP %s %s :%s\r\n", srv, c->nick, ok ? "ACK" : "NAK", m->params[1]);
+    } else if (strcmp(sub, "END") == 0) {
+        if (!c->registered) {
+            c->cap_wait = false;
+            nick_try_register(c);
+        }
+    } else {
+        reply(c, "410", "%s :Invalid CAP command", m->params[0]);
+    }
+}
+
+static void cmd_pass(struct client *c, struct irc_msg *m)
+{
+    if (c->registered) {
+        reply(c, "462", ":You may not reregister");
+        return;
+    }
+    const char *want = W.cfg->password;
+    size_t a = strlen(want), b = strlen(m->params[0]);
+    /* Compare in time independent of where the first difference is. */
+    unsigned diff = (unsigned)(a ^ b);
+    for (size_t i = 0; i < a; i++)
+        diff |= (unsigned char)want[i] ^ (unsigned char)(i < b ? m->params[0][i] : 0);
+    c->pass_ok = diff == 0 || a == 0;
+}
+
+static void cmd_nick(struct client *c, struct irc_msg *m)
+{
+    const char *nick = m->params[0];
+    if (!nick[0]) {
+        reply(c, "431", ":No nickname given");
+        return;
+    }
+    if (!irc_nick_valid(nick, strlen(nick))) {
+        reply(c, "432", "%s :Erroneous nickname", nick);
+        return;
+    }
+    if (c->got_nick && strcmp(nick, c->nick) == 0)
+        return;
+    nick_request(c, nick);
+}
+
+static void cmd_user(struct client *c, struct irc_msg *m)
+{
+    if (c->registered || c->got_user) {
+        reply(c, "462", ":You may not reregister");
+        return;
+    }
+    /* Keep the ident printable and short; it is shown to everyone. */
+    size_t n = 0;
+    c->user[n++] = '~';
+    for (const char *p = m->params[0]; *p && n < 10; p++)
+        if ((unsigned char)*p > 0x20 && *p != '@' && *p != '!' && (unsigned char)*p < 0x7f)
+            c->user[n++] = *p;
+    if (n == 1)
+        c->user[n++] = 'u';
+    c->user[n] = '\0';
+    snprintf(c->realname, sizeof c->realname, "%s", m->params[3]);
+    c->got_user = true;
+    nick_try_register(c);
+}
+
+static void cmd_ping(struct client *c, struct irc_msg *m)
+{
+    client_sendf(c, ":%s PONG %s :%s\r\n", W.cfg->server_name, W.cfg->server_name, m->params[0]);
+}
+
+static void cmd_pong(struct client *c, struct irc_msg *m)
+{
+    (void)c;   /* any line resets the ping timer (client.c) */
+}
+
+static void cmd_quit(struct client *c, struct irc_msg *m)
+{
+    char reason[400];
+    snprintf(reason, sizeof reason, "Quit: %s", m->nparams ? m->params[0] : "");
+    client_close(c, reason);
+}
+
+static void cmd_away(struct client *c, struct irc_msg *m)
+{
+    free(c->away);
+    c->away = NULL;
+    if (m->nparams && m->params[0][0]) {
+        c->away = strndup(m->params[0], 200);
+        PARLOR_ASSERT(c->away != NULL);
+        reply(c, "306", ":You have been marked as being away");
+    } else {
+        reply(c, "305", ":You are no longer marked as being away");
+    }
+}
+
+/* Split a comma list in place; returns the count (at most max). */
+static int split_commas(char *s, char **out, int max)
+{
+    int n = 0;
+    for (char *save, *tok = strtok_r(s, ",", &save); tok && n < max; tok = strtok_r(NULL, ",", &save))
+        out[n++] = tok;
+    return n;
+}
+
+static bool is_channel(const char *s) { return s[0] == '#'; }
+
+static bool in_channel(struct client *c, const char *name)
+{
+    for (int i = 0; i < c->nchans; i++)
+        if (irc_casecmp(c->chans[i]->name, name) == 0)
+            return true;
+    return false;
+}
+
+static void cmd_join(struct client *c, struct irc_msg *m)
+{
+    if (strcmp(m->params[0], "0") == 0) {
+        /* Copy the names: a channel we own is left (and maybe freed) at once. */
+        int n = c->nchans;
+        char (*names)[IRC_CHANNEL_MAX + 1] = malloc((size_t)(n ? n : 1) * sizeof *names);
+        PARLOR_ASSERT(names != NULL);
+        for (int i = 0; i < n; i++)
+            memcpy(names[i], c->chans[i]->name, sizeof names[i]);
+        for (int i = 0; i < n; i++)
+            chan_request(c, CHAN_PART, names[i], "Left all channels", NULL);
+        free(names);
+        return;
+    }
+    char *names[64], *keys[64];
+    int n = split_commas(m->params[0], names, 64);
+    int nk = m->nparams > 1 ? split_commas(m->params[1], keys, 64) : 0;
+    for (int i = 0; i < n; i++) {
+        if (!irc_channel_valid(names[i], strlen(names[i]))) {
+            reply(c, "403", "%s :No such channel", names[i]);
+            continue;
+        }
+        if (in_channel(c, names[i]))
+            continue;
+        if (c->nchans >= W.cfg->max_channels_per_client) {
+            reply(c, "405", "%s :You have joined too many channels", names[i]);
+            continue;
+        }
+        chan_request(c, CHAN_JOIN, names[i], i < nk ? keys[i] : "", NULL);
+    }
+}
+
+static void cmd_part(struct client *c, struct irc_msg *m)
+{
+    char *names[64];
+    int n = split_commas(m->params[0], names, 64);
+    for (int i = 0; i < n; i++) {
+        if (!irc_channel_valid(names[i], strlen(names[i]))) {
+            reply(c, "403", "%s :No such channel", names[i]);
+            continue;
+        }
+        chan_request(c, CHAN_PART, names[i], m->nparams > 1 ? m->params[1] : "", NULL);
+    }
+}
+
+static void message(struct client *c, struct irc_msg *m, const char *cmd)
+{
+    bool notice = cmd[0] == 'N';
+    if (m->nparams < 1 || !m->params[0][0]) {
+        if (!notice)
+            reply(c, "411", ":No recipient given (%s)", cmd);
+        return;
+    }
+    if (m->nparams < 2 || !m->params[1][0]) {
+        if (!notice)
+            reply(c, "412", ":No text to send");
+        return;
+    }
+    char *targets[MAX_TARGETS + 1];
+    int n = split_commas(m->params[0], targets, MAX_TARGETS + 1);
+    if (n > MAX_TARGETS) {
+        if (!notice)
+            reply(c, "407", "%s :Too many recipients", m->params[0]);
+        return;
+    }
+    c->last_active = W.now;
+    const char *text = m->params[1];
+    for (int i = 0; i < n; i++) {
+        const char *t = targets[i];
+        if (is_channel(t)) {
+            chan_request(c, CHAN_MSG, t, cmd, text);
+            continue;
+        }
+        if (!irc_nick_valid(t, strlen(t))) {
+            if (!notice)
+                reply(c, "401", "%s :No such nick/channel", t);
+            continue;
+        }
+        to_nick(TO_NICK_MSG, t, c, cmd, text);
+        if (c->caps & CAP_ECHO_MESSAGE) {
+            char prefix[256], tag[64];
+            client_prefix(c, prefix, sizeof prefix);
+            size_t tl = (c->caps & CAP_SERVER_TIME) ? format_time_tag(W.now, tag, sizeof tag) : 0;
+            client_sendf(c, "%.*s:%s %s %s :%s\r\n", (int)tl, tag, prefix, cmd, t, text);
+        }
+    }
+}
+
+static void cmd_privmsg(struct client *c, struct irc_msg *m) { message(c, m, "PRIVMSG"); }
+static void cmd_notice(struct client *c, struct irc_msg *m) { message(c, m, "NOTICE"); }
+
+static void cmd_topic(struct client *c, struct irc_msg *m)
+{
+    if (m->nparams > 1)
+        chan_request(c, CHAN_TOPIC, m->params[0], m->params[1], "set");
+    else
+        chan_request(c, CHAN_TOPIC, m->params[0], "", NULL);
+}
+
+static void cmd_names(struct client *c, struct irc_msg *m)
+{
+    if (m->nparams == 0) {
+        reply(c, "366", "* :End of NAMES list");
+        return;
+    }
+    char *names[8];
+    int n = split_commas(m->params[0], names, 8);
+    for (int i = 0; i < n; i++)
+        chan_request(c, CHAN_NAMES, names[i], "", NULL);
+}
+
+static void user_mode(struct client *c, struct irc_msg *m)
+{
+    if (irc_casecmp(m->params[0], c->nick) != 0) {
+        reply(c, "502", ":Cannot change mode for other users");
+        return;
+    }
+    if (m->nparams > 1) {
+        bool plus = true;
+        for (const char *p = m->params[1]; *p; p++) {
+            if (*p == '+' || *p == '-')
+                plus = *p == '+';
+            else if (*p == 'i')
+                c->invisible = plus;
+            else
+                reply(c, "501", ":Unknown MODE flag");
+        }
+    }
+    reply(c, "221", "%s", c->invisible ? "+i" : "+");
+}
+
+static void cmd_mode(struct client *c, struct irc_msg *m)
+{
+    if (!is_channel(m->params[0])) {
+        user_mode(c, m);
+        return;
+    }
+    /* Re-join the mode string and its arguments into arg1 for the owner. */
+    char modes[512] = "";
+    size_t len = 0;
+    for (int i = 1; i < m->nparams; i++) {
+        int w = snprintf(modes + len, sizeof modes - len, "%s%s", i > 1 ? " " : "", m->params[i]);
+        if (w < 0 || (size_t)w >= sizeof modes - len)
+            break;
+        len += (size_t)w;
+    }
+    chan_request(c, CHAN_MODE, m->params[0], modes, NULL);
+}
+
+static void cmd_kick(struct client *c, struct irc_msg *m)
+{
+    char *users[8];
+    int n = split_commas(m->params[1], users, 8);
+    for (int i = 0; i < n; i++)
+        chan_request(c, CHAN_KICK, m->params[0], users[i], m->nparams > 2 ? m->params[2] : c->nick);
+}
+
+static void cmd_invite(struct client *c, struct irc_msg *m)
+{
+    if (!irc_nick_valid(m->params[0], strlen(m->params[0]))) {
+        reply(c, "401", "%s :No such nick/channel", m->params[0]);
+        return;
+    }
+    chan_request(c, CHAN_INVITE, m->params[1], m->params[0], NULL);
+}
+
+static void cmd_who(struct client *c, struct irc_msg *m)
+{
+    const char *mask = m->params[0];
+    if (is_channel(mask))
+        chan_request(c, CHAN_WHO, mask, "", NULL);
+    else if (irc_nick_valid(mask, strlen(mask)))
+        to_nick(TO_NICK_WHO, mask, c, "", "");
+    else
+        reply(c, "315", "%s :End of WHO list", mask);
+}
+
+static void cmd_whois(struct client *c, struct irc_msg *m)
+{
+    /* WHOIS [server] nick: the last parameter is the nick. */
+    const char *nick = m->params[m->nparams - 1];
+    char *nicks[2];
+    char tmp[IRC_LINE_MAX + 1];
+    snprintf(tmp, sizeof tmp, "%s", nick);
+    if (split_commas(tmp, nicks, 2) < 1)
+        return;
+    if (!irc_nick_valid(nicks[0], strlen(nicks[0]))) {
+        reply(c, "401", "%s :No such nick/channel", nicks[0]);
+        reply(c, "318", "%s :End of WHOIS list", nicks[0]);
+        return;
+    }
+    to_nick(TO_NICK_WHOIS, nicks[0], c, "", "");
+}
+
+static void cmd_list(struct client *c, struct irc_msg *m)
+{
+    chan_list_request(c, m->nparams ? m->params[0] : "");
+}
+
+static void cmd_motd(struct client *c, struct irc_msg *m) { send_motd(c); }
+
+static void cmd_version(struct client *c, struct irc_msg *m)
+{
+    reply(c, "351", "parlor-%s %s :prefork IRC server, %d workers", PARLOR_VERSION,
+          W.cfg->server_name, W.nworkers);
+}
+
+static void cmd_userhost(struct client *c, struct irc_msg *m)
+{
+    /* Only our own host is known locally; others need a lookup we skip. */
+    char out[400] = "";
+    for (int i = 0; i < m->nparams && i < 5; i++)
+        if (irc_casecmp(m->params[i], c->nick) == 0) {
+            snprintf(out, sizeof out, "%s=%c%s@%s", c->nick, c->away ? '-' : '+', c->user, c->host);
+        }
+    reply(c, "302", ":%s", out);
+}
+
+/* Sorted by name (bsearch). */
+static const struct command commands[] = {
+    { "AWAY",     cmd_away,     0, NEED_REG },
+    { "CAP",      cmd_cap,      1, 0 },
+    { "INVITE",   cmd_invite,   2, NEED_REG },
+    { "JOIN",     cmd_join,     1, NEED_REG },
+    { "KICK",     cmd_kick,     2, NEED_REG },
+    { "LIST",     cmd_list,     0, NEED_REG },
+    { "MODE",     cmd_mode,     1, NEED_REG },
+    { "MOTD",     cmd_motd,     0, NEED_REG },
+    { "NAMES",    cmd_names,    0, NEED_REG },
+    { "NICK",     cmd_nick,     0, 0 },
+    { "NOTICE",   cmd_notice,   0, NEED_REG },
+    { "PART",     cmd_part,     1, NEED_REG },
+    { "PASS",     cmd_pass,     1, 0 },
+    { "PING",     cmd_ping,     1, 0 },
+    { "PONG",     cmd_pong,     0, 0 },
+    { "PRIVMSG",  cmd_privmsg,  0, NEED_REG },
+    { "QUIT",     cmd_quit,     0, 0 },
+    { "TOPIC",    cmd_topic,    1, NEED_REG },
+    { "USER",     cmd_user,     4, 0 },
+    { "USERHOST", cmd_userhost, 1, NEED_REG },
+    { "VERSION",  cmd_version,  0, NEED_REG },
+    { "WHO",      cmd_who,      1, NEED_REG },
+    { "WHOIS",    cmd_whois,    1, NEED_REG },
+};
+
+static int cmp_command(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct command *)elem)->name);
+}
+
+void command_dispatch(struct client *c, char *line)
+{
+    struct irc_msg m;
+    if (irc_parse(line, &m) < 0)
+        return;                        /* empty line: silently ignored (RFC 2812) */
+    char name[32];
+    size_t n = 0;
+    for (const char *p = m.command; *p && n + 1 < sizeof name; p++)
+        name[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    name[n] = '\0';
+    const struct command *cmd = bsearch(name, commands, sizeof commands / sizeof commands[0],
+                                        sizeof commands[0], cmp_command);
+    if (!cmd) {
+        reply(c, "421", "%s :Unknown command", m.command);
+        return;
+    }
+    if ((cmd->flags & NEED_REG) && !c->registered) {
+        reply(c, "451", ":You have not registered");
+        return;
+    }
+    if (m.nparams < cmd->min_params) {
+        reply(c, "461", "%s :Not enough parameters", name);
+        return;
+    }
+    if (strcmp(name, "NICK") == 0 && m.nparams == 0) {
+        reply(c, "431", ":No nickname given");
+        return;
+    }
+    cmd->fn(c, &m);
+}
