@@ -1,6 +1,8 @@
 #include "common/config.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -37,7 +39,8 @@ void config_usage(FILE *out)
 {
     fprintf(out,
         "usage: parlord [options]\n"
-        "  --config FILE              configuration file (not yet read; see README)\n"
+        "  --config FILE              configuration file (name = value lines; see README)\n"
+        "  --check-config FILE        validate a configuration file and exit\n"
         "  --listen HOST:PORT         listen address, repeatable (default 127.0.0.1:6667)\n"
         "  --workers N                worker processes (default: number of cores)\n"
         "  --control PATH             control socket path (default ./parlord.sock)\n"
@@ -88,117 +91,206 @@ static int parse_listen(struct parlor_config *c, const char *s, char *err, size_
 }
 
 enum {
-    OPT_CONFIG = 256, OPT_LISTEN, OPT_WORKERS, OPT_CONTROL, OPT_DATABASE, OPT_LOG_LEVEL,
-    OPT_SERVER_NAME, OPT_PASSWORD, OPT_MOTD, OPT_MAX_CLIENTS, OPT_MAX_PER_WORKER,
-    OPT_FLOOD_LINES, OPT_FLOOD_BURST, OPT_SENDQ, OPT_PING_TIMEOUT, OPT_REG_TIMEOUT,
-    OPT_HELP, OPT_VERSION,
+    OPT_CONFIG = 256, OPT_CHECK_CONFIG, OPT_HELP, OPT_VERSION, OPT_SETTING,
 };
 
+/* Settings have the same names on the command line (--name VALUE) and in
+ * the configuration file (name = VALUE); config_set() knows them all. */
 static const struct option long_opts[] = {
     {"config", required_argument, 0, OPT_CONFIG},
-    {"listen", required_argument, 0, OPT_LISTEN},
-    {"workers", required_argument, 0, OPT_WORKERS},
-    {"control", required_argument, 0, OPT_CONTROL},
-    {"database", required_argument, 0, OPT_DATABASE},
-    {"log-level", required_argument, 0, OPT_LOG_LEVEL},
-    {"server-name", required_argument, 0, OPT_SERVER_NAME},
-    {"password", required_argument, 0, OPT_PASSWORD},
-    {"motd", required_argument, 0, OPT_MOTD},
-    {"max-clients", required_argument, 0, OPT_MAX_CLIENTS},
-    {"max-clients-per-worker", required_argument, 0, OPT_MAX_PER_WORKER},
-    {"flood-lines", required_argument, 0, OPT_FLOOD_LINES},
-    {"flood-burst", required_argument, 0, OPT_FLOOD_BURST},
-    {"sendq", required_argument, 0, OPT_SENDQ},
-    {"ping-timeout", required_argument, 0, OPT_PING_TIMEOUT},
-    {"registration-timeout", required_argument, 0, OPT_REG_TIMEOUT},
+    {"check-config", required_argument, 0, OPT_CHECK_CONFIG},
     {"help", no_argument, 0, OPT_HELP},
     {"version", no_argument, 0, OPT_VERSION},
+    {"listen", required_argument, 0, OPT_SETTING},
+    {"workers", required_argument, 0, OPT_SETTING},
+    {"control", required_argument, 0, OPT_SETTING},
+    {"database", required_argument, 0, OPT_SETTING},
+    {"log-level", required_argument, 0, OPT_SETTING},
+    {"server-name", required_argument, 0, OPT_SETTING},
+    {"password", required_argument, 0, OPT_SETTING},
+    {"motd", required_argument, 0, OPT_SETTING},
+    {"max-clients", required_argument, 0, OPT_SETTING},
+    {"max-clients-per-worker", required_argument, 0, OPT_SETTING},
+    {"flood-lines", required_argument, 0, OPT_SETTING},
+    {"flood-burst", required_argument, 0, OPT_SETTING},
+    {"sendq", required_argument, 0, OPT_SETTING},
+    {"ping-timeout", required_argument, 0, OPT_SETTING},
+    {"registration-timeout", required_argument, 0, OPT_SETTING},
     {0, 0, 0, 0},
 };
 
-/* Copy a string flag into a fixed field, refusing what does not fit. */
+/* Copy a string setting into a fixed field, refusing what does not fit. */
 static int set_str(char *dst, size_t cap, const char *name, const char *v, char *err, size_t errlen)
 {
     if (strlen(v) >= cap) {
-        snprintf(err, errlen, "--%s: value too long (at most %zu bytes)", name, cap - 1);
+        snprintf(err, errlen, "%s: value too long (at most %zu bytes)", name, cap - 1);
         return -1;
     }
     memcpy(dst, v, strlen(v) + 1);
     return 0;
 }
 
-int config_parse_args(struct parlor_config *c, int argc, char **argv, char *err, size_t errlen)
+struct int_setting {
+    const char *name;
+    long min, max;
+    size_t offset;
+    bool is_size;
+};
+
+static const struct int_setting int_settings[] = {
+    {"workers", 1, 64, offsetof(struct parlor_config, workers), false},
+    {"max-clients", 1, 1000000, offsetof(struct parlor_config, max_clients), false},
+    {"max-clients-per-worker", 1, 1000000, offsetof(struct parlor_config, max_clients_per_worker), false},
+    {"flood-lines", 0, 1000000, offsetof(struct parlor_config, flood_lines), false},
+    {"flood-burst", 1, 1000000, offsetof(struct parlor_config, flood_burst), false},
+    {"sendq", 4096, 1L << 30, offsetof(struct parlor_config, sendq), true},
+    {"ping-timeout", 1, 86400, offsetof(struct parlor_config, ping_timeout), false},
+    {"registration-timeout", 1, 3600, offsetof(struct parlor_config, registration_timeout), false},
+};
+
+int config_set(struct parlor_config *c, const char *name, const char *v, char *err, size_t errlen)
 {
-    int opt;
-    long v;
-    optind = 1;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
-        const char *name = "";
-        for (const struct option *o = long_opts; o->name; o++)
-            if (o->val == opt)
-                name = o->name;
-        switch (opt) {
-        case OPT_CONFIG:
-            snprintf(err, errlen, "--config: configuration files are not supported yet");
+    for (size_t i = 0; i < sizeof int_settings / sizeof int_settings[0]; i++) {
+        const struct int_setting *s = &int_settings[i];
+        if (strcmp(s->name, name) != 0)
+            continue;
+        long n;
+        if (parse_int(v, s->min, s->max, &n) < 0) {
+            snprintf(err, errlen, "%s: expected an integer from %ld to %ld, got '%s'",
+                     name, s->min, s->max, v);
             return -1;
-        case OPT_LISTEN:
-            if (parse_listen(c, optarg, err, errlen) < 0)
-                return -1;
-            break;
-        case OPT_CONTROL:
-            if (set_str(c->control_path, sizeof c->control_path, name, optarg, err, errlen) < 0)
-                return -1;
-            break;
-        case OPT_DATABASE:
-            if (set_str(c->database, sizeof c->database, name, optarg, err, errlen) < 0)
-                return -1;
-            break;
-        case OPT_SERVER_NAME:
-            if (set_str(c->server_name, sizeof c->server_name, name, optarg, err, errlen) < 0)
-                return -1;
-            if (!c->server_name[0] || strpbrk(c->server_name, " :!@*?,")) {
-                snprintf(err, errlen, "--server-name: '%s' is not a valid server name", optarg);
-                return -1;
+        }
+        if (s->is_size)
+            *(size_t *)((char *)c + s->offset) = (size_t)n;
+        else
+            *(int *)((char *)c + s->offset) = (int)n;
+        return 0;
+    }
+    if (strcmp(name, "listen") == 0)
+        return parse_listen(c, v, err, errlen);
+    if (strcmp(name, "control") == 0)
+        return set_str(c->control_path, sizeof c->control_path, name, v, err, errlen);
+    if (strcmp(name, "database") == 0)
+        return set_str(c->database, sizeof c->database, name, v, err, errlen);
+    if (strcmp(name, "password") == 0)
+        return set_str(c->password, sizeof c->password, name, v, err, errlen);
+    if (strcmp(name, "motd") == 0)
+        return set_str(c->motd, sizeof c->motd, name, v, err, errlen);
+    if (strcmp(name, "server-name") == 0) {
+        if (!v[0] || strpbrk(v, " :!@*?,")) {
+            snprintf(err, errlen, "server-name: '%s' is not a valid server name", v);
+            return -1;
+        }
+        return set_str(c->server_name, sizeof c->server_name, name, v, err, errlen);
+    }
+    if (strcmp(name, "log-level") == 0) {
+        int l = log_parse_level(v);
+        if (l < 0) {
+            snprintf(err, errlen, "log-level: expected debug, info, warn or error, got '%s'", v);
+            return -1;
+        }
+        c->log_level = l;
+        return 0;
+    }
+    snprintf(err, errlen, "unknown setting '%s'", name);
+    return -1;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+int config_load_file(struct parlor_config *c, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096], msg[400];
+    int lineno = 0, rc = 0;
+    bool listen_seen = false;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#' || *s == ';')
+            continue;
+        if (*s == '[') {                    /* sections only group settings */
+            if (s[strlen(s) - 1] != ']') {
+                snprintf(err, errlen, "%s:%d: unterminated section header", path, lineno);
+                rc = -1;
+                break;
             }
-            break;
-        case OPT_PASSWORD:
-            if (set_str(c->password, sizeof c->password, name, optarg, err, errlen) < 0)
-                return -1;
-            break;
-        case OPT_MOTD:
-            if (set_str(c->motd, sizeof c->motd, name, optarg, err, errlen) < 0)
-                return -1;
-            break;
-        case OPT_LOG_LEVEL: {
-            int l = log_parse_level(optarg);
-            if (l < 0) {
-                snprintf(err, errlen, "--log-level: expected debug, info, warn or error, got '%s'", optarg);
-                return -1;
-            }
-            c->log_level = l;
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s:%d: expected 'name = value'", path, lineno);
+            rc = -1;
             break;
         }
-        case OPT_WORKERS: case OPT_MAX_CLIENTS: case OPT_MAX_PER_WORKER: case OPT_FLOOD_LINES:
-        case OPT_FLOOD_BURST: case OPT_SENDQ: case OPT_PING_TIMEOUT: case OPT_REG_TIMEOUT: {
-            long min = 1, max = INT_MAX;
-            if (opt == OPT_WORKERS) max = 64;
-            if (opt == OPT_FLOOD_LINES) min = 0;
-            if (opt == OPT_SENDQ) { min = 4096; max = 1L << 30; }
-            if (opt == OPT_MAX_CLIENTS || opt == OPT_MAX_PER_WORKER) max = 1000000;
-            if (parse_int(optarg, min, max, &v) < 0) {
-                snprintf(err, errlen, "--%s: expected an integer from %ld to %ld, got '%s'",
-                         name, min, max, optarg);
+        *eq = '\0';
+        char *name = trim(s), *value = trim(eq + 1);
+        size_t vl = strlen(value);
+        if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') {
+            value[vl - 1] = '\0';
+            value++;
+        }
+        if (strcmp(name, "listen") == 0 && !listen_seen) {
+            c->nlisten = 0;                 /* the file's list replaces the default */
+            listen_seen = true;
+        }
+        if (config_set(c, name, value, msg, sizeof msg) < 0) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int config_parse_args(struct parlor_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+    int opt, idx;
+    /* Pass 1: the configuration file, so flags can override it. */
+    optind = 1;
+    opterr = 0;
+    const char *file = NULL;
+    bool check = false;
+    while ((opt = getopt_long(argc, argv, "", long_opts, &idx)) != -1) {
+        if (opt == OPT_CONFIG || opt == OPT_CHECK_CONFIG) {
+            file = optarg;
+            check = check || opt == OPT_CHECK_CONFIG;
+        }
+    }
+    if (file && config_load_file(c, file, err, errlen) < 0)
+        return -1;
+    snprintf(c->config_path, sizeof c->config_path, "%s", file ? file : "");
+
+    optind = 1;
+    bool listen_flag = false;
+    while ((opt = getopt_long(argc, argv, "", long_opts, &idx)) != -1) {
+        char msg[400];
+        switch (opt) {
+        case OPT_CONFIG: case OPT_CHECK_CONFIG:
+            break;
+        case OPT_SETTING: {
+            const char *name = long_opts[idx].name;
+            if (strcmp(name, "listen") == 0 && !listen_flag) {
+                c->nlisten = 0;             /* flags replace the file's addresses */
+                listen_flag = true;
+            }
+            if (config_set(c, name, optarg, msg, sizeof msg) < 0) {
+                snprintf(err, errlen, "--%s", msg);
                 return -1;
             }
-            if (opt == OPT_WORKERS) c->workers = (int)v;
-            else if (opt == OPT_MAX_CLIENTS) c->max_clients = (int)v;
-            else if (opt == OPT_MAX_PER_WORKER) c->max_clients_per_worker = (int)v;
-            else if (opt == OPT_FLOOD_LINES) c->flood_lines = (int)v;
-            else if (opt == OPT_FLOOD_BURST) c->flood_burst = (int)v;
-            else if (opt == OPT_SENDQ) c->sendq = (size_t)v;
-            else if (opt == OPT_PING_TIMEOUT) c->ping_timeout = (int)v;
-            else c->registration_timeout = (int)v;
             break;
         }
         case OPT_HELP:
@@ -208,7 +300,7 @@ int config_parse_args(struct parlor_config *c, int argc, char **argv, char *err,
             printf("parlord %s\n", PARLOR_VERSION);
             return 1;
         default:
-            if (optopt >= OPT_CONFIG || optopt > 0)
+            if (optopt)
                 snprintf(err, errlen, "option '%s' needs a value", argv[optind - 1]);
             else
                 snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
@@ -223,6 +315,10 @@ int config_parse_args(struct parlor_config *c, int argc, char **argv, char *err,
         snprintf(c->listen[0].host, sizeof c->listen[0].host, "127.0.0.1");
         c->listen[0].port = 6667;
         c->nlisten = 1;
+    }
+    if (check) {
+        printf("%s: configuration is valid\n", file);
+        return 1;
     }
     return 0;
 }

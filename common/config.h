@@ -1,8 +1,7 @@
-/* parlord's settings: defaults, then the command line.
+/* parlord's settings: defaults, then the configuration file, then flags.
  *
  * One struct, filled in by the master before it forks; workers inherit it.
- * (The configuration file and reload belong to the operations issue; the
- * field names are the keys it will use.) */
+ * The file uses the flag names as keys (listen = 127.0.0.1:6667). */
 #ifndef PARLOR_CONFIG_H
 #define PARLOR_CONFIG_H
 
@@ -21,6 +20,7 @@ struct parlor_config {
     struct listen_addr listen[CONFIG_MAX_LISTEN];
     int nlisten;
     int workers;
+    char config_path[512];         /* "" when none */
     char control_path[256];
     char database[1024];         /* libpq conninfo; "" = none */
     int log_level;
@@ -44,5 +44,9 @@ void config_defaults(struct parlor_config *c);
  * was handled (caller exits 0), 0 otherwise. */
 int config_parse_args(struct parlor_config *c, int argc, char **argv, char *err, size_t errlen);
 void config_usage(FILE *out);
+/* Set one setting by its name (the long flag without "--"). */
+int config_set(struct parlor_config *c, const char *name, const char *value, char *err, size_t errlen);
+/* Read "name = value" lines ('#' comments, [sections] for grouping). */
+int config_load_file(struct parlor_config *c, const char *path, char *err, size_t errlen);
 
 #endif
