@@ -559,9 +559,11 @@ void chan_handle_state(const char *payload, size_t len)
 /* ---- the owner side ---- */
 
 /* Number an event, apply it here and send it to every worker with members
- * (also to one whose last member it removes). */
+ * (also to one whose last member it removes).  The frame is encoded before
+ * the event is applied: applying may free strings the event points to. */
 static void emit(struct channel *ch, struct chan_event *ev)
 {
+    static struct buf frame;
     ev->seq = ch->seq + 1;
     ev->time = W.now;
     bool had[MAX_WORKERS];
@@ -572,13 +574,15 @@ static void emit(struct channel *ch, struct chan_event *ev)
         if (b)
             encode_state(b, ch, 0, -1);
     }
+    buf_clear(&frame);
+    encode_event(&frame, ch, ev);
     apply_event(ch, ev);
     for (int s = 0; s < W.nworkers; s++) {
         if (s == W.slot || !(had[s] || ch->per_worker[s] > 0))
             continue;
         struct buf *b = peer_buf(s);
         if (b)
-            encode_event(b, ch, ev);
+            buf_append(b, frame.data, frame.len);
     }
 }
 
@@ -810,8 +814,10 @@ void chan_handle_request(const struct chan_req *q)
             ERR("441", "%s %s :They aren't on that channel", q->arg1, ch->name);
             return;
         }
+        static char victim_nick[IRC_NICK_MAX + 1];
+        snprintf(victim_nick, sizeof victim_nick, "%s", victim->nick);
         ev.kind = EV_KICK;
-        ev.nick = victim->nick;
+        ev.nick = victim_nick;
         ev.client = victim->client;
         ev.slot = victim->slot;
         ev.a1 = q->arg2 && q->arg2[0] ? q->arg2 : q->nick;

@@ -147,36 +147,13 @@ int it_proc_stop(pid_t pid, int timeout_ms, int *status, bool *killed)
     return it_proc_wait(pid, 5000, status);
 }
 
-/* ---- servers still running when the test process exits ----------------- */
-
-/* A copy of each started server, so the atexit handler does not depend on
- * the test's stack. */
-static struct it_server live[4];
-static bool atexit_done;
-
-static void live_add(const struct it_server *s)
-{
-    for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
-        if (live[i].pid == 0) {
-            live[i] = *s;
-            return;
-        }
-}
-
-static void live_remove(pid_t pid)
-{
-    for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
-        if (live[i].pid == pid)
-            live[i].pid = 0;
-}
-
 static void reap_orphans(void)
 {
     while (waitpid(-1, NULL, WNOHANG) > 0)
         ;
 }
 
-/* Stop the master and every worker by PID, without assertions. */
+/* Stop the master (our child) and every worker by PID, without assertions. */
 static void kill_server_tree(pid_t master)
 {
     pid_t kids[IT_MAX_WORKERS * 2];
@@ -189,20 +166,6 @@ static void kill_server_tree(pid_t master)
             kill(kids[i], SIGKILL);
     it_sleep_ms(20);
     reap_orphans();
-}
-
-static void at_exit_cleanup(void)
-{
-    for (size_t i = 0; i < sizeof live / sizeof live[0]; i++) {
-        if (live[i].pid == 0)
-            continue;
-        fprintf(stderr, "\n--- test ended with parlord (pid %d) still running; "
-                "log tail of %s:\n", (int)live[i].pid, live[i].log_path);
-        it_server_dump_log(&live[i], 40);
-        fprintf(stderr, "--- end of log (directory kept: %s)\n", live[i].dir);
-        kill_server_tree(live[i].pid);
-        live[i].pid = 0;
-    }
 }
 
 /* ---- the server ------------------------------------------------------ */
@@ -275,6 +238,77 @@ bool it_server_log_contains(const struct it_server *s, const char *needle)
     return found;
 }
 
+/* ---- the watcher ---------------------------------------------------------
+ *
+ * A failing Check assertion ends the test process with _exit(), and a test
+ * that times out is killed with SIGKILL, so neither atexit() nor a teardown
+ * runs.  Instead, each server gets a watcher process in its own process group
+ * (Check kills the test's group when the test ends).  It waits on a pipe:
+ * the test writes one byte once it has stopped the server; EOF means the test
+ * died with the server running, and the watcher prints the log's tail and
+ * stops the server by PID. */
+
+static void watcher_main(pid_t master, const struct it_server *s, int rfd)
+{
+    char b;
+    ssize_t n;
+    while ((n = read(rfd, &b, 1)) < 0 && errno == EINTR)
+        ;
+    if (n == 1)
+        _exit(0);
+    fprintf(stderr, "\n--- the test ended with parlord (pid %d, port %d) running; "
+            "tail of %s:\n", (int)master, s->port, s->log_path);
+    it_server_dump_log(s, 40);
+    fprintf(stderr, "--- end of log (directory kept: %s)\n", s->dir);
+    pid_t kids[IT_MAX_WORKERS * 2];
+    int nk = it_proc_children(master, kids, IT_MAX_WORKERS * 2);
+    if (it_proc_alive(master)) {
+        kill(master, SIGTERM);
+        for (int i = 0; i < 200 && it_proc_alive(master); i++)
+            it_sleep_ms(10);
+        if (it_proc_alive(master))
+            kill(master, SIGKILL);
+    }
+    for (int i = 0; i < nk; i++)
+        if (it_proc_alive(kids[i]))
+            kill(kids[i], SIGKILL);
+    _exit(0);
+}
+
+static void watcher_start(struct it_server *s)
+{
+    int p[2];
+    ck_assert_msg(pipe2(p, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        setpgid(0, 0);
+        /* Check's handlers would forward signals to the test's group. */
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        for (int fd = 3; fd < 1024; fd++)
+            if (fd != p[0])
+                close(fd);
+        watcher_main(s->pid, s, p[0]);
+    }
+    setpgid(pid, pid);
+    close(p[0]);
+    s->watcher = pid;
+    s->watch_fd = p[1];
+}
+
+/* The server is stopped (or was never up): the watcher may go quietly. */
+static void watcher_stop(struct it_server *s)
+{
+    if (s->watcher <= 0)
+        return;
+    (void)!write(s->watch_fd, "s", 1);
+    close(s->watch_fd);
+    waitpid(s->watcher, NULL, 0);
+    s->watcher = 0;
+    s->watch_fd = -1;
+}
+
 static void server_fail(const struct it_server *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 
@@ -285,9 +319,14 @@ static void server_fail(const struct it_server *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n--- %s\n--- log tail of %s:\n", msg, s->log_path);
-    it_server_dump_log(s, 40);
-    fprintf(stderr, "--- end of log\n");
+    fprintf(stderr, "\n--- %s\n", msg);
+    /* With the server still up, the watcher prints the log when the test
+     * process ends. */
+    if (s->watcher <= 0) {
+        fprintf(stderr, "--- log tail of %s:\n", s->log_path);
+        it_server_dump_log(s, 40);
+        fprintf(stderr, "--- end of log (directory kept: %s)\n", s->dir);
+    }
     ck_abort_msg("%s", msg);
 }
 
@@ -334,12 +373,9 @@ void it_server_start(struct it_server *s, const char *const *extra)
     ck_assert_msg(access(bin, X_OK) == 0, "PARLORD=%s is not executable: %s",
                   bin, strerror(errno));
 
+    s->watch_fd = -1;
     /* Orphaned workers come back to this process instead of init. */
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    if (!atexit_done) {
-        atexit(at_exit_cleanup);
-        atexit_done = true;
-    }
 
     strcpy(s->dir, "/tmp/parlor-it-XXXXXX");
     ck_assert_msg(mkdtemp(s->dir) != NULL, "mkdtemp: %s", strerror(errno));
@@ -377,7 +413,7 @@ void it_server_start(struct it_server *s, const char *const *extra)
 
         s->pid = spawn(s, argv);
         ck_assert_msg(s->pid > 0, "fork: %s", strerror(errno));
-        live_add(s);
+        watcher_start(s);
 
         long deadline = it_now_ms() + 10000;
         int status = 0;
@@ -397,7 +433,7 @@ void it_server_start(struct it_server *s, const char *const *extra)
                 it_sleep_ms(20);
         }
         if (exited) {
-            live_remove(s->pid);
+            watcher_stop(s);
             if (attempt < 2 && it_server_log_contains(s, "in use"))
                 continue;  /* the port was taken meanwhile: try another */
             s->pid = 0;
@@ -440,11 +476,11 @@ void it_server_wait_exit(struct it_server *s, const pid_t *workers, int nworkers
     int status = 0;
     if (it_proc_wait(s->pid, 10000, &status) != 0) {
         kill_server_tree(s->pid);
-        live_remove(s->pid);
+        watcher_stop(s);
         server_fail(s, "parlord (pid %d) did not exit within 10 s of SIGTERM; killed",
                     (int)s->pid);
     }
-    live_remove(s->pid);
+    watcher_stop(s);
 
     /* The master must have reaped its workers before exiting; one still
      * present (alive, or a zombie handed to us as subreaper) was left. */

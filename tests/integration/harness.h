@@ -4,9 +4,9 @@
  * Every test runs in its own process (Check's fork mode).  it_server_start()
  * makes that process a child subreaper, so a worker orphaned by its master
  * comes back to the test and is found and stopped (by PID) instead of leaking.
- * If a test fails while a server is still running, an atexit handler prints
- * the tail of the server's log, stops the server by PID and keeps its
- * directory for inspection.
+ * If a test fails or times out while a server is still running, a watcher
+ * process prints the tail of the server's log, stops the server by PID and
+ * keeps its directory for inspection.
  *
  * Functions named it_expect_* / it_server_* fail the current test (Check's
  * ck_abort_msg) with the client's recent lines; the it_wait_* / it_proc_*
@@ -51,6 +51,8 @@ struct it_server {
     char dir[64];            /* private temporary directory */
     char log_path[128];      /* parlord's stdout + stderr */
     char control_path[128];
+    pid_t watcher;           /* prints the log if the test dies; see harness.c */
+    int watch_fd;
 };
 
 /* Start $PARLORD --listen 127.0.0.1:PORT --workers 2 --control DIR/control.sock
