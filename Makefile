@@ -14,6 +14,7 @@ CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror \
 LDLIBS_UV := $(shell pkg-config --libs libuv 2>/dev/null)
 LDLIBS_PQ := $(shell pkg-config --libs libpq 2>/dev/null)
 LDLIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null)
+LDLIBS_EDIT := $(shell pkg-config --libs libedit 2>/dev/null)
 
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -31,10 +32,10 @@ BENCH_SRC  := $(wildcard bench/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-PROGRAMS := $(BIN)/parlord
+PROGRAMS := $(BIN)/parlord $(BIN)/parlorctl
 TESTS    := $(BIN)/test_unit $(BIN)/test_integration
 
-.PHONY: all asan test test-unit test-integration test-asan run deps bench clean
+.PHONY: all asan test test-unit test-integration test-asan run deps bench clean install
 all: $(PROGRAMS) $(TESTS) $(if $(BENCH_SRC),$(BIN)/parlor-bench)
 
 $(BUILD)/%.o: %.c
@@ -44,6 +45,10 @@ $(BUILD)/%.o: %.c
 $(BIN)/parlord: $(call obj,$(PARLORD_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_PQ) -lm
+
+$(BIN)/parlorctl: $(call obj,client-cli/parlorctl.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_EDIT)
 
 $(BIN)/test_unit: $(call obj,$(UNIT_SRC) $(IPC_SRC) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
@@ -89,5 +94,34 @@ bench: deps
 
 clean:
 	rm -rf build build-asan bin
+
+# `make install PREFIX=/usr/local DESTDIR=`.  The daemon goes to sbin (it is
+# started by systemd or an admin), parlorctl to bin.  The configuration lives
+# in /etc for PREFIX=/usr and in $(PREFIX)/etc otherwise; the unit file is
+# written for PREFIX=/usr and its paths are rewritten for other prefixes.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+DATADIR    ?= $(PREFIX)/share/parlor
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+
+install: $(BIN)/parlord $(BIN)/parlorctl
+	install -D -m 0755 $(BIN)/parlord $(DESTDIR)$(SBINDIR)/parlord
+	install -D -m 0755 $(BIN)/parlorctl $(DESTDIR)$(BINDIR)/parlorctl
+	install -d -m 0755 $(DESTDIR)$(DATADIR)/migrations
+	$(if $(wildcard migrations/*.sql),install -m 0644 $(wildcard migrations/*.sql) $(DESTDIR)$(DATADIR)/migrations/)
+	if [ -d words ]; then find words -type f -exec sh -c \
+	    'install -D -m 0644 "$$1" "$$2/$$1"' sh {} '$(DESTDIR)$(DATADIR)' \; ; fi
+	install -D -m 0644 etc/parlord.conf.example $(DESTDIR)$(SYSCONFDIR)/parlor/parlord.conf.example
+	install -D -m 0644 man/parlord.8 $(DESTDIR)$(MANDIR)/man8/parlord.8
+	install -D -m 0644 man/parlorctl.8 $(DESTDIR)$(MANDIR)/man8/parlorctl.8
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/sbin/parlord|$(SBINDIR)/parlord|g' \
+	    -e 's|/etc/parlor/|$(SYSCONFDIR)/parlor/|g' \
+	    etc/parlord.service > $(DESTDIR)$(UNITDIR)/parlord.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/parlord.service
 
 -include $(shell find build build-asan -name '*.d' 2>/dev/null)

@@ -20,7 +20,7 @@ void config_defaults(struct parlor_config *c)
     const char *db = getenv("PARLOR_DATABASE_URL");
     if (db)
         snprintf(c->database, sizeof c->database, "%s", db);
-    snprintf(c->control_path, sizeof c->control_path, "parlord.sock");
+    c->control_path[0] = '\0';          /* "": default_control_path() */
     c->log_level = LOG_INFO;
     snprintf(c->server_name, sizeof c->server_name, "parlor.local");
     snprintf(c->network_name, sizeof c->network_name, "Parlor");
@@ -43,7 +43,7 @@ void config_usage(FILE *out)
         "  --check-config FILE        validate a configuration file and exit\n"
         "  --listen HOST:PORT         listen address, repeatable (default 127.0.0.1:6667)\n"
         "  --workers N                worker processes (default: number of cores)\n"
-        "  --control PATH             control socket path (default ./parlord.sock)\n"
+        "  --control PATH             control socket (default /run/parlord/control.sock as root)\n"
         "  --database CONNINFO        libpq conninfo (default $PARLOR_DATABASE_URL)\n"
         "  --log-level LEVEL          debug, info, warn or error (default info)\n"
         "  --server-name NAME         server name in replies (default parlor.local)\n"

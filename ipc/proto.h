@@ -12,10 +12,17 @@ enum ipc_type {
     IPC_M_CLIENT = 1,   /* fd attached. str remote_ip, u32 remote_port */
     IPC_M_PEER,         /* fd attached: stream socket to worker `slot`. u32 slot */
     IPC_M_SHUTDOWN,     /* str reason: tell clients, close, exit 0 */
+    IPC_M_QUERY,        /* u32 qid, u8 query (enum ipc_query), str arg1, str arg2 */
+    IPC_M_CONFIG,       /* str: the new struct parlor_config, byte for byte (same
+                           binary on both ends; sent on reload) */
 
     /* worker -> master */
     IPC_W_READY = 16,   /* u32 slot */
     IPC_W_CLOSED,       /* u32 count of clients closed since the last one */
+    IPC_W_ANSWER,       /* u32 qid, u8 last, u32 nrecords, each: u32 nfields,
+                           then per field: str key, str value, u8 is_number.
+                           Long answers come in several frames; the final
+                           one has last = 1. */
 
     /* worker <-> worker, SOCK_STREAM mesh; frames of one loop iteration are
      * written together */
@@ -39,6 +46,17 @@ enum ipc_type {
                            the whole channel (see worker/channel.c) */
     IPC_P_LIST_REQ,     /* u64 client, u32 slot, str nick, str mask */
     IPC_P_LIST_REPLY,   /* u64 client, str lines (322s) */
+};
+
+/* What the master asks workers for (control socket commands). */
+enum ipc_query {
+    Q_SUMMARY = 1,      /* one record: the worker's counters */
+    Q_CLIENTS,          /* a record per client */
+    Q_CHANNELS,         /* a record per channel the worker owns */
+    Q_CLIENT,           /* arg1 = nick: one record if the nick is here */
+    Q_KICK,             /* arg1 = nick, arg2 = reason: one record if kicked */
+    Q_WALL,             /* arg1 = text: one record with the count told */
+    Q_NOTICE_ALL,       /* arg1 = text: like wall, for shutdown warnings */
 };
 
 #endif

@@ -20,5 +20,5 @@ int main(int argc, char **argv)
     }
     log_set_level((enum log_level)cfg.log_level);
     log_set_role("master");
-    return master_run(&cfg);
+    return master_run(&cfg, argc, argv);
 }

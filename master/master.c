@@ -41,7 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,34 +52,30 @@
 #include "common/log.h"
 #include "ipc/frame.h"
 #include "ipc/proto.h"
+#include "master/master_int.h"
 #include "worker/worker.h"
 
-#define MAX_WORKERS 64
 #define ACCEPT_BATCH 64
 #define SHUTDOWN_GRACE_MS 10000
 
-/* One per worker slot; lives in the master's static table. */
-struct worker_slot {
-    pid_t pid;            /* 0 when not running */
-    int chan;             /* master's end of the channel, -1 when not running */
-    long assigned;        /* clients handed over since this worker started */
-    long closed;          /* clients it reported closed */
-    int restarts;
-    double started;       /* monotonic seconds */
-    double respawn_at;    /* when to fork a replacement (0: not pending) */
-    char last_exit[64];
-};
-
-static const struct parlor_config *cfg;
-static struct worker_slot slots[MAX_WORKERS];
+struct worker_slot slots[MAX_WORKERS];
+struct master_stats mstats;
+const struct parlor_config *cfg;
+double master_started;
+/* The running configuration; reload replaces it (flags + file read again). */
+static struct parlor_config live;
+static int saved_argc;
+static char **saved_argv;
 static int listeners[CONFIG_MAX_LISTEN];
 static int nlisteners;
 static int signal_pipe[2] = {-1, -1};
 static volatile sig_atomic_t got_sigchld, got_stop, got_hup;
 static int rr_next;
 static int stopping;
+static double stop_at;          /* graceful shutdown: when to stop the workers */
+static bool notified_ready;
 
-static double now_mono(void)
+double now_mono(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -196,6 +194,7 @@ static void spawn_worker(int slot)
         close(signal_pipe[0]);
         close(signal_pipe[1]);
         close(sv[0]);
+        control_forget();
         struct sigaction sa = { .sa_handler = SIG_DFL };
         sigemptyset(&sa.sa_mask);
         sigaction(SIGCHLD, &sa, NULL);
@@ -218,6 +217,9 @@ static void spawn_worker(int slot)
     w->assigned = w->closed = 0;
     w->started = now_mono();
     w->respawn_at = 0;
+    w->ready = false;
+    int rcv = 1 << 20;
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
     log_info("worker %d started, pid %d", slot, (int)pid);
     connect_mesh(slot);
 }
@@ -277,7 +279,7 @@ static int pick_worker(void)
     for (int k = 0; k < cfg->workers; k++) {
         int i = (rr_next + k) % cfg->workers;
         struct worker_slot *w = &slots[i];
-        if (!w->pid || w->chan < 0)
+        if (!w->pid || w->chan < 0 || w->draining)
             continue;
         long load = w->assigned - w->closed;
         if (load >= cfg->max_clients_per_worker)
@@ -323,7 +325,9 @@ static void accept_clients(int lfd)
             inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof ip);
             port = ntohs(sin6->sin6_port);
         }
+        mstats.accepted++;
         if (total_clients() >= cfg->max_clients) {
+            mstats.refused++;
             log_info("refusing %s:%d: server full (%d clients)", ip, port, cfg->max_clients);
             refuse(fd, "Server full, try again later");
             continue;
@@ -352,9 +356,100 @@ static void accept_clients(int lfd)
     }
 }
 
+/* systemd readiness (Type=notify): once the listeners are open and every
+ * worker has said it is ready. */
+static void notify_ready(void)
+{
+    if (notified_ready)
+        return;
+    for (int i = 0; i < cfg->workers; i++)
+        if (!slots[i].ready)
+            return;
+    notified_ready = true;
+    log_info("ready: %d workers up", cfg->workers);
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || !path[0])
+        return;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t len = strlen(path);
+    if (len >= sizeof sa.sun_path)
+        return;
+    memcpy(sa.sun_path, path, len);
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0';          /* abstract namespace */
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    char msg[64];
+    int n = snprintf(msg, sizeof msg, "READY=1\nMAINPID=%d", (int)getpid());
+    if (sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+        log_warn("sd_notify: %s", strerror(errno));
+    close(fd);
+}
+
+int master_query(int slot, uint32_t qid, int what, const char *arg1, const char *arg2)
+{
+    struct buf b = BUF_INIT;
+    size_t f = ipc_begin(&b, IPC_M_QUERY);
+    ipc_put_u32(&b, qid);
+    ipc_put_u8(&b, (uint8_t)what);
+    ipc_put_cstr(&b, arg1);
+    ipc_put_cstr(&b, arg2);
+    ipc_end(&b, f);
+    int r = send_to_worker(slot, &b, -1);
+    buf_free(&b);
+    return r;
+}
+
+int master_reload(char *msg, size_t msglen)
+{
+    if (!live.config_path[0]) {
+        snprintf(msg, msglen, "parlord was started without --config; there is no file to re-read");
+        return -1;
+    }
+    static struct parlor_config next;
+    char err[512];
+    config_defaults(&next);
+    if (config_parse_args(&next, saved_argc, saved_argv, err, sizeof err) != 0) {
+        snprintf(msg, msglen, "%s", err);
+        log_warn("reload refused: %s", err);
+        return -1;
+    }
+    /* What needs a restart keeps its running value. */
+    char kept[256] = "";
+    if (next.workers != live.workers)
+        strcat(kept, " workers");
+    if (next.nlisten != live.nlisten || memcmp(next.listen, live.listen, sizeof live.listen) != 0)
+        strcat(kept, " listen");
+    if (strcmp(next.control_path, live.control_path) != 0)
+        strcat(kept, " control");
+    if (strcmp(next.database, live.database) != 0)
+        strcat(kept, " database");
+    next.workers = live.workers;
+    next.nlisten = live.nlisten;
+    memcpy(next.listen, live.listen, sizeof live.listen);
+    memcpy(next.control_path, live.control_path, sizeof live.control_path);
+    memcpy(next.database, live.database, sizeof live.database);
+    live = next;
+    log_set_level((enum log_level)live.log_level);
+    struct buf b = BUF_INIT;
+    size_t f = ipc_begin(&b, IPC_M_CONFIG);
+    ipc_put_str(&b, (const char *)&live, sizeof live);
+    ipc_end(&b, f);
+    for (int i = 0; i < cfg->workers; i++)
+        if (slots[i].pid && send_to_worker(i, &b, -1) < 0)
+            log_warn("reload: worker %d did not get the new configuration", i);
+    buf_free(&b);
+    snprintf(msg, msglen, "configuration reloaded from %s%s%s", live.config_path,
+             kept[0] ? "; needs a restart to change:" : "", kept);
+    log_info("%s", msg);
+    return 0;
+}
+
 static void read_worker(int slot)
 {
-    char data[4096];
+    static char data[1 << 17];
     for (;;) {
         int fd;
         long n = ipc_recv_fd(slots[slot].chan, data, sizeof data, &fd);
@@ -380,6 +475,11 @@ static void read_worker(int slot)
         switch (type) {
         case IPC_W_READY:
             log_info("worker %d ready", slot);
+            slots[slot].ready = true;
+            notify_ready();
+            break;
+        case IPC_W_ANSWER:
+            control_on_answer(slot, payload, plen);
             break;
         case IPC_W_CLOSED:
             slots[slot].closed += ipc_get_u32(&r);
@@ -390,13 +490,18 @@ static void read_worker(int slot)
     }
 }
 
+static void close_listeners(void)
+{
+    for (int i = 0; i < nlisteners; i++)
+        close(listeners[i]);
+    nlisteners = 0;
+}
+
 static void begin_shutdown(const char *reason)
 {
     stopping = 1;
     log_info("shutting down: %s", reason);
-    for (int i = 0; i < nlisteners; i++)
-        close(listeners[i]);
-    nlisteners = 0;
+    close_listeners();
     struct buf b = BUF_INIT;
     size_t f = ipc_begin(&b, IPC_M_SHUTDOWN);
     ipc_put_cstr(&b, "Server shutting down");
@@ -407,6 +512,22 @@ static void begin_shutdown(const char *reason)
     buf_free(&b);
 }
 
+void master_shutdown(int grace, const char *why)
+{
+    if (stopping || stop_at > 0)
+        return;
+    close_listeners();
+    log_info("shutdown requested (%s); stopping in %d seconds", why, grace);
+    if (grace > 0) {
+        char text[128];
+        snprintf(text, sizeof text, "The server is shutting down in %d seconds.", grace);
+        for (int i = 0; i < cfg->workers; i++)
+            if (slots[i].pid)
+                master_query(i, 0, Q_NOTICE_ALL, text, "");
+    }
+    stop_at = now_mono() + grace;
+}
+
 static int live_workers(void)
 {
     int n = 0;
@@ -415,9 +536,13 @@ static int live_workers(void)
     return n;
 }
 
-int master_run(const struct parlor_config *config)
+int master_run(const struct parlor_config *config, int argc, char **argv)
 {
-    cfg = config;
+    live = *config;
+    cfg = &live;
+    saved_argc = argc;
+    saved_argv = argv;
+    master_started = now_mono();
     if (cfg->workers > MAX_WORKERS) {
         log_error("at most %d workers", MAX_WORKERS);
         return 2;
@@ -444,6 +569,11 @@ int master_run(const struct parlor_config *config)
             return 1;
         listeners[nlisteners++] = fd;
     }
+    if (control_open(cfg->control_path) < 0) {
+        for (int i = 0; i < nlisteners; i++)
+            close(listeners[i]);
+        return 1;
+    }
     log_info("parlord %s starting %d workers", PARLOR_VERSION, cfg->workers);
     for (int i = 0; i < cfg->workers; i++)
         spawn_worker(i);
@@ -457,8 +587,14 @@ int master_run(const struct parlor_config *config)
         }
         if (got_hup) {
             got_hup = 0;
-            log_info("SIGHUP: configuration reload is not implemented yet; nothing changed");
+            char msg[512];
+            master_reload(msg, sizeof msg);     /* logs the outcome */
         }
+        if (stop_at > 0 && !stopping && now_mono() >= stop_at) {
+            begin_shutdown("shutdown command");
+            stop_deadline = now_mono() + SHUTDOWN_GRACE_MS / 1000.0;
+        }
+        control_tick();
         if (got_sigchld) {
             got_sigchld = 0;
             reap_children();
@@ -481,7 +617,7 @@ int master_run(const struct parlor_config *config)
                     spawn_worker(i);
         }
 
-        struct pollfd pfd[1 + CONFIG_MAX_LISTEN + MAX_WORKERS];
+        struct pollfd pfd[1 + CONFIG_MAX_LISTEN + MAX_WORKERS + 20];
         int idx_slot[MAX_WORKERS];
         int n = 0;
         pfd[n++] = (struct pollfd){ .fd = signal_pipe[0], .events = POLLIN };
@@ -495,7 +631,9 @@ int master_run(const struct parlor_config *config)
                 idx_slot[nw++] = i;
                 pfd[n++] = (struct pollfd){ .fd = slots[i].chan, .events = POLLIN };
             }
-        int timeout = 1000;
+        int first_control = n;
+        n = control_pollfds(pfd, n, (int)(sizeof pfd / sizeof pfd[0]));
+        int timeout = 200;
         for (int i = 0; i < cfg->workers; i++)
             if (!slots[i].pid && slots[i].respawn_at > 0) {
                 int ms = (int)((slots[i].respawn_at - now) * 1000) + 1;
@@ -520,7 +658,9 @@ int master_run(const struct parlor_config *config)
         for (int i = 0; i < nlisteners && !stopping; i++)
             if (pfd[first_listener + i].revents & POLLIN)
                 accept_clients(listeners[i]);
+        control_handle(pfd + first_control, n - first_control);
     }
+    control_close();
     log_info("stopped");
     return 0;
 }

@@ -4,6 +4,6 @@
 #include "common/config.h"
 
 /* Runs the master until SIGTERM/SIGINT; returns the exit status. */
-int master_run(const struct parlor_config *cfg);
+int master_run(const struct parlor_config *cfg, int argc, char **argv);
 
 #endif

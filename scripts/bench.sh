@@ -298,6 +298,10 @@ phase() {
 
 say "bench: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), open files $(ulimit -n)"
 say "bench: servers: $SERVERS; $DURATION s per load phase; temp dir $tmp"
+load=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+    say "bench: warning: load average is $load before starting; other work on this machine skews the numbers"
+fi
 start=$(date +%s)
 
 for s in $SERVERS; do

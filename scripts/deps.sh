@@ -7,7 +7,7 @@
 set -eu
 
 PACKAGES="gcc make pkg-config libuv1-dev libpq-dev check libsodium-dev \
-libssl-dev postgresql ngircd tmux procps"
+libssl-dev libedit-dev postgresql ngircd tmux procps"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -154,10 +154,12 @@ void client_send(struct client *c, const char *data, size_t len)
         log_info("client %s:%d (%s): output queue over %zu bytes, disconnecting",
                  c->ip, c->port, c->nick, W.cfg->sendq);
         buf_clear(&c->out);
+        W.stats.sendq_kills++;
         client_close(c, "SendQ exceeded");
         return;
     }
     buf_append(&c->out, data, len);
+    W.stats.lines_out++;
     worker_mark_dirty(c);
 }
 
@@ -194,6 +196,7 @@ void client_flush(struct client *c)
         client_close(c, reason);
         return;
     }
+    W.stats.bytes_out += (uint64_t)n;
     buf_consume(&c->out, (size_t)n);
     if (c->out.len == 0)
         buf_shrink(&c->out, 4096);
@@ -346,6 +349,7 @@ static void read_input(struct client *c)
         ssize_t n = recv(c->fd, c->in.data + c->in.len, READ_CHUNK, 0);
         if (n > 0) {
             c->in.len += (size_t)n;
+            W.stats.bytes_in += (uint64_t)n;
             client_process_input(c);
             if (c->blocked || c->throttled || (size_t)n < READ_CHUNK)
                 break;

@@ -270,6 +270,7 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
         return;
     }
     c->last_active = W.now;
+    W.stats.messages_in++;
     const char *text = m->params[1];
     for (int i = 0; i < n; i++) {
         const char *t = targets[i];

@@ -22,6 +22,8 @@
 #include "worker/worker_int.h"
 
 struct worker W;
+/* Our copy of the settings: W.cfg points here, and a reload replaces it. */
+static struct parlor_config config;
 
 double now_wall(void)
 {
@@ -160,6 +162,27 @@ static void on_master(uv_poll_t *h, int status, int events)
             fd = -1;
             break;
         }
+        case IPC_M_QUERY: {
+            uint32_t qid = ipc_get_u32(&r);
+            int what = ipc_get_u8(&r);
+            const char *a1 = ipc_get_str(&r, NULL);
+            const char *a2 = ipc_get_str(&r, NULL);
+            if (!r.err)
+                admin_query(qid, what, a1, a2);
+            break;
+        }
+        case IPC_M_CONFIG: {
+            size_t size;
+            const char *bytes = ipc_get_str(&r, &size);
+            if (r.err || size != sizeof config) {
+                log_warn("configuration from master has the wrong size");
+                break;
+            }
+            memcpy(&config, bytes, sizeof config);
+            log_set_level((enum log_level)config.log_level);
+            log_info("configuration reloaded");
+            break;
+        }
         case IPC_M_SHUTDOWN:
             begin_stop(ipc_get_str(&r, NULL));
             break;
@@ -179,7 +202,8 @@ static void on_sigterm(uv_signal_t *h, int sig)
 int worker_main(const struct parlor_config *cfg, int slot, int nworkers, int master_fd)
 {
     memset(&W, 0, sizeof W);
-    W.cfg = cfg;
+    config = *cfg;
+    W.cfg = &config;
     W.slot = slot;
     W.nworkers = nworkers;
     W.pid = getpid();

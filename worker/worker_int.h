@@ -132,10 +132,19 @@ struct worker {
     uint32_t next_client;
     int nclients;
     bool stopping;
+    struct {
+        uint64_t messages_in;      /* PRIVMSG/NOTICE from local clients */
+        uint64_t lines_out;        /* lines queued to local clients */
+        uint64_t bytes_in, bytes_out;
+        uint64_t sendq_kills;
+    } stats;
     double now;                    /* wall clock seconds, refreshed per loop iteration */
 };
 
 extern struct worker W;
+
+/* admin.c */
+void admin_query(uint32_t qid, int what, const char *arg1, const char *arg2);
 
 /* worker.c */
 double now_wall(void);

@@ -105,7 +105,7 @@ START_TEST(test_room_with_concurrent_senders_delivers_every_message_once_in_one_
     struct it_client *m[MEMBERS];
     for (int i = 0; i < MEMBERS; i++) {
         m[i] = it_connect_on_worker(&s, i % 2);
-        char nick[16];
+        char nick[32];
         snprintf(nick, sizeof nick, "member%d", i);
         it_register(m[i], nick);
     }
@@ -217,7 +217,8 @@ END_TEST
 START_TEST(test_private_messages_reach_nicks_on_either_worker)
 {
     struct it_server s;
-    it_server_start(&s, NULL);
+    const char *const args[] = { "--flood-lines", "0", NULL };
+    it_server_start(&s, args);
     struct it_client *c[3];
     c[0] = it_connect_on_worker(&s, 0);
     it_register(c[0], "ann");

@@ -34,14 +34,21 @@ END_TEST
 
 START_TEST(test_proc_children_lists_a_child_until_it_is_stopped)
 {
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
     pid_t child = fork();
     ck_assert_int_ge(child, 0);
     if (child == 0) {
         /* Check's SIGTERM handler (inherited) would signal the test. */
         signal(SIGTERM, SIG_DFL);
+        (void)!write(ready[1], "x", 1);
         for (;;)
             pause();
     }
+    char x;
+    ck_assert_int_eq(read(ready[0], &x, 1), 1);
+    close(ready[0]);
+    close(ready[1]);
     pid_t pids[16];
     int n = it_proc_children(getpid(), pids, 16);
     ck_assert_int_ge(n, 1);

@@ -142,6 +142,57 @@ START_TEST(test_non_reading_client_is_disconnected_while_others_keep_receiving)
 }
 END_TEST
 
+/* ---- a client that floods ---------------------------------------------- */
+
+START_TEST(test_flooding_client_is_throttled_without_losing_lines)
+{
+    struct it_server s;
+    const char *const args[] = { "--flood-lines", "50", "--flood-burst", "10", NULL };
+    it_server_start(&s, args);
+    struct it_client *flooder = it_connect_on_worker(&s, 0);
+    it_register(flooder, "flooder");
+    struct it_client *calm = it_connect_on_worker(&s, 0);
+    it_register(calm, "calm");
+    struct it_client *dest = it_connect_on_worker(&s, 1);
+    it_register(dest, "dest");
+    /* Let the burst allowance refill after registration. */
+    it_sleep_ms(300);
+
+    enum { LINES = 60 };
+    static char burst[LINES * 40];
+    size_t len = 0;
+    for (int i = 0; i < LINES; i++)
+        len += (size_t)snprintf(burst + len, sizeof burst - len, "PRIVMSG dest :flood %d\r\n", i);
+    long t0 = it_now_ms();
+    ck_assert_int_eq(it_send_raw(flooder, burst, len), 0);
+
+    /* A client on the flooder's worker still gets quick answers. */
+    it_sleep_ms(50);
+    long p0 = it_now_ms();
+    it_expect_alive(calm);
+    long rtt = it_now_ms() - p0;
+    ck_assert_msg(rtt < 250, "PING round trip took %ld ms during a flood", rtt);
+
+    /* Every line arrives, in order, but paced: 50 past the burst of 10 at
+     * 50 lines/s take about a second. */
+    for (int i = 0; i < LINES; i++) {
+        const char *l = it_expect(dest, " PRIVMSG dest :flood ");
+        int got = atoi(strstr(l, ":flood ") + 7);
+        if (got != i)
+            it_fail(dest, "flood line %d arrived as number %d", i, got);
+    }
+    long took = it_now_ms() - t0;
+    ck_assert_msg(took >= 600, "60 lines passed in %ld ms: not throttled", took);
+    ck_assert_msg(!flooder->eof, "the flooder was disconnected");
+    it_expect_alive(flooder);
+
+    it_client_free(dest);
+    it_client_free(calm);
+    it_client_free(flooder);
+    it_server_stop(&s);
+}
+END_TEST
+
 /* ---- SIGKILL of a worker -------------------------------------------------- */
 
 START_TEST(test_killed_worker_is_respawned_and_the_rest_keeps_chatting)
@@ -250,7 +301,7 @@ START_TEST(test_sigterm_sends_error_to_every_client_and_exits_cleanly)
     struct it_client *c[5];
     for (int i = 0; i < 5; i++) {
         c[i] = it_connect_on_worker(&s, i % 2);
-        char nick[16];
+        char nick[32];
         snprintf(nick, sizeof nick, "term%d", i);
         it_register(c[i], nick);
         join(c[i], "#bye");
@@ -288,6 +339,7 @@ Suite *process_suite(void)
     TCase *tc = tcase_create("process");
     tcase_set_timeout(tc, 45);
     tcase_add_test(tc, test_non_reading_client_is_disconnected_while_others_keep_receiving);
+    tcase_add_test(tc, test_flooding_client_is_throttled_without_losing_lines);
     tcase_add_test(tc, test_killed_worker_is_respawned_and_the_rest_keeps_chatting);
     tcase_add_test(tc, test_sigterm_sends_error_to_every_client_and_exits_cleanly);
     suite_add_tcase(s, tc);

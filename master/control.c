@@ -1,0 +1,981 @@
+/* The master's control socket: see master/control.h for the protocol.
+ *
+ * Commands are a table of {words, help, handler} like HAProxy's CLI.  A
+ * handler either answers at once or sends a query to the workers; the answer
+ * is then rendered when every asked worker has answered, or after a second
+ * with the silent ones reported as not answering. */
+#include "master/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/paths.h"
+#include "ipc/frame.h"
+#include "ipc/proto.h"
+#include "master/master_int.h"
+
+#define MAX_CONNS 16
+#define QUERY_TIMEOUT 1.0
+#define CONN_INPUT_MAX 8192
+
+struct ctl_conn;
+typedef void ctl_render(struct ctl_conn *c);
+
+/* A query in flight: what each asked worker sent back. */
+struct pending {
+    uint32_t qid;
+    bool asked[MAX_WORKERS], done[MAX_WORKERS];
+    struct buf records[MAX_WORKERS];    /* raw records, concatenated */
+    uint32_t count[MAX_WORKERS];
+    double deadline;
+    ctl_render *render;
+    char arg[400];
+};
+
+/* One admin connection; owned by conns[]. */
+struct ctl_conn {
+    int fd;
+    bool json;
+    struct buf in, out;
+    struct pending *q;                  /* NULL when idle */
+};
+
+static int listen_fd = -1;
+static char sock_path[256];
+static struct ctl_conn conns[MAX_CONNS];
+static uint32_t next_qid;
+
+/* ---- output helpers ---- */
+
+static void out(struct ctl_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out(struct ctl_conn *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vappendf(&c->out, fmt, ap);
+    va_end(ap);
+}
+
+static void json_str(struct buf *b, const char *s)
+{
+    buf_append_byte(b, '"');
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            buf_append_byte(b, '\\');
+            buf_append_byte(b, (char)ch);
+        } else if (ch < 0x20) {
+            buf_appendf(b, "\\u%04x", ch);
+        } else {
+            buf_append_byte(b, (char)ch);
+        }
+    }
+    buf_append_byte(b, '"');
+}
+
+static void answer_end(struct ctl_conn *c)
+{
+    if (c->out.len && c->out.data[c->out.len - 1] != '\n')
+        buf_append_byte(&c->out, '\n');
+    buf_append_byte(&c->out, '\n');
+}
+
+static void error(struct ctl_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void error(struct ctl_conn *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (c->json) {
+        buf_append_str(&c->out, "{\"error\":");
+        json_str(&c->out, msg);
+        buf_append_str(&c->out, "}\n");
+    } else {
+        out(c, "error: %s\n", msg);
+    }
+    answer_end(c);
+}
+
+static void ok(struct ctl_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ok(struct ctl_conn *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (c->json) {
+        buf_append_str(&c->out, "{\"ok\":");
+        json_str(&c->out, msg);
+        buf_append_str(&c->out, "}\n");
+    } else {
+        out(c, "ok: %s\n", msg);
+    }
+    answer_end(c);
+}
+
+/* ---- records from the workers ---- */
+
+struct field {
+    const char *key, *value;
+    bool num;
+};
+#define MAX_FIELDS 24
+
+/* Decode the next record; returns the field count, or -1 at the end. */
+static int next_record(struct ipc_reader *r, struct field *f)
+{
+    if (r->left == 0)
+        return -1;
+    uint32_t n = ipc_get_u32(r);
+    int k = 0;
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        const char *key = ipc_get_str(r, NULL);
+        const char *value = ipc_get_str(r, NULL);
+        bool num = ipc_get_u8(r);
+        if (k < MAX_FIELDS)
+            f[k++] = (struct field){ key, value, num };
+    }
+    return r->err ? -1 : k;
+}
+
+static const char *field(const struct field *f, int n, const char *key)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(f[i].key, key) == 0)
+            return f[i].value;
+    return NULL;
+}
+
+static double field_num(const struct field *f, int n, const char *key)
+{
+    const char *v = field(f, n, key);
+    return v ? atof(v) : 0;
+}
+
+static void json_record(struct buf *b, const struct field *f, int n)
+{
+    buf_append_byte(b, '{');
+    for (int i = 0; i < n; i++) {
+        if (i)
+            buf_append_byte(b, ',');
+        json_str(b, f[i].key);
+        buf_append_byte(b, ':');
+        if (f[i].num)
+            buf_append_str(b, f[i].value);
+        else
+            json_str(b, f[i].value);
+    }
+    buf_append_byte(b, '}');
+}
+
+/* Render every record of the query as a table (text) or a JSON array under
+ * `name`; workers that did not answer are listed. */
+static void render_records(struct ctl_conn *c, const char *name)
+{
+    struct pending *q = c->q;
+    struct field f[MAX_FIELDS];
+    int rows = 0;
+    if (c->json) {
+        buf_append_str(&c->out, "{");
+        json_str(&c->out, name);
+        buf_append_str(&c->out, ":[");
+    }
+    /* Text: column widths from every row first. */
+    size_t width[MAX_FIELDS] = {0};
+    int ncols = 0;
+    const char *keys[MAX_FIELDS];
+    for (int pass = 0; pass < (c->json ? 1 : 2); pass++) {
+        for (int s = 0; s < cfg->workers; s++) {
+            if (!q->done[s])
+                continue;
+            struct ipc_reader r;
+            ipc_reader_init(&r, q->records[s].data, q->records[s].len);
+            int n;
+            while ((n = next_record(&r, f)) >= 0) {
+                if (c->json) {
+                    if (rows++)
+                        buf_append_byte(&c->out, ',');
+                    json_record(&c->out, f, n);
+                    continue;
+                }
+                if (pass == 0) {
+                    if (!ncols) {
+                        ncols = n;
+                        for (int i = 0; i < n; i++) {
+                            keys[i] = f[i].key;
+                            width[i] = strlen(f[i].key);
+                        }
+                    }
+                    for (int i = 0; i < n && i < ncols; i++)
+                        if (strlen(f[i].value) > width[i])
+                            width[i] = strlen(f[i].value);
+                    rows++;
+                    continue;
+                }
+                for (int i = 0; i < n && i < ncols; i++)
+                    out(c, "%-*s%s", i + 1 < ncols ? (int)width[i] : 0, f[i].value, i + 1 < ncols ? "  " : "");
+                out(c, "\n");
+            }
+        }
+        if (!c->json && pass == 0 && ncols) {
+            for (int i = 0; i < ncols; i++)
+                out(c, "%-*s%s", i + 1 < ncols ? (int)width[i] : 0, keys[i], i + 1 < ncols ? "  " : "");
+            out(c, "\n");
+        }
+    }
+    int silent = 0;
+    for (int s = 0; s < cfg->workers; s++)
+        silent += q->asked[s] && !q->done[s];
+    if (c->json) {
+        buf_append_str(&c->out, "],\"not_answering\":[");
+        int k = 0;
+        for (int s = 0; s < cfg->workers; s++)
+            if (q->asked[s] && !q->done[s])
+                buf_appendf(&c->out, "%s%d", k++ ? "," : "", s);
+        buf_append_str(&c->out, "]}\n");
+    } else {
+        if (!rows)
+            out(c, "(none)\n");
+        for (int s = 0; s < cfg->workers; s++)
+            if (q->asked[s] && !q->done[s])
+                out(c, "worker %d: not answering\n", s);
+    }
+    (void)silent;
+    answer_end(c);
+}
+
+/* Sum of a numeric field over every answering worker's first record. */
+static double sum_field(struct pending *q, const char *key)
+{
+    double total = 0;
+    struct field f[MAX_FIELDS];
+    for (int s = 0; s < cfg->workers; s++) {
+        if (!q->done[s])
+            continue;
+        struct ipc_reader r;
+        ipc_reader_init(&r, q->records[s].data, q->records[s].len);
+        int n = next_record(&r, f);
+        if (n > 0)
+            total += field_num(f, n, key);
+    }
+    return total;
+}
+
+static int count_records(struct pending *q)
+{
+    int total = 0;
+    for (int s = 0; s < cfg->workers; s++)
+        if (q->done[s])
+            total += (int)q->count[s];
+    return total;
+}
+
+static long rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+/* ---- renderers (run when the workers have answered) ---- */
+
+static void render_status(struct ctl_conn *c)
+{
+    struct pending *q = c->q;
+    static double last_t;
+    static double last_in, last_out;
+    double now = now_mono();
+    double in = sum_field(q, "messages_in"), outl = sum_field(q, "lines_out");
+    double span = last_t > 0 ? now - last_t : now - master_started;
+    double in_rate = span > 0 ? (in - (last_t > 0 ? last_in : 0)) / span : 0;
+    double out_rate = span > 0 ? (outl - (last_t > 0 ? last_out : 0)) / span : 0;
+    last_t = now;
+    last_in = in;
+    last_out = outl;
+    int alive = 0, answering = 0;
+    char pids[400] = "";
+    size_t pl = 0;
+    for (int s = 0; s < cfg->workers; s++) {
+        alive += slots[s].pid != 0;
+        answering += q->done[s];
+        int w = snprintf(pids + pl, sizeof pids - pl, "%s%d", pl ? " " : "", (int)slots[s].pid);
+        if (w > 0 && (size_t)w < sizeof pids - pl)
+            pl += (size_t)w;
+    }
+    const char *db = cfg->database[0] ? "configured, not used by this version" : "not configured";
+    struct { const char *key; char value[512]; bool num; } rows[16];
+    int n = 0;
+#define ROW(k, isnum, ...) do { rows[n].key = k; rows[n].num = isnum; \
+        snprintf(rows[n].value, sizeof rows[n].value, __VA_ARGS__); n++; } while (0)
+    ROW("version", false, "%s", PARLOR_VERSION);
+    ROW("uptime_s", true, "%.0f", now - master_started);
+    ROW("master_pid", true, "%d", (int)getpid());
+    ROW("worker_pids", false, "%s", pids);
+    ROW("workers", true, "%d", cfg->workers);
+    ROW("workers_running", true, "%d", alive);
+    ROW("workers_answering", true, "%d", answering);
+    ROW("clients", true, "%.0f", sum_field(q, "clients"));
+    ROW("channels", true, "%.0f", sum_field(q, "channels_owned"));
+    ROW("messages_in_per_s", true, "%.1f", in_rate);
+    ROW("messages_out_per_s", true, "%.1f", out_rate);
+    ROW("messages_in_total", true, "%.0f", in);
+    ROW("database", false, "%s", db);
+    ROW("spool_depth", false, "%s", "n/a (no message store yet)");
+#undef ROW
+    if (c->json) {
+        buf_append_byte(&c->out, '{');
+        for (int i = 0; i < n; i++) {
+            if (i)
+                buf_append_byte(&c->out, ',');
+            json_str(&c->out, rows[i].key);
+            buf_append_byte(&c->out, ':');
+            if (rows[i].num)
+                buf_append_str(&c->out, rows[i].value);
+            else
+                json_str(&c->out, rows[i].value);
+        }
+        buf_append_str(&c->out, "}\n");
+    } else {
+        for (int i = 0; i < n; i++)
+            out(c, "%-20s %s\n", rows[i].key, rows[i].value);
+    }
+    answer_end(c);
+}
+
+static void render_workers(struct ctl_conn *c)
+{
+    struct pending *q = c->q;
+    struct field f[MAX_FIELDS];
+    if (c->json)
+        buf_append_str(&c->out, "{\"workers\":[");
+    else
+        out(c, "%-3s %-8s %-13s %-8s %-9s %-9s %-9s %s\n", "id", "pid", "state", "clients",
+            "channels", "rss_kb", "restarts", "last_exit");
+    for (int s = 0; s < cfg->workers; s++) {
+        struct worker_slot *w = &slots[s];
+        double clients = -1, owned = -1;
+        if (q->done[s]) {
+            struct ipc_reader r;
+            ipc_reader_init(&r, q->records[s].data, q->records[s].len);
+            int n = next_record(&r, f);
+            if (n > 0) {
+                clients = field_num(f, n, "clients");
+                owned = field_num(f, n, "channels_owned");
+            }
+        }
+        const char *state = !w->pid ? "down" : !q->done[s] ? "not-answering"
+                          : w->draining ? "draining" : "accepting";
+        long rss = w->pid ? rss_kb(w->pid) : -1;
+        if (c->json) {
+            buf_appendf(&c->out, "%s{\"id\":%d,\"pid\":%d,\"state\":\"%s\",\"clients\":%.0f,"
+                        "\"channels_owned\":%.0f,\"rss_kb\":%ld,\"restarts\":%d,\"last_exit\":",
+                        s ? "," : "", s, (int)w->pid, state, clients, owned, rss, w->restarts);
+            json_str(&c->out, w->last_exit);
+            buf_append_byte(&c->out, '}');
+        } else {
+            out(c, "%-3d %-8d %-13s %-8.0f %-9.0f %-9ld %-9d %s\n", s, (int)w->pid, state, clients,
+                owned, rss, w->restarts, w->last_exit[0] ? w->last_exit : "-");
+        }
+    }
+    if (c->json)
+        buf_append_str(&c->out, "]}\n");
+    answer_end(c);
+}
+
+static void render_clients(struct ctl_conn *c) { render_records(c, "clients"); }
+static void render_channels(struct ctl_conn *c) { render_records(c, "channels"); }
+
+static void render_client(struct ctl_conn *c)
+{
+    struct pending *q = c->q;
+    struct field f[MAX_FIELDS];
+    for (int s = 0; s < cfg->workers; s++) {
+        if (!q->done[s] || !q->count[s])
+            continue;
+        struct ipc_reader r;
+        ipc_reader_init(&r, q->records[s].data, q->records[s].len);
+        int n = next_record(&r, f);
+        if (n <= 0)
+            continue;
+        if (c->json) {
+            json_record(&c->out, f, n);
+            buf_append_byte(&c->out, '\n');
+        } else {
+            for (int i = 0; i < n; i++)
+                out(c, "%-14s %s\n", f[i].key, f[i].value);
+        }
+        answer_end(c);
+        return;
+    }
+    error(c, "no such nick: %s", q->arg);
+}
+
+static void render_kick(struct ctl_conn *c)
+{
+    if (count_records(c->q))
+        ok(c, "kicked %s", c->q->arg);
+    else
+        error(c, "no such nick: %s", c->q->arg);
+}
+
+static void render_wall(struct ctl_conn *c)
+{
+    ok(c, "notice sent to %.0f clients", sum_field(c->q, "notified"));
+}
+
+static void render_stats(struct ctl_conn *c)
+{
+    struct pending *q = c->q;
+    struct field f[MAX_FIELDS];
+    struct buf *b = &c->out;
+    static const struct { const char *field, *metric, *type, *help; } per_worker[] = {
+        { "clients", "parlor_clients", "gauge", "Connected clients." },
+        { "registered", "parlor_registered_clients", "gauge", "Registered clients." },
+        { "channels_owned", "parlor_channels", "gauge", "Channels owned by the worker." },
+        { "messages_in", "parlor_messages_received_total", "counter", "PRIVMSG/NOTICE received from clients." },
+        { "lines_out", "parlor_lines_sent_total", "counter", "Lines queued to clients." },
+        { "bytes_in", "parlor_bytes_received_total", "counter", "Bytes read from clients." },
+        { "bytes_out", "parlor_bytes_sent_total", "counter", "Bytes written to clients." },
+        { "sendq_disconnects", "parlor_sendq_disconnects_total", "counter", "Clients closed for exceeding the output queue." },
+    };
+    buf_appendf(b, "# HELP parlor_uptime_seconds Seconds since the master started.\n"
+                "# TYPE parlor_uptime_seconds gauge\nparlor_uptime_seconds %.0f\n",
+                now_mono() - master_started);
+    buf_appendf(b, "# HELP parlor_connections_accepted_total Connections accepted by the master.\n"
+                "# TYPE parlor_connections_accepted_total counter\nparlor_connections_accepted_total %llu\n",
+                (unsigned long long)mstats.accepted);
+    buf_appendf(b, "# HELP parlor_connections_refused_total Connections refused (limits).\n"
+                "# TYPE parlor_connections_refused_total counter\nparlor_connections_refused_total %llu\n",
+                (unsigned long long)mstats.refused);
+    buf_appendf(b, "# HELP parlor_worker_restarts_total Worker respawns.\n"
+                "# TYPE parlor_worker_restarts_total counter\n");
+    for (int s = 0; s < cfg->workers; s++)
+        buf_appendf(b, "parlor_worker_restarts_total{worker=\"%d\"} %d\n", s, slots[s].restarts);
+    buf_appendf(b, "# HELP parlor_worker_up Whether the worker answered.\n# TYPE parlor_worker_up gauge\n");
+    for (int s = 0; s < cfg->workers; s++)
+        buf_appendf(b, "parlor_worker_up{worker=\"%d\"} %d\n", s, q->done[s] ? 1 : 0);
+    buf_appendf(b, "# HELP parlor_resident_memory_bytes Resident memory per process.\n"
+                "# TYPE parlor_resident_memory_bytes gauge\n");
+    buf_appendf(b, "parlor_resident_memory_bytes{process=\"master\"} %ld\n", rss_kb(getpid()) * 1024);
+    for (int s = 0; s < cfg->workers; s++)
+        if (slots[s].pid)
+            buf_appendf(b, "parlor_resident_memory_bytes{process=\"worker\",worker=\"%d\"} %ld\n", s,
+                        rss_kb(slots[s].pid) * 1024);
+    for (size_t k = 0; k < sizeof per_worker / sizeof per_worker[0]; k++) {
+        buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", per_worker[k].metric, per_worker[k].help,
+                    per_worker[k].metric, per_worker[k].type);
+        for (int s = 0; s < cfg->workers; s++) {
+            if (!q->done[s])
+                continue;
+            struct ipc_reader r;
+            ipc_reader_init(&r, q->records[s].data, q->records[s].len);
+            int n = next_record(&r, f);
+            const char *v = n > 0 ? field(f, n, per_worker[k].field) : NULL;
+            if (v)
+                buf_appendf(b, "%s{worker=\"%d\"} %s\n", per_worker[k].metric, s, v);
+        }
+    }
+    answer_end(c);
+}
+
+/* ---- queries ---- */
+
+static void pending_free(struct pending *q)
+{
+    if (!q)
+        return;
+    for (int s = 0; s < MAX_WORKERS; s++)
+        buf_free(&q->records[s]);
+    free(q);
+}
+
+static void finish(struct ctl_conn *c)
+{
+    c->q->render(c);
+    pending_free(c->q);
+    c->q = NULL;
+}
+
+static bool complete(const struct pending *q)
+{
+    for (int s = 0; s < cfg->workers; s++)
+        if (q->asked[s] && !q->done[s])
+            return false;
+    return true;
+}
+
+/* Ask one worker (only >= 0) or all; render when they have answered. */
+static void ask(struct ctl_conn *c, int only, int what, const char *a1, const char *a2, ctl_render *render)
+{
+    struct pending *q = calloc(1, sizeof *q);
+    PARLOR_ASSERT(q != NULL);
+    q->qid = ++next_qid;
+    q->render = render;
+    q->deadline = now_mono() + QUERY_TIMEOUT;
+    snprintf(q->arg, sizeof q->arg, "%s", a1 ? a1 : "");
+    for (int s = 0; s < cfg->workers; s++) {
+        if (only >= 0 && s != only)
+            continue;
+        q->asked[s] = true;
+        if (master_query(s, q->qid, what, a1 ? a1 : "", a2 ? a2 : "") < 0)
+            q->asked[s] = true;      /* stays not done: reported as not answering */
+    }
+    c->q = q;
+    bool any = false;
+    for (int s = 0; s < cfg->workers; s++)
+        any |= q->asked[s] && slots[s].pid && slots[s].chan >= 0;
+    if (!any)
+        finish(c);
+}
+
+void control_on_answer(int slot, const char *payload, size_t len)
+{
+    struct ipc_reader r;
+    ipc_reader_init(&r, payload, len);
+    uint32_t qid = ipc_get_u32(&r);
+    bool last = ipc_get_u8(&r);
+    uint32_t n = ipc_get_u32(&r);
+    if (r.err)
+        return;
+    for (int i = 0; i < MAX_CONNS; i++) {
+        struct ctl_conn *c = &conns[i];
+        if (c->fd < 0 || !c->q || c->q->qid != qid || !c->q->asked[slot] || c->q->done[slot])
+            continue;
+        buf_append(&c->q->records[slot], r.p, r.left);
+        c->q->count[slot] += n;
+        if (last)
+            c->q->done[slot] = true;
+        if (complete(c->q))
+            finish(c);
+        return;
+    }
+}
+
+/* ---- commands ---- */
+
+static int parse_worker(struct ctl_conn *c, const char *s)
+{
+    char *end;
+    long v = s ? strtol(s, &end, 10) : -1;
+    if (!s || *end || v < 0 || v >= cfg->workers) {
+        error(c, "expected a worker id from 0 to %d, got '%s'", cfg->workers - 1, s ? s : "");
+        return -1;
+    }
+    return (int)v;
+}
+
+static void cmd_help(struct ctl_conn *c, char **argv, int argc, const char *rest);
+
+static void cmd_status(struct ctl_conn *c, char **argv, int argc, const char *rest)
+{
+    ask(c, -1, Q_SUMMARY, NULL, NULL, render_status);
+}
+
+static void cmd_show(struct ctl_conn *c, char **argv, int argc, const char *rest)
+{
+    if (argc < 2) {
+        error(c, "usage: show workers | show clients [WORKER] | show channels | show client NICK");
+        return;
+    }
+    if (strcmp(argv[1], "workers") == 0 && argc == 2) {
+        ask(c, -1, Q_SUMMARY, NULL, NULL, render_workers);
+    } else if (strcmp(argv[1], "clients") == 0 && argc <= 3) {
+        int only = -1;
+        if (argc == 3 && (only = parse_worker(c, argv[2])) < 0)
+            return;
+        ask(c, only, Q_CLIENTS, NULL, NULL, render_clients);
+    } else if (strcmp(argv[1], "channels") == 0 && argc == 2) {
+        ask(c, -1, Q_CHANNELS, NULL, NULL, render_channels);
+    } else if (strcmp(argv[1], "client") == 0 && argc == 3) {
+        ask(c, -1, Q_CLIENT, argv[2], NULL, render_client);
+    } else {
+        error(c, "usage: show workers | show clients [WORKER] | show channels | show client NICK");
+    }
+}
+
+static void cmd_stats(struct ctl_conn *c, char **argv, int argc, const char *rest)
+{
+    if (c->json) {
+        error(c, "stats is Prometheus text; ask without json");
+        return;
+    }
+    ask(c, -1, Q_SUMMARY, NULL, NULL, render_stats);
+}
+
+static void cmd_kick(struct ctl_conn *c, char **argv, int argc, const char *rest)
+{
+    if (argc < 2) {
+        error(c, "usage: kick NICK [REASON]");
+        return;
+    }
+    /* rest starts at the nick; the reason is what follows it */
+    const char *reason = rest + strlen(argv[1]);
+    while (*reason == ' ')
+        reason++;
+    ask(c, -1, Q_KICK, argv[1], reason, render_kick);
+}
+
+static void cmd_wall(struct ctl_conn *c, char **argv, int argc, const char *rest)
+{
+    if (!rest[0]) {
+        error(c, "usage: wall TEXT");
+        return;
+    }
+    ask(c, -1, Q_WALL, rest, NULL, render_wall);
+}
+
+static void cmd_reload(struct ctl_conn *c, char **argv, int argc, const char *rest)
+{
+    char msg[512];
+    if (master_reload(msg, sizeof msg) < 0)
+        error(c, "reload refused: %s; the running configuration is unchanged", msg);
+    else
+        ok(c, "%s", msg);
+}
+
+static void cmd_drain(struct ctl_conn *c, char **argv, int argc, const char *rest)
+{
+    bool drain = strcmp(argv[0], "drain") == 0;
+    if (argc != 2) {
+        error(c, "usage: %s WORKER", argv[0]);
+        return;
+    }
+    int s = parse_worker(c, argv[1]);
+    if (s < 0)
+        return;
+    int others = 0;
+    for (int i = 0; i < cfg->workers; i++)
+        others += i != s && !slots[i].draining;
+    if (drain && !others) {
+        error(c, "worker %d is the last one taking clients; undrain another first", s);
+        return;
+    }
+    slots[s].draining = drain;
+    log_info("control: worker %d %s", s, drain ? "draining: no new clients" : "accepting clients again");
+    ok(c, "worker %d %s", s, drain ? "draining (no new clients)" : "accepting");
+}
+
+static void cmd_shutdown(struct ctl_conn *c, char **argv, int argc, const char *rest)
+{
+    int grace = 0;
+    if (argc == 3 && strcmp(argv[1], "graceful") == 0) {
+        char *end;
+        long v = strtol(argv[2], &end, 10);
+        if (*end || v < 0 || v > 3600) {
+            error(c, "graceful: expected seconds from 0 to 3600, got '%s'", argv[2]);
+            return;
+        }
+        grace = (int)v;
+    } else if (argc != 1) {
+        error(c, "usage: shutdown [graceful SECONDS]");
+        return;
+    }
+    ok(c, "shutting down%s", grace ? " after the grace period" : "");
+    master_shutdown(grace, "control socket");
+}
+
+struct ctl_command {
+    const char *word;
+    const char *usage;
+    const char *help;
+    void (*fn)(struct ctl_conn *c, char **argv, int argc, const char *rest);
+};
+
+static const struct ctl_command commands[] = {
+    { "status", "status", "version, uptime, pids, clients, channels, message rates, database", cmd_status },
+    { "show", "show workers", "per worker: pid, state, clients, channels, memory, restarts", cmd_show },
+    { "show", "show clients [WORKER]", "every client (of one worker)", NULL },
+    { "show", "show channels", "every channel with its owner, members and topic", NULL },
+    { "show", "show client NICK", "one client in detail", NULL },
+    { "stats", "stats", "counters in the Prometheus text format", cmd_stats },
+    { "kick", "kick NICK [REASON]", "disconnect a user", cmd_kick },
+    { "wall", "wall TEXT", "a server notice to everyone", cmd_wall },
+    { "reload", "reload", "re-read the configuration file (also SIGHUP)", cmd_reload },
+    { "drain", "drain WORKER", "give a worker no new clients", cmd_drain },
+    { "undrain", "undrain WORKER", "let a drained worker take clients again", cmd_drain },
+    { "shutdown", "shutdown [graceful SECONDS]", "warn clients, wait, stop (also SIGTERM)", cmd_shutdown },
+    { "help", "help", "this list", cmd_help },
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void cmd_help(struct ctl_conn *c, char **argv, int argc, const char *rest)
+{
+    if (c->json) {
+        buf_append_str(&c->out, "{\"commands\":[");
+        for (size_t i = 0; i < NCOMMANDS; i++) {
+            if (i)
+                buf_append_byte(&c->out, ',');
+            buf_append_str(&c->out, "{\"usage\":");
+            json_str(&c->out, commands[i].usage);
+            buf_append_str(&c->out, ",\"help\":");
+            json_str(&c->out, commands[i].help);
+            buf_append_byte(&c->out, '}');
+        }
+        buf_append_str(&c->out, "]}\n");
+    } else {
+        for (size_t i = 0; i < NCOMMANDS; i++)
+            out(c, "%-30s %s\n", commands[i].usage, commands[i].help);
+        out(c, "%-30s %s\n", "json COMMAND", "the same answer as one line of JSON");
+    }
+    answer_end(c);
+}
+
+static void run_line(struct ctl_conn *c, char *line)
+{
+    c->json = false;
+    while (*line == ' ' || *line == '\t')
+        line++;
+    if (strncmp(line, "json ", 5) == 0) {
+        c->json = true;
+        line += 5;
+        while (*line == ' ')
+            line++;
+    }
+    char copy[CONN_INPUT_MAX];
+    snprintf(copy, sizeof copy, "%s", line);
+    char *argv[16];
+    int argc = 0;
+    for (char *save, *tok = strtok_r(copy, " \t", &save); tok && argc < 16; tok = strtok_r(NULL, " \t", &save))
+        argv[argc++] = tok;
+    if (argc == 0) {
+        error(c, "empty command; try help");
+        return;
+    }
+    /* `rest`: the raw text after the command word, for free-text arguments. */
+    const char *rest = line + strlen(argv[0]);
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (commands[i].fn && strcmp(commands[i].word, argv[0]) == 0) {
+            commands[i].fn(c, argv, argc, rest);
+            return;
+        }
+    error(c, "unknown command '%s'; try help", argv[0]);
+}
+
+/* ---- sockets ---- */
+
+int control_open(const char *path)
+{
+    for (int i = 0; i < MAX_CONNS; i++)
+        conns[i].fd = -1;
+    if (!path[0])
+        path = default_control_path();
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof sa.sun_path) {
+        log_error("control socket path too long: %s", path);
+        return -1;
+    }
+    int r = ensure_parent_dir(path);
+    if (r < 0) {
+        log_error("control socket %s: cannot create its directory: %s", path, strerror(-r));
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    /* A live server on this path is an error; a stale socket file is not. */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        log_error("control socket %s is in use by another parlord", path);
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    unlink(path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    mode_t old = umask(0177);
+    r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (r < 0 || chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
+        log_error("control socket %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    snprintf(sock_path, sizeof sock_path, "%s", path);
+    listen_fd = fd;
+    log_info("control socket on %s", path);
+    return 0;
+}
+
+static void conn_close(struct ctl_conn *c)
+{
+    close(c->fd);
+    c->fd = -1;
+    buf_free(&c->in);
+    buf_free(&c->out);
+    pending_free(c->q);
+    c->q = NULL;
+}
+
+void control_forget(void)
+{
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (conns[i].fd >= 0)
+            close(conns[i].fd);
+    if (listen_fd >= 0)
+        close(listen_fd);
+}
+
+void control_close(void)
+{
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (conns[i].fd >= 0)
+            conn_close(&conns[i]);
+    if (listen_fd >= 0) {
+        close(listen_fd);
+        unlink(sock_path);
+        listen_fd = -1;
+    }
+}
+
+static void accept_conn(void)
+{
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0)
+        return;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+        (cred.uid != 0 && cred.uid != getuid())) {
+        log_warn("control socket: refused connection from uid %d (pid %d)",
+                 len == sizeof cred ? (int)cred.uid : -1, len == sizeof cred ? (int)cred.pid : -1);
+        const char *msg = "error: permission denied: only root and the server's user may connect\n\n";
+        ssize_t ignored = write(fd, msg, strlen(msg));
+        (void)ignored;
+        close(fd);
+        return;
+    }
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (conns[i].fd < 0) {
+            conns[i].fd = fd;
+            buf_init(&conns[i].in);
+            buf_init(&conns[i].out);
+            conns[i].q = NULL;
+            log_debug("control: connection from uid %d pid %d", (int)cred.uid, (int)cred.pid);
+            return;
+        }
+    const char *msg = "error: too many control connections\n\n";
+    ssize_t ignored = write(fd, msg, strlen(msg));
+    (void)ignored;
+    close(fd);
+}
+
+/* Run complete lines while no query is in flight. */
+static void process(struct ctl_conn *c)
+{
+    while (!c->q) {
+        char *nl = memchr(c->in.data, '\n', c->in.len);
+        if (!nl)
+            break;
+        *nl = '\0';
+        size_t n = (size_t)(nl - c->in.data);
+        if (n && c->in.data[n - 1] == '\r')
+            c->in.data[n - 1] = '\0';
+        char line[CONN_INPUT_MAX];
+        snprintf(line, sizeof line, "%s", c->in.data);
+        buf_consume(&c->in, n + 1);
+        run_line(c, line);
+    }
+}
+
+static void flush_conn(struct ctl_conn *c)
+{
+    while (c->out.len) {
+        ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                conn_close(c);
+            return;
+        }
+        buf_consume(&c->out, (size_t)n);
+    }
+}
+
+int control_pollfds(struct pollfd *pfd, int n, int max)
+{
+    if (listen_fd >= 0 && n < max)
+        pfd[n++] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
+    for (int i = 0; i < MAX_CONNS && n < max; i++)
+        if (conns[i].fd >= 0)
+            pfd[n++] = (struct pollfd){ .fd = conns[i].fd,
+                                        .events = (short)(POLLIN | (conns[i].out.len ? POLLOUT : 0)) };
+    return n;
+}
+
+void control_handle(struct pollfd *pfd, int n)
+{
+    for (int k = 0; k < n; k++) {
+        if (!pfd[k].revents)
+            continue;
+        if (pfd[k].fd == listen_fd) {
+            accept_conn();
+            continue;
+        }
+        struct ctl_conn *c = NULL;
+        for (int i = 0; i < MAX_CONNS; i++)
+            if (conns[i].fd == pfd[k].fd)
+                c = &conns[i];
+        if (!c)
+            continue;
+        if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) {
+            char data[4096];
+            ssize_t r = recv(c->fd, data, sizeof data, 0);
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+                conn_close(c);
+                continue;
+            }
+            if (r > 0) {
+                if (c->in.len + (size_t)r > CONN_INPUT_MAX * 4) {
+                    conn_close(c);        /* not an admin typing commands */
+                    continue;
+                }
+                buf_append(&c->in, data, (size_t)r);
+                if (c->in.len > CONN_INPUT_MAX && !memchr(c->in.data, '\n', c->in.len)) {
+                    buf_clear(&c->in);
+                    error(c, "command too long");
+                }
+                process(c);
+            }
+        }
+        if (c->fd >= 0)
+            flush_conn(c);
+    }
+}
+
+/* Answer queries whose workers stayed silent, then run queued commands. */
+void control_tick(void)
+{
+    double now = now_mono();
+    for (int i = 0; i < MAX_CONNS; i++) {
+        struct ctl_conn *c = &conns[i];
+        if (c->fd < 0)
+            continue;
+        if (c->q && (now > c->q->deadline || complete(c->q)))
+            finish(c);
+        if (!c->q)
+            process(c);
+        flush_conn(c);
+    }
+}

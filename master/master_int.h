@@ -1,0 +1,56 @@
+/* What master.c shares with control.c. */
+#ifndef PARLOR_MASTER_INT_H
+#define PARLOR_MASTER_INT_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/config.h"
+
+#define MAX_WORKERS 64
+
+/* One per worker slot; lives in the master's static table. */
+struct worker_slot {
+    pid_t pid;            /* 0 when not running */
+    int chan;             /* master's end of the channel, -1 when not running */
+    long assigned;        /* clients handed over since this worker started */
+    long closed;          /* clients it reported closed */
+    int restarts;
+    bool draining;        /* gets no new clients */
+    bool ready;           /* sent IPC_W_READY */
+    double started;       /* monotonic seconds */
+    double respawn_at;    /* when to fork a replacement (0: not pending) */
+    char last_exit[64];
+};
+
+struct master_stats {
+    uint64_t accepted, refused;
+};
+
+extern struct worker_slot slots[MAX_WORKERS];
+extern struct master_stats mstats;
+extern const struct parlor_config *cfg;
+extern double master_started;     /* monotonic */
+
+double now_mono(void);
+/* Send IPC_M_QUERY to a worker; 0 or -errno. */
+int master_query(int slot, uint32_t qid, int what, const char *arg1, const char *arg2);
+/* Re-read the configuration (file + flags); on error fill err, keep the old. */
+int master_reload(char *msg, size_t msglen);
+/* Stop accepting now; shut the workers down after `grace` seconds. */
+void master_shutdown(int grace, const char *why);
+
+/* control.c */
+int control_open(const char *path);
+void control_close(void);
+/* In a forked worker: close the control descriptors, leave the socket file. */
+void control_forget(void);
+/* Add the control socket's descriptors to pfd; returns the new count. */
+int control_pollfds(struct pollfd *pfd, int n, int max);
+void control_handle(struct pollfd *pfd, int n);
+void control_on_answer(int slot, const char *payload, size_t len);
+void control_tick(void);
+
+#endif
