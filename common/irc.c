@@ -135,6 +135,30 @@ uint64_t irc_casehash(const char *s, size_t len)
     return h;
 }
 
+bool irc_mask_match(const char *mask, const char *s)
+{
+    /* Iterative glob with one backtrack point: linear enough for masks of a
+     * few dozen bytes, and no recursion a hostile mask could deepen. */
+    const char *star = NULL, *resume = NULL;
+    while (*s) {
+        if (*mask == '*') {
+            star = mask++;
+            resume = s;
+        } else if (*mask == '?' || (*mask && irc_tolower(*mask) == irc_tolower(*s))) {
+            mask++;
+            s++;
+        } else if (star) {
+            mask = star + 1;
+            s = ++resume;
+        } else {
+            return false;
+        }
+    }
+    while (*mask == '*')
+        mask++;
+    return *mask == '\0';
+}
+
 /* Non-ASCII code points in Unicode general categories Cc, Cf, Zs, Zl and Zp
  * (controls, format characters, spaces, line/paragraph separators): text
  * that is invisible or moves other text, so two nicks that look the same

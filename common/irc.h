@@ -42,6 +42,9 @@ int irc_casecmp(const char *a, const char *b);
 /* Hash of the casefolded name (FNV-1a, 64-bit): equal for names equal under
  * the casemapping.  Used for owner selection and hash tables. */
 uint64_t irc_casehash(const char *s, size_t len);
+/* Glob match under the casemapping: '*' any run of bytes, '?' one byte.
+ * Used for ban masks against "nick!user@host". */
+bool irc_mask_match(const char *mask, const char *s);
 
 /* Nick rules: 1..IRC_NICK_MAX bytes of valid UTF-8; ASCII letters, digits
  * (not first), "-[]\\`^{}|_" (no '-' first); any non-ASCII code point that is

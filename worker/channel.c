@@ -89,6 +89,7 @@ static void chan_free(struct channel *ch)
     }
     hmap_free(&ch->members);
     hmap_free(&ch->invites);
+    free(ch->bans);
     free(ch->local);
     free(ch);
 }
@@ -258,10 +259,66 @@ static void mode_string(struct channel *ch, char *out, size_t cap)
         snprintf(out + n, cap - n, " %d", ch->limit);
 }
 
+/* ---- bans ---- */
+
+static bool is_banned(const struct channel *ch, const char *nick, const char *user, const char *host)
+{
+    if (!ch->nbans)
+        return false;
+    char who[256];
+    snprintf(who, sizeof who, "%s!%s@%s", nick, user, host);
+    for (int i = 0; i < ch->nbans; i++)
+        if (irc_mask_match(ch->bans[i].mask, who))
+            return true;
+    return false;
+}
+
+static int ban_find(const struct channel *ch, const char *mask)
+{
+    for (int i = 0; i < ch->nbans; i++)
+        if (irc_casecmp(ch->bans[i].mask, mask) == 0)
+            return i;
+    return -1;
+}
+
+static void ban_add(struct channel *ch, const char *mask, const char *by, double at)
+{
+    if (ban_find(ch, mask) >= 0 || ch->nbans >= MAX_BANS)
+        return;
+    if (!ch->bans) {
+        ch->bans = calloc(MAX_BANS, sizeof *ch->bans);
+        PARLOR_ASSERT(ch->bans != NULL);
+    }
+    struct ban *b = &ch->bans[ch->nbans++];
+    snprintf(b->mask, sizeof b->mask, "%s", mask);
+    snprintf(b->by, sizeof b->by, "%s", by);
+    b->at = at;
+}
+
+static void ban_del(struct channel *ch, const char *mask)
+{
+    int i = ban_find(ch, mask);
+    if (i >= 0)
+        ch->bans[i] = ch->bans[--ch->nbans];
+}
+
+/* "nick" or "nick!user" become full masks, as other servers do. */
+static void normalize_mask(const char *in, char *out, size_t cap)
+{
+    if (strchr(in, '!') && strchr(in, '@'))
+        snprintf(out, cap, "%s", in);
+    else if (strchr(in, '@'))
+        snprintf(out, cap, "*!%s", in);
+    else if (strchr(in, '!'))
+        snprintf(out, cap, "%s@*", in);
+    else
+        snprintf(out, cap, "%s!*@*", in);
+}
+
 /* ---- applying events (owner and mirrors alike) ---- */
 
 /* Apply a MODE change string ("+ok-v key alice bob") that the owner accepted. */
-static void apply_modes(struct channel *ch, const char *changes)
+static void apply_modes(struct channel *ch, const char *changes, const char *source, double at)
 {
     char copy[512];
     snprintf(copy, sizeof copy, "%s", changes);
@@ -293,6 +350,20 @@ static void apply_modes(struct channel *ch, const char *changes)
                 ch->limit = 0;
             }
             break;
+        case 'b': {
+            arg = strtok_r(NULL, " ", &save);
+            if (!arg)
+                break;
+            if (plus) {
+                char by[IRC_NICK_MAX + 1];
+                const char *bang = strchr(source, '!');
+                snprintf(by, sizeof by, "%.*s", bang ? (int)(bang - source) : (int)strlen(source), source);
+                ban_add(ch, arg, by, at);
+            } else {
+                ban_del(ch, arg);
+            }
+            break;
+        }
         case 'o': case 'v': {
             arg = strtok_r(NULL, " ", &save);
             struct member *m = arg ? chan_member(ch, arg) : NULL;
@@ -377,7 +448,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
         return;
     }
     case EV_MODE:
-        apply_modes(ch, ev->a1);
+        apply_modes(ch, ev->a1, ev->source, ev->time);
         line_init(&l, ev->time, ":%s MODE %s %s", ev->source, ch->name, ev->a1);
         break;
     case EV_TOPIC: {
@@ -475,6 +546,12 @@ static void encode_state(struct buf *b, struct channel *ch, unsigned flags, int 
     ipc_put_u8(b, (uint8_t)(ch->mode_i | ch->mode_m << 1 | ch->mode_n << 2 | ch->mode_t << 3));
     ipc_put_cstr(b, ch->key);
     ipc_put_u32(b, (uint32_t)ch->limit);
+    ipc_put_u32(b, (uint32_t)ch->nbans);
+    for (int i = 0; i < ch->nbans; i++) {
+        ipc_put_cstr(b, ch->bans[i].mask);
+        ipc_put_cstr(b, ch->bans[i].by);
+        ipc_put_u64(b, (uint64_t)(ch->bans[i].at * 1000.0));
+    }
     uint32_t n = 0;
     struct hmap_iter it;
     hmap_iter_init(&it, &ch->members);
@@ -511,6 +588,20 @@ void chan_handle_state(const char *payload, size_t len)
     unsigned modes = ipc_get_u8(&r);
     const char *key = ipc_get_str(&r, NULL);
     int limit = (int)ipc_get_u32(&r);
+    uint32_t nbans = ipc_get_u32(&r);
+    struct ban bans[MAX_BANS];
+    int kept = 0;
+    for (uint32_t i = 0; i < nbans && !r.err; i++) {
+        const char *mask = ipc_get_str(&r, NULL);
+        const char *by = ipc_get_str(&r, NULL);
+        double at = (double)ipc_get_u64(&r) / 1000.0;
+        if (kept < MAX_BANS) {
+            snprintf(bans[kept].mask, sizeof bans[kept].mask, "%s", mask);
+            snprintf(bans[kept].by, sizeof bans[kept].by, "%s", by);
+            bans[kept].at = at;
+            kept++;
+        }
+    }
     uint32_t n = ipc_get_u32(&r);
     if (r.err || !irc_channel_valid(name, strlen(name))) {
         log_warn("malformed channel state");
@@ -538,6 +629,9 @@ void chan_handle_state(const char *payload, size_t len)
         snprintf(ch->key, sizeof ch->key, "%s", key);
         ch->limit = limit;
         ch->seq = seq;
+        ch->nbans = 0;
+        for (int i = 0; i < kept; i++)
+            ban_add(ch, bans[i].mask, bans[i].by, bans[i].at);
     }
     for (uint32_t i = 0; i < n && !r.err; i++) {
         const char *nick = ipc_get_str(&r, NULL);
@@ -624,6 +718,10 @@ static void req_join(struct channel *ch, const struct chan_req *q, struct chan_e
             ERR("473", "%s :Cannot join channel (+i)", ch->name);
             return;
         }
+        if (!invited && is_banned(ch, q->nick, q->user, q->host)) {
+            ERR("474", "%s :Cannot join channel (+b)", ch->name);
+            return;
+        }
         if (invited)
             hmap_del_name(&ch->invites, q->nick);
     }
@@ -655,10 +753,40 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
             plus = *p == '+';
             continue;
         }
-        if (*p == 'b' || *p == 'e' || *p == 'I') {
-            /* No ban/exception lists here; answer the query as empty. */
-            if (*p == 'b') ERR("368", "%s :End of channel ban list", ch->name);
-            if (*p == 'e') ERR("349", "%s :End of channel exception list", ch->name);
+        if (*p == 'b') {
+            const char *mask = strtok_r(NULL, " ", &save);
+            if (!mask) {                 /* the list */
+                for (int i = 0; i < ch->nbans; i++)
+                    ERR("367", "%s %s %s %ld", ch->name, ch->bans[i].mask, ch->bans[i].by,
+                        (long)ch->bans[i].at);
+                ERR("368", "%s :End of channel ban list", ch->name);
+                continue;
+            }
+            list_only = false;
+            if (!me || !(me->modes & MEMBER_OP)) {
+                ERR("482", "%s :You're not channel operator", ch->name);
+                return;
+            }
+            if (++nparam > 4)
+                break;
+            char full[128];
+            normalize_mask(mask, full, sizeof full);
+            if (plus ? (ban_find(ch, full) >= 0 || ch->nbans >= MAX_BANS) : ban_find(ch, full) < 0) {
+                if (plus && ch->nbans >= MAX_BANS)
+                    ERR("478", "%s %s :Channel ban list is full", ch->name, full);
+                continue;
+            }
+            char want = plus ? '+' : '-';
+            if (sign != want)
+                flags[nf++] = sign = want;
+            flags[nf++] = 'b';
+            int w = snprintf(args + na, sizeof args - na, " %s", full);
+            if (w > 0 && (size_t)w < sizeof args - na)
+                na += (size_t)w;
+            continue;
+        }
+        if (*p == 'e' || *p == 'I') {
+            /* No exception or invite lists here; answer the query as empty. */
             if (*p == 'I') ERR("347", "%s :End of channel invite list", ch->name);
             continue;
         }
@@ -769,7 +897,8 @@ void chan_handle_request(const struct chan_req *q)
         ev.a1 = q->arg1;
         break;
     case CHAN_MSG:
-        if ((ch->mode_n && !me) || (ch->mode_m && !(me && me->modes))) {
+        if ((ch->mode_n && !me) || (ch->mode_m && !(me && me->modes)) ||
+            (!(me && me->modes) && is_banned(ch, q->nick, q->user, q->host))) {
             if (!notice)
                 ERR("404", "%s :Cannot send to channel", ch->name);
             return;

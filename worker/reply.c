@@ -91,12 +91,12 @@ void send_welcome(struct client *c)
     reply(c, "001", ":Welcome to the %s IRC Network %s", cfg->network_name, prefix);
     reply(c, "002", ":Your host is %s, running version parlor-%s", cfg->server_name, PARLOR_VERSION);
     reply(c, "003", ":This server is a prefork IRC server with %d workers", W.nworkers);
-    reply(c, "004", "%s parlor-%s i iklmnotv", cfg->server_name, PARLOR_VERSION);
+    reply(c, "004", "%s parlor-%s i biklmnotv", cfg->server_name, PARLOR_VERSION);
     /* ISUPPORT: only what is implemented. */
-    reply(c, "005", "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:%d CHANMODES=,k,l,imnt "
-          "CHANNELLEN=%d CHANTYPES=# KICKLEN=390 MODES=4 NETWORK=%s NICKLEN=%d "
+    reply(c, "005", "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:%d CHANMODES=b,k,l,imnt "
+          "CHANNELLEN=%d CHANTYPES=# KICKLEN=390 MAXLIST=b:%d MODES=4 NETWORK=%s NICKLEN=%d "
           "PREFIX=(ov)@+ :are supported by this server",
-          cfg->max_channels_per_client, IRC_CHANNEL_MAX, cfg->network_name, IRC_NICK_MAX);
+          cfg->max_channels_per_client, IRC_CHANNEL_MAX, MAX_BANS, cfg->network_name, IRC_NICK_MAX);
     reply(c, "005", "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,KICK:1,NAMES:1,WHOIS:1 "
           "TOPICLEN=390 UTF8ONLY :are supported by this server");
     send_motd(c);

@@ -84,6 +84,14 @@ struct member {
     struct client *local;          /* when slot == W.slot and still connected */
 };
 
+#define MAX_BANS 64
+
+struct ban {
+    char mask[128];
+    char by[IRC_NICK_MAX + 1];
+    double at;
+};
+
 /* Owned by W.channels; freed when it has no members (owner) or no local
  * members (mirror). */
 struct channel {
@@ -97,6 +105,8 @@ struct channel {
     bool mode_i, mode_m, mode_n, mode_t;
     char key[64];
     int limit;
+    struct ban *bans;              /* +b masks, nbans of them */
+    int nbans;
     struct hmap members;           /* nick -> struct member */
     struct member **local;         /* members on this worker */
     int nlocal, local_cap;

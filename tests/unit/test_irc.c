@@ -424,6 +424,20 @@ START_TEST(test_channel_rejects_invalid_utf8)
 }
 END_TEST
 
+START_TEST(test_mask_match_handles_stars_questions_and_case)
+{
+    ck_assert(irc_mask_match("*!*@127.0.0.1", "Alice!~alice@127.0.0.1"));
+    ck_assert(irc_mask_match("alice!*@*", "ALICE!~a@host"));
+    ck_assert(irc_mask_match("a?ice*", "alice!x@y"));
+    ck_assert(irc_mask_match("*", ""));
+    ck_assert(irc_mask_match("*a*b*c", "xxaxxbxxc"));
+    ck_assert(!irc_mask_match("*a*b*c", "xxaxxbxxcx"));
+    ck_assert(!irc_mask_match("bob!*@*", "alice!~a@host"));
+    ck_assert(!irc_mask_match("?", ""));
+    ck_assert(irc_mask_match("민영!*@*", "민영!~u@127.0.0.1"));
+}
+END_TEST
+
 Suite *irc_suite(void)
 {
     Suite *s = suite_create("irc");
@@ -460,6 +474,7 @@ Suite *irc_suite(void)
     tcase_add_test(tc, test_casecmp_ignores_ascii_case_only);
     tcase_add_test(tc, test_casehash_equal_for_names_equal_under_casemapping);
     tcase_add_test(tc, test_casehash_is_fnv1a_64);
+    tcase_add_test(tc, test_mask_match_handles_stars_questions_and_case);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("names");
