@@ -1,0 +1,69 @@
+/* The worker's PostgreSQL connection: asynchronous, pipelined, batched.
+ *
+ * Each worker has one non-blocking libpq connection driven by its libuv loop
+ * (a uv_poll_t on PQsocket) in pipeline mode: statements are sent without
+ * waiting and their results come back in order; the loop never blocks on the
+ * database.  Messages are not written one by one: every message queued during
+ * a loop iteration goes into one multi-row INSERT (arrays + unnest).
+ *
+ * Nothing acknowledged is lost: store_message's callback runs once the
+ * message is durable, either committed in PostgreSQL or, while PostgreSQL is
+ * unreachable, appended and fsync'd to this worker's spool file, which is
+ * replayed into PostgreSQL in order when it is back (msgid is unique, so a
+ * replay never writes a message twice).
+ *
+ * Without a database (no --database) every call still works: messages are
+ * "durable" at once (nothing is stored) and queries fail with an error. */
+#ifndef PARLOR_WORKER_STORE_H
+#define PARLOR_WORKER_STORE_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A query finished.  On success `res` is the result (valid only during the
+ * call) and `error` is NULL; on failure `res` is NULL and `error` says why
+ * ("database unavailable" when there is no connection).  `arg` is the
+ * caller's; look client ids up again, the client may be gone. */
+typedef void store_query_cb(void *arg, const PGresult *res, const char *error);
+
+/* Send a parameterised statement (text parameters, text results).  The
+ * callback may be NULL for writes nobody waits for.  Never blocks. */
+void store_query(const char *sql, int nparams, const char *const *values,
+                 store_query_cb *cb, void *arg);
+
+/* Is the connection up right now? */
+bool store_available(void);
+/* "connected", "connecting", "down (spooling)", "not configured". */
+const char *store_state(void);
+/* Messages in the spool that PostgreSQL does not have yet. */
+uint64_t store_spool_depth(void);
+
+struct store_msg {
+    const char *target;        /* channel, or the recipient's nick */
+    const char *conversation;  /* folded channel, or "a b" for private */
+    bool is_private;
+    const char *sender_nick;
+    const char *sender_account; /* NULL when not logged in */
+    const char *command;       /* PRIVMSG or NOTICE */
+    const char *body;
+    const char *msgid;
+    uint64_t seq;
+    double time;               /* wall clock seconds */
+};
+
+typedef void store_durable_cb(void *arg);
+/* Queue a message for the next batch; `cb` runs when it is durable.
+ * Callbacks run in the order messages were queued. */
+void store_message(const struct store_msg *m, store_durable_cb *cb, void *arg);
+
+/* Called by the worker: start (connect in the background), flush the batch
+ * of this loop iteration, and stop (flush, then close). */
+void store_init(const char *conninfo, const char *spool_dir);
+void store_flush(void);
+void store_close(void);
+
+/* A new unique message id (base32, 16 characters) into out[17]. */
+void store_new_msgid(char out[17]);
+
+#endif
