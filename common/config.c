@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/paths.h"
 
 void config_defaults(struct parlor_config *c)
 {
@@ -22,6 +23,7 @@ void config_defaults(struct parlor_config *c)
         snprintf(c->database, sizeof c->database, "%s", db);
     c->control_path[0] = '\0';          /* "": default_control_path() */
     c->log_level = LOG_INFO;
+    snprintf(c->history_tz, sizeof c->history_tz, "UTC");
     snprintf(c->server_name, sizeof c->server_name, "parlor.local");
     snprintf(c->network_name, sizeof c->network_name, "Parlor");
     snprintf(c->motd, sizeof c->motd, "Welcome to Parlor. Be kind; rooms are logged.");
@@ -35,6 +37,24 @@ void config_defaults(struct parlor_config *c)
     c->max_channels_per_client = 50;
 }
 
+void config_spool_dir(const struct parlor_config *c, char *out, size_t cap)
+{
+    if (c->spool_dir[0]) {
+        snprintf(out, cap, "%s", c->spool_dir);
+        return;
+    }
+    if (geteuid() == 0) {
+        snprintf(out, cap, "/var/lib/parlor/spool");
+        return;
+    }
+    const char *ctl = c->control_path[0] ? c->control_path : default_control_path();
+    const char *slash = strrchr(ctl, '/');
+    if (slash)
+        snprintf(out, cap, "%.*s/spool", (int)(slash - ctl), ctl);
+    else
+        snprintf(out, cap, "spool");
+}
+
 void config_usage(FILE *out)
 {
     fprintf(out,
@@ -46,6 +66,10 @@ void config_usage(FILE *out)
         "  --control PATH             control socket (default /run/parlord/control.sock as root)\n"
         "  --database CONNINFO        libpq conninfo (default $PARLOR_DATABASE_URL)\n"
         "  --log-level LEVEL          debug, info, warn or error (default info)\n"
+        "  --spool-dir DIR            where messages wait while PostgreSQL is down\n"
+        "                             (default /var/lib/parlor/spool as root, else beside the control socket)\n"
+        "  --migrations-dir DIR       schema migrations (default: found next to the binary)\n"
+        "  --history-timezone TZ      time zone of HistServ's days (default UTC)\n"
         "  --server-name NAME         server name in replies (default parlor.local)\n"
         "  --password PASS            require PASS from clients\n"
         "  --motd TEXT                message of the day (empty: none)\n"
@@ -108,6 +132,9 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, 0, OPT_SETTING},
     {"server-name", required_argument, 0, OPT_SETTING},
     {"password", required_argument, 0, OPT_SETTING},
+    {"spool-dir", required_argument, 0, OPT_SETTING},
+    {"migrations-dir", required_argument, 0, OPT_SETTING},
+    {"history-timezone", required_argument, 0, OPT_SETTING},
     {"motd", required_argument, 0, OPT_SETTING},
     {"max-clients", required_argument, 0, OPT_SETTING},
     {"max-clients-per-worker", required_argument, 0, OPT_SETTING},
@@ -172,6 +199,17 @@ int config_set(struct parlor_config *c, const char *name, const char *v, char *e
         return set_str(c->control_path, sizeof c->control_path, name, v, err, errlen);
     if (strcmp(name, "database") == 0)
         return set_str(c->database, sizeof c->database, name, v, err, errlen);
+    if (strcmp(name, "spool-dir") == 0)
+        return set_str(c->spool_dir, sizeof c->spool_dir, name, v, err, errlen);
+    if (strcmp(name, "migrations-dir") == 0)
+        return set_str(c->migrations_dir, sizeof c->migrations_dir, name, v, err, errlen);
+    if (strcmp(name, "history-timezone") == 0) {
+        if (!v[0] || strpbrk(v, "'\"; ")) {
+            snprintf(err, errlen, "history-timezone: '%s' is not a time zone name", v);
+            return -1;
+        }
+        return set_str(c->history_tz, sizeof c->history_tz, name, v, err, errlen);
+    }
     if (strcmp(name, "password") == 0)
         return set_str(c->password, sizeof c->password, name, v, err, errlen);
     if (strcmp(name, "motd") == 0)

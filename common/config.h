@@ -23,6 +23,9 @@ struct parlor_config {
     char config_path[512];         /* "" when none */
     char control_path[256];
     char database[1024];         /* libpq conninfo; "" = none */
+    char spool_dir[512];         /* "" = default (see config_spool_dir) */
+    char migrations_dir[512];    /* "" = next to the binary (see master/migrate.c) */
+    char history_tz[64];         /* time zone for HistServ's days, e.g. "UTC" or "Asia/Seoul" */
     int log_level;
     char server_name[64];
     char network_name[64];
@@ -47,6 +50,9 @@ void config_usage(FILE *out);
 /* Set one setting by its name (the long flag without "--"). */
 int config_set(struct parlor_config *c, const char *name, const char *value, char *err, size_t errlen);
 /* Read "name = value" lines ('#' comments, [sections] for grouping). */
+/* The spool directory to use: spool-dir, or /var/lib/parlor/spool as root,
+ * or a spool folder beside the control socket. */
+void config_spool_dir(const struct parlor_config *c, char *out, size_t cap);
 int config_load_file(struct parlor_config *c, const char *path, char *err, size_t errlen);
 
 #endif

@@ -323,7 +323,22 @@ static void render_status(struct ctl_conn *c)
         if (w > 0 && (size_t)w < sizeof pids - pl)
             pl += (size_t)w;
     }
-    const char *db = cfg->database[0] ? "configured, not used by this version" : "not configured";
+    /* The database as the workers see it: the worst state wins. */
+    const char *db = "not configured";
+    if (cfg->database[0]) {
+        db = "connected";
+        struct field f[MAX_FIELDS];
+        for (int s = 0; s < cfg->workers; s++) {
+            if (!q->done[s])
+                continue;
+            struct ipc_reader r;
+            ipc_reader_init(&r, q->records[s].data, q->records[s].len);
+            int nf = next_record(&r, f);
+            const char *st = nf > 0 ? field(f, nf, "database") : NULL;
+            if (st && strcmp(st, "connected") != 0)
+                db = strstr(st, "down") ? "down (spooling)" : "connecting";
+        }
+    }
     struct { const char *key; char value[512]; bool num; } rows[16];
     int n = 0;
 #define ROW(k, isnum, ...) do { rows[n].key = k; rows[n].num = isnum; \
@@ -341,7 +356,7 @@ static void render_status(struct ctl_conn *c)
     ROW("messages_out_per_s", true, "%.1f", out_rate);
     ROW("messages_in_total", true, "%.0f", in);
     ROW("database", false, "%s", db);
-    ROW("spool_depth", false, "%s", "n/a (no message store yet)");
+    ROW("spool_depth", true, "%.0f", sum_field(q, "spool_depth"));
 #undef ROW
     if (c->json) {
         buf_append_byte(&c->out, '{');
@@ -458,6 +473,7 @@ static void render_stats(struct ctl_conn *c)
         { "bytes_in", "parlor_bytes_received_total", "counter", "Bytes read from clients." },
         { "bytes_out", "parlor_bytes_sent_total", "counter", "Bytes written to clients." },
         { "sendq_disconnects", "parlor_sendq_disconnects_total", "counter", "Clients closed for exceeding the output queue." },
+        { "spool_depth", "parlor_spool_messages", "gauge", "Messages spooled on disk waiting for PostgreSQL." },
     };
     buf_appendf(b, "# HELP parlor_uptime_seconds Seconds since the master started.\n"
                 "# TYPE parlor_uptime_seconds gauge\nparlor_uptime_seconds %.0f\n",

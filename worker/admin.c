@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "ipc/frame.h"
 #include "ipc/proto.h"
+#include "worker/store.h"
 #include "worker/worker_int.h"
 
 /* Records: u32 count, then per record u32 field count and fields; the counts
@@ -173,6 +174,8 @@ void admin_query(uint32_t qid, int what, const char *arg1, const char *arg2)
         for (int s = 0; s < W.nworkers; s++)
             links += s != W.slot && peer_connected(s);
         rec_num(&a, "mesh_links_up", links);
+        rec_str(&a, "database", store_state());
+        rec_num(&a, "spool_depth", (double)store_spool_depth());
         break;
     }
     case Q_CLIENTS: {

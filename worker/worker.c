@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "ipc/frame.h"
 #include "ipc/proto.h"
+#include "worker/store.h"
 #include "worker/worker_int.h"
 
 struct worker W;
@@ -68,6 +69,7 @@ static void on_check(uv_check_t *h)
         c->dirty = false;
         client_flush(c);
     }
+    store_flush();
     peer_flush_all();
     if (W.closed_unreported) {
         send_master(IPC_W_CLOSED, W.closed_unreported);
@@ -103,6 +105,7 @@ void worker_check_stop(void)
     if (!W.stopping || closed || W.clients.count > 0)
         return;
     closed = true;
+    store_close();
     peer_flush_all();
     peer_close_all();
     uv_close((uv_handle_t *)&W.master_poll, NULL);
@@ -229,6 +232,9 @@ int worker_main(const struct parlor_config *cfg, int slot, int nworkers, int mas
     uv_signal_init(W.loop, &W.sigterm);
     uv_signal_start(&W.sigterm, on_sigterm, SIGTERM);
 
+    char spool[512];
+    config_spool_dir(&config, spool, sizeof spool);
+    store_init(config.database, spool);
     send_master(IPC_W_READY, (uint32_t)slot);
     log_info("worker %d running (pid %d)", slot, (int)W.pid);
     uv_run(W.loop, UV_RUN_DEFAULT);

@@ -44,6 +44,7 @@ enum {
 enum { MEMBER_VOICE = 1u << 0, MEMBER_OP = 1u << 1 };
 
 struct channel;
+struct account_state;
 
 /* One connection.  Owned by W.clients; freed by client_free() from the close
  * callback of its poll handle. */
@@ -60,6 +61,8 @@ struct client {
     char realname[128];
     char host[64];
     char *away;                    /* NULL when not away */
+    char account[IRC_NICK_MAX + 1];/* "" until logged in (worker/account.c) */
+    struct account_state *auth;    /* SASL/NickServ exchange in progress, or NULL */
     uint32_t caps;
     bool registered, got_user, got_nick, pass_ok, cap_wait;
     bool blocked;                  /* waiting for a nick claim; input paused */

@@ -8,5 +8,6 @@ Suite *harness_suite(void);
 Suite *register_suite(void);
 Suite *channel_suite(void);
 Suite *process_suite(void);
+Suite *control_suite(void);
 
 #endif
