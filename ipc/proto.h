@@ -46,6 +46,9 @@ enum ipc_type {
                            the whole channel (see worker/channel.c) */
     IPC_P_LIST_REQ,     /* u64 client, u32 slot, str nick, str mask */
     IPC_P_LIST_REPLY,   /* u64 client, str lines (322s) */
+    IPC_P_ECHO,         /* u64 client, u64 time_ms, str msgid, str ctags, str source,
+                           str command, str target, str text: the durable echo
+                           of the client's own message */
 };
 
 /* What the master asks workers for (control socket commands). */

@@ -33,12 +33,13 @@ CREATE TABLE channels (
     topic_by    text,
     topic_at    timestamptz,
     modes       text NOT NULL DEFAULT '',        -- e.g. "+ntk secret" as MODE would show it
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    last_seq    bigint NOT NULL DEFAULT 0
+    created_at  timestamptz NOT NULL DEFAULT now()
 );
 
 -- Every PRIVMSG and NOTICE to a channel or a nick.
--- Channel messages: target = channel, seq = the channel's event number.
+-- Channel messages: target = channel, seq = the channel's message number
+-- (1, 2, 3, ... per channel, assigned by the channel's owner worker; it
+-- continues from the stored maximum when the channel is loaded).
 -- Private messages: target = the recipient nick, conversation = both folded
 -- nicks in order joined by a space (a byte no nick contains), seq = the
 -- sending worker's counter (ordering within a conversation is by server_time,
@@ -57,4 +58,6 @@ CREATE TABLE messages (
     seq            bigint NOT NULL
 );
 CREATE INDEX messages_conversation_time ON messages (conversation, server_time, id);
-CREATE UNIQUE INDEX messages_channel_seq ON messages (conversation, seq) WHERE NOT is_private;
+-- Not unique: if a channel is created while PostgreSQL is down its numbering
+-- restarts, and a spooled batch must never be refused for that.
+CREATE INDEX messages_conversation_seq ON messages (conversation, seq);

@@ -298,9 +298,19 @@ phase() {
 
 say "bench: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), open files $(ulimit -n)"
 say "bench: servers: $SERVERS; $DURATION s per load phase; temp dir $tmp"
-load=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
-    say "bench: warning: load average is $load before starting; other work on this machine skews the numbers"
+# Other work on the machine skews everything: sample the CPU for a second
+# (/proc/stat; the load average would still show a previous run).
+cpu_busy_pct() {
+    local a b
+    a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
+    sleep 1
+    b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat)
+    echo "$a $b" | awk '{ busy = $3 - $1; idle = $4 - $2; printf "%d", (busy + idle) ? 100 * busy / (busy + idle) : 0 }'
+}
+busy=$(cpu_busy_pct)
+say "bench: CPU busy before starting: $busy% of all cores"
+if [ "$busy" -gt 10 ]; then
+    say "bench: warning: the machine is not idle; the numbers will be skewed"
 fi
 start=$(date +%s)
 

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "ipc/frame.h"
 #include "ipc/proto.h"
+#include "worker/store.h"
 #include "worker/worker_int.h"
 
 enum ev_kind { EV_JOIN = 1, EV_PART, EV_KICK, EV_QUIT, EV_NICK, EV_MODE, EV_TOPIC, EV_MSG };
@@ -36,6 +37,7 @@ struct chan_event {
     const char *user, *host, *realname;
     unsigned modes;
     const char *a1, *a2;
+    const char *msgid, *ctags;    /* EV_MSG */
 };
 
 #define STATE_REANNOUNCE 1u
@@ -156,13 +158,12 @@ static void member_remove(struct channel *ch, struct member *m)
 
 /* ---- delivery ---- */
 
-/* The two forms of one event line: plain, and with a server-time tag. */
+/* One event line in the (up to) three forms clients get, each formatted
+ * once, on first use, and the same bytes queued for every recipient. */
 struct line {
-    char plain[1100];
-    size_t plain_len;
-    char tagged[1200];
-    size_t tagged_len;
-    double time;
+    struct msgline m;
+    char text[1100];               /* the line body for non-message events */
+    struct buf form[3];
 };
 
 static void line_init(struct line *l, double time, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -170,30 +171,48 @@ static void line_init(struct line *l, double time, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(l->plain, sizeof l->plain - 2, fmt, ap);
+    vsnprintf(l->text, sizeof l->text, fmt, ap);
     va_end(ap);
-    size_t len = n < 0 ? 0 : (size_t)n;
-    if (len > sizeof l->plain - 3)
-        len = sizeof l->plain - 3;
-    l->plain[len++] = '\r';
-    l->plain[len++] = '\n';
-    l->plain_len = len;
-    l->tagged_len = 0;
-    l->time = time;
+    memset(&l->m, 0, sizeof l->m);
+    l->m.time = time;
+    for (int i = 0; i < 3; i++)
+        buf_init(&l->form[i]);
+}
+
+static void line_init_msg(struct line *l, const struct msgline *m)
+{
+    l->text[0] = '\0';
+    l->m = *m;
+    for (int i = 0; i < 3; i++)
+        buf_init(&l->form[i]);
+}
+
+static void line_free(struct line *l)
+{
+    for (int i = 0; i < 3; i++)
+        buf_free(&l->form[i]);
 }
 
 static void line_send(struct line *l, struct client *c)
 {
-    if (!(c->caps & CAP_SERVER_TIME)) {
-        client_send(c, l->plain, l->plain_len);
-        return;
+    if (!l->text[0] && !l->m.text && !(c->caps & CAP_MESSAGE_TAGS))
+        return;                        /* TAGMSG only for message-tags clients */
+    int form = msgline_form(c->caps);
+    struct buf *b = &l->form[form];
+    if (!b->len) {
+        if (l->text[0]) {
+            if (form > 0) {
+                char tag[64];
+                buf_append(b, tag, format_time_tag(l->m.time, tag, sizeof tag));
+            }
+            buf_append_str(b, l->text);
+            buf_append_str(b, "\r\n");
+        } else {
+            buf_reserve(b, IRC_TAGS_MAX + IRC_LINE_MAX + 600);
+            b->len = msgline_format(&l->m, form, b->data, b->cap);
+        }
     }
-    if (!l->tagged_len) {
-        size_t t = format_time_tag(l->time, l->tagged, sizeof l->tagged);
-        memcpy(l->tagged + t, l->plain, l->plain_len);
-        l->tagged_len = t + l->plain_len;
-    }
-    client_send(c, l->tagged, l->tagged_len);
+    client_send(c, b->data, b->len);
 }
 
 /* Does local client x share a channel other than `except` with `nick`? */
@@ -377,6 +396,7 @@ static void apply_modes(struct channel *ch, const char *changes, const char *sou
 }
 
 static void request_leave(const char *channel, const char *nick, uint64_t client);
+static void channel_save(struct channel *ch);
 
 /* Apply one event to our copy of the channel and deliver it to our members.
  * Never frees the channel; callers use chan_maybe_drop() afterwards. */
@@ -395,6 +415,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
         for (int i = 0; i < ch->nlocal; i++)
             if (ch->local[i]->local)
                 line_send(&l, ch->local[i]->local);
+        line_free(&l);
         if (ev->slot == W.slot) {
             if (m->local) {
                 if (ch->topic[0])
@@ -425,6 +446,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
                 continue;
             line_send(&l, x);
         }
+        line_free(&l);
         member_remove(ch, m);
         return;
     }
@@ -445,6 +467,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
                 continue;
             line_send(&l, x);
         }
+        line_free(&l);
         return;
     }
     case EV_MODE:
@@ -460,23 +483,30 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
         line_init(&l, ev->time, ":%s TOPIC %s :%s", ev->source, ch->name, ev->a1);
         break;
     }
-    case EV_MSG:
-        line_init(&l, ev->time, ":%s %s %s :%s", ev->source, ev->a1, ch->name, ev->a2);
+    case EV_MSG: {
+        /* The sender's own copy is its echo, sent once the message is
+         * durable (see on_msg_durable), never from here. */
+        struct msgline ml = {
+            .time = ev->time, .msgid = ev->msgid, .ctags = ev->ctags, .source = ev->source,
+            .command = ev->a1, .target = ch->name,
+            .text = strcmp(ev->a1, "TAGMSG") == 0 ? NULL : ev->a2,
+        };
+        line_init_msg(&l, &ml);
         for (int i = 0; i < ch->nlocal; i++) {
             struct client *x = ch->local[i]->local;
-            if (!x)
-                continue;
-            if (ch->local[i]->client == ev->client && !(x->caps & CAP_ECHO_MESSAGE))
-                continue;
-            line_send(&l, x);
+            if (x && ch->local[i]->client != ev->client)
+                line_send(&l, x);
         }
+        line_free(&l);
         return;
+    }
     default:
         return;
     }
     for (int i = 0; i < ch->nlocal; i++)
         if (ch->local[i]->local)
             line_send(&l, ch->local[i]->local);
+    line_free(&l);
 }
 
 /* ---- frames ---- */
@@ -498,6 +528,8 @@ static void encode_event(struct buf *b, struct channel *ch, const struct chan_ev
     ipc_put_u32(b, ev->modes);
     ipc_put_cstr(b, ev->a1);
     ipc_put_cstr(b, ev->a2);
+    ipc_put_cstr(b, ev->msgid);
+    ipc_put_cstr(b, ev->ctags);
     ipc_end(b, f);
 }
 
@@ -520,6 +552,8 @@ void chan_handle_event(const char *payload, size_t len)
     ev.modes = ipc_get_u32(&r);
     ev.a1 = ipc_get_str(&r, NULL);
     ev.a2 = ipc_get_str(&r, NULL);
+    ev.msgid = ipc_get_str(&r, NULL);
+    ev.ctags = ipc_get_str(&r, NULL);
     if (r.err) {
         log_warn("malformed channel event");
         return;
@@ -539,6 +573,7 @@ static void encode_state(struct buf *b, struct channel *ch, unsigned flags, int 
     ipc_put_u8(b, (uint8_t)flags);
     ipc_put_cstr(b, ch->name);
     ipc_put_u64(b, ch->seq);
+    ipc_put_u64(b, ch->msg_seq);
     ipc_put_u64(b, (uint64_t)(ch->created * 1000.0));
     ipc_put_cstr(b, ch->topic);
     ipc_put_cstr(b, ch->topic_by);
@@ -581,6 +616,7 @@ void chan_handle_state(const char *payload, size_t len)
     unsigned flags = ipc_get_u8(&r);
     const char *name = ipc_get_str(&r, NULL);
     uint64_t seq = ipc_get_u64(&r);
+    uint64_t msg_seq = ipc_get_u64(&r);
     double created = (double)ipc_get_u64(&r) / 1000.0;
     const char *topic = ipc_get_str(&r, NULL);
     const char *topic_by = ipc_get_str(&r, NULL);
@@ -630,6 +666,8 @@ void chan_handle_state(const char *payload, size_t len)
         ch->limit = limit;
         ch->seq = seq;
         ch->nbans = 0;
+        if (msg_seq > ch->msg_seq)
+            ch->msg_seq = msg_seq;
         for (int i = 0; i < kept; i++)
             ban_add(ch, bans[i].mask, bans[i].by, bans[i].at);
     }
@@ -692,16 +730,23 @@ static void fill_subject(struct chan_event *ev, const struct chan_req *q, char *
     ev->realname = q->realname;
     ev->modes = 0;
     ev->a1 = ev->a2 = "";
+    ev->msgid = ev->ctags = "";
 }
 
 #define ERR(num, ...) reply_remote(q->slot, q->client, q->nick, num, __VA_ARGS__)
 
 static void req_join(struct channel *ch, const struct chan_req *q, struct chan_event *ev)
 {
-    if (!ch) {
-        ch = chan_new(q->channel, true);
-        ch->mode_n = ch->mode_t = true;
+    if (!ch || ch->members.count == 0) {
+        if (!ch) {
+            ch = chan_new(q->channel, true);
+            ch->mode_n = ch->mode_t = true;
+        }
         ev->modes = MEMBER_OP;            /* the first member gets +o */
+        ev->kind = EV_JOIN;
+        emit(ch, ev);
+        channel_save(ch);
+        return;
     } else {
         if (chan_member(ch, q->nick))
             return;
@@ -848,6 +893,173 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
     ev->kind = EV_MODE;
     ev->a1 = changes;
     emit(ch, ev);
+    channel_save(ch);
+}
+
+/* ---- stored channel state (owner only) ----
+ *
+ * A channel the owner does not have in memory is loaded before its first
+ * request is handled: topic and modes from `channels`, the message number
+ * from `messages`.  Requests that arrive meanwhile are parked and run in
+ * order once it is loaded.  Topic and mode changes are written back. */
+
+/* A copy of a request, owned by its channel's parked list. */
+struct parked_req {
+    struct chan_req q;
+    char *strings[11];
+    struct parked_req *next;
+};
+
+static char *dup_str(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    PARLOR_ASSERT(d != NULL);
+    return d;
+}
+
+static void park(struct channel *ch, const struct chan_req *q)
+{
+    struct parked_req *p = calloc(1, sizeof *p);
+    PARLOR_ASSERT(p != NULL);
+    p->q = *q;
+    const char **fields[] = { &p->q.channel, &p->q.nick, &p->q.user, &p->q.host, &p->q.realname,
+                              &p->q.arg1, &p->q.arg2, &p->q.account, &p->q.ctags };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        p->strings[i] = dup_str(*fields[i]);
+        *fields[i] = p->strings[i];
+    }
+    struct parked_req **tail = &ch->parked;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = p;
+}
+
+static void channel_save(struct channel *ch)
+{
+    if (!store_available())
+        return;
+    char folded[IRC_CHANNEL_MAX + 1], modes[128], at[32];
+    irc_casefold(folded, ch->name, strlen(ch->name));
+    mode_string(ch, modes, sizeof modes);
+    snprintf(at, sizeof at, "%.3f", ch->topic_at);
+    const char *v[6] = { ch->name, folded, ch->topic, ch->topic_by[0] ? ch->topic_by : NULL,
+                         ch->topic_at > 0 ? at : NULL, modes };
+    store_query("INSERT INTO channels (name, name_folded, topic, topic_by, topic_at, modes)"
+                " VALUES ($1, $2, $3, $4, to_timestamp($5::double precision), $6)"
+                " ON CONFLICT (name_folded) DO UPDATE SET topic = EXCLUDED.topic,"
+                " topic_by = EXCLUDED.topic_by, topic_at = EXCLUDED.topic_at, modes = EXCLUDED.modes",
+                6, v, NULL, NULL);
+}
+
+static void on_channel_loaded(void *arg, const PGresult *res, const char *error)
+{
+    char name[IRC_CHANNEL_MAX + 1];
+    snprintf(name, sizeof name, "%s", (char *)arg);
+    free(arg);
+    struct channel *ch = chan_find(name);
+    if (!ch || !ch->loading)
+        return;
+    ch->loading = false;
+    if (error) {
+        log_warn("channel %s: stored state not loaded (%s); message numbers restart", ch->name, error);
+    } else if (PQntuples(res) == 1) {
+        if (!PQgetisnull(res, 0, 0)) {
+            snprintf(ch->topic, sizeof ch->topic, "%s", PQgetvalue(res, 0, 0));
+            snprintf(ch->topic_by, sizeof ch->topic_by, "%s", PQgetvalue(res, 0, 1));
+            ch->topic_at = atof(PQgetvalue(res, 0, 2));
+            ch->mode_n = ch->mode_t = false;
+            apply_modes(ch, PQgetvalue(res, 0, 3), "", 0);
+            ch->created = atof(PQgetvalue(res, 0, 4));
+        }
+        ch->msg_seq = strtoull(PQgetvalue(res, 0, 5), NULL, 10);
+        log_debug("channel %s loaded: message number %llu", ch->name, (unsigned long long)ch->msg_seq);
+    }
+    /* Run what waited, in order; the first JOIN creates the membership. */
+    struct parked_req *p = ch->parked;
+    ch->parked = NULL;
+    while (p) {
+        struct parked_req *next = p->next;
+        chan_handle_request(&p->q);
+        for (int i = 0; i < 11; i++)
+            free(p->strings[i]);
+        free(p);
+        p = next;
+    }
+    ch = chan_find(name);
+    if (ch && !ch->loading)
+        chan_maybe_drop(ch);
+}
+
+/* Start loading a channel for its first request; returns true if the
+ * request was parked. */
+static bool load_channel(const struct chan_req *q)
+{
+    if (!store_available())
+        return false;
+    struct channel *ch = chan_new(q->channel, true);
+    ch->loading = true;
+    ch->mode_n = ch->mode_t = true;
+    park(ch, q);
+    char folded[IRC_CHANNEL_MAX + 1];
+    irc_casefold(folded, q->channel, strlen(q->channel));
+    const char *v[1] = { folded };
+    store_query("SELECT c.topic, c.topic_by, extract(epoch FROM c.topic_at), c.modes,"
+                " extract(epoch FROM c.created_at),"
+                " (SELECT coalesce(max(seq), 0) FROM messages WHERE conversation = $1 AND NOT is_private)"
+                " FROM (SELECT 1) AS one LEFT JOIN channels c ON c.name_folded = $1",
+                1, v, on_channel_loaded, dup_str(q->channel));
+    return true;
+}
+
+/* The sender's echo waits until its message is durable. */
+struct msg_ack {
+    uint64_t client;
+    int slot;
+    double time;
+    char msgid[17], command[16], source[256], target[IRC_CHANNEL_MAX + 1];
+    char *text, *ctags;
+};
+
+static void on_msg_durable(void *arg)
+{
+    struct msg_ack *a = arg;
+    struct msgline ml = {
+        .time = a->time, .msgid = a->msgid, .ctags = a->ctags, .source = a->source,
+        .command = a->command, .target = a->target, .text = a->text,
+    };
+    send_echo(a->slot, a->client, &ml);
+    free(a->text);
+    free(a->ctags);
+    free(a);
+}
+
+/* Store a channel message (not TAGMSG) and echo it when durable. */
+static void msg_stored(struct channel *ch, const struct chan_req *q, const struct chan_event *ev)
+{
+    struct msg_ack *a = calloc(1, sizeof *a);
+    PARLOR_ASSERT(a != NULL);
+    a->client = q->client;
+    a->slot = q->slot;
+    a->time = ev->time;
+    snprintf(a->msgid, sizeof a->msgid, "%s", ev->msgid);
+    snprintf(a->command, sizeof a->command, "%s", q->arg1);
+    snprintf(a->source, sizeof a->source, "%s", ev->source);
+    snprintf(a->target, sizeof a->target, "%s", ch->name);
+    bool tagmsg = strcmp(q->arg1, "TAGMSG") == 0;
+    a->text = tagmsg ? NULL : strdup(q->arg2);
+    a->ctags = strdup(q->ctags);
+    if (tagmsg) {
+        on_msg_durable(a);
+        return;
+    }
+    char folded[IRC_CHANNEL_MAX + 1];
+    irc_casefold(folded, ch->name, strlen(ch->name));
+    struct store_msg m = {
+        .target = ch->name, .conversation = folded, .is_private = false,
+        .sender_nick = q->nick, .sender_account = q->account[0] ? q->account : NULL,
+        .command = q->arg1, .body = q->arg2, .msgid = ev->msgid, .seq = ++ch->msg_seq, .time = ev->time,
+    };
+    store_message(&m, on_msg_durable, a);
 }
 
 void chan_handle_request(const struct chan_req *q)
@@ -857,6 +1069,12 @@ void chan_handle_request(const struct chan_req *q)
         log_warn("request for %s, which is not ours", q->channel);
         return;
     }
+    if (ch && ch->loading) {
+        park(ch, q);
+        return;
+    }
+    if (!ch && q->op == CHAN_JOIN && load_channel(q))
+        return;
     struct chan_event ev;
     char source[256];
     fill_subject(&ev, q, source, sizeof source);
@@ -864,7 +1082,7 @@ void chan_handle_request(const struct chan_req *q)
         req_join(ch, q, &ev);
         return;
     }
-    bool notice = q->op == CHAN_MSG && strcmp(q->arg1, "NOTICE") == 0;
+    bool notice = q->op == CHAN_MSG && strcmp(q->arg1, "PRIVMSG") != 0;
     if (!ch) {
         if (q->op == CHAN_NAMES)
             ERR("366", "%s :End of NAMES list", q->channel);
@@ -875,6 +1093,7 @@ void chan_handle_request(const struct chan_req *q)
         return;
     }
     struct member *me = chan_member(ch, q->nick);
+    char msgid[17];
     switch (q->op) {
     case CHAN_PART:
         if (!me) {
@@ -903,10 +1122,15 @@ void chan_handle_request(const struct chan_req *q)
                 ERR("404", "%s :Cannot send to channel", ch->name);
             return;
         }
+        store_new_msgid(msgid);
         ev.kind = EV_MSG;
         ev.a1 = q->arg1;
         ev.a2 = q->arg2;
-        break;
+        ev.msgid = msgid;
+        ev.ctags = q->ctags;
+        emit(ch, &ev);
+        msg_stored(ch, q, &ev);
+        return;
     case CHAN_TOPIC: {
         if (!q->arg2 || !q->arg2[0]) {
             topic_reply(ch, q->slot, q->client, q->nick);
@@ -966,7 +1190,12 @@ void chan_handle_request(const struct chan_req *q)
             return;
         }
         hmap_put_name(&ch->invites, q->arg1, ch);
-        nick_route(TO_NICK_INVITE, q->arg1, q->client, q->slot, q->nick, source, ch->name, "");
+        struct nick_msg nm = {
+            .kind = TO_NICK_INVITE, .target = q->arg1, .from_client = q->client, .from_slot = q->slot,
+            .from_nick = q->nick, .from_account = q->account, .source = source, .command = "INVITE",
+            .text = ch->name, .msgid = "", .ctags = "", .time = W.now,
+        };
+        nick_route(&nm);
         return;
     case CHAN_NAMES:
         names_reply(ch, q->slot, q->client, q->nick, q->caps);
@@ -986,6 +1215,8 @@ void chan_handle_request(const struct chan_req *q)
         return;
     }
     emit(ch, &ev);
+    if (q->op == CHAN_TOPIC)
+        channel_save(ch);
     chan_maybe_drop(ch);
 }
 
@@ -1011,6 +1242,8 @@ static void send_request(const struct chan_req *q)
     ipc_put_cstr(b, q->realname);
     ipc_put_cstr(b, q->arg1);
     ipc_put_cstr(b, q->arg2);
+    ipc_put_cstr(b, q->account);
+    ipc_put_cstr(b, q->ctags);
     ipc_end(b, f);
 }
 
@@ -1030,6 +1263,8 @@ void chan_handle_request_frame(const char *payload, size_t len)
     q.realname = ipc_get_str(&r, NULL);
     q.arg1 = ipc_get_str(&r, NULL);
     q.arg2 = ipc_get_str(&r, NULL);
+    q.account = ipc_get_str(&r, NULL);
+    q.ctags = ipc_get_str(&r, NULL);
     if (r.err || q.slot < 0 || q.slot >= W.nworkers) {
         log_warn("malformed channel request");
         return;
@@ -1044,6 +1279,7 @@ void chan_request(struct client *c, int op, const char *channel, const char *arg
         .nick = c->nick, .user = c->user, .host = c->host,
         .realname = op == CHAN_JOIN ? c->realname : "",
         .arg1 = arg1 ? arg1 : "", .arg2 = arg2 ? arg2 : "",
+        .account = c->account, .ctags = c->pending_ctags ? c->pending_ctags : "",
     };
     send_request(&q);
 }
@@ -1053,6 +1289,7 @@ static void request_leave(const char *channel, const char *nick, uint64_t client
     struct chan_req q = {
         .op = CHAN_QUIT, .channel = channel, .client = client, .slot = W.slot,
         .nick = nick, .user = "", .host = "", .realname = "", .arg1 = "Connection closed", .arg2 = "",
+        .account = "", .ctags = "",
     };
     send_request(&q);
 }
@@ -1082,7 +1319,7 @@ void chan_forget_slot(int slot)
             struct chan_event ev = {
                 .kind = EV_QUIT, .seq = 0, .time = W.now, .source = source, .nick = gone->nick,
                 .client = gone->client, .slot = slot, .user = "", .host = "", .realname = "",
-                .a1 = "Server worker restarted", .a2 = "",
+                .a1 = "Server worker restarted", .a2 = "", .msgid = "", .ctags = "",
             };
             apply_event(ch, &ev);
         }

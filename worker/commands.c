@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "worker/store.h"
 #include "worker/worker_int.h"
 
 #define NEED_REG 1
@@ -26,8 +27,10 @@ struct command {
 
 /* Capabilities we really implement; names as in the IRCv3 registry. */
 static const struct { const char *name; uint32_t bit; } caps[] = {
+    { "batch", CAP_BATCH },
     { "cap-notify", CAP_CAP_NOTIFY },
     { "echo-message", CAP_ECHO_MESSAGE },
+    { "message-tags", CAP_MESSAGE_TAGS },
     { "multi-prefix", CAP_MULTI_PREFIX },
     { "server-time", CAP_SERVER_TIME },
     { "userhost-in-names", CAP_USERHOST_IN_NAMES },
@@ -251,13 +254,14 @@ static void cmd_part(struct client *c, struct irc_msg *m)
 
 static void message(struct client *c, struct irc_msg *m, const char *cmd)
 {
-    bool notice = cmd[0] == 'N';
+    bool notice = cmd[0] != 'P';        /* NOTICE and TAGMSG: no error replies */
+    bool tagmsg = cmd[0] == 'T';
     if (m->nparams < 1 || !m->params[0][0]) {
         if (!notice)
             reply(c, "411", ":No recipient given (%s)", cmd);
         return;
     }
-    if (m->nparams < 2 || !m->params[1][0]) {
+    if (!tagmsg && (m->nparams < 2 || !m->params[1][0])) {
         if (!notice)
             reply(c, "412", ":No text to send");
         return;
@@ -271,7 +275,25 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
     }
     c->last_active = W.now;
     W.stats.messages_in++;
-    const char *text = m->params[1];
+    const char *text = tagmsg ? "" : m->params[1];
+    /* Client-only tags ("+typing=active") travel with the message to
+     * message-tags clients; the server's own tags are never taken from
+     * clients. */
+    char ctags[IRC_TAGS_MAX + 1];
+    size_t cl = 0;
+    ctags[0] = '\0';
+    if (m->tags) {
+        char copy[IRC_TAGS_MAX + 1];
+        snprintf(copy, sizeof copy, "%s", m->tags);
+        for (char *save, *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+            if (tok[0] != '+' || cl + strlen(tok) + 2 > 4094)
+                continue;
+            cl += (size_t)snprintf(ctags + cl, sizeof ctags - cl, "%s%s", cl ? ";" : "", tok);
+        }
+    }
+    if (tagmsg && !cl)
+        return;                          /* a TAGMSG without client tags says nothing */
+    c->pending_ctags = ctags;
     for (int i = 0; i < n; i++) {
         const char *t = targets[i];
         if (is_channel(t)) {
@@ -283,15 +305,23 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
                 reply(c, "401", "%s :No such nick/channel", t);
             continue;
         }
-        to_nick(TO_NICK_MSG, t, c, cmd, text);
-        if (c->caps & CAP_ECHO_MESSAGE) {
-            char prefix[256], tag[64];
+        char msgid[17];
+        store_new_msgid(msgid);
+        /* The echo of a stored message comes from the recipient's worker once
+         * it is durable; a TAGMSG is not stored, so it is echoed now. */
+        to_nick(TO_NICK_MSG, t, c, cmd, text, msgid, ctags);
+        if (tagmsg && (c->caps & CAP_ECHO_MESSAGE)) {
+            char prefix[256];
             client_prefix(c, prefix, sizeof prefix);
-            size_t tl = (c->caps & CAP_SERVER_TIME) ? format_time_tag(W.now, tag, sizeof tag) : 0;
-            client_sendf(c, "%.*s:%s %s %s :%s\r\n", (int)tl, tag, prefix, cmd, t, text);
+            struct msgline ml = { .time = W.now, .msgid = msgid, .ctags = ctags, .source = prefix,
+                                  .command = cmd, .target = t, .text = NULL };
+            send_msgline(c, &ml);
         }
     }
+    c->pending_ctags = NULL;
 }
+
+static void cmd_tagmsg(struct client *c, struct irc_msg *m) { message(c, m, "TAGMSG"); }
 
 static void cmd_privmsg(struct client *c, struct irc_msg *m) { message(c, m, "PRIVMSG"); }
 static void cmd_notice(struct client *c, struct irc_msg *m) { message(c, m, "NOTICE"); }
@@ -377,7 +407,7 @@ static void cmd_who(struct client *c, struct irc_msg *m)
     if (is_channel(mask))
         chan_request(c, CHAN_WHO, mask, "", NULL);
     else if (irc_nick_valid(mask, strlen(mask)))
-        to_nick(TO_NICK_WHO, mask, c, "", "");
+        to_nick(TO_NICK_WHO, mask, c, NULL, NULL, NULL, NULL);
     else
         reply(c, "315", "%s :End of WHO list", mask);
 }
@@ -396,7 +426,7 @@ static void cmd_whois(struct client *c, struct irc_msg *m)
         reply(c, "318", "%s :End of WHOIS list", nicks[0]);
         return;
     }
-    to_nick(TO_NICK_WHOIS, nicks[0], c, "", "");
+    to_nick(TO_NICK_WHOIS, nicks[0], c, NULL, NULL, NULL, NULL);
 }
 
 static void cmd_list(struct client *c, struct irc_msg *m)
@@ -442,6 +472,7 @@ static const struct command commands[] = {
     { "PONG",     cmd_pong,     0, 0 },
     { "PRIVMSG",  cmd_privmsg,  0, NEED_REG },
     { "QUIT",     cmd_quit,     0, 0 },
+    { "TAGMSG",   cmd_tagmsg,   1, NEED_REG },
     { "TOPIC",    cmd_topic,    1, NEED_REG },
     { "USER",     cmd_user,     4, 0 },
     { "USERHOST", cmd_userhost, 1, NEED_REG },

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "ipc/frame.h"
 #include "ipc/proto.h"
+#include "worker/store.h"
 #include "worker/worker_int.h"
 
 /* Owned by W.nick_owner. */
@@ -191,35 +192,38 @@ void nick_reannounce(int slot)
 
 /* ---- things addressed to a nick ---- */
 
-static void encode_to_nick(struct buf *b, int stage, int kind, const char *target,
-                           uint64_t from_client, int from_slot, const char *from_nick,
-                           const char *a1, const char *a2, const char *a3)
+static void encode_to_nick(struct buf *b, int stage, const struct nick_msg *m)
 {
     size_t f = ipc_begin(b, IPC_P_TO_NICK);
     ipc_put_u8(b, (uint8_t)stage);
-    ipc_put_u8(b, (uint8_t)kind);
-    ipc_put_cstr(b, target);
-    ipc_put_u64(b, from_client);
-    ipc_put_u32(b, (uint32_t)from_slot);
-    ipc_put_cstr(b, from_nick);
-    ipc_put_cstr(b, a1);
-    ipc_put_cstr(b, a2);
-    ipc_put_cstr(b, a3);
+    ipc_put_u8(b, (uint8_t)m->kind);
+    ipc_put_cstr(b, m->target);
+    ipc_put_u64(b, m->from_client);
+    ipc_put_u32(b, (uint32_t)m->from_slot);
+    ipc_put_cstr(b, m->from_nick);
+    ipc_put_cstr(b, m->from_account);
+    ipc_put_cstr(b, m->source);
+    ipc_put_cstr(b, m->command);
+    ipc_put_cstr(b, m->text);
+    ipc_put_cstr(b, m->msgid);
+    ipc_put_cstr(b, m->ctags);
+    ipc_put_u64(b, (uint64_t)(m->time * 1000.0));
     ipc_end(b, f);
 }
 
-static void no_such_nick(int kind, const char *target, uint64_t from_client, int from_slot,
-                         const char *from_nick, const char *a2)
+static void no_such_nick(const struct nick_msg *m)
 {
-    if (kind == TO_NICK_MSG && strcmp(a2, "NOTICE") == 0)
-        return;                      /* NOTICE never gets an automatic reply */
-    if (kind == TO_NICK_WHO) {
-        reply_remote(from_slot, from_client, from_nick, "315", "%s :End of WHO list", target);
+    int slot = m->from_slot;
+    uint64_t from = m->from_client;
+    if (m->kind == TO_NICK_MSG && strcmp(m->command, "PRIVMSG") != 0)
+        return;                      /* NOTICE and TAGMSG never get automatic replies */
+    if (m->kind == TO_NICK_WHO) {
+        reply_remote(slot, from, m->from_nick, "315", "%s :End of WHO list", m->target);
         return;
     }
-    reply_remote(from_slot, from_client, from_nick, "401", "%s :No such nick/channel", target);
-    if (kind == TO_NICK_WHOIS)
-        reply_remote(from_slot, from_client, from_nick, "318", "%s :End of WHOIS list", target);
+    reply_remote(slot, from, m->from_nick, "401", "%s :No such nick/channel", m->target);
+    if (m->kind == TO_NICK_WHOIS)
+        reply_remote(slot, from, m->from_nick, "318", "%s :End of WHOIS list", m->target);
 }
 
 static void whois_reply(struct client *t, uint64_t from, int slot, const char *nick)
@@ -248,81 +252,142 @@ static void whois_reply(struct client *t, uint64_t from, int slot, const char *n
     reply_remote(slot, from, nick, "318", "%s :End of WHOIS list", t->nick);
 }
 
-/* At the holder's worker: act on it. */
-static void deliver_to_nick(int kind, struct client *t, uint64_t from_client, int from_slot,
-                            const char *from_nick, const char *a1, const char *a2, const char *a3)
+/* A private message is stored by the recipient's worker once it is
+ * delivered; when it is durable the sender gets its echo (echo-message). */
+struct pm_ack {
+    uint64_t client;
+    int slot;
+    struct nick_msg_copy {
+        char target[IRC_NICK_MAX + 1], source[256], command[16], msgid[17];
+        char *text, *ctags;
+        double time;
+    } m;
+};
+
+static void on_pm_durable(void *arg)
 {
-    switch (kind) {
+    struct pm_ack *a = arg;
+    struct msgline ml = {
+        .time = a->m.time, .msgid = a->m.msgid, .ctags = a->m.ctags, .source = a->m.source,
+        .command = a->m.command, .target = a->m.target, .text = a->m.text,
+    };
+    send_echo(a->slot, a->client, &ml);
+    free(a->m.text);
+    free(a->m.ctags);
+    free(a);
+}
+
+static void store_pm(struct client *t, const struct nick_msg *m)
+{
+    char a[IRC_NICK_MAX + 1], b[IRC_NICK_MAX + 1], conv[2 * IRC_NICK_MAX + 2];
+    irc_casefold(a, m->from_nick, strlen(m->from_nick));
+    irc_casefold(b, t->nick, strlen(t->nick));
+    if (strcmp(a, b) > 0)
+        snprintf(conv, sizeof conv, "%s %s", b, a);
+    else
+        snprintf(conv, sizeof conv, "%s %s", a, b);
+    static uint64_t pm_seq;
+    struct store_msg sm = {
+        .target = t->nick, .conversation = conv, .is_private = true, .sender_nick = m->from_nick,
+        .sender_account = m->from_account[0] ? m->from_account : NULL, .command = m->command,
+        .body = m->text, .msgid = m->msgid, .seq = ++pm_seq, .time = m->time,
+    };
+    struct pm_ack *ack = calloc(1, sizeof *ack);
+    PARLOR_ASSERT(ack != NULL);
+    ack->client = m->from_client;
+    ack->slot = m->from_slot;
+    snprintf(ack->m.target, sizeof ack->m.target, "%s", t->nick);
+    snprintf(ack->m.source, sizeof ack->m.source, "%s", m->source);
+    snprintf(ack->m.command, sizeof ack->m.command, "%s", m->command);
+    snprintf(ack->m.msgid, sizeof ack->m.msgid, "%s", m->msgid);
+    ack->m.text = strdup(m->text);
+    ack->m.ctags = strdup(m->ctags);
+    ack->m.time = m->time;
+    store_message(&sm, on_pm_durable, ack);
+}
+
+/* At the holder's worker: act on it. */
+static void deliver_to_nick(struct client *t, const struct nick_msg *m)
+{
+    int slot = m->from_slot;
+    uint64_t from = m->from_client;
+    switch (m->kind) {
     case TO_NICK_MSG: {
-        char tag[64];
-        size_t tl = (t->caps & CAP_SERVER_TIME) ? format_time_tag(W.now, tag, sizeof tag) : 0;
-        client_sendf(t, "%.*s:%s %s %s :%s\r\n", (int)tl, tag, a1, a2, t->nick, a3);
-        if (t->away && strcmp(a2, "PRIVMSG") == 0)
-            reply_remote(from_slot, from_client, from_nick, "301", "%s :%s", t->nick, t->away);
+        struct msgline ml = {
+            .time = m->time, .msgid = m->msgid, .ctags = m->ctags, .source = m->source,
+            .command = m->command, .target = t->nick, .text = m->text,
+        };
+        send_msgline(t, &ml);
+        if (t->away && strcmp(m->command, "PRIVMSG") == 0)
+            reply_remote(slot, from, m->from_nick, "301", "%s :%s", t->nick, t->away);
+        if (strcmp(m->command, "TAGMSG") != 0)
+            store_pm(t, m);
         break;
     }
     case TO_NICK_INVITE:
-        client_sendf(t, ":%s INVITE %s %s\r\n", a1, t->nick, a2);
-        reply_remote(from_slot, from_client, from_nick, "341", "%s %s", t->nick, a2);
+        client_sendf(t, ":%s INVITE %s %s\r\n", m->source, t->nick, m->text);
+        reply_remote(slot, from, m->from_nick, "341", "%s %s", t->nick, m->text);
         break;
     case TO_NICK_WHOIS:
-        whois_reply(t, from_client, from_slot, from_nick);
+        whois_reply(t, from, slot, m->from_nick);
         break;
     case TO_NICK_WHO:
-        reply_remote(from_slot, from_client, from_nick, "352", "* %s %s %s %s %s :0 %s",
+        reply_remote(slot, from, m->from_nick, "352", "* %s %s %s %s %s :0 %s",
                      t->user, t->host, W.cfg->server_name, t->nick, t->away ? "G" : "H",
                      t->realname);
-        reply_remote(from_slot, from_client, from_nick, "315", "%s :End of WHO list", t->nick);
+        reply_remote(slot, from, m->from_nick, "315", "%s :End of WHO list", t->nick);
         break;
     }
 }
 
-static void route(int stage, int kind, const char *target, uint64_t from_client, int from_slot,
-                  const char *from_nick, const char *a1, const char *a2, const char *a3)
+static void route(int stage, const struct nick_msg *m)
 {
     if (stage == 1) {                 /* we are the holder's worker */
-        struct client *t = hmap_get_name(&W.nicks, target);
+        struct client *t = hmap_get_name(&W.nicks, m->target);
         if (!t || !t->registered || t->closing)
-            no_such_nick(kind, target, from_client, from_slot, from_nick, a2);
+            no_such_nick(m);
         else
-            deliver_to_nick(kind, t, from_client, from_slot, from_nick, a1, a2, a3);
+            deliver_to_nick(t, m);
         return;
     }
-    int owner = owner_of(target);
+    int owner = owner_of(m->target);
     if (owner != W.slot) {           /* stage 0 elsewhere: send to the owner */
         struct buf *b = peer_buf(owner);
         if (b)
-            encode_to_nick(b, 0, kind, target, from_client, from_slot, from_nick, a1, a2, a3);
+            encode_to_nick(b, 0, m);
         return;
     }
-    struct nick_rec *rec = hmap_get_name(&W.nick_owner, target);
+    struct nick_rec *rec = hmap_get_name(&W.nick_owner, m->target);
     if (!rec) {
-        no_such_nick(kind, target, from_client, from_slot, from_nick, a2);
+        no_such_nick(m);
         return;
     }
     if (rec->slot == W.slot) {
-        route(1, kind, target, from_client, from_slot, from_nick, a1, a2, a3);
+        route(1, m);
         return;
     }
     struct buf *b = peer_buf(rec->slot);
     if (b)
-        encode_to_nick(b, 1, kind, target, from_client, from_slot, from_nick, a1, a2, a3);
+        encode_to_nick(b, 1, m);
 }
 
-void nick_route(int kind, const char *target, uint64_t from_client, int from_slot,
-                const char *from_nick, const char *a1, const char *a2, const char *a3)
+void nick_route(const struct nick_msg *m)
 {
-    route(0, kind, target, from_client, from_slot, from_nick, a1, a2, a3);
+    route(0, m);
 }
 
-void to_nick(int kind, const char *target, struct client *from, const char *a1, const char *a2)
+void to_nick(int kind, const char *target, struct client *from, const char *command,
+             const char *text, const char *msgid, const char *ctags)
 {
     char prefix[256];
     client_prefix(from, prefix, sizeof prefix);
-    if (kind == TO_NICK_MSG)         /* a1 = command, a2 = text */
-        route(0, kind, target, from->id, W.slot, from->nick, prefix, a1, a2);
-    else
-        route(0, kind, target, from->id, W.slot, from->nick, prefix, a1, "");
+    struct nick_msg m = {
+        .kind = kind, .target = target, .from_client = from->id, .from_slot = W.slot,
+        .from_nick = from->nick, .from_account = from->account, .source = prefix,
+        .command = command ? command : "", .text = text ? text : "",
+        .msgid = msgid ? msgid : "", .ctags = ctags ? ctags : "", .time = W.now,
+    };
+    route(0, &m);
 }
 
 void nick_handle_frame(const char *payload, size_t len)
@@ -330,17 +395,22 @@ void nick_handle_frame(const char *payload, size_t len)
     struct ipc_reader r;
     ipc_reader_init(&r, payload, len);
     int stage = ipc_get_u8(&r);
-    int kind = ipc_get_u8(&r);
-    const char *target = ipc_get_str(&r, NULL);
-    uint64_t from = ipc_get_u64(&r);
-    int slot = (int)ipc_get_u32(&r);
-    const char *from_nick = ipc_get_str(&r, NULL);
-    const char *a1 = ipc_get_str(&r, NULL);
-    const char *a2 = ipc_get_str(&r, NULL);
-    const char *a3 = ipc_get_str(&r, NULL);
-    if (r.err || slot < 0 || slot >= W.nworkers) {
+    struct nick_msg m;
+    m.kind = ipc_get_u8(&r);
+    m.target = ipc_get_str(&r, NULL);
+    m.from_client = ipc_get_u64(&r);
+    m.from_slot = (int)ipc_get_u32(&r);
+    m.from_nick = ipc_get_str(&r, NULL);
+    m.from_account = ipc_get_str(&r, NULL);
+    m.source = ipc_get_str(&r, NULL);
+    m.command = ipc_get_str(&r, NULL);
+    m.text = ipc_get_str(&r, NULL);
+    m.msgid = ipc_get_str(&r, NULL);
+    m.ctags = ipc_get_str(&r, NULL);
+    m.time = (double)ipc_get_u64(&r) / 1000.0;
+    if (r.err || m.from_slot < 0 || m.from_slot >= W.nworkers) {
         log_warn("malformed TO_NICK frame");
         return;
     }
-    route(stage, kind, target, from, slot, from_nick, a1, a2, a3);
+    route(stage, &m);
 }

@@ -115,6 +115,9 @@ static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
             client_send(c, data, n);
         break;
     }
+    case IPC_P_ECHO:
+        handle_echo_frame(payload, len);
+        break;
     case IPC_P_CHAN_REQ:
         chan_handle_request_frame(payload, len);
         break;

@@ -4,7 +4,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/buf.h"
 #include "common/log.h"
+#include "ipc/frame.h"
+#include "ipc/proto.h"
 #include "worker/worker_int.h"
 
 static size_t format_numeric(char *line, size_t cap, const char *nick, const char *numeric,
@@ -100,4 +103,94 @@ void send_welcome(struct client *c)
     reply(c, "005", "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,KICK:1,NAMES:1,WHOIS:1 "
           "TOPICLEN=390 UTF8ONLY :are supported by this server");
     send_motd(c);
+}
+
+int msgline_form(uint32_t caps)
+{
+    if (caps & CAP_MESSAGE_TAGS)
+        return 2;
+    return (caps & CAP_SERVER_TIME) ? 1 : 0;
+}
+
+size_t msgline_format(const struct msgline *m, int form, char *out, size_t cap)
+{
+    struct buf b = BUF_INIT;
+    if (form > 0) {
+        char tag[64];
+        size_t tl = format_time_tag(m->time, tag, sizeof tag);   /* "@time=... " */
+        buf_append(&b, tag, tl - 1);                              /* without the space */
+        if (form == 2) {
+            if (m->msgid && m->msgid[0])
+                buf_appendf(&b, ";msgid=%s", m->msgid);
+            if (m->ctags && m->ctags[0])
+                buf_appendf(&b, ";%s", m->ctags);
+        }
+        if (m->batch && m->batch[0])
+            buf_appendf(&b, ";batch=%s", m->batch);
+        buf_append_byte(&b, ' ');
+    }
+    if (m->text)
+        buf_appendf(&b, ":%s %s %s :%s\r\n", m->source, m->command, m->target, m->text);
+    else
+        buf_appendf(&b, ":%s %s %s\r\n", m->source, m->command, m->target);
+    size_t n = b.len < cap ? b.len : cap;
+    memcpy(out, b.data, n);
+    if (n == cap && cap >= 2) {          /* keep a truncated line terminated */
+        out[cap - 2] = '\r';
+        out[cap - 1] = '\n';
+    }
+    buf_free(&b);
+    return n;
+}
+
+void send_msgline(struct client *c, const struct msgline *m)
+{
+    if (!m->text && !(c->caps & CAP_MESSAGE_TAGS))
+        return;                          /* TAGMSG only for message-tags clients */
+    char line[IRC_TAGS_MAX + IRC_LINE_MAX + 600];
+    size_t n = msgline_format(m, msgline_form(c->caps), line, sizeof line);
+    client_send(c, line, n);
+}
+
+void send_echo(int slot, uint64_t client, const struct msgline *m)
+{
+    if (slot == W.slot) {
+        struct client *c = client_by_id(client);
+        if (c && (c->caps & CAP_ECHO_MESSAGE))
+            send_msgline(c, m);
+        return;
+    }
+    struct buf *b = peer_buf(slot);
+    if (!b)
+        return;
+    size_t f = ipc_begin(b, IPC_P_ECHO);
+    ipc_put_u64(b, client);
+    ipc_put_u64(b, (uint64_t)(m->time * 1000.0));
+    ipc_put_cstr(b, m->msgid);
+    ipc_put_cstr(b, m->ctags);
+    ipc_put_cstr(b, m->source);
+    ipc_put_cstr(b, m->command);
+    ipc_put_cstr(b, m->target);
+    ipc_put_cstr(b, m->text);
+    ipc_end(b, f);
+}
+
+void handle_echo_frame(const char *payload, size_t len)
+{
+    struct ipc_reader r;
+    ipc_reader_init(&r, payload, len);
+    uint64_t client = ipc_get_u64(&r);
+    struct msgline m = { 0 };
+    m.time = (double)ipc_get_u64(&r) / 1000.0;
+    m.msgid = ipc_get_str(&r, NULL);
+    m.ctags = ipc_get_str(&r, NULL);
+    m.source = ipc_get_str(&r, NULL);
+    m.command = ipc_get_str(&r, NULL);
+    m.target = ipc_get_str(&r, NULL);
+    m.text = ipc_get_str(&r, NULL);
+    if (r.err)
+        return;
+    if (strcmp(m.command, "TAGMSG") == 0)
+        m.text = NULL;
+    send_echo(W.slot, client, &m);
 }

@@ -38,6 +38,10 @@ enum {
     CAP_ECHO_MESSAGE = 1u << 2,
     CAP_USERHOST_IN_NAMES = 1u << 3,
     CAP_CAP_NOTIFY = 1u << 4,
+    CAP_MESSAGE_TAGS = 1u << 5,
+    CAP_BATCH = 1u << 6,
+    CAP_LABELED_RESPONSE = 1u << 7,
+    CAP_SASL = 1u << 8,
 };
 
 /* Member modes in a channel. */
@@ -63,6 +67,7 @@ struct client {
     char *away;                    /* NULL when not away */
     char account[IRC_NICK_MAX + 1];/* "" until logged in (worker/account.c) */
     struct account_state *auth;    /* SASL/NickServ exchange in progress, or NULL */
+    const char *pending_ctags;     /* client-only tags of the line being handled */
     uint32_t caps;
     bool registered, got_user, got_nick, pass_ok, cap_wait;
     bool blocked;                  /* waiting for a nick claim; input paused */
@@ -114,6 +119,9 @@ struct channel {
     struct member **local;         /* members on this worker */
     int nlocal, local_cap;
     int per_worker[MAX_WORKERS];   /* owner only: members per worker */
+    uint64_t msg_seq;              /* last message number (stored as messages.seq) */
+    bool loading;                  /* owner only: waiting for its stored state */
+    struct parked_req *parked;     /* owner only: requests that came while loading */
     struct hmap invites;           /* owner only: invited nicks -> (void*)1 */
 };
 
@@ -192,6 +200,25 @@ void client_prefix(const struct client *c, char *out, size_t cap);
 /* "@time=...Z " for a wall-clock time in seconds */
 size_t format_time_tag(double t, char *out, size_t cap);
 
+/* A message line and the tags each client gets according to its caps:
+ * message-tags clients get time, msgid and the sender's client-only tags;
+ * server-time clients get time only. */
+struct msgline {
+    double time;
+    const char *msgid;             /* "" or NULL: none */
+    const char *ctags;             /* client-only tags ("+typing=active"), "" or NULL */
+    const char *source, *command, *target;
+    const char *text;              /* NULL for TAGMSG */
+    const char *batch;             /* batch reference, or NULL */
+};
+/* Which of the three forms a client gets: 0 plain, 1 time, 2 all tags. */
+int msgline_form(uint32_t caps);
+size_t msgline_format(const struct msgline *m, int form, char *out, size_t cap);
+void send_msgline(struct client *c, const struct msgline *m);
+/* The durable echo of a client's own message (echo-message). */
+void send_echo(int slot, uint64_t client, const struct msgline *m);
+void handle_echo_frame(const char *payload, size_t len);
+
 /* commands.c */
 void command_dispatch(struct client *c, char *line);
 
@@ -204,13 +231,24 @@ void nick_handle_release(const char *nick, uint64_t client);
 void nick_forget_slot(int slot);
 void nick_reannounce(int slot);
 enum { TO_NICK_MSG = 1, TO_NICK_INVITE, TO_NICK_WHOIS, TO_NICK_WHO };
-void to_nick(int kind, const char *target, struct client *from, const char *a1, const char *a2);
-/* PRIVMSG/NOTICE: a1 = command, a2 = text.  INVITE: a1 = channel. */
+/* Something addressed to a nick, on its way to the holder's worker. */
+struct nick_msg {
+    int kind;
+    const char *target;
+    uint64_t from_client;
+    int from_slot;
+    const char *from_nick, *from_account;
+    const char *source;            /* sender's nick!user@host */
+    const char *command;           /* PRIVMSG, NOTICE, TAGMSG */
+    const char *text;              /* message text; INVITE: the channel */
+    const char *msgid, *ctags;     /* "" when none */
+    double time;
+};
+/* command/text/msgid/ctags may be NULL (WHOIS, WHO); INVITE: text = channel. */
+void to_nick(int kind, const char *target, struct client *from, const char *command,
+             const char *text, const char *msgid, const char *ctags);
+void nick_route(const struct nick_msg *m);
 void nick_handle_frame(const char *payload, size_t len);
-/* The same for a sender known only by (slot, id, nick), e.g. a channel owner
- * forwarding an INVITE: a1 = source prefix, a2/a3 as above. */
-void nick_route(int kind, const char *target, uint64_t from_client, int from_slot,
-                const char *from_nick, const char *a1, const char *a2, const char *a3);
 void nick_try_register(struct client *c);
 
 /* channel.c */
@@ -226,6 +264,8 @@ struct chan_req {
     uint32_t caps;                 /* the requester's, for NAMES formatting */
     const char *nick, *user, *host, *realname;
     const char *arg1, *arg2;
+    const char *account;           /* the requester's, "" if none */
+    const char *ctags;             /* client-only tags of a message, "" if none */
 };
 void chan_request(struct client *c, int op, const char *channel, const char *arg1, const char *arg2);
 void chan_handle_request(const struct chan_req *req);

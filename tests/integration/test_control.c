@@ -333,9 +333,9 @@ static void parlorctl_path(char *out, size_t outsz)
     snprintf(out, outsz, "%s/parlorctl", dirname(copy));
 }
 
-/* Run parlorctl with `args` (NULL-terminated); its stdout goes to `out`.
- * Returns the exit status (or 128 + signal). */
-static int run_parlorctl(const char *const *args, char *out, size_t outsz)
+/* Run parlorctl with `args` (NULL-terminated) as `uid` (0: as we are); its
+ * stdout and stderr go to `out`.  Returns the exit status (or 128 + signal). */
+static int run_parlorctl_as(uid_t uid, const char *const *args, char *out, size_t outsz)
 {
     char path[600];
     parlorctl_path(path, sizeof path);
@@ -345,6 +345,11 @@ static int run_parlorctl(const char *const *args, char *out, size_t outsz)
     ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
         dup2(p[1], 1);
+        if (uid != 0) {
+            dup2(p[1], 2);
+            if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)
+                _exit(126);
+        }
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
         const char *argv[16];
@@ -380,6 +385,24 @@ static int run_parlorctl(const char *const *args, char *out, size_t outsz)
         ck_abort_msg("parlorctl %s did not exit in time; it printed:\n%s", args[0], out);
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int run_parlorctl(const char *const *args, char *out, size_t outsz)
+{
+    return run_parlorctl_as(0, args, out, outsz);
+}
+
+/* parlorctl is built next to $PARLORD; false (and a loud note) if not. */
+static bool have_parlorctl(const char *test)
+{
+    char path[600];
+    parlorctl_path(path, sizeof path);
+    if (access(path, X_OK) == 0)
+        return true;
+    /* `make test-integration` builds parlord and the tests only; say so
+     * loudly rather than fail on a missing build product. */
+    fprintf(stderr, "\n*** %s: SKIPPED: %s is not built (make %s) ***\n", test, path, path);
+    return false;
 }
 
 /* ---- IRC helpers ---------------------------------------------------------- */
@@ -512,15 +535,8 @@ END_TEST
 
 START_TEST(test_parlorctl_exit_status_and_output)
 {
-    char path[600];
-    parlorctl_path(path, sizeof path);
-    if (access(path, X_OK) != 0) {
-        /* `make test-integration` builds parlord and the tests only; say so
-         * loudly rather than fail on a missing build product. */
-        fprintf(stderr, "\n*** test_parlorctl: SKIPPED: %s is not built (make %s) ***\n",
-                path, path);
+    if (!have_parlorctl("test_parlorctl_exit_status_and_output"))
         return;
-    }
     struct it_server s;
     it_server_start(&s, NULL);
     struct it_client *c[2] = { it_connect_registered(&s, "ctl0"), it_connect_registered(&s, "ctl1") };
@@ -950,8 +966,10 @@ START_TEST(test_socket_is_0600_and_other_uids_are_refused)
             if (fd < 0) {
                 n = snprintf(msg, sizeof msg, "connect as uid 65534: %s", strerror(-fd));
             } else {
-                /* Ask anyway: nothing may come back but the refusal. */
-                (void)!write(fd, "status\n", 7);
+                /* Ask anyway: nothing may come back but the refusal.  The
+                 * server may have closed already (EPIPE); its line is still
+                 * there to read. */
+                (void)!send(fd, "status\n", 7, MSG_NOSIGNAL);
                 n = 0;
                 struct pollfd pf = { .fd = fd, .events = POLLIN };
                 while (n < (int)sizeof msg - 1 && poll(&pf, 1, 3000) > 0) {
@@ -988,6 +1006,35 @@ START_TEST(test_socket_is_0600_and_other_uids_are_refused)
     struct ctl *ctl = ctl_open(&s);
     ck_assert_msg(kv_num(ctl_cmd(ctl, "status"), "master_pid") == s.pid, "status as root");
     ctl_close(ctl);
+    it_server_stop(&s);
+}
+END_TEST
+
+/* What an admin without the right uid sees: parlorctl sends its command
+ * right after connecting, while the server writes the refusal and closes;
+ * the refusal must reach the user whichever comes first. */
+START_TEST(test_parlorctl_as_another_user_shows_the_refusal)
+{
+    if (!have_parlorctl("test_parlorctl_as_another_user_shows_the_refusal"))
+        return;
+    struct it_server s;
+    it_server_start(&s, NULL);
+    ck_assert_int_eq(chmod(s.dir, 0755), 0);
+    ck_assert_int_eq(chmod(s.control_path, 0666), 0);
+    static char out[4096];
+    const char *args[] = { "-s", s.control_path, "status", NULL };
+    int shown = 0, tries = 20;
+    char first_bad[600] = "";
+    for (int i = 0; i < tries; i++) {
+        int rc = run_parlorctl_as(65534, args, out, sizeof out);
+        ck_assert_msg(rc != 0 && rc != 126, "parlorctl as uid 65534 exited %d:\n%s", rc, out);
+        if (strstr(out, "permission denied"))
+            shown++;
+        else if (!first_bad[0])
+            snprintf(first_bad, sizeof first_bad, "exit %d: %.500s", rc, out);
+    }
+    ck_assert_msg(shown == tries, "parlorctl run as uid 65534 showed the server's \"permission "
+                  "denied\" %d times out of %d; otherwise it printed (%s)", shown, tries, first_bad);
     it_server_stop(&s);
 }
 END_TEST
@@ -1309,6 +1356,7 @@ Suite *control_suite(void)
     tcase_add_test(tc, test_kick_disconnects_the_user_and_tells_the_channel);
     tcase_add_test(tc, test_wall_reaches_every_client);
     tcase_add_test(tc, test_socket_is_0600_and_other_uids_are_refused);
+    tcase_add_test(tc, test_parlorctl_as_another_user_shows_the_refusal);
     tcase_add_test(tc, test_reload_applies_a_good_file_and_refuses_a_broken_one);
     tcase_add_test(tc, test_reload_without_a_config_file_is_an_error);
     tcase_add_test(tc, test_stopped_worker_is_reported_not_answering_in_time);
