@@ -56,7 +56,7 @@ $(BIN)/test_unit: $(call obj,$(UNIT_SRC) $(IPC_SRC) $(COMMON_SRC))
 
 $(BIN)/test_integration: $(call obj,$(INTEG_SRC) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CHECK)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CHECK) $(LDLIBS_PQ)
 
 $(BIN)/parlor-bench: $(call obj,$(BENCH_SRC) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
