@@ -98,7 +98,7 @@ PGresult *it_pg_query(const struct it_pg *pg, const char *sql, int nparams, cons
 {
     PGconn *c = PQconnectdb(pg->conninfo);
     if (PQstatus(c) != CONNECTION_OK) {
-        char msg[512];
+        char msg[1200];
         snprintf(msg, sizeof msg, "connect %s: %s", pg->conninfo, PQerrorMessage(c));
         PQfinish(c);
         ck_abort_msg("%s", msg);
@@ -106,7 +106,7 @@ PGresult *it_pg_query(const struct it_pg *pg, const char *sql, int nparams, cons
     PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
     int st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        char msg[1024];
+        char msg[4096];
         snprintf(msg, sizeof msg, "query failed: %s: %s", sql, PQresultErrorMessage(r));
         PQclear(r);
         PQfinish(c);
