@@ -8,16 +8,19 @@ BIN      := $(if $(filter build,$(BUILD)),bin,$(BUILD)/bin)
 CC       ?= cc
 PKGS     := libuv libpq check
 CPPFLAGS += -I. -D_GNU_SOURCE -MMD -MP
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror \
-            $(shell pkg-config --cflags libuv libpq 2>/dev/null)
+# OPT is the optimisation level; the warning and sanitizer flags are added to
+# whatever CFLAGS the caller gives, so `make CFLAGS=...` cannot drop them.
+OPT      ?= -O2 -g
+PKG_CFLAGS := $(shell pkg-config --cflags libuv libpq 2>/dev/null)
+ALL_CFLAGS = $(OPT) -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror \
+            $(PKG_CFLAGS) $(SAN_CFLAGS) $(CFLAGS)
 LDLIBS_UV := $(shell pkg-config --libs libuv 2>/dev/null)
 LDLIBS_PQ := $(shell pkg-config --libs libpq 2>/dev/null)
 LDLIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null)
 LDLIBS_EDIT := $(shell pkg-config --libs libedit 2>/dev/null)
 
 ifeq ($(SANITIZE),1)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
 
@@ -40,11 +43,11 @@ all: $(PROGRAMS) $(TESTS) $(if $(BENCH_SRC),$(BIN)/parlor-bench)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BIN)/parlord: $(call obj,$(PARLORD_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_PQ) -lm
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_PQ) $(shell pkg-config --libs libsodium) -lm
 
 $(BIN)/parlorctl: $(call obj,client-cli/parlorctl.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
@@ -63,7 +66,7 @@ $(BIN)/parlor-bench: $(call obj,$(BENCH_SRC) $(COMMON_SRC))
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) -lm
 
 asan:
-	$(MAKE) BUILD=build-asan SANITIZE=1 CFLAGS="-O1 -g"
+	$(MAKE) BUILD=build-asan SANITIZE=1 OPT="-O1 -g"
 
 deps:
 	@scripts/deps.sh
@@ -71,11 +74,11 @@ deps:
 test-unit: $(BIN)/test_unit
 	$(BIN)/test_unit
 
-test-integration: $(BIN)/parlord $(BIN)/test_integration
+test-integration: $(BIN)/parlord $(BIN)/parlorctl $(BIN)/test_integration
 	PARLORD=$(BIN)/parlord $(BIN)/test_integration
 
 test-asan:
-	$(MAKE) BUILD=build-asan SANITIZE=1 CFLAGS="-O1 -g" test-unit test-integration
+	$(MAKE) BUILD=build-asan SANITIZE=1 OPT="-O1 -g" test-unit test-integration
 
 # The README's test command: installs what is missing, then every suite, plain
 # and under the sanitizers.

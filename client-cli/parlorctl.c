@@ -240,7 +240,9 @@ static enum answer exchange(struct conn *c, const char *cmd, bool json)
     int m = snprintf(msg, n + 7, "%s%s\n", prefix ? "json " : "", cmd);
     int rc = write_all(c->fd, msg, (size_t)m);
     free(msg);
-    if (rc < 0) {
+    /* A server that refuses us (permission denied) writes why and closes:
+     * the send may fail with EPIPE while the reason waits to be read. */
+    if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET) {
         fprintf(stderr, "parlorctl: sending to %s: %s\n", c->path, strerror(-rc));
         return ANSWER_LOST;
     }

@@ -901,7 +901,7 @@ static void accept_conn(void)
 /* Run complete lines while no query is in flight. */
 static void process(struct ctl_conn *c)
 {
-    while (!c->q) {
+    while (!c->q && c->in.len) {
         char *nl = memchr(c->in.data, '\n', c->in.len);
         if (!nl)
             break;
