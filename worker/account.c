@@ -44,6 +44,7 @@
  * delayed failures, renames, and frees the states of closed connections, so
  * client.c needs no hook. */
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,7 @@ struct account_state {
     char sasl_in[SASL_MAX];       /* base64 received so far */
     size_t sasl_len;
     uint64_t op;                  /* the running login/registration, 0: none */
+    enum how op_how;
     double op_since;
     bool paused;                  /* we paused the client's input */
     int failures;
@@ -251,6 +253,7 @@ static struct pw_job *job_new(struct client *c, struct account_state *st, enum h
     PARLOR_ASSERT(j != NULL);
     j->client = c->id;
     j->op = st->op = ++next_op;
+    st->op_how = how;
     st->op_since = W.now;
     j->how = how;
     j->started = W.now;
@@ -456,7 +459,7 @@ static void sasl_plain(struct client *c, struct account_state *st)
         }
     }
     if (!authcid || !authcid[0] || plen == 0 || plen > PASSWORD_MAX ||
-        memchr(password, '\0', plen) || (authzid[0] && strcmp(authzid, authcid) != 0)) {
+        memchr(password, '\0', plen) || (authzid[0] && irc_casecmp(authzid, authcid) != 0)) {
         /* Malformed, or asks to act as someone else: not a password guess. */
         log_debug("account: malformed SASL PLAIN message from %s:%d", c->ip, c->port);
         reply(c, "904", ":SASL authentication failed");
@@ -701,7 +704,7 @@ bool account_service_message(struct client *c, const char *target, const char *c
         return true;            /* NOTICE and TAGMSG to services are dropped */
     char line[IRC_LINE_MAX + 1];
     snprintf(line, sizeof line, "%s", text);
-    char *save, *verb = strtok_r(line, " ", &save);
+    char *save = NULL, *verb = strtok_r(line, " ", &save);
     char *args = save ? save : line + strlen(line);
     if (!verb)
         ns_help(c);
@@ -858,7 +861,7 @@ static void on_tick(uv_timer_t *t)
         } else if (st->op && st->answer_at == 0 && W.now - st->op_since > BUSY_TIMEOUT) {
             log_warn("account: no answer from the database for %s:%d in %d s", c->ip, c->port,
                      (int)BUSY_TIMEOUT);
-            tell_unavailable(c, VIA_IDENTIFY);
+            tell_unavailable(c, st->op_how);
             op_finish(c, st);   /* the late answer is ignored: its op is over */
         } else if (st->guarding && W.now >= st->rename_at) {
             rename_guest(c, st);

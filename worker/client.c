@@ -249,7 +249,7 @@ static void command_word(const char *line, size_t len, char *out, size_t cap)
 
 static bool take_flood_token(struct client *c)
 {
-    if (W.cfg->flood_lines <= 0)
+    if (W.cfg->flood_lines <= 0 || W.stopping)
         return true;
     c->flood_tokens += (W.now - c->flood_at) * W.cfg->flood_lines;
     c->flood_at = W.now;

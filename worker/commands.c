@@ -32,6 +32,7 @@ static const struct { const char *name; uint32_t bit; } caps[] = {
     { "echo-message", CAP_ECHO_MESSAGE },
     { "message-tags", CAP_MESSAGE_TAGS },
     { "multi-prefix", CAP_MULTI_PREFIX },
+    { "sasl", CAP_SASL },                  /* "sasl=PLAIN" in CAP LS 302 */
     { "server-time", CAP_SERVER_TIME },
     { "userhost-in-names", CAP_USERHOST_IN_NAMES },
 };
@@ -53,6 +54,8 @@ static void cmd_cap(struct client *c, struct irc_msg *m)
         char list[256] = "";
         for (size_t i = 0; i < NCAPS; i++) {
             strcat(list, caps[i].name);
+            if (caps[i].bit == CAP_SASL && m->nparams > 1 && atoi(m->params[1]) >= 302)
+                strcat(list, "=PLAIN");
             if (i + 1 < NCAPS)
                 strcat(list, " ");
         }
@@ -99,6 +102,7 @@ static void cmd_cap(struct client *c, struct irc_msg *m)
         client_sendf(c, ":%s CAP %s %s :%s\r\n", srv, c->nick, ok ? "ACK" : "NAK", m->params[1]);
     } else if (strcmp(sub, "END") == 0) {
         if (!c->registered) {
+            account_cap_end(c);
             c->cap_wait = false;
             nick_try_register(c);
         }
@@ -133,6 +137,8 @@ static void cmd_nick(struct client *c, struct irc_msg *m)
         reply(c, "432", "%s :Erroneous nickname", nick);
         return;
     }
+    if (account_nick_refused(c, nick))
+        return;
     if (c->got_nick && strcmp(nick, c->nick) == 0)
         return;
     nick_request(c, nick);
@@ -305,6 +311,8 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
                 reply(c, "401", "%s :No such nick/channel", t);
             continue;
         }
+        if (account_service_message(c, t, cmd, text))
+            continue;
         char msgid[17];
         store_new_msgid(msgid);
         /* The echo of a stored message comes from the recipient's worker once
@@ -426,6 +434,8 @@ static void cmd_whois(struct client *c, struct irc_msg *m)
         reply(c, "318", "%s :End of WHOIS list", nicks[0]);
         return;
     }
+    if (account_service_whois(c, nicks[0]))
+        return;
     to_nick(TO_NICK_WHOIS, nicks[0], c, NULL, NULL, NULL, NULL);
 }
 
@@ -455,6 +465,7 @@ static void cmd_userhost(struct client *c, struct irc_msg *m)
 
 /* Sorted by name (bsearch). */
 static const struct command commands[] = {
+    { "AUTHENTICATE", account_authenticate, 1, 0 },
     { "AWAY",     cmd_away,     0, NEED_REG },
     { "CAP",      cmd_cap,      1, 0 },
     { "INVITE",   cmd_invite,   2, NEED_REG },

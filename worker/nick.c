@@ -129,6 +129,8 @@ static void try_register(struct client *c)
 void nick_try_register(struct client *c)
 {
     try_register(c);
+    if (c->registered)
+        account_nick_check(c);
 }
 
 void nick_handle_result(uint64_t client, bool ok, const char *nick)
@@ -161,6 +163,8 @@ void nick_handle_result(uint64_t client, bool ok, const char *nick)
     hmap_put_name(&W.nicks, c->nick, c);
     c->got_nick = true;
     try_register(c);
+    if (c->registered)
+        account_nick_check(c);
     client_unblock(c);
 }
 

@@ -93,6 +93,14 @@ static void begin_stop(const char *reason)
     log_info("stopping: %s", reason);
     uv_poll_stop(&W.master_poll);
     struct hmap_iter it;
+    /* Lines already read but held back by flood control are handled first:
+     * the client sent them before we said we were stopping. */
+    hmap_iter_init(&it, &W.clients);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct client *c = e->value;
+        c->throttled = false;
+        client_process_input(c);
+    }
     hmap_iter_init(&it, &W.clients);
     for (struct hmap_entry *e; (e = hmap_iter_next(&it));)
         client_close(e->value, reason);

@@ -291,4 +291,22 @@ void peer_flush_all(void);
 void peer_close_all(void);
 bool peer_connected(int slot);
 
+/* ---- account.c: SASL PLAIN, NickServ, registered-nick protection ---- */
+/* AUTHENTICATE (command table entry). */
+void account_authenticate(struct client *c, struct irc_msg *m);
+/* CAP END before registration: aborts a SASL exchange waiting for data (906). */
+void account_cap_end(struct client *c);
+/* NICK to a service name: replies 432 and returns true. */
+bool account_nick_refused(struct client *c, const char *nick);
+/* PRIVMSG/NOTICE/TAGMSG to NickServ: handled here (never routed nor stored);
+ * returns false for any other target. */
+bool account_service_message(struct client *c, const char *target, const char *cmd,
+                             const char *text);
+/* WHOIS NickServ: answered here; false for any other nick. */
+bool account_service_whois(struct client *c, const char *nick);
+/* A registered client has a new nick (or just registered): protect it if it
+ * is an account the client is not logged in to. */
+void account_nick_check(struct client *c);
+/* ---- end account.c ---- */
+
 #endif

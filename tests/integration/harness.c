@@ -510,6 +510,54 @@ void it_server_wait_exit(struct it_server *s, const pid_t *workers, int nworkers
     s->pid = 0;
 }
 
+int it_run_parlord(const char *const *args, char *out, size_t outsz, int timeout_ms)
+{
+    int p[2];
+    ck_assert_msg(pipe2(p, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
+    const char *argv[32];
+    int argc = 0;
+    argv[argc++] = parlord_path();
+    for (int i = 0; args[i] && argc < 31; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        signal(SIGPIPE, SIG_DFL);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t len = 0;
+    long deadline = it_now_ms() + timeout_ms;
+    for (;;) {
+        struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+        long left = deadline - it_now_ms();
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+            break;
+        char tmp[4096];
+        ssize_t n = read(p[0], tmp, sizeof tmp);
+        if (n <= 0)
+            break;
+        size_t take = (size_t)n < outsz - 1 - len ? (size_t)n : outsz - 1 - len;
+        memcpy(out + len, tmp, take);
+        len += take;
+    }
+    out[len] = '\0';
+    close(p[0]);
+    int status;
+    if (it_proc_wait(pid, (int)(deadline - it_now_ms() > 0 ? deadline - it_now_ms() : 0),
+                     &status) == 0)
+        return status;
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
 /* ---- clients ---------------------------------------------------------- */
 
 struct it_client *it_client_connect(int port, int rcvbuf)

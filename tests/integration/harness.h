@@ -72,6 +72,11 @@ void it_server_dump_log(const struct it_server *s, int lines);
 /* True if the server log contains `needle`. */
 bool it_server_log_contains(const struct it_server *s, const char *needle);
 
+/* Run $PARLORD with `args` (NULL-terminated) to completion (at most
+ * timeout_ms, then SIGKILL); its stdout and stderr, NUL-terminated, go to
+ * `out`.  Returns the wait status, or -1 if it had to be killed. */
+int it_run_parlord(const char *const *args, char *out, size_t outsz, int timeout_ms);
+
 /* ---- clients ---------------------------------------------------------- */
 
 #define IT_HISTORY 24

@@ -473,6 +473,41 @@ START_TEST(test_join_kick_invite_and_mode_errors)
 }
 END_TEST
 
+START_TEST(test_join_several_channels_with_keys_at_once)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    struct it_client *op = it_connect_on_worker(&s, 0);
+    it_register(op, "keeper");
+    struct it_client *u = it_connect_on_worker(&s, 1);
+    it_register(u, "guest");
+    join(op, "#lock1");
+    join(op, "#lock2");
+    it_send(op, "MODE #lock1 +k one");
+    it_expect_re(op, "^:keeper![^ ]+ MODE #lock1 \\+k :?one$");
+    it_send(op, "MODE #lock2 +k two");
+    it_expect_re(op, "^:keeper![^ ]+ MODE #lock2 \\+k :?two$");
+
+    it_send(u, "JOIN #lock1,#lock2,#open one,two");
+    it_expect(u, " 366 guest #lock1 ");
+    it_expect(u, " 366 guest #lock2 ");
+    it_expect(u, " 366 guest #open ");
+    expect_joined(op, "guest", "#lock1");
+    expect_joined(op, "guest", "#lock2");
+    /* One wrong key refuses only that channel. */
+    struct it_client *v = it_connect_on_worker(&s, 0);
+    it_register(v, "visitor");
+    it_send(v, "JOIN #lock1,#lock2 one,nope");
+    it_expect(v, " 366 visitor #lock1 ");
+    it_expect_numeric(v, "475");
+
+    it_client_free(v);
+    it_client_free(u);
+    it_client_free(op);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *channel_suite(void)
 {
     Suite *s = suite_create("channel");
@@ -485,6 +520,7 @@ Suite *channel_suite(void)
     tcase_add_test(tc, test_first_joiner_gets_op_in_names);
     tcase_add_test(tc, test_topic_set_on_one_worker_is_read_on_the_other);
     tcase_add_test(tc, test_join_kick_invite_and_mode_errors);
+    tcase_add_test(tc, test_join_several_channels_with_keys_at_once);
     suite_add_tcase(s, tc);
     return s;
 }

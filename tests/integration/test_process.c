@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static void join(struct it_client *c, const char *chan)
 {
@@ -333,6 +334,44 @@ START_TEST(test_sigterm_sends_error_to_every_client_and_exits_cleanly)
 }
 END_TEST
 
+/* ---- the command line --------------------------------------------------- */
+
+START_TEST(test_bad_command_line_exits_with_status_2_and_a_message)
+{
+    static const char *const bad[][4] = {
+        { "--no-such-flag", NULL },
+        { "--workers", "zero", NULL },
+        { "--workers", "-1", NULL },
+        { "--listen", "not-an-address", NULL },
+        { "--log-level", "loud", NULL },
+        { "--workers", NULL },
+    };
+    char out[8192];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int status = it_run_parlord(bad[i], out, sizeof out, 5000);
+        ck_assert_msg(status != -1, "parlord %s %s did not exit within 5 s", bad[i][0],
+                      bad[i][1] ? bad[i][1] : "");
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 2,
+                      "parlord %s %s: expected exit status 2, got %s %d", bad[i][0],
+                      bad[i][1] ? bad[i][1] : "", WIFEXITED(status) ? "status" : "signal",
+                      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        ck_assert_msg(strlen(out) > 5, "parlord %s %s exited 2 without a message",
+                      bad[i][0], bad[i][1] ? bad[i][1] : "");
+    }
+    static const char *const help[] = { "--help", NULL };
+    int status = it_run_parlord(help, out, sizeof out, 5000);
+    ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "parlord --help did not exit 0");
+    ck_assert_msg(strstr(out, "--listen") && strstr(out, "--workers") &&
+                  strstr(out, "--database"), "--help does not list the flags: %.200s", out);
+    static const char *const version[] = { "--version", NULL };
+    status = it_run_parlord(version, out, sizeof out, 5000);
+    ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "parlord --version did not exit 0");
+    ck_assert_msg(strlen(out) > 0, "parlord --version printed nothing");
+}
+END_TEST
+
 Suite *process_suite(void)
 {
     Suite *s = suite_create("process");
@@ -342,6 +381,7 @@ Suite *process_suite(void)
     tcase_add_test(tc, test_flooding_client_is_throttled_without_losing_lines);
     tcase_add_test(tc, test_killed_worker_is_respawned_and_the_rest_keeps_chatting);
     tcase_add_test(tc, test_sigterm_sends_error_to_every_client_and_exits_cleanly);
+    tcase_add_test(tc, test_bad_command_line_exits_with_status_2_and_a_message);
     suite_add_tcase(s, tc);
     return s;
 }
