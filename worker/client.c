@@ -90,6 +90,7 @@ void client_accept(int fd, const char *ip, int port)
     hmap_put_id(&W.clients, c->id, c);
     W.nclients++;
     start_poll(c);
+    session_open(c);
     log_debug("client %s:%d connected (id %llx)", ip, port, (unsigned long long)c->id);
     client_sendf(c, ":%s NOTICE * :*** Connected to worker %d (pid %d)\r\n",
                  W.cfg->server_name, W.slot, (int)W.pid);
@@ -131,6 +132,7 @@ void client_close(struct client *c, const char *reason)
         nick_release(c->nick, c->id);
     }
     c->closing = true;
+    session_close(c, reason);
     log_debug("client %s:%d (%s) closing: %s", c->ip, c->port, c->nick, reason);
     /* Best effort: tell the client why, in one write that does not block. */
     char line[600];

@@ -122,6 +122,7 @@ static void try_register(struct client *c)
     c->registered = true;
     c->last_active = W.now;
     log_debug("client %s:%d registered as %s", c->ip, c->port, c->nick);
+    session_registered(c);
     send_welcome(c);
 }
 
@@ -162,6 +163,7 @@ void nick_handle_result(uint64_t client, bool ok, const char *nick)
     snprintf(c->nick, sizeof c->nick, "%s", nick);
     hmap_put_name(&W.nicks, c->nick, c);
     c->got_nick = true;
+    session_nick(c);
     try_register(c);
     if (c->registered)
         account_nick_check(c);

@@ -164,6 +164,13 @@ struct worker {
 
 extern struct worker W;
 
+/* session.c: the sessions table */
+void session_open(struct client *c);
+void session_registered(struct client *c);
+void session_nick(struct client *c);
+void session_account(struct client *c);
+void session_close(struct client *c, const char *reason);
+
 /* admin.c */
 void admin_query(uint32_t qid, int what, const char *arg1, const char *arg2);
 
