@@ -43,10 +43,6 @@ void config_spool_dir(const struct parlor_config *c, char *out, size_t cap)
         snprintf(out, cap, "%s", c->spool_dir);
         return;
     }
-    if (geteuid() == 0) {
-        snprintf(out, cap, "/var/lib/parlor/spool");
-        return;
-    }
     const char *ctl = c->control_path[0] ? c->control_path : default_control_path();
     const char *slash = strrchr(ctl, '/');
     if (slash)
@@ -67,7 +63,7 @@ void config_usage(FILE *out)
         "  --database CONNINFO        libpq conninfo (default $PARLOR_DATABASE_URL)\n"
         "  --log-level LEVEL          debug, info, warn or error (default info)\n"
         "  --spool-dir DIR            where messages wait while PostgreSQL is down\n"
-        "                             (default /var/lib/parlor/spool as root, else beside the control socket)\n"
+        "                             (default: a spool folder beside the control socket)\n"
         "  --migrations-dir DIR       schema migrations (default: found next to the binary)\n"
         "  --history-timezone TZ      time zone of HistServ's days (default UTC)\n"
         "  --server-name NAME         server name in replies (default parlor.local)\n"

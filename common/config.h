@@ -50,8 +50,9 @@ void config_usage(FILE *out);
 /* Set one setting by its name (the long flag without "--"). */
 int config_set(struct parlor_config *c, const char *name, const char *value, char *err, size_t errlen);
 /* Read "name = value" lines ('#' comments, [sections] for grouping). */
-/* The spool directory to use: spool-dir, or /var/lib/parlor/spool as root,
- * or a spool folder beside the control socket. */
+/* The spool directory to use: spool-dir, or a spool folder beside the
+ * control socket (which is private to this server; a deployment that wants
+ * the spool to survive reboots sets spool-dir, as the systemd unit does). */
 void config_spool_dir(const struct parlor_config *c, char *out, size_t cap);
 int config_load_file(struct parlor_config *c, const char *path, char *err, size_t errlen);
 

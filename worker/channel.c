@@ -38,6 +38,7 @@ struct chan_event {
     unsigned modes;
     const char *a1, *a2;
     const char *msgid, *ctags;    /* EV_MSG */
+    uint64_t mseq;                /* EV_MSG: the message number (0 for TAGMSG) */
 };
 
 #define STATE_REANNOUNCE 1u
@@ -404,6 +405,8 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
 {
     if (ev->seq > ch->seq)
         ch->seq = ev->seq;
+    if (ev->mseq > ch->msg_seq)       /* mirrors follow, so a restarted owner goes on from here */
+        ch->msg_seq = ev->mseq;
     struct member *m = chan_member(ch, ev->nick);
     struct line l;
     switch (ev->kind) {
@@ -530,6 +533,7 @@ static void encode_event(struct buf *b, struct channel *ch, const struct chan_ev
     ipc_put_cstr(b, ev->a2);
     ipc_put_cstr(b, ev->msgid);
     ipc_put_cstr(b, ev->ctags);
+    ipc_put_u64(b, ev->mseq);
     ipc_end(b, f);
 }
 
@@ -554,6 +558,7 @@ void chan_handle_event(const char *payload, size_t len)
     ev.a2 = ipc_get_str(&r, NULL);
     ev.msgid = ipc_get_str(&r, NULL);
     ev.ctags = ipc_get_str(&r, NULL);
+    ev.mseq = ipc_get_u64(&r);
     if (r.err) {
         log_warn("malformed channel event");
         return;
@@ -731,6 +736,7 @@ static void fill_subject(struct chan_event *ev, const struct chan_req *q, char *
     ev->modes = 0;
     ev->a1 = ev->a2 = "";
     ev->msgid = ev->ctags = "";
+    ev->mseq = 0;
 }
 
 #define ERR(num, ...) reply_remote(q->slot, q->client, q->nick, num, __VA_ARGS__)
@@ -1057,7 +1063,7 @@ static void msg_stored(struct channel *ch, const struct chan_req *q, const struc
     struct store_msg m = {
         .target = ch->name, .conversation = folded, .is_private = false,
         .sender_nick = q->nick, .sender_account = q->account[0] ? q->account : NULL,
-        .command = q->arg1, .body = q->arg2, .msgid = ev->msgid, .seq = ++ch->msg_seq, .time = ev->time,
+        .command = q->arg1, .body = q->arg2, .msgid = ev->msgid, .seq = ev->mseq, .time = ev->time,
     };
     store_message(&m, on_msg_durable, a);
 }
@@ -1128,6 +1134,7 @@ void chan_handle_request(const struct chan_req *q)
         ev.a2 = q->arg2;
         ev.msgid = msgid;
         ev.ctags = q->ctags;
+        ev.mseq = strcmp(q->arg1, "TAGMSG") == 0 ? 0 : ch->msg_seq + 1;
         emit(ch, &ev);
         msg_stored(ch, q, &ev);
         return;

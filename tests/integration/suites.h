@@ -9,5 +9,6 @@ Suite *register_suite(void);
 Suite *channel_suite(void);
 Suite *process_suite(void);
 Suite *control_suite(void);
+Suite *store_suite(void);
 
 #endif
