@@ -21,7 +21,9 @@
 #   BENCH_IDLE_CLIENTS=10000        clients in the idle phase
 #   BENCH_KEEP=1                    keep the temp dir (configs, logs, outputs)
 #   PARLORD, NGIRCD                 server binaries
-#   PARLORD_ARGS                    extra parlord flags (e.g. --database ...)
+#   PARLORD_ARGS                    extra parlord flags
+#   BENCH_STORE=0                   skip the phase with PostgreSQL (rooms load,
+#                                   every message stored; prints stored msgs/s)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,11 +59,13 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true
 }
 
+pg_dir=""
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
     stop_pid "$gen_pid"
     stop_pid "$server_pid"
+    [ -n "$pg_dir" ] && "$root/scripts/pg.sh" stop "$pg_dir" >/dev/null 2>&1 || true
     if [ "${BENCH_KEEP:-0}" = 1 ]; then
         say "bench: outputs and logs kept in $tmp"
     else
@@ -187,9 +191,15 @@ start_server() {
         [ -x "$PARLORD" ] || { say "bench: $PARLORD is missing"; return 1; }
         # cwd is the temp dir, so parlord's control socket lands there.
         # shellcheck disable=SC2086 # PARLORD_ARGS is a list of flags
-        (cd "$dir" && exec env -u PARLOR_DATABASE_URL "$PARLORD" --listen "127.0.0.1:$port" \
-            --workers 2 --flood-lines 0 --max-clients 20000 --log-level warn $PARLORD_ARGS) \
-            > "$dir/server.log" 2>&1 &
+        if [ "${PARLORD_STORE:-0}" = 1 ]; then
+            (cd "$dir" && exec env PARLOR_DATABASE_URL="$PARLOR_DB_FOR_BENCH" "$PARLORD" \
+                --listen "127.0.0.1:$port" --workers 2 --flood-lines 0 --max-clients 20000 \
+                --log-level warn $PARLORD_ARGS) > "$dir/server.log" 2>&1 &
+        else
+            (cd "$dir" && exec env -u PARLOR_DATABASE_URL "$PARLORD" --listen "127.0.0.1:$port" \
+                --workers 2 --flood-lines 0 --max-clients 20000 --log-level warn $PARLORD_ARGS) \
+                > "$dir/server.log" 2>&1 &
+        fi
         server_pid=$!
         ;;
     ngircd)
@@ -341,6 +351,28 @@ if [ -n "$rate" ] && [ "$rate" -gt 0 ]; then
     done
 fi
 
+# Parlor with PostgreSQL: the rooms load again, every message stored.  The
+# stored rate is rows / (last server_time - first server_time).
+stored_rate=n/a
+if echo " $SERVERS " | grep -q ' parlor ' && [ "${BENCH_STORE:-1}" = 1 ]; then
+    pg_dir=$tmp/pg
+    mkdir -p "$pg_dir"
+    chmod 755 "$tmp" "$pg_dir"
+    if conninfo=$("$root/scripts/pg.sh" start "$pg_dir" 2>/dev/null); then
+        say "== parlor with PostgreSQL: rooms, every message stored"
+        export PARLOR_DB_FOR_BENCH="$conninfo"
+        PARLORD_STORE=1 phase parlor stored rooms --duration "$DURATION"
+        stored_rate=$(PGCONNECT_TIMEOUT=5 psql -Atq "$conninfo" -c \
+            "SELECT round(count(*) / greatest(extract(epoch FROM max(server_time) - min(server_time)), 0.001))
+               FROM messages" 2>/dev/null || echo n/a)
+        say "  parlor: $stored_rate messages stored per second"
+        "$root/scripts/pg.sh" stop "$pg_dir" >/dev/null 2>&1 || true
+        pg_dir=""
+    else
+        say "bench: could not start PostgreSQL; skipping the stored phase"
+    fi
+fi
+
 # ---- table ------------------------------------------------------------------
 
 row() {   # row LABEL PHASE KEY BETTER(high|low)
@@ -382,6 +414,8 @@ if [ -n "$rate" ]; then
     row "same load: max latency ms"             sameload max_ms low
     row "same load: lost"                       sameload lost low
 fi
+echo "parlor with PostgreSQL, rooms load: messages stored per second: $stored_rate"
+echo "parlor with PostgreSQL, rooms load: $(kv "$(result parlor stored)" delivered_per_s) delivered msgs/s, p99 $(kv "$(result parlor stored)" p99_ms) ms"
 echo
 grep -h '^RESULT ' "$tmp"/result-* 2>/dev/null | sort || true
 echo "bench: done in $(( $(date +%s) - start )) s"
