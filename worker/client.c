@@ -67,6 +67,11 @@ void client_accept(int fd, const char *ip, int port)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* Cap the kernel's send buffer so --sendq bounds what a client that
+     * stops reading can make us hold (the kernel would otherwise grow it to
+     * several megabytes on its own). */
+    int sndbuf = W.cfg->sendq < 262144 ? (int)W.cfg->sendq : 262144;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     struct client *c = calloc(1, sizeof *c);
     PARLOR_ASSERT(c != NULL);
     c->id = ((uint64_t)(uint32_t)W.pid << 32) | ++W.next_client;

@@ -176,7 +176,9 @@ static const char *parlord_path(void)
     return (p && *p) ? p : "bin/parlord";
 }
 
-static void remove_dir(const char *dir)
+/* Remove a directory the server may have filled (log, control socket,
+ * spool folders); `depth` bounds the recursion. */
+static void remove_tree(const char *dir, int depth)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -187,7 +189,13 @@ static void remove_dir(const char *dir)
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (depth > 0)
+                remove_tree(path, depth - 1);
+        } else {
+            unlink(path);
+        }
     }
     closedir(d);
     rmdir(dir);
@@ -506,7 +514,7 @@ void it_server_wait_exit(struct it_server *s, const pid_t *workers, int nworkers
     for (size_t i = 0; i < sizeof reports / sizeof reports[0]; i++)
         if (it_server_log_contains(s, reports[i]))
             server_fail(s, "sanitizer report in the server log (\"%s\")", reports[i]);
-    remove_dir(s->dir);
+    remove_tree(s->dir, 4);
     s->pid = 0;
 }
 
