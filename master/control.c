@@ -90,40 +90,37 @@ static void answer_end(struct ctl_conn *c)
     buf_append_byte(&c->out, '\n');
 }
 
-static void error(struct ctl_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void error(struct ctl_conn *c, const char *fmt, ...)
+/* A one-line answer: "ok: ..." / "error: ..." or {"ok": ...} / {"error": ...}. */
+static void one_line(struct ctl_conn *c, const char *kind, const char *fmt, va_list ap)
 {
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (c->json) {
-        buf_append_str(&c->out, "{\"error\":");
+        buf_appendf(&c->out, "{\"%s\":", kind);
         json_str(&c->out, msg);
         buf_append_str(&c->out, "}\n");
     } else {
-        out(c, "error: %s\n", msg);
+        out(c, "%s: %s\n", kind, msg);
     }
     answer_end(c);
+}
+
+static void error(struct ctl_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void error(struct ctl_conn *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    one_line(c, "error", fmt, ap);
+    va_end(ap);
 }
 
 static void ok(struct ctl_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void ok(struct ctl_conn *c, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    one_line(c, "ok", fmt, ap);
     va_end(ap);
-    if (c->json) {
-        buf_append_str(&c->out, "{\"ok\":");
-        json_str(&c->out, msg);
-        buf_append_str(&c->out, "}\n");
-    } else {
-        out(c, "ok: %s\n", msg);
-    }
-    answer_end(c);
 }
 
 /* ---- records from the workers ---- */
