@@ -3,6 +3,7 @@
 # `make asan` builds the sanitizer variant into build-asan/ (binaries in
 # build-asan/bin/).
 
+MAKEFLAGS += --no-print-directory
 BUILD    ?= build
 BIN      := $(if $(filter build,$(BUILD)),bin,$(BUILD)/bin)
 CC       ?= cc
