@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/irc.h"
 #include "common/log.h"
 #include "common/paths.h"
 
@@ -27,6 +28,7 @@ void config_defaults(struct parlor_config *c)
     snprintf(c->server_name, sizeof c->server_name, "parlor.local");
     snprintf(c->network_name, sizeof c->network_name, "Parlor");
     snprintf(c->motd, sizeof c->motd, "Welcome to Parlor. Be kind; rooms are logged.");
+    c->line_length = 512;
     c->max_clients = 20000;
     c->max_clients_per_worker = 20000;
     c->flood_lines = 5;
@@ -70,6 +72,7 @@ void config_usage(FILE *out)
         "  --password PASS            require PASS from clients\n"
         "  --motd TEXT                message of the day (empty: none)\n"
         "  --max-clients N            clients on the whole server (default 20000)\n"
+        "  --line-length N            longest line accepted, CR LF included, tags not (512..4096, default 512)\n"
         "  --max-clients-per-worker N (default 20000)\n"
         "  --flood-lines N            sustained lines/s per client, 0 = no limit (default 5)\n"
         "  --flood-burst N            lines a client may send at once (default 20)\n"
@@ -133,6 +136,7 @@ static const struct option long_opts[] = {
     {"history-timezone", required_argument, 0, OPT_SETTING},
     {"motd", required_argument, 0, OPT_SETTING},
     {"max-clients", required_argument, 0, OPT_SETTING},
+    {"line-length", required_argument, 0, OPT_SETTING},
     {"max-clients-per-worker", required_argument, 0, OPT_SETTING},
     {"flood-lines", required_argument, 0, OPT_SETTING},
     {"flood-burst", required_argument, 0, OPT_SETTING},
@@ -162,6 +166,7 @@ struct int_setting {
 
 static const struct int_setting int_settings[] = {
     {"workers", 1, 64, offsetof(struct parlor_config, workers), false},
+    {"line-length", 512, IRC_LINE_LIMIT, offsetof(struct parlor_config, line_length), false},
     {"max-clients", 1, 1000000, offsetof(struct parlor_config, max_clients), false},
     {"max-clients-per-worker", 1, 1000000, offsetof(struct parlor_config, max_clients_per_worker), false},
     {"flood-lines", 0, 1000000, offsetof(struct parlor_config, flood_lines), false},

@@ -31,6 +31,7 @@ struct parlor_config {
     char network_name[64];
     char motd[2048];             /* "" = no MOTD (422) */
     char password[128];          /* PASS required when non-empty */
+    int line_length;             /* longest line accepted, with CR LF, without tags (512) */
     int max_clients;             /* whole server */
     int max_clients_per_worker;
     int flood_lines;             /* sustained lines/s per client; 0 = off */

@@ -10,6 +10,9 @@
 #define IRC_MAX_PARAMS 15
 /* RFC 1459: 512 bytes including CRLF, so 510 bytes of content. */
 #define IRC_LINE_MAX 510
+/* The most a server may be configured to accept (line-length setting,
+ * advertised as LINELEN); buffers that relay client text are sized for it. */
+#define IRC_LINE_LIMIT 4096
 /* IRCv3 message-tags: the tag section (with '@' and trailing space) may add
  * up to 8191 bytes from clients. */
 #define IRC_TAGS_MAX 8191

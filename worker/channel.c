@@ -209,7 +209,7 @@ static void line_send(struct line *l, struct client *c)
             buf_append_str(b, l->text);
             buf_append_str(b, "\r\n");
         } else {
-            buf_reserve(b, IRC_TAGS_MAX + IRC_LINE_MAX + 600);
+            buf_reserve(b, IRC_TAGS_MAX + IRC_LINE_LIMIT + 600);
             b->len = msgline_format(&l->m, form, b->data, b->cap);
         }
     }

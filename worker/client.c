@@ -21,7 +21,7 @@
 #include "worker/worker_int.h"
 
 /* Input kept for a client: one full line with tags and some slack. */
-#define IN_MAX (IRC_TAGS_MAX + IRC_LINE_MAX + 2)
+#define IN_MAX ((size_t)IRC_TAGS_MAX + (size_t)W.cfg->line_length)
 #define READ_CHUNK 16384
 
 static struct hmap throttled;     /* id -> client, clients paused by flood control */
@@ -281,7 +281,7 @@ static void handle_line(struct client *c, char *line, size_t len)
         }
         body = len - tags;
     }
-    if (body > IRC_LINE_MAX) {
+    if (body + 2 > (size_t)W.cfg->line_length) {     /* the limit counts CR LF */
         reply(c, "417", ":Input line was too long");
         return;
     }
