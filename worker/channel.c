@@ -1000,7 +1000,7 @@ static void on_channel_loaded(void *arg, const PGresult *res, const char *error)
  * request was parked. */
 static bool load_channel(const struct chan_req *q)
 {
-    if (!store_available())
+    if (!store_usable())
         return false;
     struct channel *ch = chan_new(q->channel, true);
     ch->loading = true;

@@ -63,6 +63,16 @@ struct op {
     struct op *next;
 };
 
+/* A query made while the connection is being set up; sent once it is up. */
+struct waiting {
+    char *sql;
+    int n;
+    char **values;
+    store_query_cb *cb;
+    void *arg;
+    struct waiting *next;
+};
+
 /* A query that fails without reaching the server; answered from the flush. */
 struct failed {
     store_query_cb *cb;
@@ -83,6 +93,7 @@ static struct {
     int batches_in_flight;
     struct batch *pending;        /* this iteration's messages */
     struct failed *failed;
+    struct waiting *waiting, **waiting_tail;
     char spool_path[512];
     int spool_fd;
     uint64_t spool_size;          /* bytes in the spool file */
@@ -101,6 +112,7 @@ static const char *const insert_sql =
 
 static void connect_start(void);
 static void on_poll(uv_poll_t *h, int status, int events);
+static void fail_later(store_query_cb *cb, void *arg);
 
 /* ---- batches ---- */
 
@@ -536,6 +548,18 @@ static void go_down(const char *why)
         o = next;
     }
     S.spool_sent = S.spool_replayed;
+    /* Queries made while connecting fail now: the database is not there. */
+    while (S.waiting) {
+        struct waiting *q = S.waiting;
+        S.waiting = q->next;
+        fail_later(q->cb, q->arg);
+        free(q->sql);
+        for (int i = 0; i < q->n; i++)
+            free(q->values[i]);
+        free(q->values);
+        free(q);
+    }
+    S.waiting_tail = &S.waiting;
     uv_timer_start(&S.retry, on_retry, (uint64_t)S.backoff_ms, 0);
     S.backoff_ms = S.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : S.backoff_ms * 2;
 }
@@ -551,6 +575,20 @@ static void connected(void)
     log_info("store: connected to PostgreSQL");
     watch_socket(UV_READABLE);
     replay_spool();
+    /* Queries made while connecting go out now, in order. */
+    struct waiting *q = S.waiting;
+    S.waiting = NULL;
+    S.waiting_tail = &S.waiting;
+    while (q) {
+        struct waiting *next = q->next;
+        store_query(q->sql, q->n, (const char *const *)q->values, q->cb, q->arg);
+        free(q->sql);
+        for (int i = 0; i < q->n; i++)
+            free(q->values[i]);
+        free(q->values);
+        free(q);
+        q = next;
+    }
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -627,6 +665,7 @@ void store_init(const char *conninfo, const char *spool_dir)
     S.spool_fd = -1;
     S.fd = -1;
     S.backoff_ms = BACKOFF_MIN_MS;
+    S.waiting_tail = &S.waiting;
     if (!conninfo || !conninfo[0])
         return;
     S.configured = true;
@@ -639,6 +678,11 @@ void store_init(const char *conninfo, const char *spool_dir)
 bool store_available(void)
 {
     return S.state == ST_UP;
+}
+
+bool store_usable(void)
+{
+    return S.state == ST_UP || S.state == ST_CONNECTING;
 }
 
 const char *store_state(void)
@@ -657,16 +701,41 @@ uint64_t store_spool_depth(void)
     return S.spool_messages;
 }
 
+static void fail_later(store_query_cb *cb, void *arg)
+{
+    struct failed *f = calloc(1, sizeof *f);
+    PARLOR_ASSERT(f != NULL);
+    f->cb = cb;
+    f->arg = arg;
+    /* Keep the order the queries were made in. */
+    struct failed **tail = &S.failed;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = f;
+}
+
 void store_query(const char *sql, int nparams, const char *const *values,
                  store_query_cb *cb, void *arg)
 {
+    if (S.state == ST_CONNECTING) {
+        struct waiting *q = calloc(1, sizeof *q);
+        PARLOR_ASSERT(q != NULL);
+        q->sql = strdup(sql);
+        q->n = nparams;
+        q->values = calloc((size_t)(nparams ? nparams : 1), sizeof *q->values);
+        PARLOR_ASSERT(q->sql && q->values);
+        for (int i = 0; i < nparams; i++)
+            q->values[i] = values[i] ? strdup(values[i]) : NULL;
+        q->cb = cb;
+        q->arg = arg;
+        if (!S.waiting_tail)
+            S.waiting_tail = &S.waiting;
+        *S.waiting_tail = q;
+        S.waiting_tail = &q->next;
+        return;
+    }
     if (S.state != ST_UP || send_statement(sql, nparams, values) < 0) {
-        struct failed *f = calloc(1, sizeof *f);
-        PARLOR_ASSERT(f != NULL);
-        f->cb = cb;
-        f->arg = arg;
-        f->next = S.failed;
-        S.failed = f;
+        fail_later(cb, arg);
         return;
     }
     struct op *o = calloc(1, sizeof *o);

@@ -34,6 +34,8 @@ void store_query(const char *sql, int nparams, const char *const *values,
 
 /* Is the connection up right now? */
 bool store_available(void);
+/* Up, or being set up (queries made now are sent once it is up). */
+bool store_usable(void);
 /* "connected", "connecting", "down (spooling)", "not configured". */
 const char *store_state(void);
 /* Messages in the spool that PostgreSQL does not have yet. */
