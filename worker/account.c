@@ -35,6 +35,9 @@
  * would lock such users out of their own nick.  The deadline belongs to the
  * connection and nick, so switching away and back does not restart it.  If
  * the database cannot be asked the nick is not protected (logged at warn).
+ * Taking the nick back after a rename renames again at once, and a client
+ * that still holds it after three renames (or failed Guest claims) is
+ * disconnected.
  *
  * State: a struct account_state for each connection that is doing any of
  * this, owned by `states` (client id -> state); c->auth points at it while
@@ -307,6 +310,7 @@ static bool job_queue(struct pw_job *j, uv_after_work_cb done)
 static void login_ok(struct client *c, struct account_state *st, enum how how, const char *name)
 {
     snprintf(c->account, sizeof c->account, "%s", name);
+    session_account(c);
     log_info("account: %s (%s:%d) logged in as %s via %s", c->nick, c->ip, c->port, name,
              how_name[how]);
     if (st->guarding && irc_casecmp(st->guard, name) == 0)
@@ -764,14 +768,18 @@ static void on_nick_checked(void *arg, const PGresult *res, const char *error)
         snprintf(st->guard, sizeof st->guard, "%s", folded);
         st->rename_at = W.now + GRACE;
         st->rename_tries = 0;
-    } else if (st->rename_at < W.now) {
+    } else if (st->rename_tries > 0 || st->rename_at < W.now) {
         st->rename_at = W.now;  /* its time already ran out on this connection */
     }
     st->guarding = true;
     int left = (int)(st->rename_at - W.now + 0.5);
-    ns_notice(c, "The nick %s is registered. If it is yours, identify within %d seconds with "
-              "/msg NickServ IDENTIFY <password> (or log in with SASL); otherwise you will be "
-              "renamed.", c->nick, left);
+    if (st->rename_at > W.now)
+        ns_notice(c, "The nick %s is registered. If it is yours, identify within %d seconds "
+                  "with /msg NickServ IDENTIFY <password> (or log in with SASL); otherwise you "
+                  "will be renamed.", c->nick, left);
+    else
+        ns_notice(c, "The nick %s is registered and its time to identify on this connection "
+                  "is over; you will be renamed now.", c->nick);
 out:
     free(q);
 }

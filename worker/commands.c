@@ -29,6 +29,7 @@ struct command {
 static const struct { const char *name; uint32_t bit; } caps[] = {
     { "batch", CAP_BATCH },
     { "cap-notify", CAP_CAP_NOTIFY },
+    { "draft/chathistory", CAP_CHATHISTORY },   /* worker/history.c */
     { "echo-message", CAP_ECHO_MESSAGE },
     { "message-tags", CAP_MESSAGE_TAGS },
     { "multi-prefix", CAP_MULTI_PREFIX },
@@ -313,6 +314,8 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
         }
         if (account_service_message(c, t, cmd, text))
             continue;
+        if (history_service_message(c, t, cmd, text))   /* HistServ (worker/history.c) */
+            continue;
         char msgid[17];
         store_new_msgid(msgid);
         /* The echo of a stored message comes from the recipient's worker once
@@ -436,6 +439,8 @@ static void cmd_whois(struct client *c, struct irc_msg *m)
     }
     if (account_service_whois(c, nicks[0]))
         return;
+    if (history_service_whois(c, nicks[0]))   /* HistServ (worker/history.c) */
+        return;
     to_nick(TO_NICK_WHOIS, nicks[0], c, NULL, NULL, NULL, NULL);
 }
 
@@ -468,6 +473,7 @@ static const struct command commands[] = {
     { "AUTHENTICATE", account_authenticate, 1, 0 },
     { "AWAY",     cmd_away,     0, NEED_REG },
     { "CAP",      cmd_cap,      1, 0 },
+    { "CHATHISTORY", history_command, 0, NEED_REG },   /* worker/history.c */
     { "INVITE",   cmd_invite,   2, NEED_REG },
     { "JOIN",     cmd_join,     1, NEED_REG },
     { "KICK",     cmd_kick,     2, NEED_REG },

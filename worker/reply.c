@@ -97,11 +97,13 @@ void send_welcome(struct client *c)
     reply(c, "004", "%s parlor-%s i biklmnotv", cfg->server_name, PARLOR_VERSION);
     /* ISUPPORT: only what is implemented. */
     reply(c, "005", "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:%d CHANMODES=b,k,l,imnt "
-          "CHANNELLEN=%d CHANTYPES=# KICKLEN=390 MAXLIST=b:%d MODES=4 NETWORK=%s NICKLEN=%d "
-          "PREFIX=(ov)@+ :are supported by this server",
-          cfg->max_channels_per_client, IRC_CHANNEL_MAX, MAX_BANS, cfg->network_name, IRC_NICK_MAX);
-    reply(c, "005", "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,KICK:1,NAMES:1,WHOIS:1 "
-          "TOPICLEN=390 UTF8ONLY :are supported by this server");
+          "CHANNELLEN=%d CHANTYPES=# KICKLEN=390 LINELEN=%d MAXLIST=b:%d MODES=4 NETWORK=%s "
+          "NICKLEN=%d PREFIX=(ov)@+ :are supported by this server",
+          cfg->max_channels_per_client, IRC_CHANNEL_MAX, cfg->line_length, MAX_BANS,
+          cfg->network_name, IRC_NICK_MAX);
+    reply(c, "005", "CHATHISTORY=%d MSGREFTYPES=msgid,timestamp "   /* worker/history.c */
+          "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,KICK:1,NAMES:1,WHOIS:1 "
+          "TOPICLEN=390 UTF8ONLY :are supported by this server", CHATHISTORY_MAX);
     send_motd(c);
 }
 
@@ -128,6 +130,8 @@ size_t msgline_format(const struct msgline *m, int form, char *out, size_t cap)
         if (m->batch && m->batch[0])
             buf_appendf(&b, ";batch=%s", m->batch);
         buf_append_byte(&b, ' ');
+    } else if (m->batch && m->batch[0]) {
+        buf_appendf(&b, "@batch=%s ", m->batch);   /* batch cap without time tags (history.c) */
     }
     if (m->text)
         buf_appendf(&b, ":%s %s %s :%s\r\n", m->source, m->command, m->target, m->text);
@@ -147,7 +151,7 @@ void send_msgline(struct client *c, const struct msgline *m)
 {
     if (!m->text && !(c->caps & CAP_MESSAGE_TAGS))
         return;                          /* TAGMSG only for message-tags clients */
-    char line[IRC_TAGS_MAX + IRC_LINE_MAX + 600];
+    char line[IRC_TAGS_MAX + IRC_LINE_LIMIT + 600];
     size_t n = msgline_format(m, msgline_form(c->caps), line, sizeof line);
     client_send(c, line, n);
 }

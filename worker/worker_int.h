@@ -42,6 +42,7 @@ enum {
     CAP_BATCH = 1u << 6,
     CAP_LABELED_RESPONSE = 1u << 7,
     CAP_SASL = 1u << 8,
+    CAP_CHATHISTORY = 1u << 9,     /* draft/chathistory (worker/history.c) */
 };
 
 /* Member modes in a channel. */
@@ -315,5 +316,17 @@ bool account_service_whois(struct client *c, const char *nick);
  * is an account the client is not logged in to. */
 void account_nick_check(struct client *c);
 /* ---- end account.c ---- */
+
+/* ---- history.c: draft/chathistory and the HistServ pseudo-user ---- */
+#define CHATHISTORY_MAX 100        /* ISUPPORT CHATHISTORY: bigger limits are clamped */
+/* CHATHISTORY (command table entry). */
+void history_command(struct client *c, struct irc_msg *m);
+/* PRIVMSG/NOTICE/TAGMSG to HistServ: handled here (never routed nor stored);
+ * returns false for any other target. */
+bool history_service_message(struct client *c, const char *target, const char *cmd,
+                             const char *text);
+/* WHOIS HistServ: answered here; false for any other nick. */
+bool history_service_whois(struct client *c, const char *nick);
+/* ---- end history.c ---- */
 
 #endif

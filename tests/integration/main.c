@@ -24,7 +24,9 @@ int main(void)
     srunner_add_suite(sr, channel_suite());
     srunner_add_suite(sr, process_suite());
     srunner_add_suite(sr, control_suite());
+    srunner_add_suite(sr, account_suite());
     srunner_add_suite(sr, store_suite());
+    srunner_add_suite(sr, history_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY, default normal */
     int failed = srunner_ntests_failed(sr);

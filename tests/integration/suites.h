@@ -9,6 +9,8 @@ Suite *register_suite(void);
 Suite *channel_suite(void);
 Suite *process_suite(void);
 Suite *control_suite(void);
+Suite *account_suite(void);
 Suite *store_suite(void);
+Suite *history_suite(void);
 
 #endif
