@@ -686,24 +686,13 @@ static void ns_help(struct client *c)
               "after %d seconds.", (int)GRACE);
 }
 
-static void echo_to_sender(struct client *c, const char *cmd, const char *target, const char *text)
-{
-    if (!(c->caps & CAP_ECHO_MESSAGE))
-        return;
-    char prefix[256], msgid[17];
-    client_prefix(c, prefix, sizeof prefix);
-    store_new_msgid(msgid);
-    struct msgline ml = { .time = W.now, .msgid = msgid, .ctags = c->pending_ctags,
-                          .source = prefix, .command = cmd, .target = target, .text = text };
-    send_msgline(c, &ml);
-}
 
 bool account_service_message(struct client *c, const char *target, const char *cmd,
                              const char *text)
 {
     if (irc_casecmp(target, "NickServ") != 0)
         return false;
-    echo_to_sender(c, cmd, target, text);
+    echo_unstored(c, cmd, target, text);
     if (strcmp(cmd, "PRIVMSG") != 0)
         return true;            /* NOTICE and TAGMSG to services are dropped */
     char line[IRC_LINE_MAX + 1];

@@ -275,37 +275,30 @@ static int parse_limit(const char *p)
 #define MSG_COLS "m.sender_nick, m.command, m.target, m.body, m.msgid, " \
     SQL_TIME("m.server_time") ", m.server_time AS st, m.id AS id"
 
-/* Conditions placing m relative to a selector whose value is parameter $k. */
-static void cond_after(struct buf *q, const struct selector *s, int k)
+/* Conditions placing m relative to a selector whose value is parameter $k:
+ * after it, before it, or at-or-after it (AROUND's second half).  A msgid is
+ * a point of the (server_time, id) order; a timestamp compares by time only,
+ * and "after" starts one millisecond later (the precision clients see). */
+enum side { AFTER, BEFORE, FROM };
+
+static void cond_side(struct buf *q, const struct selector *s, int k, enum side side)
 {
+    static const char *const op[] = { ">", "<", ">=" };
     if (s->kind == SEL_MSGID)
-        buf_appendf(q, " AND (m.server_time, m.id) > ("
+        buf_appendf(q, " AND (m.server_time, m.id) %s ("
                     "(SELECT server_time FROM messages WHERE conversation = $1 AND msgid = $%d), "
-                    "(SELECT id FROM messages WHERE conversation = $1 AND msgid = $%d))", k, k);
-    else if (s->kind == SEL_TIME)
+                    "(SELECT id FROM messages WHERE conversation = $1 AND msgid = $%d))", op[side], k, k);
+    else if (s->kind != SEL_TIME && side != FROM)
+        return;                         /* "*": no bound */
+    else if (side == AFTER)
         buf_appendf(q, " AND m.server_time >= $%d::timestamptz + interval '1 millisecond'", k);
-}
-
-static void cond_before(struct buf *q, const struct selector *s, int k)
-{
-    if (s->kind == SEL_MSGID)
-        buf_appendf(q, " AND (m.server_time, m.id) < ("
-                    "(SELECT server_time FROM messages WHERE conversation = $1 AND msgid = $%d), "
-                    "(SELECT id FROM messages WHERE conversation = $1 AND msgid = $%d))", k, k);
-    else if (s->kind == SEL_TIME)
-        buf_appendf(q, " AND m.server_time < $%d::timestamptz", k);
-}
-
-/* At or after the selector (AROUND's second half). */
-static void cond_from(struct buf *q, const struct selector *s, int k)
-{
-    if (s->kind == SEL_MSGID)
-        buf_appendf(q, " AND (m.server_time, m.id) >= ("
-                    "(SELECT server_time FROM messages WHERE conversation = $1 AND msgid = $%d), "
-                    "(SELECT id FROM messages WHERE conversation = $1 AND msgid = $%d))", k, k);
     else
-        buf_appendf(q, " AND m.server_time >= $%d::timestamptz", k);
+        buf_appendf(q, " AND m.server_time %s $%d::timestamptz", op[side], k);
 }
+
+static void cond_after(struct buf *q, const struct selector *s, int k) { cond_side(q, s, k, AFTER); }
+static void cond_before(struct buf *q, const struct selector *s, int k) { cond_side(q, s, k, BEFORE); }
+static void cond_from(struct buf *q, const struct selector *s, int k) { cond_side(q, s, k, FROM); }
 
 /* A selector as a point of the (server_time, id) order, for comparisons. */
 static void point(struct buf *q, const struct selector *s, int k)
@@ -925,25 +918,13 @@ static void hs_days_or_show(struct client *c, bool show, char *args)
         hs_query_days(c, r);
 }
 
-/* The echo an echo-message client expects of what it sent to HistServ. */
-static void echo_to_sender(struct client *c, const char *cmd, const char *target, const char *text)
-{
-    if (!(c->caps & CAP_ECHO_MESSAGE))
-        return;
-    char prefix[256], msgid[17];
-    client_prefix(c, prefix, sizeof prefix);
-    store_new_msgid(msgid);
-    struct msgline ml = { .time = W.now, .msgid = msgid, .ctags = c->pending_ctags,
-                          .source = prefix, .command = cmd, .target = target, .text = text };
-    send_msgline(c, &ml);
-}
 
 bool history_service_message(struct client *c, const char *target, const char *cmd,
                              const char *text)
 {
     if (irc_casecmp(target, HISTSERV) != 0)
         return false;
-    echo_to_sender(c, cmd, target, strcmp(cmd, "TAGMSG") == 0 ? NULL : text);
+    echo_unstored(c, cmd, target, strcmp(cmd, "TAGMSG") == 0 ? NULL : text);
     if (strcmp(cmd, "PRIVMSG") != 0)
         return true;            /* NOTICE and TAGMSG to services are dropped */
     char line[IRC_LINE_MAX + 1];

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "ipc/frame.h"
 #include "ipc/proto.h"
+#include "worker/store.h"
 #include "worker/worker_int.h"
 
 static size_t format_numeric(char *line, size_t cap, const char *nick, const char *numeric,
@@ -197,4 +198,16 @@ void handle_echo_frame(const char *payload, size_t len)
     if (strcmp(m.command, "TAGMSG") == 0)
         m.text = NULL;
     send_echo(W.slot, client, &m);
+}
+
+void echo_unstored(struct client *c, const char *cmd, const char *target, const char *text)
+{
+    if (!(c->caps & CAP_ECHO_MESSAGE))
+        return;
+    char prefix[256], msgid[17];
+    client_prefix(c, prefix, sizeof prefix);
+    store_new_msgid(msgid);
+    struct msgline ml = { .time = W.now, .msgid = msgid, .ctags = c->pending_ctags,
+                          .source = prefix, .command = cmd, .target = target, .text = text };
+    send_msgline(c, &ml);
 }

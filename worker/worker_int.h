@@ -226,6 +226,9 @@ void send_msgline(struct client *c, const struct msgline *m);
 /* The durable echo of a client's own message (echo-message). */
 void send_echo(int slot, uint64_t client, const struct msgline *m);
 void handle_echo_frame(const char *payload, size_t len);
+/* The echo of a message that is not stored (to a service such as NickServ
+ * or HistServ): sent at once to an echo-message client. */
+void echo_unstored(struct client *c, const char *cmd, const char *target, const char *text);
 
 /* commands.c */
 void command_dispatch(struct client *c, char *line);
