@@ -49,6 +49,10 @@ enum ipc_type {
     IPC_P_ECHO,         /* u64 client, u64 time_ms, str msgid, str ctags, str source,
                            str command, str target, str text: the durable echo
                            of the client's own message */
+    IPC_P_FENCE,        /* u8 kind (1 channel, 2 nick), u8 stage, str target,
+                           u64 client, u32 slot, u32 token: labeled-response
+                           fence, answered once the path is done (worker/label.c) */
+    IPC_P_FENCE_ACK,    /* u64 client, u32 token */
 };
 
 /* What the master asks workers for (control socket commands). */

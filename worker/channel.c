@@ -15,6 +15,7 @@
  * together with topic and modes, so its channels come back. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,6 +163,7 @@ static void member_remove(struct channel *ch, struct member *m)
 /* One event line in the (up to) three forms clients get, each formatted
  * once, on first use, and the same bytes queued for every recipient. */
 struct line {
+    const char *actor;             /* nick!user@host of whoever caused it */
     struct msgline m;
     char text[1100];               /* the line body for non-message events */
     struct buf form[3];
@@ -170,6 +172,7 @@ struct line {
 static void line_init(struct line *l, double time, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void line_init(struct line *l, double time, const char *fmt, ...)
 {
+    l->actor = NULL;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(l->text, sizeof l->text, fmt, ap);
@@ -182,6 +185,7 @@ static void line_init(struct line *l, double time, const char *fmt, ...)
 
 static void line_init_msg(struct line *l, const struct msgline *m)
 {
+    l->actor = NULL;
     l->text[0] = '\0';
     l->m = *m;
     for (int i = 0; i < 3; i++)
@@ -194,7 +198,20 @@ static void line_free(struct line *l)
         buf_free(&l->form[i]);
 }
 
+static void line_send_form(struct line *l, struct client *c);
+
 static void line_send(struct line *l, struct client *c)
+{
+    /* Events caused by others are not responses to this client. */
+    size_t n = l->actor ? strcspn(l->actor, "!") : 0;
+    bool own = n && strlen(c->nick) == n && strncasecmp(l->actor, c->nick, n) == 0;
+    bool was = W.unsolicited;
+    W.unsolicited = !own;
+    line_send_form(l, c);
+    W.unsolicited = was;
+}
+
+static void line_send_form(struct line *l, struct client *c)
 {
     if (!l->text[0] && !l->m.text && !(c->caps & CAP_MESSAGE_TAGS))
         return;                        /* TAGMSG only for message-tags clients */
@@ -415,6 +432,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
             return;
         m = member_add(ch, ev->nick, ev->user, ev->host, ev->realname, ev->client, ev->slot, ev->modes);
         line_init(&l, ev->time, ":%s JOIN %s", ev->source, ch->name);
+        l.actor = ev->source;
         for (int i = 0; i < ch->nlocal; i++)
             if (ch->local[i]->local)
                 line_send(&l, ch->local[i]->local);
@@ -440,6 +458,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
             line_init(&l, ev->time, ":%s KICK %s %s :%s", ev->source, ch->name, ev->nick, ev->a1);
         else
             line_init(&l, ev->time, ":%s QUIT :%s", ev->source, ev->a1);
+        l.actor = ev->source;
         for (int i = 0; i < ch->nlocal; i++) {
             struct client *x = ch->local[i]->local;
             if (!x)
@@ -464,6 +483,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
         snprintf(m->nick, sizeof m->nick, "%s", newnick);
         hmap_put_name(&ch->members, m->nick, m);
         line_init(&l, ev->time, ":%s NICK :%s", ev->source, newnick);
+        l.actor = ev->source;
         for (int i = 0; i < ch->nlocal; i++) {
             struct client *x = ch->local[i]->local;
             if (!x || ch->local[i] == m || shares_other_channel(x, ev->nick, ch))
@@ -476,6 +496,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
     case EV_MODE:
         apply_modes(ch, ev->a1, ev->source, ev->time);
         line_init(&l, ev->time, ":%s MODE %s %s", ev->source, ch->name, ev->a1);
+        l.actor = ev->source;
         break;
     case EV_TOPIC: {
         snprintf(ch->topic, sizeof ch->topic, "%s", ev->a1);
@@ -484,6 +505,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
                  bang ? (int)(bang - ev->source) : (int)strlen(ev->source), ev->source);
         ch->topic_at = ev->time;
         line_init(&l, ev->time, ":%s TOPIC %s :%s", ev->source, ch->name, ev->a1);
+        l.actor = ev->source;
         break;
     }
     case EV_MSG: {
@@ -495,6 +517,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
             .text = strcmp(ev->a1, "TAGMSG") == 0 ? NULL : ev->a2,
         };
         line_init_msg(&l, &ml);
+        l.actor = ev->source;
         for (int i = 0; i < ch->nlocal; i++) {
             struct client *x = ch->local[i]->local;
             if (x && ch->local[i]->client != ev->client)
@@ -1281,6 +1304,7 @@ void chan_handle_request_frame(const char *payload, size_t len)
 
 void chan_request(struct client *c, int op, const char *channel, const char *arg1, const char *arg2)
 {
+    label_note_channel(channel);
     struct chan_req q = {
         .op = op, .channel = channel, .client = c->id, .slot = W.slot, .caps = c->caps,
         .nick = c->nick, .user = c->user, .host = c->host,
@@ -1361,6 +1385,7 @@ struct list_req {
     uint64_t client;
     int waiting;
     double deadline;
+    uint32_t label_token;          /* a labeled LIST waits for its end */
 };
 static uint64_t next_list_id;
 
@@ -1379,13 +1404,20 @@ static void list_lines(struct buf *out, const char *nick, const char *mask)
     }
 }
 
-static void list_done(uint64_t id, struct list_req *lr)
+/* End a LIST (all answers in, or timed out); frees lr. */
+static void list_finish(struct list_req *lr)
 {
     struct client *c = client_by_id(lr->client);
     if (c)
         reply(c, "323", ":End of LIST");
-    hmap_del_id(&W.lists, id);
+    label_release(lr->client, lr->label_token);
     free(lr);
+}
+
+static void list_done(uint64_t id, struct list_req *lr)
+{
+    hmap_del_id(&W.lists, id);
+    list_finish(lr);
 }
 
 void chan_list_request(struct client *c, const char *mask)
@@ -1395,6 +1427,7 @@ void chan_list_request(struct client *c, const char *mask)
     PARLOR_ASSERT(lr != NULL);
     lr->client = c->id;
     lr->deadline = W.now + 2.0;
+    lr->label_token = label_hold(c);
     reply(c, "321", "Channel :Users  Name");
     struct buf out = BUF_INIT;
     list_lines(&out, c->nick, mask);
@@ -1453,10 +1486,7 @@ void chan_list_tick(double now)
         struct list_req *lr = e->value;
         if (now < lr->deadline)
             continue;
-        struct client *c = client_by_id(lr->client);
-        if (c)
-            reply(c, "323", ":End of LIST");
-        free(lr);
         hmap_iter_remove(&it);
+        list_finish(lr);
     }
 }

@@ -39,7 +39,7 @@ static void update_poll(struct client *c)
     if (c->closing)
         return;
     int ev = 0;
-    if (!c->blocked && !c->throttled)
+    if (!c->blocked && !c->throttled && !c->label_wait)
         ev |= UV_READABLE;
     if (c->out.len)
         ev |= UV_WRITABLE;
@@ -110,6 +110,7 @@ static void on_closed(uv_handle_t *h)
         hmap_del_id(&throttled, c->id);
     buf_free(&c->in);
     buf_free(&c->out);
+    buf_free(&c->label_out);
     free(c->away);
     free(c->chans);
     free(c);
@@ -153,10 +154,27 @@ void client_close(struct client *c, const char *reason)
     uv_close((uv_handle_t *)&c->poll, on_closed);
 }
 
+void client_send_unsolicited(struct client *c, const char *data, size_t len)
+{
+    bool was = W.unsolicited;
+    W.unsolicited = true;
+    client_send(c, data, len);
+    W.unsolicited = was;
+}
+
 void client_send(struct client *c, const char *data, size_t len)
 {
     if (c->closing)
         return;
+    if (label_capturing(c) && !W.unsolicited) {
+        if (c->label_out.len + len > W.cfg->sendq) {
+            buf_clear(&c->label_out);
+            client_close(c, "SendQ exceeded");
+            return;
+        }
+        buf_append(&c->label_out, data, len);
+        return;
+    }
     if (c->out.len + len > W.cfg->sendq) {
         log_info("client %s:%d (%s): output queue over %zu bytes, disconnecting",
                  c->ip, c->port, c->nick, W.cfg->sendq);
@@ -304,7 +322,7 @@ void client_process_input(struct client *c)
         return;                 /* the running loop picks up where it is */
     c->in_input = true;
     size_t pos = 0;
-    while (!c->closing && !c->blocked && pos < c->in.len) {
+    while (!c->closing && !c->blocked && !c->label_wait && pos < c->in.len) {
         char *start = c->in.data + pos;
         char *nl = memchr(start, '\n', c->in.len - pos);
         if (!nl)
@@ -423,6 +441,8 @@ void client_tick(double now)
         struct client *c = e->value;
         if (c->closing)
             continue;
+        if (c->label_wait && now > c->label_deadline)
+            label_tick(now);
         if (!c->registered) {
             if (now - c->signon > cfg->registration_timeout)
                 client_close(c, "Registration timed out");

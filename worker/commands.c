@@ -31,6 +31,7 @@ static const struct { const char *name; uint32_t bit; } caps[] = {
     { "cap-notify", CAP_CAP_NOTIFY },
     { "draft/chathistory", CAP_CHATHISTORY },   /* worker/history.c */
     { "echo-message", CAP_ECHO_MESSAGE },
+    { "labeled-response", CAP_LABELED_RESPONSE },
     { "message-tags", CAP_MESSAGE_TAGS },
     { "multi-prefix", CAP_MULTI_PREFIX },
     { "sasl", CAP_SASL },                  /* "sasl=PLAIN" in CAP LS 302 */
@@ -531,5 +532,22 @@ void command_dispatch(struct client *c, char *line)
         reply(c, "431", ":No nickname given");
         return;
     }
+    /* labeled-response (needs batch): collect this command's responses. */
+    const char *label = NULL;
+    char lab[65];
+    if (m.tags && (c->caps & CAP_LABELED_RESPONSE) && (c->caps & CAP_BATCH)) {
+        char copy[IRC_TAGS_MAX + 1];
+        snprintf(copy, sizeof copy, "%s", m.tags);
+        for (char *save, *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save))
+            if (strncmp(tok, "label=", 6) == 0 && tok[6] && strlen(tok + 6) < sizeof lab &&
+                !strpbrk(tok + 6, " \\")) {
+                snprintf(lab, sizeof lab, "%s", tok + 6);
+                label = lab;
+            }
+    }
+    if (label)
+        label_begin(c, label);
     cmd->fn(c, &m);
+    if (label)
+        label_end_command(c);
 }

@@ -323,7 +323,9 @@ static void deliver_to_nick(struct client *t, const struct nick_msg *m)
             .time = m->time, .msgid = m->msgid, .ctags = m->ctags, .source = m->source,
             .command = m->command, .target = t->nick, .text = m->text,
         };
+        W.unsolicited = true;
         send_msgline(t, &ml);
+        W.unsolicited = false;
         if (t->away && strcmp(m->command, "PRIVMSG") == 0)
             reply_remote(slot, from, m->from_nick, "301", "%s :%s", t->nick, t->away);
         if (strcmp(m->command, "TAGMSG") != 0)
@@ -331,7 +333,9 @@ static void deliver_to_nick(struct client *t, const struct nick_msg *m)
         break;
     }
     case TO_NICK_INVITE:
+        W.unsolicited = true;
         client_sendf(t, ":%s INVITE %s %s\r\n", m->source, t->nick, m->text);
+        W.unsolicited = false;
         reply_remote(slot, from, m->from_nick, "341", "%s %s", t->nick, m->text);
         break;
     case TO_NICK_WHOIS:
@@ -377,6 +381,12 @@ static void route(int stage, const struct nick_msg *m)
         encode_to_nick(b, 1, m);
 }
 
+int nick_holder_slot(const char *nick)
+{
+    struct nick_rec *rec = hmap_get_name(&W.nick_owner, nick);
+    return rec ? rec->slot : -1;
+}
+
 void nick_route(const struct nick_msg *m)
 {
     route(0, m);
@@ -385,6 +395,7 @@ void nick_route(const struct nick_msg *m)
 void to_nick(int kind, const char *target, struct client *from, const char *command,
              const char *text, const char *msgid, const char *ctags)
 {
+    label_note_nick(target);
     char prefix[256];
     client_prefix(from, prefix, sizeof prefix);
     struct nick_msg m = {

@@ -115,6 +115,12 @@ static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
             client_send(c, data, n);
         break;
     }
+    case IPC_P_FENCE:
+        label_handle_fence(payload, len);
+        break;
+    case IPC_P_FENCE_ACK:
+        label_handle_ack(payload, len);
+        break;
     case IPC_P_ECHO:
         handle_echo_frame(payload, len);
         break;

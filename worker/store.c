@@ -48,6 +48,14 @@ struct batch {
     store_durable_cb **cbs;       /* durable callbacks, n of them */
     void **args;
     uint32_t cap;
+    struct barrier *after;        /* barriers to run once this batch is durable */
+};
+
+/* store_barrier's callback waiting behind a batch. */
+struct barrier {
+    store_durable_cb *cb;
+    void *arg;
+    struct barrier *next;
 };
 
 enum op_kind { OP_QUERY, OP_BATCH, OP_REPLAY };
@@ -127,6 +135,11 @@ static void batch_free(struct batch *b)
 {
     if (!b)
         return;
+    while (b->after) {              /* never acknowledged: drop the barriers */
+        struct barrier *x = b->after;
+        b->after = x->next;
+        free(x);
+    }
     for (int i = 0; i < 10; i++)
         buf_free(&b->col[i]);
     buf_free(&b->records);
@@ -232,6 +245,12 @@ static void batch_ack(struct batch *b)
     for (uint32_t i = 0; i < b->n; i++)
         if (b->cbs && b->cbs[i])
             b->cbs[i](b->args[i]);
+    while (b->after) {
+        struct barrier *x = b->after;
+        b->after = x->next;
+        x->cb(x->arg);
+        free(x);
+    }
 }
 
 /* ---- spool ---- */
@@ -767,6 +786,31 @@ void store_message(const struct store_msg *m, store_durable_cb *cb, void *arg)
     b->args[b->n] = arg;
     batch_add_columns(b, m);
     record_encode(&b->records, m);
+}
+
+static void on_barrier_query(void *arg, const PGresult *res, const char *error)
+{
+    struct barrier *x = arg;
+    x->cb(x->arg);
+    free(x);
+}
+
+void store_barrier(store_durable_cb *cb, void *arg)
+{
+    struct barrier *x = calloc(1, sizeof *x);
+    PARLOR_ASSERT(x != NULL);
+    x->cb = cb;
+    x->arg = arg;
+    if (S.pending && S.pending->n) {
+        struct barrier **tail = &S.pending->after;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = x;
+        return;
+    }
+    /* Nothing waiting to be sent: a statement behind everything in flight
+     * (or, without a connection, an answer from the next flush). */
+    store_query("SELECT 1", 0, NULL, on_barrier_query, x);
 }
 
 void store_flush(void)

@@ -59,6 +59,10 @@ typedef void store_durable_cb(void *arg);
  * Callbacks run in the order messages were queued. */
 void store_message(const struct store_msg *m, store_durable_cb *cb, void *arg);
 
+/* `cb` runs once everything queued so far (messages and queries) has
+ * finished: a fence for labeled responses. */
+void store_barrier(store_durable_cb *cb, void *arg);
+
 /* Called by the worker: start (connect in the background), flush the batch
  * of this loop iteration, and stop (flush, then close). */
 void store_init(const char *conninfo, const char *spool_dir);

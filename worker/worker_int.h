@@ -74,6 +74,13 @@ struct client {
     bool blocked;                  /* waiting for a nick claim; input paused */
     bool closing, dirty, throttled, discarding, invisible;
     bool in_input;                 /* inside client_process_input (no re-entry) */
+    /* labeled-response (worker/label.c): label of the command being answered */
+    char label[65];
+    struct buf label_out;          /* its responses, collected */
+    int label_fences;              /* paths not yet known to be done */
+    uint32_t label_token;
+    double label_deadline;
+    bool label_wait;               /* input waits until the response is complete */
     double signon, last_recv, last_active, ping_sent;
     double flood_tokens, flood_at;
     struct channel **chans;        /* channels it is in (mirrors; not owned) */
@@ -154,6 +161,7 @@ struct worker {
     uint32_t next_client;
     int nclients;
     bool stopping;
+    bool unsolicited;              /* the line being sent is not a response (label.c) */
     struct {
         uint64_t messages_in;      /* PRIVMSG/NOTICE from local clients */
         uint64_t lines_out;        /* lines queued to local clients */
@@ -164,6 +172,20 @@ struct worker {
 };
 
 extern struct worker W;
+
+/* label.c: IRCv3 labeled-response */
+bool label_capturing(const struct client *c);
+void label_begin(struct client *c, const char *label);
+void label_end_command(struct client *c);
+void label_note_channel(const char *channel);
+void label_note_nick(const char *nick);
+/* An asynchronous part of the running labeled command (LIST): returns a
+ * token for label_release, or 0 when no label is being answered. */
+uint32_t label_hold(struct client *c);
+void label_release(uint64_t client, uint32_t token);
+void label_handle_fence(const char *payload, size_t len);
+void label_handle_ack(const char *payload, size_t len);
+void label_tick(double now);
 
 /* session.c: the sessions table */
 void session_open(struct client *c);
@@ -184,6 +206,9 @@ void worker_check_stop(void);
 /* client.c */
 void client_accept(int fd, const char *ip, int port);
 void client_send(struct client *c, const char *data, size_t len);
+/* For lines that are not a response to what the client asked (other
+ * people's messages): never collected into a labeled response. */
+void client_send_unsolicited(struct client *c, const char *data, size_t len);
 void client_sendf(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void client_flush(struct client *c);
 void client_close(struct client *c, const char *reason);
@@ -260,6 +285,8 @@ void to_nick(int kind, const char *target, struct client *from, const char *comm
              const char *text, const char *msgid, const char *ctags);
 void nick_route(const struct nick_msg *m);
 void nick_handle_frame(const char *payload, size_t len);
+/* At a nick's owner: the worker holding it, or -1. */
+int nick_holder_slot(const char *nick);
 void nick_try_register(struct client *c);
 
 /* channel.c */

@@ -288,6 +288,52 @@ START_TEST(test_graceful_shutdown_keeps_every_relayed_message_in_postgres_or_the
 }
 END_TEST
 
+/* labeled-response: one line tagged, several in a batch, none as ACK, and
+ * responses that come from another worker or after the database (the echo)
+ * still carry the label. */
+START_TEST(test_labeled_responses_cover_remote_and_durable_replies)
+{
+    struct it_server s;
+    start_with_db(&s);
+    struct it_client *o = member(&s, 1, "labother", "#labels");
+    struct it_client *c = it_connect_on_worker(&s, 0);
+    it_send(c, "CAP REQ :labeled-response batch echo-message message-tags");
+    it_send(c, "CAP END");
+    it_register(c, "labeler");
+    it_send(c, "@label=j1 JOIN #labels");
+    it_expect_re(c, "^@label=j1 :[^ ]+ BATCH \\+([^ ]+) labeled-response$");
+    it_expect_re(c, "^@batch=[^ ]+ :labeler![^ ]+ JOIN #labels$");
+    it_expect_re(c, "^@batch=[^ ]+ :[^ ]+ 366 labeler #labels ");
+    it_expect_re(c, "^:[^ ]+ BATCH -");
+    /* The echo comes once the message is stored, labeled. */
+    it_send(c, "@label=m1 PRIVMSG #labels :labeled hello");
+    it_expect_re(c, "^@label=m1;[^ ]*msgid=[^ ]+ :labeler![^ ]+ PRIVMSG #labels :labeled hello$");
+    /* A reply from the nick's route (the owner may be the other worker). */
+    it_send(c, "@label=x1 PRIVMSG nobody-here :hi");
+    it_expect_re(c, "^@label=x1 :[^ ]+ 401 labeler nobody-here ");
+    it_send(c, "@label=p1 PING tok");
+    it_expect_re(c, "^@label=p1 :[^ ]+ PONG [^ ]+ :?tok$");
+    /* No response at all: ACK. */
+    it_send(c, "@label=a1 PONG whatever");
+    it_expect_re(c, "^@label=a1 :[^ ]+ ACK$");
+    /* History inside the labeled batch keeps its own chathistory batch. */
+    it_send(c, "@label=h1 CHATHISTORY LATEST #labels * 5");
+    it_expect_re(c, "^@label=h1 :[^ ]+ BATCH \\+[^ ]+ labeled-response$");
+    it_expect_re(c, "^@batch=[^ ]+ :[^ ]+ BATCH \\+[^ ]+ chathistory #labels$");
+    const char *line = it_expect_re(c, "PRIVMSG #labels :labeled hello$");
+    int batches = 0;
+    for (const char *p = line; (p = strstr(p, "batch=")); p++)
+        batches++;
+    ck_assert_msg(batches == 1, "%d batch tags on one line: %s", batches, line);
+    /* The other member's messages are never swallowed into a label. */
+    it_send(o, "PRIVMSG #labels :from the other side");
+    it_expect_re(c, "^(@[^ ]+ )?:labother![^ ]+ PRIVMSG #labels :from the other side$");
+    it_client_free(c);
+    it_client_free(o);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -299,6 +345,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_migrate_command_applies_once_and_a_newer_schema_is_refused);
     tcase_add_test(tc, test_injection_strings_and_korean_are_stored_verbatim);
     tcase_add_test(tc, test_graceful_shutdown_keeps_every_relayed_message_in_postgres_or_the_spool);
+    tcase_add_test(tc, test_labeled_responses_cover_remote_and_durable_replies);
     suite_add_tcase(s, tc);
     return s;
 }
