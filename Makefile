@@ -36,7 +36,7 @@ BENCH_SRC  := $(wildcard bench/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
-PROGRAMS := $(BIN)/parlord $(BIN)/parlorctl
+PROGRAMS := $(BIN)/parlord $(BIN)/parlorctl $(BIN)/parlor
 TESTS    := $(BIN)/test_unit $(BIN)/test_integration
 
 .PHONY: all asan test test-unit test-integration test-asan run deps bench clean install
@@ -53,6 +53,10 @@ $(BIN)/parlord: $(call obj,$(PARLORD_SRC))
 $(BIN)/parlorctl: $(call obj,client-cli/parlorctl.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_EDIT)
+
+$(BIN)/parlor: $(call obj,$(wildcard client-cli/parlor_*.c) client-cli/parlor.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_EDIT)
 
 $(BIN)/test_unit: $(call obj,$(UNIT_SRC) $(IPC_SRC) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
@@ -75,7 +79,7 @@ deps:
 test-unit: $(BIN)/test_unit
 	$(BIN)/test_unit
 
-test-integration: $(BIN)/parlord $(BIN)/parlorctl $(BIN)/test_integration
+test-integration: $(BIN)/parlord $(BIN)/parlorctl $(BIN)/parlor $(BIN)/test_integration
 	PARLORD=$(BIN)/parlord $(BIN)/test_integration
 
 test-asan:
@@ -112,9 +116,10 @@ MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 
-install: $(BIN)/parlord $(BIN)/parlorctl
+install: $(BIN)/parlord $(BIN)/parlorctl $(BIN)/parlor
 	install -D -m 0755 $(BIN)/parlord $(DESTDIR)$(SBINDIR)/parlord
 	install -D -m 0755 $(BIN)/parlorctl $(DESTDIR)$(BINDIR)/parlorctl
+	install -D -m 0755 $(BIN)/parlor $(DESTDIR)$(BINDIR)/parlor
 	install -d -m 0755 $(DESTDIR)$(DATADIR)/migrations
 	$(if $(wildcard migrations/*.sql),install -m 0644 $(wildcard migrations/*.sql) $(DESTDIR)$(DATADIR)/migrations/)
 	if [ -d words ]; then find words -type f -exec sh -c \
@@ -122,6 +127,7 @@ install: $(BIN)/parlord $(BIN)/parlorctl
 	install -D -m 0644 etc/parlord.conf.example $(DESTDIR)$(SYSCONFDIR)/parlor/parlord.conf.example
 	install -D -m 0644 man/parlord.8 $(DESTDIR)$(MANDIR)/man8/parlord.8
 	install -D -m 0644 man/parlorctl.8 $(DESTDIR)$(MANDIR)/man8/parlorctl.8
+	install -D -m 0644 man/parlor.1 $(DESTDIR)$(MANDIR)/man1/parlor.1
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	sed -e 's|/usr/sbin/parlord|$(SBINDIR)/parlord|g' \
 	    -e 's|/etc/parlor/|$(SYSCONFDIR)/parlor/|g' \
