@@ -26,6 +26,7 @@ int main(void)
     srunner_add_suite(sr, control_suite());
     srunner_add_suite(sr, account_suite());
     srunner_add_suite(sr, store_suite());
+    srunner_add_suite(sr, client_suite());
     srunner_add_suite(sr, history_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY, default normal */

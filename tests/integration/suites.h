@@ -11,6 +11,7 @@ Suite *process_suite(void);
 Suite *control_suite(void);
 Suite *account_suite(void);
 Suite *store_suite(void);
+Suite *client_suite(void);
 Suite *history_suite(void);
 
 #endif

@@ -1,0 +1,192 @@
+/* parlor, the terminal chat client: what its files share.
+ *
+ *   parlor.c         options, password prompt, main(): picks a mode
+ *   parlor_net.c     the connection: resolve, connect, read lines, write,
+ *                    CAP / SASL / registration, PING, reconnect timer
+ *   parlor_ui.c      interactive mode: libedit callback interface on the
+ *                    libuv loop, output above the prompt, rooms, display
+ *   parlor_cmd.c     interactive slash commands (a table, as in parlorctl)
+ *   parlor_script.c  script mode: --send, stdin lines, --days, --day
+ *
+ * One libuv loop drives everything.  The connection layer knows nothing
+ * about the screen: it hands every line to the mode's callbacks (struct
+ * mode_ops), and the mode decides what to show and whether to reconnect. */
+#ifndef PARLOR_CLIENT_H
+#define PARLOR_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <uv.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/irc.h"
+
+#define PARLOR_CLIENT_VERSION PARLOR_VERSION
+
+#define PARLOR_NAME_MAX 64        /* a room or nick, with room to spare */
+#define PARLOR_MSGID_MAX 96
+#define PARLOR_TARGETS_MAX 64     /* rooms and private conversations */
+#define PARLOR_TEXT_MAX 400       /* bytes of message text per PRIVMSG */
+
+/* Capabilities we ask for, as bits. */
+enum {
+    PCAP_SERVER_TIME = 1u << 0,
+    PCAP_MESSAGE_TAGS = 1u << 1,
+    PCAP_ECHO_MESSAGE = 1u << 2,
+    PCAP_BATCH = 1u << 3,
+    PCAP_MULTI_PREFIX = 1u << 4,
+    PCAP_CHATHISTORY = 1u << 5,
+    PCAP_SASL = 1u << 6,
+};
+
+/* A room or a private conversation the client takes part in.  Owned by
+ * app.targets (a fixed array). */
+struct target {
+    char name[PARLOR_NAME_MAX];
+    bool is_room;
+    bool joined;                  /* rooms: we are in it on this connection */
+    char last_msgid[PARLOR_MSGID_MAX];  /* newest message seen; "" if none */
+};
+
+struct app;
+
+/* What a mode does with the connection's events.  Every callback is
+ * optional except line. */
+struct mode_ops {
+    /* 001 received: the connection is usable. */
+    void (*registered)(struct app *a);
+    /* Every parsed line from the server (also the ones the connection
+     * layer handled itself, such as CAP or 001). */
+    void (*line)(struct app *a, struct irc_msg *m);
+    /* A progress or status message ("Connecting to ..."). */
+    void (*status)(struct app *a, const char *text);
+    /* The connection is gone (after a failed connect as well).
+     * `reason` says why, for people. */
+    void (*disconnected)(struct app *a, const char *reason);
+    /* Registration cannot succeed (SASL refused, nick refused...). */
+    void (*fatal)(struct app *a, const char *text);
+};
+
+/* The whole client.  One instance, owned by main(). */
+struct app {
+    uv_loop_t *loop;
+    const struct mode_ops *ops;
+
+    /* options */
+    char host[256];
+    int port;
+    char want_nick[PARLOR_NAME_MAX];
+    char account[PARLOR_NAME_MAX];    /* "" without --account */
+    char *password;                   /* SASL password (malloc'd), NULL if none */
+    char join[512];                   /* --join, comma separated */
+    bool json;
+    bool color;
+
+    /* connection state (parlor_net.c) */
+    uv_tcp_t *tcp;                    /* NULL when not connected; freed on close */
+    bool connecting, connected, registered;
+    bool cap_done;                    /* CAP END sent */
+    uint32_t caps;                    /* acknowledged PCAP_* */
+    char nick[PARLOR_NAME_MAX];       /* our nick on this connection */
+    int nick_tries;
+    struct buf in;                    /* bytes read, not yet a full line */
+    char error_line[256];             /* the server's ERROR text, if any */
+    uv_timer_t reconnect_timer;
+    uv_timer_t idle_timer;
+    int backoff_s;                    /* next reconnect delay */
+    uint64_t last_rx_ms;
+    bool ping_sent;
+    bool quitting;                    /* QUIT sent or closing for good */
+
+    /* rooms and conversations */
+    struct target targets[PARLOR_TARGETS_MAX];
+    int ntargets;
+
+    int exit_code;
+};
+
+extern struct app *app;
+
+/* ---- parlor_net.c ---- */
+/* Start connecting (resolving first).  Status goes to ops->status. */
+void net_connect(struct app *a);
+/* Send one line (CRLF added).  Dropped when not connected. */
+void net_sendf(struct app *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Close the connection; ops->disconnected is called with `reason`. */
+void net_close(struct app *a, const char *reason);
+/* Reconnect after the current backoff delay (and double it, up to 30 s). */
+void net_schedule_reconnect(struct app *a);
+/* Stop timers and the connection so the loop can end. */
+void net_shutdown(struct app *a);
+/* Split `text` into PRIVMSG lines of at most PARLOR_TEXT_MAX bytes (cut
+ * between UTF-8 characters) and send them; returns how many were sent. */
+int net_privmsg(struct app *a, const char *target, const char *text);
+
+/* ---- helpers (parlor_net.c) ---- */
+/* The value of tag `key` in a tag string (unescaped); false if absent. */
+bool tag_get(const char *tags, const char *key, char *out, size_t cap);
+/* The nick part of a source "nick!user@host". */
+void source_nick(const char *source, char *out, size_t cap);
+/* Milliseconds of a monotonic clock. */
+uint64_t now_ms(void);
+
+/* ---- targets (parlor_net.c) ---- */
+struct target *target_find(struct app *a, const char *name);
+/* Find or add; NULL when the table is full. */
+struct target *target_add(struct app *a, const char *name);
+void target_remove(struct app *a, const char *name);
+/* Remember the newest msgid seen in a conversation. */
+void target_seen(struct app *a, const char *name, const char *msgid);
+
+/* ---- parlor_ui.c ---- */
+extern const struct mode_ops ui_ops;
+/* Interactive mode: set up the terminal and connect.  Returns 0 or -1. */
+int ui_start(struct app *a);
+/* Print one line above the prompt (timestamped with `when`, 0 = now). */
+void ui_print(struct app *a, time_t when, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The current target's name, or NULL. */
+const char *ui_current(struct app *a);
+void ui_set_current(struct app *a, const char *name);
+/* Start `nick` coloured (when colours are on) into out. */
+void ui_nick(struct app *a, const char *nick, char *out, size_t cap);
+/* Stop: remove the line editor, close handles. */
+void ui_quit(struct app *a, const char *reason);
+/* Interactive commands asked HistServ for something (suppress the echo). */
+extern int ui_histserv_pending;
+/* /join asked for `room`: make it the current room once joined. */
+void ui_expect_join(const char *room);
+/* /day: fetch the day's further pages as they are announced. */
+void ui_day_auto(bool on);
+
+/* ---- parlor_cmd.c ---- */
+/* Run one input line that starts with '/'. */
+void cmd_run(struct app *a, const char *line);
+
+/* ---- parlor_script.c ---- */
+enum script_kind { SCRIPT_SEND, SCRIPT_DAYS, SCRIPT_DAY };
+struct script_opts {
+    enum script_kind kind;
+    const char *send_text;        /* --send, may be NULL */
+    bool read_stdin;              /* send stdin's lines */
+    const char *date;             /* --day */
+    const char *target;           /* --days / --day target */
+    bool json;                    /* JSON lines instead of tab-separated */
+    int timeout_s;
+};
+extern const struct mode_ops script_ops;
+int script_start(struct app *a, const struct script_opts *o);
+
+/* ---- text helpers (parlor_net.c) ---- */
+/* Replace control characters (terminal escapes) and strip mIRC formatting
+ * codes, in place. */
+void text_sanitize(char *s);
+/* "YYYY-MM-DDThh:mm:ss[.sss]Z" -> time_t, or 0. */
+time_t parse_time_tag(const char *s);
+/* Append s as a JSON string (quoted, escaped). */
+void json_string(struct buf *b, const char *s);
+
+#endif

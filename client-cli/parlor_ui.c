@@ -1,0 +1,734 @@
+/* parlor: interactive mode.
+ *
+ * The line editor is libedit's readline-compatible callback interface:
+ * rl_callback_handler_install() draws the prompt and puts the terminal in
+ * raw mode, and a uv_poll_t on standard input calls rl_callback_read_char()
+ * whenever a key arrives, so the socket and the keyboard share one libuv
+ * loop and neither waits for the other.
+ *
+ * Printing above the prompt (ui_print): the input area (prompt plus the
+ * half-typed line, which may wrap over several rows) is erased by moving
+ * the cursor up to its first row and clearing to the end of the screen;
+ * the new line is written there, and rl_forced_update_display() makes
+ * libedit draw the prompt and the line again below it, cursor where it was.
+ * How many rows to climb is computed from display widths (wcwidth), so
+ * Korean text, two columns per character, is counted right.
+ *
+ * libedit quirk: after the line handler runs, libedit leaves the terminal in
+ * cooked mode and does not start a new line until its next el_gets call.
+ * We therefore install the handler again after every accepted line, which
+ * resets the line, restores raw mode and draws the prompt. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+#include <wchar.h>
+
+#include <editline/readline.h>
+
+#include "client-cli/parlor.h"
+#include "common/log.h"
+
+#define QUIT_GRACE_MS 700
+#define SEEN_MAX 512              /* msgids remembered to drop duplicates */
+#define HISTORY_AFTER_LIMIT 100
+
+int ui_histserv_pending;
+
+/* The screen side of interactive mode.  One instance (static). */
+static struct {
+    uv_poll_t stdin_poll;
+    uv_signal_t sigint, sigterm, sigwinch;
+    uv_timer_t quit_timer;
+    bool started;
+    bool editing;                 /* the handler is installed and a line is being edited */
+    bool line_done;               /* a line was accepted: install the handler again */
+    bool tty;                     /* stdout is a terminal */
+    char prompt[PARLOR_NAME_MAX + 8];
+    char current[PARLOR_NAME_MAX];
+    char switch_to[PARLOR_NAME_MAX];  /* /join asked for this room: show it when joined */
+    struct buf names;             /* 353 lines being collected */
+    char names_room[PARLOR_NAME_MAX];
+    int names_count;
+    char seen[SEEN_MAX][PARLOR_MSGID_MAX];
+    int seen_next;
+    char batch_ref[32];           /* the open chathistory batch */
+    char batch_target[PARLOR_NAME_MAX];
+    int batch_count;
+    bool day_auto;                /* /day: fetch the following pages too */
+    int connections;              /* successful registrations so far */
+} U;
+
+/* ---- output ---- */
+
+static int term_cols(void)
+{
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 80;
+}
+
+/* Display width of the first `len` bytes of s (UTF-8). */
+static int text_width(const char *s, size_t len)
+{
+    mbstate_t st;
+    memset(&st, 0, sizeof st);
+    int w = 0;
+    size_t i = 0;
+    while (i < len) {
+        wchar_t wc;
+        size_t n = mbrtowc(&wc, s + i, len - i, &st);
+        if (n == (size_t)-1 || n == (size_t)-2) {
+            memset(&st, 0, sizeof st);
+            i++;
+            w++;
+            continue;
+        }
+        if (n == 0)
+            break;
+        int cw = wcwidth(wc);
+        w += cw > 0 ? cw : 0;
+        i += n;
+    }
+    return w;
+}
+
+/* Erase the prompt and the line being typed; the cursor ends at column 0 of
+ * the input area's first row. */
+static void clear_input(void)
+{
+    int cols = term_cols();
+    const char *line = rl_line_buffer ? rl_line_buffer : "";
+    size_t point = rl_point > 0 ? (size_t)rl_point : 0;
+    if (point > strlen(line))
+        point = strlen(line);
+    int w = text_width(U.prompt, strlen(U.prompt)) + text_width(line, point);
+    int row = w / cols;
+    if (row > 0)
+        printf("\033[%dA", row);
+    fputs("\r\033[J", stdout);
+}
+
+static void emit(const char *s)
+{
+    bool redraw = U.editing && U.tty;
+    if (redraw)
+        clear_input();
+    fputs(s, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    if (redraw)
+        rl_forced_update_display();
+}
+
+void ui_print(struct app *a, time_t when, const char *fmt, ...)
+{
+    char text[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    time_t now = time(NULL);
+    if (when == 0)
+        when = now;
+    struct tm tm, today;
+    localtime_r(&when, &tm);
+    localtime_r(&now, &today);
+    char stamp[32];
+    if (tm.tm_year == today.tm_year && tm.tm_yday == today.tm_yday)
+        strftime(stamp, sizeof stamp, "%H:%M", &tm);
+    else
+        strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M", &tm);
+    char line[4200];
+    snprintf(line, sizeof line, "%s %s", stamp, text);
+    emit(line);
+}
+
+void ui_nick(struct app *a, const char *nick, char *out, size_t cap)
+{
+    static const int palette[] = { 31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96 };
+    if (!a->color) {
+        snprintf(out, cap, "%s", nick);
+        return;
+    }
+    uint64_t h = irc_casehash(nick, strlen(nick));
+    snprintf(out, cap, "\033[%dm%s\033[0m", palette[h % (sizeof palette / sizeof palette[0])], nick);
+}
+
+/* ---- prompt and current target ---- */
+
+static void set_prompt(void)
+{
+    snprintf(U.prompt, sizeof U.prompt, "[%s] ", U.current[0] ? U.current : "parlor");
+    if (!U.editing) {
+        rl_set_prompt(U.prompt);
+        return;
+    }
+    if (U.tty)
+        clear_input();
+    rl_set_prompt(U.prompt);
+    rl_forced_update_display();
+}
+
+const char *ui_current(struct app *a)
+{
+    return U.current[0] ? U.current : NULL;
+}
+
+void ui_set_current(struct app *a, const char *name)
+{
+    snprintf(U.current, sizeof U.current, "%s", name ? name : "");
+    set_prompt();
+}
+
+/* ---- leaving ---- */
+
+static void close_handle(uv_handle_t *h)
+{
+    if (h->loop && !uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void stop_all(struct app *a)
+{
+    if (U.editing || U.line_done) {
+        rl_callback_handler_remove();
+        U.editing = false;
+        U.line_done = false;
+        if (U.tty) {
+            fputs("\r\033[K", stdout);
+            fflush(stdout);
+        }
+    }
+    close_handle((uv_handle_t *)&U.stdin_poll);
+    close_handle((uv_handle_t *)&U.sigint);
+    close_handle((uv_handle_t *)&U.sigterm);
+    close_handle((uv_handle_t *)&U.sigwinch);
+    close_handle((uv_handle_t *)&U.quit_timer);
+    net_shutdown(a);
+    buf_free(&U.names);
+}
+
+static void on_quit_timer(uv_timer_t *t)
+{
+    stop_all(t->data);
+}
+
+void ui_quit(struct app *a, const char *reason)
+{
+    if (a->quitting)
+        return;
+    a->quitting = true;
+    if (a->connected) {
+        net_sendf(a, "QUIT :%s", reason && reason[0] ? reason : "parlor");
+        /* Give the QUIT a moment to leave; the server closing first ends it
+         * sooner (ui_disconnected). */
+        uv_timer_start(&U.quit_timer, on_quit_timer, QUIT_GRACE_MS, 0);
+    } else {
+        stop_all(a);
+    }
+}
+
+/* ---- input ---- */
+
+static void on_line(char *line)
+{
+    struct app *a = app;
+    U.editing = false;
+    U.line_done = true;
+    if (!line) {                       /* Ctrl-D on an empty line */
+        if (U.tty)
+            fputs("\n", stdout);
+        ui_quit(a, "parlor");
+        return;
+    }
+    /* libedit left the typed line on the screen and moved below it: erase
+     * it, the message comes back formatted (echo). */
+    if (U.tty) {
+        int cols = term_cols();
+        int w = text_width(U.prompt, strlen(U.prompt)) + text_width(line, strlen(line));
+        int rows = w / cols + 1;
+        printf("\033[%dA\r\033[J", rows);
+        fflush(stdout);
+    }
+    if (line[0])
+        add_history(line);
+    if (line[0] == '/' && line[1] != '/') {
+        cmd_run(a, line);
+    } else if (line[0]) {
+        const char *text = line[0] == '/' ? line + 1 : line;
+        const char *cur = ui_current(a);
+        if (!cur)
+            ui_print(a, 0, "-!- No room or conversation yet: /join #room or /query nick");
+        else if (!a->registered)
+            ui_print(a, 0, "-!- Not connected; the message was not sent");
+        else {
+            net_privmsg(a, cur, text);
+            if (!(a->caps & PCAP_ECHO_MESSAGE)) {
+                char n[128];
+                ui_nick(a, a->nick, n, sizeof n);
+                ui_print(a, 0, "%s <%s> %s", cur, n, text);
+            }
+        }
+    }
+    free(line);
+}
+
+static void install_handler(void)
+{
+    rl_callback_handler_install(U.prompt, on_line);
+    U.editing = true;
+}
+
+static void on_stdin(uv_poll_t *p, int status, int events)
+{
+    struct app *a = p->data;
+    if (status < 0) {
+        ui_quit(a, "parlor");
+        return;
+    }
+    if (!U.editing)
+        return;
+    rl_callback_read_char();
+    if (U.line_done && !a->quitting) {
+        U.line_done = false;
+        install_handler();
+    }
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct app *a = s->data;
+    if (signum == SIGWINCH) {
+        if (U.editing)
+            rl_resize_terminal();
+        return;
+    }
+    ui_quit(a, "parlor");
+}
+
+/* ---- what the server says ---- */
+
+static bool seen_before(const char *msgid)
+{
+    if (!msgid[0])
+        return false;
+    for (int i = 0; i < SEEN_MAX; i++)
+        if (strcmp(U.seen[i], msgid) == 0)
+            return true;
+    snprintf(U.seen[U.seen_next], sizeof U.seen[0], "%s", msgid);
+    U.seen_next = (U.seen_next + 1) % SEEN_MAX;
+    return false;
+}
+
+static bool is_me(struct app *a, const char *nick)
+{
+    return irc_casecmp(nick, a->nick) == 0;
+}
+
+static bool is_service(const char *nick)
+{
+    return irc_casecmp(nick, "HistServ") == 0 || irc_casecmp(nick, "NickServ") == 0 ||
+           irc_casecmp(nick, "GameServ") == 0;
+}
+
+static void show_message(struct app *a, struct irc_msg *m, time_t when, const char *msgid)
+{
+    bool notice = strcmp(m->command, "NOTICE") == 0;
+    char from[PARLOR_NAME_MAX], fromc[128];
+    source_nick(m->source, from, sizeof from);
+    const char *to = m->params[0];
+    char text[1024];
+    snprintf(text, sizeof text, "%s", m->nparams > 1 ? m->params[1] : "");
+    bool room = to[0] == '#';
+    bool mine = m->source && is_me(a, from);
+    if (!m->source || strchr(from, '.')) {      /* the server itself */
+        text_sanitize(text);
+        ui_print(a, when, "-!- %s", text);
+        return;
+    }
+    if (mine && !room && is_service(to)) {
+        /* The echo of what we told a service: passwords stay hidden. */
+        if (irc_casecmp(to, "NickServ") == 0) {
+            char *sp = strchr(text, ' ');
+            if (sp)
+                snprintf(sp, sizeof text - (size_t)(sp - text), " ****");
+            ui_print(a, when, "-> *%s* %s", to, text);
+        } else if (ui_histserv_pending > 0) {
+            ui_histserv_pending--;
+        } else {
+            ui_print(a, when, "-> *%s* %s", to, text);
+        }
+        return;
+    }
+    const char *conv = room ? to : mine ? to : from;
+    if (!room && !is_service(conv) && !target_find(a, conv) && !notice) {
+        target_add(a, conv);
+        if (!mine)
+            ui_print(a, 0, "-!- Private message from %s: /switch %s to answer", from, from);
+    }
+    if (msgid[0])
+        target_seen(a, conv, msgid);
+    if (is_service(from) && notice) {
+        text_sanitize(text);
+        if (irc_casecmp(from, "HistServ") == 0 && U.day_auto &&
+            strncmp(text, "More: /msg HistServ SHOW ", 25) == 0) {
+            net_sendf(a, "PRIVMSG HistServ :SHOW %s", text + 25);
+            ui_histserv_pending++;
+            return;
+        }
+        if (irc_casecmp(from, "HistServ") == 0 && strncmp(text, "End of ", 7) == 0)
+            U.day_auto = false;
+        ui_print(a, when, "-%s- %s", from, text);
+        return;
+    }
+    ui_nick(a, from, fromc, sizeof fromc);
+    const char *hist = U.batch_ref[0] && m->tags && strstr(m->tags, "batch=") ? "[history] " : "";
+    size_t tl = strlen(text);
+    if (!notice && strncmp(text, "\001ACTION ", 8) == 0) {
+        if (tl > 8 && text[tl - 1] == '\001')
+            text[tl - 1] = '\0';
+        text_sanitize(text + 8);
+        if (room)
+            ui_print(a, when, "%s%s * %s %s", hist, to, fromc, text + 8);
+        else
+            ui_print(a, when, "%s* %s %s%s%s", hist, fromc, text + 8, mine ? " -> " : "",
+                     mine ? to : "");
+        return;
+    }
+    if (text[0] == '\001')
+        return;                                 /* other CTCP requests: not answered */
+    text_sanitize(text);
+    if (room) {
+        if (notice)
+            ui_print(a, when, "%s%s -%s- %s", hist, to, fromc, text);
+        else
+            ui_print(a, when, "%s%s <%s> %s", hist, to, fromc, text);
+    } else if (mine) {
+        char toc[128];
+        ui_nick(a, to, toc, sizeof toc);
+        ui_print(a, when, "%s-> *%s* %s", hist, toc, text);
+    } else if (notice) {
+        ui_print(a, when, "%s-%s- %s", hist, fromc, text);
+    } else {
+        ui_print(a, when, "%s*%s* %s", hist, fromc, text);
+    }
+}
+
+/* The parameters after our nick, joined by spaces: generic numerics. */
+static void show_numeric(struct app *a, struct irc_msg *m)
+{
+    char text[1024] = "";
+    size_t n = 0;
+    for (int i = 1; i < m->nparams; i++)
+        n += (size_t)snprintf(text + n, n < sizeof text ? sizeof text - n : 0, "%s%s",
+                              i > 1 ? " " : "", m->params[i]);
+    text_sanitize(text);
+    ui_print(a, 0, "-!- %s", text);
+}
+
+static void on_join_self(struct app *a, const char *room)
+{
+    struct target *t = target_add(a, room);
+    if (!t) {
+        ui_print(a, 0, "-!- Too many rooms; leave one first");
+        return;
+    }
+    t->joined = true;
+    ui_print(a, 0, "-!- You joined %s", room);
+    if (t->last_msgid[0] && (a->caps & PCAP_CHATHISTORY)) {
+        /* A rejoin: fetch what was said while we were away. */
+        net_sendf(a, "CHATHISTORY AFTER %s msgid=%s %d", t->name, t->last_msgid,
+                  HISTORY_AFTER_LIMIT);
+    }
+    if (!U.current[0] || irc_casecmp(U.switch_to, room) == 0) {
+        U.switch_to[0] = '\0';
+        ui_set_current(a, room);
+    }
+}
+
+static void forget_room(struct app *a, const char *room)
+{
+    target_remove(a, room);
+    if (irc_casecmp(U.current, room) == 0)
+        ui_set_current(a, a->ntargets ? a->targets[0].name : NULL);
+}
+
+static void ui_line(struct app *a, struct irc_msg *m)
+{
+    const char *cmd = m->command;
+    char timebuf[64] = "", msgid[PARLOR_MSGID_MAX] = "", batch[32] = "";
+    time_t when = 0;
+    if (m->tags) {
+        if (tag_get(m->tags, "time", timebuf, sizeof timebuf))
+            when = parse_time_tag(timebuf);
+        tag_get(m->tags, "msgid", msgid, sizeof msgid);
+        tag_get(m->tags, "batch", batch, sizeof batch);
+    }
+    char nick[PARLOR_NAME_MAX], nickc[128];
+    source_nick(m->source, nick, sizeof nick);
+    ui_nick(a, nick, nickc, sizeof nickc);
+    const char *p0 = m->nparams > 0 ? m->params[0] : "";
+    const char *p1 = m->nparams > 1 ? m->params[1] : "";
+    const char *p2 = m->nparams > 2 ? m->params[2] : "";
+    const char *last = m->nparams ? m->params[m->nparams - 1] : "";
+
+    if (strcmp(cmd, "PRIVMSG") == 0 || strcmp(cmd, "NOTICE") == 0) {
+        if (m->nparams < 2)
+            return;
+        if (seen_before(msgid))
+            return;
+        if (batch[0] && strcmp(batch, U.batch_ref) == 0)
+            U.batch_count++;
+        show_message(a, m, when, msgid);
+    } else if (strcmp(cmd, "JOIN") == 0) {
+        if (is_me(a, nick))
+            on_join_self(a, p0);
+        else
+            ui_print(a, when, "-!- %s joined %s", nickc, p0);
+    } else if (strcmp(cmd, "PART") == 0) {
+        ui_print(a, when, "-!- %s left %s%s%s%s", nickc, p0, p1[0] ? " (" : "", p1,
+                 p1[0] ? ")" : "");
+        if (is_me(a, nick))
+            forget_room(a, p0);
+    } else if (strcmp(cmd, "KICK") == 0) {
+        char vc[128];
+        ui_nick(a, p1, vc, sizeof vc);
+        ui_print(a, when, "-!- %s was kicked from %s by %s (%s)", vc, p0, nickc, p2);
+        if (is_me(a, p1))
+            forget_room(a, p0);
+    } else if (strcmp(cmd, "QUIT") == 0) {
+        ui_print(a, when, "-!- %s quit (%s)", nickc, p0);
+    } else if (strcmp(cmd, "NICK") == 0) {
+        char nc[128];
+        ui_nick(a, p0, nc, sizeof nc);
+        if (is_me(a, p0))
+            ui_print(a, when, "-!- You are now known as %s", nc);
+        else
+            ui_print(a, when, "-!- %s is now known as %s", nickc, nc);
+    } else if (strcmp(cmd, "TOPIC") == 0) {
+        char t[600];
+        snprintf(t, sizeof t, "%s", p1);
+        text_sanitize(t);
+        ui_print(a, when, "-!- %s changed the topic of %s to: %s", nickc, p0, t);
+    } else if (strcmp(cmd, "MODE") == 0) {
+        char modes[400] = "";
+        size_t n = 0;
+        for (int i = 1; i < m->nparams; i++)
+            n += (size_t)snprintf(modes + n, n < sizeof modes ? sizeof modes - n : 0, "%s%s",
+                                  i > 1 ? " " : "", m->params[i]);
+        ui_print(a, when, "-!- %s sets mode %s on %s", nickc, modes, p0);
+    } else if (strcmp(cmd, "INVITE") == 0) {
+        ui_print(a, when, "-!- %s invites you to %s (/join %s)", nickc, p1, p1);
+    } else if (strcmp(cmd, "BATCH") == 0) {
+        if (p0[0] == '+' && strcmp(p1, "chathistory") == 0) {
+            snprintf(U.batch_ref, sizeof U.batch_ref, "%s", p0 + 1);
+            snprintf(U.batch_target, sizeof U.batch_target, "%s", p2);
+            U.batch_count = 0;
+        } else if (p0[0] == '-' && strcmp(p0 + 1, U.batch_ref) == 0) {
+            if (U.batch_count > 0)
+                ui_print(a, 0, "-!- End of history of %s (%d message%s)", U.batch_target,
+                         U.batch_count, U.batch_count == 1 ? "" : "s");
+            U.batch_ref[0] = '\0';
+        }
+    } else if (strcmp(cmd, "FAIL") == 0 || strcmp(cmd, "WARN") == 0) {
+        char t[600];
+        snprintf(t, sizeof t, "%s", last);
+        text_sanitize(t);
+        ui_print(a, 0, "-!- %s %s: %s", p0, p1, t);
+    } else if (strcmp(cmd, "ERROR") == 0) {
+        ui_print(a, 0, "-!- Server: %s", p0);
+    } else if (strcmp(cmd, "001") == 0) {
+        ui_print(a, 0, "-!- Connected to %s:%d as %s", a->host, a->port, a->nick);
+    } else if (strcmp(cmd, "353") == 0) {
+        /* 353 me = #room :names */
+        if (irc_casecmp(U.names_room, p2) != 0) {
+            buf_clear(&U.names);
+            U.names_count = 0;
+            snprintf(U.names_room, sizeof U.names_room, "%s", p2);
+        }
+        char copy[600];
+        snprintf(copy, sizeof copy, "%s", last);
+        for (char *save, *tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+            size_t pre = strspn(tok, "~&@%+");
+            char bare[PARLOR_NAME_MAX], c[160];
+            source_nick(tok + pre, bare, sizeof bare);
+            ui_nick(a, bare, c, sizeof c);
+            buf_appendf(&U.names, "%s%.*s%s", U.names.len ? " " : "", (int)pre, tok, c);
+            U.names_count++;
+        }
+    } else if (strcmp(cmd, "366") == 0) {
+        if (irc_casecmp(U.names_room, p1) == 0) {
+            buf_append_byte(&U.names, '\0');
+            ui_print(a, 0, "-!- Users in %s (%d): %s", p1, U.names_count, U.names.data);
+        }
+        buf_clear(&U.names);
+        U.names_room[0] = '\0';
+        U.names_count = 0;
+    } else if (strcmp(cmd, "332") == 0) {
+        char t[600];
+        snprintf(t, sizeof t, "%s", p2);
+        text_sanitize(t);
+        ui_print(a, 0, "-!- Topic of %s: %s", p1, t);
+    } else if (strcmp(cmd, "333") == 0) {
+        time_t at = (time_t)strtoll(m->nparams > 3 ? m->params[3] : "0", NULL, 10);
+        char ts[40] = "";
+        struct tm tm;
+        if (at > 0 && localtime_r(&at, &tm))
+            strftime(ts, sizeof ts, " on %Y-%m-%d %H:%M", &tm);
+        char who[PARLOR_NAME_MAX];
+        source_nick(p2, who, sizeof who);
+        ui_print(a, 0, "-!- Topic set by %s%s", who, ts);
+    } else if (strcmp(cmd, "331") == 0) {
+        ui_print(a, 0, "-!- No topic in %s", p1);
+    } else if (strcmp(cmd, "322") == 0) {
+        char t[600];
+        snprintf(t, sizeof t, "%s", m->nparams > 3 ? m->params[3] : "");
+        text_sanitize(t);
+        ui_print(a, 0, "-!- %-20s %4s  %s", p1, p2, t);
+    } else if (strcmp(cmd, "321") == 0) {
+        ui_print(a, 0, "-!- %-20s %4s  %s", "Room", "Users", "Topic");
+    } else if (strcmp(cmd, "352") == 0 && m->nparams >= 8) {
+        /* 352 me #chan user host server nick flags :hops realname */
+        char who[128];
+        ui_nick(a, m->params[5], who, sizeof who);
+        const char *real = strchr(m->params[7], ' ');
+        ui_print(a, 0, "-!- %s %s (%s@%s) %s %s", p1, who, p2, m->params[3], m->params[6],
+                 real ? real + 1 : "");
+    } else if (strcmp(cmd, "311") == 0 && m->nparams >= 6) {
+        ui_print(a, 0, "-!- %s is %s@%s (%s)", p1, p2, m->params[3], m->params[5]);
+    } else if (strcmp(cmd, "002") == 0 || strcmp(cmd, "003") == 0 || strcmp(cmd, "004") == 0 ||
+               strcmp(cmd, "005") == 0 || strcmp(cmd, "375") == 0 || strcmp(cmd, "376") == 0 ||
+               strcmp(cmd, "366") == 0 || strcmp(cmd, "315") == 0 || strcmp(cmd, "318") == 0 ||
+               strcmp(cmd, "329") == 0 || strcmp(cmd, "900") == 0 || strcmp(cmd, "903") == 0 ||
+               (strcmp(cmd, "250") >= 0 && strcmp(cmd, "266") <= 0 && strlen(cmd) == 3)) {
+        return;                                        /* noise */
+    } else if (strcmp(cmd, "372") == 0) {
+        ui_print(a, 0, "-!- %s", last);
+    } else if (strcmp(cmd, "CAP") == 0 || strcmp(cmd, "PONG") == 0 ||
+               strcmp(cmd, "AUTHENTICATE") == 0) {
+        if (strcmp(cmd, "CAP") == 0 && strcmp(p1, "ACK") == 0 && a->account[0] &&
+            !(a->caps & PCAP_SASL))
+            ui_print(a, 0, "-!- The server does not support SASL");
+    } else if (strlen(cmd) == 3 && cmd[0] >= '0' && cmd[0] <= '9') {
+        if (strcmp(cmd, "433") == 0 && a->registered) {
+            ui_print(a, 0, "-!- The nick %s is taken", p1);
+            return;
+        }
+        show_numeric(a, m);
+    }
+    if (strcmp(cmd, "900") == 0)
+        ui_print(a, 0, "-!- Logged in as %s", m->nparams > 2 ? m->params[2] : a->account);
+}
+
+static void ui_registered(struct app *a)
+{
+    U.connections++;
+    struct buf rooms = BUF_INIT;
+    for (int i = 0; i < a->ntargets; i++) {
+        const struct target *t = &a->targets[i];
+        if (t->is_room) {
+            buf_appendf(&rooms, "%s%s", rooms.len ? "," : "", t->name);
+        } else if (t->last_msgid[0] && (a->caps & PCAP_CHATHISTORY)) {
+            net_sendf(a, "CHATHISTORY AFTER %s msgid=%s %d", t->name, t->last_msgid,
+                      HISTORY_AFTER_LIMIT);
+        }
+    }
+    if (rooms.len) {
+        buf_append_byte(&rooms, '\0');
+        net_sendf(a, "JOIN %s", rooms.data);
+    }
+    buf_free(&rooms);
+}
+
+static void ui_status(struct app *a, const char *text)
+{
+    ui_print(a, 0, "-!- %s", text);
+}
+
+static void ui_disconnected(struct app *a, const char *reason)
+{
+    if (a->quitting) {
+        stop_all(a);
+        return;
+    }
+    ui_print(a, 0, "-!- Disconnected: %s. Reconnecting in %d s (/quit to stop)", reason,
+             a->backoff_s < 1 ? 1 : a->backoff_s);
+    net_schedule_reconnect(a);
+}
+
+static void ui_fatal(struct app *a, const char *text)
+{
+    ui_print(a, 0, "-!- %s", text);
+    a->exit_code = 1;
+    ui_quit(a, "parlor");
+    stop_all(a);
+}
+
+const struct mode_ops ui_ops = {
+    .registered = ui_registered,
+    .line = ui_line,
+    .status = ui_status,
+    .disconnected = ui_disconnected,
+    .fatal = ui_fatal,
+};
+
+/* ---- start ---- */
+
+int ui_start(struct app *a)
+{
+    U.tty = isatty(STDOUT_FILENO);
+    buf_init(&U.names);
+    /* --join rooms are joined once registered (ui_registered). */
+    char copy[sizeof a->join];
+    snprintf(copy, sizeof copy, "%s", a->join);
+    for (char *save, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (tok[0])
+            target_add(a, tok);
+    if (a->ntargets)
+        snprintf(U.switch_to, sizeof U.switch_to, "%s", a->targets[0].name);
+
+    rl_readline_name = "parlor";
+    rl_catch_signals = 0;
+    rl_catch_sigwinch = 0;
+    using_history();
+    snprintf(U.prompt, sizeof U.prompt, "[parlor] ");
+    install_handler();
+
+    uv_poll_init(a->loop, &U.stdin_poll, STDIN_FILENO);
+    U.stdin_poll.data = a;
+    uv_poll_start(&U.stdin_poll, UV_READABLE, on_stdin);
+    uv_signal_init(a->loop, &U.sigint);
+    U.sigint.data = a;
+    uv_signal_start(&U.sigint, on_signal, SIGINT);
+    uv_signal_init(a->loop, &U.sigterm);
+    U.sigterm.data = a;
+    uv_signal_start(&U.sigterm, on_signal, SIGTERM);
+    uv_signal_init(a->loop, &U.sigwinch);
+    U.sigwinch.data = a;
+    uv_signal_start(&U.sigwinch, on_signal, SIGWINCH);
+    uv_timer_init(a->loop, &U.quit_timer);
+    U.quit_timer.data = a;
+    U.started = true;
+
+    ui_print(a, 0, "-!- parlor %s. /help lists the commands, /quit leaves.", PARLOR_CLIENT_VERSION);
+    net_connect(a);
+    return 0;
+}
+
+/* For parlor_cmd.c: the pieces of state its commands touch. */
+void ui_expect_join(const char *room)
+{
+    snprintf(U.switch_to, sizeof U.switch_to, "%s", room);
+}
+
+void ui_day_auto(bool on)
+{
+    U.day_auto = on;
+}

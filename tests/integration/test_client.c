@@ -1,0 +1,606 @@
+/* The terminal client, bin/parlor, against a real parlord.
+ *
+ * Script mode: parlor runs as a child process with pipes for stdin, stdout
+ * and stderr; another (harness) client watches the room.  Interactive mode
+ * runs under tmux as a person would use it: `tmux send-keys` types,
+ * `tmux capture-pane -p` reads the screen.  Each tmux session has a unique
+ * name and is killed by that name at the end.
+ *
+ * History tests (--days, --day, /days, SASL) need PostgreSQL: a throwaway
+ * cluster (tests/integration/pg.h) is started by an unchecked fixture, once
+ * for the "history" test case.
+ *
+ * The client binary is $PARLOR_CLIENT, else "parlor" next to $PARLORD when
+ * it exists, else bin/parlor. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/integration/harness.h"
+#include "tests/integration/pg.h"
+#include "tests/integration/suites.h"
+
+#define RUN_TIMEOUT_MS 20000
+#define SCREEN_TIMEOUT_MS 8000
+
+static struct it_pg pg;
+
+static const char *client_path(void)
+{
+    static char path[512];
+    const char *p = getenv("PARLOR_CLIENT");
+    if (p && *p)
+        return p;
+    const char *d = getenv("PARLORD");
+    if (d && *d) {
+        char copy[512];
+        snprintf(copy, sizeof copy, "%s", d);
+        snprintf(path, sizeof path, "%s/parlor", dirname(copy));
+        if (access(path, X_OK) == 0)
+            return path;
+        /* e.g. the sanitizer build's parlord without its own parlor */
+    }
+    return "bin/parlor";
+}
+
+/* ---- running parlor in script mode ---- */
+
+struct run {
+    int status;                   /* exit status, or -1 if it was killed */
+    char out[16384];
+    char err[4096];
+};
+
+/* Run parlor with `args` (NULL-terminated, without argv[0]); `input` is
+ * written to its stdin (NULL: stdin is /dev/null). */
+static void run_parlor(struct run *r, const char *const *args, const char *input)
+{
+    memset(r, 0, sizeof *r);
+    int in[2], out[2], err[2];
+    ck_assert_int_eq(pipe(in), 0);
+    ck_assert_int_eq(pipe(out), 0);
+    ck_assert_int_eq(pipe(err), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (input) {
+            dup2(in[0], 0);
+        } else {
+            int nul = open("/dev/null", O_RDONLY);
+            dup2(nul, 0);
+        }
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+        const char *argv[64];
+        int n = 0;
+        argv[n++] = client_path();
+        for (int i = 0; args[i] && n < 63; i++)
+            argv[n++] = args[i];
+        argv[n] = NULL;
+        setenv("LC_ALL", "C.UTF-8", 1);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    if (input) {
+        size_t len = strlen(input), off = 0;
+        while (off < len) {
+            ssize_t w = write(in[1], input + off, len - off);
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+    }
+    close(in[1]);
+    size_t no = 0, ne = 0;
+    long deadline = it_now_ms() + RUN_TIMEOUT_MS;
+    bool out_open = true, err_open = true;
+    while ((out_open || err_open) && it_now_ms() < deadline) {
+        struct pollfd p[2] = { { out_open ? out[0] : -1, POLLIN, 0 }, { err_open ? err[0] : -1, POLLIN, 0 } };
+        if (poll(p, 2, 200) <= 0)
+            continue;
+        if (p[0].revents) {
+            ssize_t n = read(out[0], r->out + no, sizeof r->out - 1 - no);
+            if (n <= 0)
+                out_open = false;
+            else
+                no += (size_t)n;
+        }
+        if (p[1].revents) {
+            ssize_t n = read(err[0], r->err + ne, sizeof r->err - 1 - ne);
+            if (n <= 0)
+                err_open = false;
+            else
+                ne += (size_t)n;
+        }
+    }
+    close(out[0]);
+    close(err[0]);
+    int st;
+    if (it_proc_wait(pid, (int)(deadline - it_now_ms() > 0 ? deadline - it_now_ms() : 1), &st) == 0) {
+        r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    } else {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        r->status = -1;
+    }
+}
+
+static void port_arg(const struct it_server *s, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%d", s->port);
+}
+
+/* A harness client in `room`, with echo off (plain RFC 2812 client). */
+static struct it_client *watcher(const struct it_server *s, const char *nick, const char *room)
+{
+    struct it_client *c = it_connect_registered(s, nick);
+    it_send(c, "JOIN %s", room);
+    it_expect_re(c, "JOIN :?#");
+    it_expect(c, " 366 ");
+    return c;
+}
+
+static void today(char *out, size_t cap)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);             /* HistServ's default time zone is UTC */
+    strftime(out, cap, "%Y-%m-%d", &tm);
+}
+
+/* ---- tmux ---- */
+
+static int run_argv(const char *const *argv)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int nul = open("/dev/null", O_RDWR);
+        dup2(nul, 1);
+        dup2(nul, 2);
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+struct term {
+    char name[64];
+};
+
+/* Start parlor interactively in a new tmux session (120x30).  A failed
+ * test ends its process before term_stop, so the session ends by itself:
+ * parlor runs under `timeout` (in the foreground, so it keeps the
+ * terminal) and the window closes a few seconds after it exits. */
+static void term_start(struct term *t, const struct it_server *s, const char *nick, const char *room)
+{
+    static int seq;
+    snprintf(t->name, sizeof t->name, "parlor-it-%d-%d", (int)getpid(), ++seq);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=screen timeout --foreground 90 %s --port %d "
+             "--nick %s --join '%s'; sleep 3",
+             client_path(), s->port, nick, room);
+    const char *argv[] = { "tmux", "new-session", "-d", "-s", t->name, "-x", "120", "-y", "30",
+                           cmd, NULL };
+    ck_assert_msg(run_argv(argv) == 0, "tmux new-session failed (is tmux installed?)");
+}
+
+static void term_type(const struct term *t, const char *text)
+{
+    const char *argv[] = { "tmux", "send-keys", "-t", t->name, "-l", text, NULL };
+    ck_assert_int_eq(run_argv(argv), 0);
+}
+
+static void term_key(const struct term *t, const char *key)
+{
+    const char *argv[] = { "tmux", "send-keys", "-t", t->name, key, NULL };
+    ck_assert_int_eq(run_argv(argv), 0);
+}
+
+/* The visible screen, NUL-terminated. */
+static void term_screen(const struct term *t, char *out, size_t cap)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "tmux capture-pane -p -t '%s'", t->name);
+    out[0] = '\0';
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    pclose(p);
+}
+
+/* Wait until the screen shows `needle`; fail with the screen otherwise. */
+static void term_wait(const struct term *t, const char *needle, char *screen, size_t cap)
+{
+    long deadline = it_now_ms() + SCREEN_TIMEOUT_MS;
+    do {
+        term_screen(t, screen, cap);
+        if (strstr(screen, needle))
+            return;
+        it_sleep_ms(50);
+    } while (it_now_ms() < deadline);
+    ck_abort_msg("the screen never showed \"%s\"; it shows:\n%s", needle, screen);
+}
+
+static void term_stop(struct term *t)
+{
+    const char *argv[] = { "tmux", "kill-session", "-t", t->name, NULL };
+    run_argv(argv);
+}
+
+/* The last non-empty line of a screen. */
+static void last_line(const char *screen, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const char *p = screen;
+    while (*p) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        size_t trimmed = len;
+        while (trimmed > 0 && p[trimmed - 1] == ' ')
+            trimmed--;
+        if (trimmed > 0)
+            snprintf(out, cap, "%.*s", (int)trimmed, p);
+        p += len + (e ? 1 : 0);
+    }
+}
+
+/* ---- script mode ---- */
+
+START_TEST(test_send_reaches_another_client_and_exits_zero)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    struct it_client *bob = watcher(&s, "bob", "#script");
+    char port[16];
+    port_arg(&s, port, sizeof port);
+    struct run r;
+    const char *args[] = { "--port", port, "--nick", "bot", "--join", "#script", "--send",
+                           "hello from a script 안녕", NULL };
+    run_parlor(&r, args, NULL);
+    ck_assert_msg(r.status == 0, "parlor exited %d: %s", r.status, r.err);
+    it_expect(bob, "PRIVMSG #script :hello from a script 안녕");
+    it_client_free(bob);
+    it_server_stop(&s);
+}
+END_TEST
+
+START_TEST(test_stdin_lines_are_sent_one_by_one_in_order)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    struct it_client *bob = watcher(&s, "bob", "#pipe");
+    char port[16];
+    port_arg(&s, port, sizeof port);
+    struct run r;
+    const char *args[] = { "--port", port, "--nick", "piper", "--join", "#pipe", NULL };
+    run_parlor(&r, args, "first line\nsecond 둘째\n\nthird without newline");
+    ck_assert_msg(r.status == 0, "parlor exited %d: %s", r.status, r.err);
+    it_expect(bob, "PRIVMSG #pipe :first line");
+    it_expect(bob, "PRIVMSG #pipe :second 둘째");
+    it_expect(bob, "PRIVMSG #pipe :third without newline");
+    it_client_free(bob);
+    it_server_stop(&s);
+}
+END_TEST
+
+START_TEST(test_failures_exit_nonzero_with_a_message)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    char port[16], dead[16];
+    port_arg(&s, port, sizeof port);
+    snprintf(dead, sizeof dead, "%d", it_free_port());
+    struct run r;
+
+    const char *refused[] = { "--port", dead, "--nick", "bot", "--join", "#x", "--send", "hi", NULL };
+    run_parlor(&r, refused, NULL);
+    ck_assert_msg(r.status == 1 && strstr(r.err, "cannot connect"), "status %d: %s", r.status, r.err);
+
+    const char *no_room[] = { "--port", port, "--nick", "bot", "--send", "hi", NULL };
+    run_parlor(&r, no_room, NULL);
+    ck_assert_msg(r.status == 2 && strstr(r.err, "--join"), "status %d: %s", r.status, r.err);
+
+    const char *bad_room[] = { "--port", port, "--nick", "bot", "--join", "noroom", "--send", "hi", NULL };
+    run_parlor(&r, bad_room, NULL);
+    ck_assert_msg(r.status == 2 && strstr(r.err, "not a room"), "status %d: %s", r.status, r.err);
+
+    const char *bad_date[] = { "--port", port, "--nick", "bot", "--day", "yesterday", "#x", NULL };
+    run_parlor(&r, bad_date, NULL);
+    ck_assert_msg(r.status == 2 && strstr(r.err, "not a date"), "status %d: %s", r.status, r.err);
+
+    const char *bad_nick[] = { "--port", port, "--nick", "9lives", "--join", "#x", "--send", "hi", NULL };
+    run_parlor(&r, bad_nick, NULL);
+    ck_assert_msg(r.status == 2 && strstr(r.err, "nick"), "status %d: %s", r.status, r.err);
+
+    /* A room with a key we do not have: the server refuses the JOIN. */
+    struct it_client *op = watcher(&s, "keeper", "#locked");
+    it_send(op, "MODE #locked +k sesame");
+    it_expect(op, "MODE #locked +k");
+    const char *locked[] = { "--port", port, "--nick", "bot", "--join", "#locked", "--send", "hi", NULL };
+    run_parlor(&r, locked, NULL);
+    ck_assert_msg(r.status == 1 && strstr(r.err, "cannot join #locked"), "status %d: %s", r.status, r.err);
+
+    /* --days without a database: HistServ says history is unavailable. */
+    const char *days[] = { "--port", port, "--nick", "bot", "--days", "#nohist", "--timeout", "5", NULL };
+    run_parlor(&r, days, NULL);
+    ck_assert_msg(r.status == 1 && strstr(r.err, "parlor: "), "status %d: %s", r.status, r.err);
+
+    const char *help[] = { "--help", NULL };
+    run_parlor(&r, help, NULL);
+    ck_assert_msg(r.status == 0 && strstr(r.out, "--days"), "status %d: %s", r.status, r.out);
+    it_client_free(op);
+    it_server_stop(&s);
+}
+END_TEST
+
+/* ---- interactive mode, under tmux ---- */
+
+START_TEST(test_typed_message_reaches_another_client)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    struct it_client *bob = watcher(&s, "bob", "#typed");
+    struct term t;
+    term_start(&t, &s, "alice", "#typed");
+    char screen[8192];
+    term_wait(&t, "[#typed]", screen, sizeof screen);
+    it_expect(bob, "JOIN");
+    term_type(&t, "hello from the keyboard 한국어");
+    term_key(&t, "Enter");
+    it_expect(bob, "PRIVMSG #typed :hello from the keyboard 한국어");
+    /* Our own line comes back (echo) with a timestamp and our nick. */
+    term_wait(&t, "<alice> hello from the keyboard 한국어", screen, sizeof screen);
+    /* Wrong arguments get a one-line usage. */
+    term_type(&t, "/msg");
+    term_key(&t, "Enter");
+    term_wait(&t, "usage: /msg", screen, sizeof screen);
+    term_type(&t, "/game start");
+    term_key(&t, "Enter");
+    term_wait(&t, "not available yet", screen, sizeof screen);
+    term_stop(&t);
+    it_client_free(bob);
+    it_server_stop(&s);
+}
+END_TEST
+
+START_TEST(test_incoming_message_does_not_break_a_half_typed_line)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    struct it_client *bob = watcher(&s, "bob", "#busy");
+    struct term t;
+    term_start(&t, &s, "alice", "#busy");
+    char screen[8192], last[512];
+    term_wait(&t, "[#busy]", screen, sizeof screen);
+    it_expect(bob, "JOIN");
+    term_type(&t, "half typed 한글");
+    term_wait(&t, "[#busy] half typed 한글", screen, sizeof screen);
+    it_send(bob, "PRIVMSG #busy :an interruption");
+    term_wait(&t, "<bob> an interruption", screen, sizeof screen);
+    /* The half line is still the input line, below the message. */
+    last_line(screen, last, sizeof last);
+    ck_assert_msg(strcmp(last, "[#busy] half typed 한글") == 0, "input line is \"%s\"; screen:\n%s",
+                  last, screen);
+    const char *msg = strstr(screen, "<bob> an interruption");
+    const char *input = strstr(screen, "[#busy] half typed");
+    ck_assert_msg(msg && input && msg < input, "message not above the input line:\n%s", screen);
+    /* Several more while typing goes on. */
+    term_type(&t, " and");
+    it_send(bob, "PRIVMSG #busy :second 두번째");
+    term_wait(&t, "<bob> second 두번째", screen, sizeof screen);
+    last_line(screen, last, sizeof last);
+    ck_assert_msg(strcmp(last, "[#busy] half typed 한글 and") == 0, "input line is \"%s\"", last);
+    term_type(&t, " the rest");
+    term_key(&t, "Enter");
+    it_expect(bob, "PRIVMSG #busy :half typed 한글 and the rest");
+    term_stop(&t);
+    it_client_free(bob);
+    it_server_stop(&s);
+}
+END_TEST
+
+/* ---- with PostgreSQL ---- */
+
+static void pg_up(void)
+{
+    if (it_pg_start(&pg) < 0) {
+        fprintf(stderr, "client suite: cannot start PostgreSQL\n");
+        exit(1);
+    }
+}
+
+static void pg_down(void)
+{
+    it_pg_stop(&pg);
+}
+
+static void start_with_db(struct it_server *s)
+{
+    const char *extra[] = { "--database", pg.conninfo, NULL };
+    it_server_start(s, extra);
+}
+
+START_TEST(test_days_and_day_print_todays_messages)
+{
+    struct it_server s;
+    start_with_db(&s);
+    char port[16], date[16], want[64];
+    port_arg(&s, port, sizeof port);
+    today(date, sizeof date);
+    struct run r;
+    const char *texts[] = { "first", "둘째 message", "third\twith a tab" };
+    for (int i = 0; i < 3; i++) {
+        const char *args[] = { "--port", port, "--nick", "writer", "--join", "#days", "--send",
+                               texts[i], NULL };
+        run_parlor(&r, args, NULL);
+        ck_assert_msg(r.status == 0, "send %d: status %d: %s", i, r.status, r.err);
+    }
+    const char *days[] = { "--port", port, "--nick", "reader", "--days", "#days", NULL };
+    run_parlor(&r, days, NULL);
+    snprintf(want, sizeof want, "%s\t3\n", date);
+    ck_assert_msg(r.status == 0 && strcmp(r.out, want) == 0, "status %d, out \"%s\", err %s",
+                  r.status, r.out, r.err);
+
+    const char *json[] = { "--port", port, "--nick", "reader", "--json", "--days", "#days", NULL };
+    run_parlor(&r, json, NULL);
+    snprintf(want, sizeof want, "{\"date\":\"%s\",\"count\":3}\n", date);
+    ck_assert_msg(r.status == 0 && strcmp(r.out, want) == 0, "status %d, out \"%s\"", r.status, r.out);
+
+    const char *day[] = { "--port", port, "--nick", "reader", "--day", date, "#days", NULL };
+    run_parlor(&r, day, NULL);
+    ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+    const char *a1 = strstr(r.out, "\twriter\tfirst\n");
+    const char *a2 = strstr(r.out, "\twriter\t둘째 message\n");
+    const char *a3 = strstr(r.out, "\twriter\tthird with a tab\n");
+    ck_assert_msg(a1 && a2 && a3 && a1 < a2 && a2 < a3, "day output:\n%s", r.out);
+
+    const char *dayj[] = { "--port", port, "--nick", "reader", "--json", "--day", date, "#days", NULL };
+    run_parlor(&r, dayj, NULL);
+    ck_assert_msg(r.status == 0 && strstr(r.out, "\"nick\":\"writer\",\"kind\":\"message\","
+                                                 "\"text\":\"third\\twith a tab\"}"),
+                  "status %d, out %s", r.status, r.out);
+
+    /* A day without messages: nothing printed, success. */
+    const char *empty[] = { "--port", port, "--nick", "reader", "--day", "2001-01-01", "#days", NULL };
+    run_parlor(&r, empty, NULL);
+    ck_assert_msg(r.status == 0 && r.out[0] == '\0', "status %d, out %s", r.status, r.out);
+    it_server_stop(&s);
+}
+END_TEST
+
+START_TEST(test_slash_days_shows_todays_count)
+{
+    struct it_server s;
+    start_with_db(&s);
+    struct term t;
+    term_start(&t, &s, "alice", "#shown");
+    char screen[8192], date[16], want[64];
+    today(date, sizeof date);
+    term_wait(&t, "[#shown]", screen, sizeof screen);
+    term_type(&t, "a stored line");
+    term_key(&t, "Enter");
+    term_wait(&t, "<alice> a stored line", screen, sizeof screen);   /* echoed once durable */
+    term_type(&t, "/days");
+    term_key(&t, "Enter");
+    snprintf(want, sizeof want, "%s  1 message", date);
+    term_wait(&t, want, screen, sizeof screen);
+    term_type(&t, "/day ");
+    term_type(&t, date);
+    term_key(&t, "Enter");
+    term_wait(&t, "<alice> a stored line", screen, sizeof screen);
+    term_wait(&t, "End of #shown", screen, sizeof screen);
+    term_stop(&t);
+    it_server_stop(&s);
+}
+END_TEST
+
+START_TEST(test_account_logs_in_with_sasl_and_a_wrong_password_fails)
+{
+    struct it_server s;
+    start_with_db(&s);
+    struct it_client *owner = it_connect_registered(&s, "saslbot");
+    it_send(owner, "PRIVMSG NickServ :REGISTER Correct-Horse-9");
+    it_expect(owner, "is now registered");
+    it_client_free(owner);
+    struct it_client *bob = watcher(&s, "bob", "#sasl");
+    char port[16];
+    port_arg(&s, port, sizeof port);
+    struct run r;
+    const char *args[] = { "--port", port, "--account", "saslbot", "--join", "#sasl", "--send",
+                           "logged in", NULL };
+    setenv("PARLOR_PASSWORD", "Correct-Horse-9", 1);
+    run_parlor(&r, args, NULL);
+    ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+    it_expect(bob, ":saslbot!");
+    setenv("PARLOR_PASSWORD", "wrong-password", 1);
+    run_parlor(&r, args, NULL);
+    unsetenv("PARLOR_PASSWORD");
+    ck_assert_msg(r.status == 1 && strstr(r.err, "login as saslbot failed"), "status %d: %s",
+                  r.status, r.err);
+    it_client_free(bob);
+    it_server_stop(&s);
+}
+END_TEST
+
+START_TEST(test_reconnects_rejoins_and_fetches_missed_messages)
+{
+    struct it_server s1, s2;
+    start_with_db(&s1);
+    struct it_client *bob = watcher(&s1, "bob", "#again");
+    struct term t;
+    term_start(&t, &s1, "alice", "#again");
+    char screen[8192], port[16];
+    term_wait(&t, "[#again]", screen, sizeof screen);
+    it_expect(bob, "JOIN");
+    it_send(bob, "PRIVMSG #again :before the drop");
+    term_wait(&t, "<bob> before the drop", screen, sizeof screen);
+    it_client_free(bob);
+    it_server_stop(&s1);
+    term_wait(&t, "Disconnected: the server closed the connection", screen, sizeof screen);
+    /* The first retry (after 1 s) finds nothing; the next waits 2 s more,
+     * time enough for a new server on the same port to get a message. */
+    term_wait(&t, "connection refused. Reconnecting in 2 s", screen, sizeof screen);
+    snprintf(port, sizeof port, "127.0.0.1:%d", s1.port);
+    const char *extra[] = { "--database", pg.conninfo, "--listen", port, NULL };
+    it_server_start(&s2, extra);
+    snprintf(port, sizeof port, "%d", s2.port);
+    struct run r;
+    const char *args[] = { "--port", port, "--nick", "carol", "--join", "#again", "--send",
+                           "missed 놓친 메시지", NULL };
+    run_parlor(&r, args, NULL);
+    ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+    term_wait(&t, "[history] #again <carol> missed 놓친 메시지", screen, sizeof screen);
+    ck_assert_msg(strstr(screen, "Connected to") && strstr(strstr(screen, "connection refused"),
+                                                           "You joined #again"),
+                  "no rejoin on the screen:\n%s", screen);
+    term_stop(&t);
+    it_server_stop(&s2);
+}
+END_TEST
+
+Suite *client_suite(void)
+{
+    Suite *s = suite_create("client");
+    TCase *script = tcase_create("script");
+    tcase_set_timeout(script, 60);
+    tcase_add_test(script, test_send_reaches_another_client_and_exits_zero);
+    tcase_add_test(script, test_stdin_lines_are_sent_one_by_one_in_order);
+    tcase_add_test(script, test_failures_exit_nonzero_with_a_message);
+    suite_add_tcase(s, script);
+
+    TCase *tty = tcase_create("interactive");
+    tcase_set_timeout(tty, 60);
+    tcase_add_test(tty, test_typed_message_reaches_another_client);
+    tcase_add_test(tty, test_incoming_message_does_not_break_a_half_typed_line);
+    suite_add_tcase(s, tty);
+
+    TCase *hist = tcase_create("history");
+    tcase_add_unchecked_fixture(hist, pg_up, pg_down);
+    tcase_set_timeout(hist, 90);
+    tcase_add_test(hist, test_days_and_day_print_todays_messages);
+    tcase_add_test(hist, test_slash_days_shows_todays_count);
+    tcase_add_test(hist, test_account_logs_in_with_sasl_and_a_wrong_password_fails);
+    tcase_add_test(hist, test_reconnects_rejoins_and_fetches_missed_messages);
+    suite_add_tcase(s, hist);
+    return s;
+}
