@@ -37,6 +37,8 @@ void config_defaults(struct parlor_config *c)
     c->ping_timeout = 120;
     c->registration_timeout = 30;
     c->max_channels_per_client = 50;
+    c->game_invite_timeout = 60;
+    c->game_round_seconds = 60;
 }
 
 void config_spool_dir(const struct parlor_config *c, char *out, size_t cap)
@@ -67,6 +69,9 @@ void config_usage(FILE *out)
         "  --spool-dir DIR            where messages wait while PostgreSQL is down\n"
         "                             (default: a spool folder beside the control socket)\n"
         "  --migrations-dir DIR       schema migrations (default: found next to the binary)\n"
+        "  --words-dir DIR            game word lists (default: found next to the binary)\n"
+        "  --game-invite-timeout SEC  time to answer a game invitation (default 60)\n"
+        "  --game-round-seconds SEC   length of a game round (default 60)\n"
         "  --history-timezone TZ      time zone of HistServ's days (default UTC)\n"
         "  --server-name NAME         server name in replies (default parlor.local)\n"
         "  --password PASS            require PASS from clients\n"
@@ -133,6 +138,9 @@ static const struct option long_opts[] = {
     {"password", required_argument, 0, OPT_SETTING},
     {"spool-dir", required_argument, 0, OPT_SETTING},
     {"migrations-dir", required_argument, 0, OPT_SETTING},
+    {"words-dir", required_argument, 0, OPT_SETTING},
+    {"game-invite-timeout", required_argument, 0, OPT_SETTING},
+    {"game-round-seconds", required_argument, 0, OPT_SETTING},
     {"history-timezone", required_argument, 0, OPT_SETTING},
     {"motd", required_argument, 0, OPT_SETTING},
     {"max-clients", required_argument, 0, OPT_SETTING},
@@ -174,6 +182,8 @@ static const struct int_setting int_settings[] = {
     {"sendq", 4096, 1L << 30, offsetof(struct parlor_config, sendq), true},
     {"ping-timeout", 1, 86400, offsetof(struct parlor_config, ping_timeout), false},
     {"registration-timeout", 1, 3600, offsetof(struct parlor_config, registration_timeout), false},
+    {"game-invite-timeout", 1, 3600, offsetof(struct parlor_config, game_invite_timeout), false},
+    {"game-round-seconds", 1, 3600, offsetof(struct parlor_config, game_round_seconds), false},
 };
 
 int config_set(struct parlor_config *c, const char *name, const char *v, char *err, size_t errlen)
@@ -204,6 +214,8 @@ int config_set(struct parlor_config *c, const char *name, const char *v, char *e
         return set_str(c->spool_dir, sizeof c->spool_dir, name, v, err, errlen);
     if (strcmp(name, "migrations-dir") == 0)
         return set_str(c->migrations_dir, sizeof c->migrations_dir, name, v, err, errlen);
+    if (strcmp(name, "words-dir") == 0)
+        return set_str(c->words_dir, sizeof c->words_dir, name, v, err, errlen);
     if (strcmp(name, "history-timezone") == 0) {
         if (!v[0] || strpbrk(v, "'\"; ")) {
             snprintf(err, errlen, "history-timezone: '%s' is not a time zone name", v);

@@ -25,6 +25,7 @@ struct parlor_config {
     char database[1024];         /* libpq conninfo; "" = none */
     char spool_dir[512];         /* "" = default (see config_spool_dir) */
     char migrations_dir[512];    /* "" = next to the binary (see master/migrate.c) */
+    char words_dir[512];         /* game word lists; "" = next to the binary (see worker/game_words.c) */
     char history_tz[64];         /* time zone for HistServ's days, e.g. "UTC" or "Asia/Seoul" */
     int log_level;
     char server_name[64];
@@ -40,6 +41,8 @@ struct parlor_config {
     int ping_timeout;            /* seconds of silence before PING, and again before closing */
     int registration_timeout;    /* seconds to finish NICK/USER */
     int max_channels_per_client;
+    int game_invite_timeout;     /* seconds invitees have to answer a game invitation */
+    int game_round_seconds;      /* length of a game round */
 };
 
 void config_defaults(struct parlor_config *c);

@@ -53,6 +53,20 @@ enum ipc_type {
                            u64 client, u32 slot, u32 token: labeled-response
                            fence, answered once the path is done (worker/label.c) */
     IPC_P_FENCE_ACK,    /* u64 client, u32 token */
+    IPC_P_GAME,         /* GameServ (worker/game.c): u8 kind, then by kind:
+                           1 LOOKUP (to a nick's owner, then its holder): u64
+                             token, u32 reply_slot, u8 stage, str nick;
+                           2 FOUND (holder or owner -> asker): u64 token, u8
+                             ok, str asked, str nick, u64 client, u32 slot,
+                             str account;
+                           3 CREATE (to the owner of #game-<id>): u64 id, str
+                             category, str lang, u32 rounds, u32 n, then n
+                             players (the inviter first): str nick, u64
+                             client, u32 slot, str account;
+                           4 CMD (to the owner of #game-<id>): u8 verb, u64
+                             id, str nick, u64 client, u32 slot, str account;
+                           5 JOIN (to a player's worker): u64 client, str room;
+                           6 NOTICE (to a client's worker): u64 client, str text */
 };
 
 /* What the master asks workers for (control socket commands). */

@@ -712,6 +712,7 @@ void chan_handle_state(const char *payload, size_t len)
     }
     if (reannounce) {
         log_info("channel %s: %u members re-announced", name, n);
+        game_on_room_back(ch->name);  /* GameServ: tell them if its game was lost */
         chan_maybe_drop(ch);
     }
 }
@@ -1160,6 +1161,7 @@ void chan_handle_request(const struct chan_req *q)
         ev.mseq = strcmp(q->arg1, "TAGMSG") == 0 ? 0 : ch->msg_seq + 1;
         emit(ch, &ev);
         msg_stored(ch, q, &ev);
+        game_on_message(q);           /* GameServ: a guess? (worker/game.c) */
         return;
     case CHAN_TOPIC: {
         if (!q->arg2 || !q->arg2[0]) {
@@ -1249,6 +1251,32 @@ void chan_handle_request(const struct chan_req *q)
         channel_save(ch);
     chan_maybe_drop(ch);
 }
+
+/* ---- GameServ (worker/game.c): a service speaks in a room we own ---- */
+void chan_service_message(const char *channel, const char *nick, const char *command,
+                          const char *text)
+{
+    struct channel *ch = chan_find(channel);
+    if (!ch || !ch->owned || ch->loading)
+        return;
+    char source[128], msgid[17];
+    snprintf(source, sizeof source, "%s!%s@services.parlor.local", nick, nick);
+    store_new_msgid(msgid);
+    struct chan_event ev = {
+        .kind = EV_MSG, .source = source, .nick = nick, .client = 0, .slot = W.slot, .user = nick,
+        .host = "services.parlor.local", .realname = "", .a1 = command, .a2 = text, .msgid = msgid,
+        .ctags = "", .mseq = ch->msg_seq + 1,
+    };
+    emit(ch, &ev);
+    char folded[IRC_CHANNEL_MAX + 1];
+    irc_casefold(folded, ch->name, strlen(ch->name));
+    struct store_msg m = {
+        .target = ch->name, .conversation = folded, .is_private = false, .sender_nick = nick,
+        .command = command, .body = text, .msgid = msgid, .seq = ev.mseq, .time = ev.time,
+    };
+    store_message(&m, NULL, NULL);
+}
+/* ---- end GameServ ---- */
 
 static void send_request(const struct chan_req *q)
 {

@@ -317,6 +317,8 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
             continue;
         if (history_service_message(c, t, cmd, text))   /* HistServ (worker/history.c) */
             continue;
+        if (game_service_message(c, t, cmd, text))      /* GameServ (worker/game.c) */
+            continue;
         char msgid[17];
         store_new_msgid(msgid);
         /* The echo of a stored message comes from the recipient's worker once
@@ -441,6 +443,8 @@ static void cmd_whois(struct client *c, struct irc_msg *m)
     if (account_service_whois(c, nicks[0]))
         return;
     if (history_service_whois(c, nicks[0]))   /* HistServ (worker/history.c) */
+        return;
+    if (game_service_whois(c, nicks[0]))      /* GameServ (worker/game.c) */
         return;
     to_nick(TO_NICK_WHOIS, nicks[0], c, NULL, NULL, NULL, NULL);
 }

@@ -127,6 +127,9 @@ static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
     case IPC_P_CHAN_REQ:
         chan_handle_request_frame(payload, len);
         break;
+    case IPC_P_GAME:                   /* worker/game.c */
+        game_handle_frame(slot, payload, len);
+        break;
     case IPC_P_CHAN_EVENT:
         chan_handle_event(payload, len);
         break;

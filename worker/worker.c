@@ -113,6 +113,7 @@ void worker_check_stop(void)
     if (!W.stopping || closed || W.clients.count > 0)
         return;
     closed = true;
+    game_close();                  /* worker/game.c: its timers */
     store_close();
     peer_flush_all();
     peer_close_all();
@@ -243,6 +244,7 @@ int worker_main(const struct parlor_config *cfg, int slot, int nworkers, int mas
     char spool[512];
     config_spool_dir(&config, spool, sizeof spool);
     store_init(config.database, spool);
+    game_init();                   /* worker/game.c: word lists, games left open */
     send_master(IPC_W_READY, (uint32_t)slot);
     log_info("worker %d running (pid %d)", slot, (int)W.pid);
     uv_run(W.loop, UV_RUN_DEFAULT);

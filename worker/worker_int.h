@@ -359,4 +359,26 @@ bool history_service_message(struct client *c, const char *target, const char *c
 bool history_service_whois(struct client *c, const char *nick);
 /* ---- end history.c ---- */
 
+/* ---- game.c: GameServ, the word-guessing game ---- */
+void game_init(void);             /* after store_init: word lists, open games of dead workers */
+void game_close(void);            /* stopping: timers and games */
+/* PRIVMSG/NOTICE/TAGMSG to GameServ: handled here (never routed nor stored);
+ * returns false for any other target. */
+bool game_service_message(struct client *c, const char *target, const char *cmd,
+                          const char *text);
+/* WHOIS GameServ: answered here; false for any other nick. */
+bool game_service_whois(struct client *c, const char *nick);
+/* Channel owner: a message to a room went out (a guess, in a game room). */
+void game_on_message(const struct chan_req *q);
+/* Channel owner: a room was re-announced after this worker (re)started. */
+void game_on_room_back(const char *room);
+/* IPC_P_GAME frames. */
+void game_handle_frame(int from_slot, const char *payload, size_t len);
+/* channel.c: a message from a service (source nick!nick@services.parlor.local)
+ * to a room this worker owns; stored like any other; dropped when the room
+ * does not exist here. */
+void chan_service_message(const char *channel, const char *nick, const char *command,
+                          const char *text);
+/* ---- end game.c ---- */
+
 #endif

@@ -13,5 +13,6 @@ Suite *account_suite(void);
 Suite *store_suite(void);
 Suite *client_suite(void);
 Suite *history_suite(void);
+Suite *game_suite(void);
 
 #endif
