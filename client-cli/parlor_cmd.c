@@ -416,9 +416,29 @@ static int c_day(struct app *a, char *args)
     return OK;
 }
 
+/* /game SUBCOMMAND ...: a thin wrapper around GameServ, which answers with
+ * NOTICEs (and joins the players to the game's room when it starts). */
 static int c_game(struct app *a, char *args)
 {
-    say(a, "The word game is not available yet: the game server does not exist yet.");
+    static const char *const subs[] = { "accept", "categories", "decline", "help", "invite",
+                                        "quit", "stats", "status", "top" };
+    while (*args == ' ')
+        args++;
+    char sub[16];
+    size_t n = strcspn(args, " ");
+    if (n == 0 || n >= sizeof sub)
+        return USAGE;
+    memcpy(sub, args, n);
+    sub[n] = '\0';
+    for (char *p = sub; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p + 32);
+    bool known = false;
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        known = known || strcmp(sub, subs[i]) == 0;
+    if (!known)
+        return USAGE;
+    net_sendf(a, "PRIVMSG GameServ :%s", args);
     return OK;
 }
 
@@ -446,7 +466,9 @@ static const struct command commands[] = {
     { "close",   "/close [nick]", "close a private conversation", c_close, 0 },
     { "day",     "/day YYYY-MM-DD [#room|nick]", "that day's messages in order", c_day, NEED_CONN },
     { "days",    "/days [#room|nick]", "the days with messages, with a count each", c_days, NEED_CONN },
-    { "game",    "/game ...", "the word game (not available yet: no game server)", c_game, 0 },
+    { "game",    "/game invite NICK... [category=C] [rounds=N] | accept ID | decline ID | "
+                 "categories | status ID | quit ID | top [category] | stats NICK | help",
+                 "the word game (GameServ)", c_game, NEED_CONN },
     { "help",    "/help [command]", "this list, or one command's usage", c_help, 0 },
     { "history", "/history [#room|nick] [N]", "the last N messages (default 20, at most 100)", c_history, NEED_CONN },
     { "invite",  "/invite nick [#room]", "invite someone to a room", c_invite, NEED_CONN },

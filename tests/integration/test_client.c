@@ -514,6 +514,54 @@ START_TEST(test_slash_days_shows_todays_count)
 }
 END_TEST
 
+/* /game wraps GameServ: invite, be joined to the game's room, guess there. */
+START_TEST(test_slash_game_invites_and_plays_a_round)
+{
+    struct it_server s;
+    start_with_db(&s);
+    struct term t;
+    term_start(&t, &s, "gamer", "#lobby");
+    char screen[8192];
+    term_wait(&t, "[#lobby]", screen, sizeof screen);
+    struct it_client *bob = it_connect_registered(&s, "gbob");
+    term_type(&t, "/game bogus");
+    term_key(&t, "Enter");
+    term_wait(&t, "/game invite NICK", screen, sizeof screen);       /* usage line */
+    term_type(&t, "/game invite gbob rounds=1");
+    term_key(&t, "Enter");
+    const char *l = it_wait_re(bob, "invites you to game [0-9]+", 10000);
+    if (!l)
+        it_fail(bob, "no invitation");
+    long id = atol(strstr(l, "invites you to game ") + strlen("invites you to game "));
+    it_send(bob, "PRIVMSG GameServ :accept %ld", id);
+    char room[32];
+    snprintf(room, sizeof room, "#game-%ld", id);
+    term_wait(&t, room, screen, sizeof screen);
+    char ids[24], word[256] = "";
+    snprintf(ids, sizeof ids, "%ld", id);
+    const char *v[1] = { ids };
+    for (int i = 0; i < 200 && !word[0]; i++) {
+        PGresult *r = it_pg_query(&pg, "SELECT word FROM game_rounds WHERE game = $1 AND round = 1", 1, v);
+        if (PQntuples(r) > 0)
+            snprintf(word, sizeof word, "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+        if (!word[0])
+            it_sleep_ms(25);
+    }
+    ck_assert_msg(word[0], "game %ld has no stored word", id);
+    char guess[400];
+    snprintf(guess, sizeof guess, "/msg %s %s", room, word);
+    term_type(&t, guess);
+    term_key(&t, "Enter");
+    term_wait(&t, "Final scores: gamer", screen, sizeof screen);
+    ck_assert_int_eq(it_pg_long(&pg, "SELECT count(*) FROM game_players WHERE game = $1::bigint"
+                                     " AND nick = 'gamer' AND result = 'win'", 1, v), 1);
+    term_stop(&t);
+    it_client_free(bob);
+    it_server_stop(&s);
+}
+END_TEST
+
 START_TEST(test_account_logs_in_with_sasl_and_a_wrong_password_fails)
 {
     struct it_server s;
@@ -599,6 +647,7 @@ Suite *client_suite(void)
     tcase_set_timeout(hist, 90);
     tcase_add_test(hist, test_days_and_day_print_todays_messages);
     tcase_add_test(hist, test_slash_days_shows_todays_count);
+    tcase_add_test(hist, test_slash_game_invites_and_plays_a_round);
     tcase_add_test(hist, test_account_logs_in_with_sasl_and_a_wrong_password_fails);
     tcase_add_test(hist, test_reconnects_rejoins_and_fetches_missed_messages);
     suite_add_tcase(s, hist);
