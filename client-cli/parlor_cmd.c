@@ -97,7 +97,9 @@ static int c_join(struct app *a, char *args)
     return OK;
 }
 
-static int c_part(struct app *a, char *args)
+/* "CMD [#room] [text]": the room defaults to the current one; the rest of
+ * the line, if any, is the trailing parameter (PART reason, new topic). */
+static int room_command(struct app *a, char *args, const char *cmd)
 {
     char *room = NULL;
     if (is_room(args))
@@ -108,10 +110,15 @@ static int c_part(struct app *a, char *args)
     if (!is_room(r))
         return USAGE;
     if (*args)
-        net_sendf(a, "PART %s :%s", r, args);
+        net_sendf(a, "%s %s :%s", cmd, r, args);
     else
-        net_sendf(a, "PART %s", r);
+        net_sendf(a, "%s %s", cmd, r);
     return OK;
+}
+
+static int c_part(struct app *a, char *args)
+{
+    return room_command(a, args, "PART");
 }
 
 static int c_msg(struct app *a, char *args)
@@ -190,19 +197,7 @@ static int c_names(struct app *a, char *args)
 
 static int c_topic(struct app *a, char *args)
 {
-    char *room = NULL;
-    if (is_room(args))
-        room = word(&args);
-    const char *r = target_or_current(a, room);
-    if (!r)
-        return OK;
-    if (!is_room(r))
-        return USAGE;
-    if (*args)
-        net_sendf(a, "TOPIC %s :%s", r, args);
-    else
-        net_sendf(a, "TOPIC %s", r);
-    return OK;
+    return room_command(a, args, "TOPIC");
 }
 
 static int c_list(struct app *a, char *args)

@@ -74,3 +74,28 @@ int ensure_parent_dir(const char *path)
     }
     return check_dir(dir);
 }
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void data_dir(const char *name, char *out, size_t cap)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(out, cap, "%s/../%s", exe, name);
+        if (is_dir(out))
+            return;
+        snprintf(out, cap, "%s/../share/parlor/%s", exe, name);
+        if (is_dir(out))
+            return;
+    }
+    snprintf(out, cap, "%s", name);
+}

@@ -5,6 +5,8 @@
 #ifndef PARLOR_PATHS_H
 #define PARLOR_PATHS_H
 
+#include <stddef.h>
+
 /* The control socket path to use when none is given:
  *   $PARLOR_CONTROL if set and non-empty, else
  *   /run/parlord/control.sock when running as root (euid 0), else
@@ -20,5 +22,10 @@ const char *default_control_path(void);
  * to neither this user nor root (someone else could swap the socket in a
  * shared directory such as /tmp), -ENAMETOOLONG, or mkdir's error. */
 int ensure_parent_dir(const char *path);
+
+/* A data directory shipped with Parlor (migrations, words), found next to
+ * the running binary: BIN/../NAME in a source tree, BIN/../share/parlor/NAME
+ * when installed; "NAME" (relative to the working directory) otherwise. */
+void data_dir(const char *name, char *out, size_t cap);
 
 #endif

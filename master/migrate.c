@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/paths.h"
 
 #define MAX_MIGRATIONS 256
 #define LOCK_KEY "7306195101"   /* pg_advisory_lock key: "parlor" */
@@ -28,33 +29,6 @@ struct migration {
 static int cmp_migration(const void *a, const void *b)
 {
     return ((const struct migration *)a)->version - ((const struct migration *)b)->version;
-}
-
-static bool is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* bin/../migrations in a source tree, PREFIX/sbin/../share/parlor/migrations
- * when installed. */
-static void default_dir(char *out, size_t cap)
-{
-    char exe[PATH_MAX - 64];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash)
-            *slash = '\0';
-        snprintf(out, cap, "%s/../migrations", exe);
-        if (is_dir(out))
-            return;
-        snprintf(out, cap, "%s/../share/parlor/migrations", exe);
-        if (is_dir(out))
-            return;
-    }
-    snprintf(out, cap, "migrations");
 }
 
 static int list_migrations(const char *dir, struct migration *m, int max, char *err, size_t errlen)
@@ -143,7 +117,7 @@ int migrate_run(const char *conninfo, const char *dir_opt, char *err, size_t err
     if (dir_opt && dir_opt[0])
         snprintf(dir, sizeof dir, "%s", dir_opt);
     else
-        default_dir(dir, sizeof dir);
+        data_dir("migrations", dir, sizeof dir);
     static struct migration m[MAX_MIGRATIONS];
     int n = list_migrations(dir, m, MAX_MIGRATIONS, err, errlen);
     if (n < 0)

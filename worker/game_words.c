@@ -16,6 +16,7 @@
 
 #include "common/irc.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "worker/game.h"
 
 /* Owned by `lists`; freed by game_words_free(). */
@@ -29,32 +30,6 @@ struct word_list {
 static struct word_list *lists;
 static int nlists;
 
-static bool is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* bin/../words in a source tree, PREFIX/sbin/../share/parlor/words when
- * installed (as master/migrate.c finds the migrations). */
-static void default_dir(char *out, size_t cap)
-{
-    char exe[PATH_MAX - 64];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash)
-            *slash = '\0';
-        snprintf(out, cap, "%s/../words", exe);
-        if (is_dir(out))
-            return;
-        snprintf(out, cap, "%s/../share/parlor/words", exe);
-        if (is_dir(out))
-            return;
-    }
-    snprintf(out, cap, "words");
-}
 
 void game_words_free(void)
 {
@@ -119,7 +94,7 @@ int game_words_load(const char *dir_setting)
     if (dir_setting && dir_setting[0])
         snprintf(dir, sizeof dir, "%s", dir_setting);
     else
-        default_dir(dir, sizeof dir);
+        data_dir("words", dir, sizeof dir);
     game_words_free();
     DIR *d = opendir(dir);
     if (!d) {

@@ -374,9 +374,9 @@ START_TEST(test_typed_message_reaches_another_client)
     term_type(&t, "/msg");
     term_key(&t, "Enter");
     term_wait(&t, "usage: /msg", screen, sizeof screen);
-    term_type(&t, "/game start");
+    term_type(&t, "/game start");               /* not a GameServ command */
     term_key(&t, "Enter");
-    term_wait(&t, "not available yet", screen, sizeof screen);
+    term_wait(&t, "usage: /game invite NICK", screen, sizeof screen);
     term_stop(&t);
     it_client_free(bob);
     it_server_stop(&s);
