@@ -97,28 +97,36 @@ static int c_join(struct app *a, char *args)
     return OK;
 }
 
-/* "CMD [#room] [text]": the room defaults to the current one; the rest of
- * the line, if any, is the trailing parameter (PART reason, new topic). */
-static int room_command(struct app *a, char *args, const char *cmd)
+/* "CMD [#room] [nick] [text]": the room defaults to the current one; with
+ * `with_nick` a nick must follow (KICK); the rest of the line, if any, is
+ * the trailing parameter (PART reason, new topic, kick reason). */
+static int room_command(struct app *a, char *args, const char *cmd, bool with_nick)
 {
-    char *room = NULL;
+    char *room = NULL, *nick = NULL;
     if (is_room(args))
         room = word(&args);
+    if (with_nick) {
+        nick = word(&args);
+        if (!nick || !irc_nick_valid(nick, strlen(nick)))
+            return USAGE;
+    }
     const char *r = target_or_current(a, room);
     if (!r)
         return OK;
     if (!is_room(r))
         return USAGE;
+    char head[128];
+    snprintf(head, sizeof head, "%s %s%s%s", cmd, r, nick ? " " : "", nick ? nick : "");
     if (*args)
-        net_sendf(a, "%s %s :%s", cmd, r, args);
+        net_sendf(a, "%s :%s", head, args);
     else
-        net_sendf(a, "%s %s", cmd, r);
+        net_sendf(a, "%s", head);
     return OK;
 }
 
 static int c_part(struct app *a, char *args)
 {
-    return room_command(a, args, "PART");
+    return room_command(a, args, "PART", false);
 }
 
 static int c_msg(struct app *a, char *args)
@@ -197,7 +205,7 @@ static int c_names(struct app *a, char *args)
 
 static int c_topic(struct app *a, char *args)
 {
-    return room_command(a, args, "TOPIC");
+    return room_command(a, args, "TOPIC", false);
 }
 
 static int c_list(struct app *a, char *args)
@@ -268,22 +276,7 @@ static int c_invite(struct app *a, char *args)
 
 static int c_kick(struct app *a, char *args)
 {
-    char *room = NULL;
-    if (is_room(args))
-        room = word(&args);
-    char *nick = word(&args);
-    if (!nick || !irc_nick_valid(nick, strlen(nick)))
-        return USAGE;
-    const char *r = target_or_current(a, room);
-    if (!r)
-        return OK;
-    if (!is_room(r))
-        return USAGE;
-    if (*args)
-        net_sendf(a, "KICK %s %s :%s", r, nick, args);
-    else
-        net_sendf(a, "KICK %s %s", r, nick);
-    return OK;
+    return room_command(a, args, "KICK", true);
 }
 
 static int c_mode(struct app *a, char *args)
