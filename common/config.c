@@ -112,8 +112,13 @@ static int parse_listen(struct parlor_config *c, const char *s, char *err, size_
         return -1;
     }
     struct listen_addr *l = &c->listen[c->nlisten++];
-    memcpy(l->host, s, (size_t)(colon - s));
-    l->host[colon - s] = '\0';
+    size_t hl = (size_t)(colon - s);
+    if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {    /* [::1]:6667 */
+        s++;
+        hl -= 2;
+    }
+    memcpy(l->host, s, hl);
+    l->host[hl] = '\0';
     l->port = (int)port;
     return 0;
 }

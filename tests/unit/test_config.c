@@ -1,0 +1,130 @@
+/* Settings: defaults, the configuration file, flags over the file, errors. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/config.h"
+
+static struct parlor_config cfg;
+static char err[512];
+
+static int parse(int argc, char **argv)
+{
+    config_defaults(&cfg);
+    err[0] = '\0';
+    return config_parse_args(&cfg, argc, argv, err, sizeof err);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+START_TEST(test_defaults_listen_on_loopback_6667_with_limits)
+{
+    char *argv[] = { "parlord", NULL };
+    ck_assert_int_eq(parse(1, argv), 0);
+    ck_assert_int_eq(cfg.nlisten, 1);
+    ck_assert_str_eq(cfg.listen[0].host, "127.0.0.1");
+    ck_assert_int_eq(cfg.listen[0].port, 6667);
+    ck_assert_int_eq(cfg.line_length, 512);
+    ck_assert_int_gt((int)cfg.sendq, 0);
+    ck_assert_int_gt(cfg.workers, 0);
+}
+END_TEST
+
+START_TEST(test_flags_set_values_and_repeat_listen)
+{
+    char *argv[] = { "parlord", "--listen", "127.0.0.1:7000", "--listen", "[::1]:7001",
+                     "--workers", "3", "--sendq", "65536", "--log-level", "warn", NULL };
+    ck_assert_int_eq(parse(11, argv), 0);
+    ck_assert_int_eq(cfg.nlisten, 2);
+    ck_assert_int_eq(cfg.listen[1].port, 7001);
+    ck_assert_str_eq(cfg.listen[1].host, "::1");      /* brackets are only syntax */
+    ck_assert_int_eq(cfg.workers, 3);
+    ck_assert_uint_eq(cfg.sendq, 65536);
+}
+END_TEST
+
+START_TEST(test_bad_values_are_refused_with_the_flag_named)
+{
+    char *a[] = { "parlord", "--workers", "0", NULL };
+    ck_assert_int_eq(parse(3, a), -1);
+    ck_assert_ptr_nonnull(strstr(err, "workers"));
+    char *b[] = { "parlord", "--listen", "nocolon", NULL };
+    ck_assert_int_eq(parse(3, b), -1);
+    ck_assert_ptr_nonnull(strstr(err, "HOST:PORT"));
+    char *c[] = { "parlord", "--log-level", "loud", NULL };
+    ck_assert_int_eq(parse(3, c), -1);
+    char *d[] = { "parlord", "--no-such-flag", NULL };
+    ck_assert_int_eq(parse(2, d), -1);
+    ck_assert_ptr_nonnull(strstr(err, "unknown option"));
+    char *e[] = { "parlord", "--line-length", "100", NULL };
+    ck_assert_int_eq(parse(3, e), -1);
+}
+END_TEST
+
+START_TEST(test_file_is_read_and_flags_override_it)
+{
+    char path[] = "/tmp/parlor-conf-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    write_file(path, "# a comment\n[network]\nlisten = 127.0.0.1:7100\nlisten = 127.0.0.1:7101\n"
+                     "[limits]\nsendq = 70000\nmotd = \"hello there\"\nworkers = 2\n");
+    char *argv[] = { "parlord", "--config", path, "--workers", "5", NULL };
+    ck_assert_int_eq(parse(5, argv), 0);
+    ck_assert_int_eq(cfg.nlisten, 2);
+    ck_assert_int_eq(cfg.listen[0].port, 7100);
+    ck_assert_uint_eq(cfg.sendq, 70000);
+    ck_assert_str_eq(cfg.motd, "hello there");
+    ck_assert_int_eq(cfg.workers, 5);              /* the flag wins */
+    char *argv2[] = { "parlord", "--config", path, "--listen", "127.0.0.1:7200", NULL };
+    ck_assert_int_eq(parse(5, argv2), 0);
+    ck_assert_int_eq(cfg.nlisten, 1);              /* flags replace the file's addresses */
+    ck_assert_int_eq(cfg.listen[0].port, 7200);
+    unlink(path);
+}
+END_TEST
+
+START_TEST(test_broken_file_names_file_and_line)
+{
+    char path[] = "/tmp/parlor-conf-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    write_file(path, "workers = 2\n\nsendq = banana\n");
+    char *argv[] = { "parlord", "--config", path, NULL };
+    ck_assert_int_eq(parse(3, argv), -1);
+    char want[600];
+    snprintf(want, sizeof want, "%s:3:", path);
+    ck_assert_ptr_nonnull(strstr(err, want));
+    ck_assert_ptr_nonnull(strstr(err, "sendq"));
+    write_file(path, "just words\n");
+    ck_assert_int_eq(parse(3, argv), -1);
+    ck_assert_ptr_nonnull(strstr(err, "name = value"));
+    write_file(path, "colour = blue\n");
+    ck_assert_int_eq(parse(3, argv), -1);
+    ck_assert_ptr_nonnull(strstr(err, "unknown setting"));
+    unlink(path);
+    ck_assert_int_eq(parse(3, argv), -1);          /* the file is gone */
+}
+END_TEST
+
+Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_test(tc, test_defaults_listen_on_loopback_6667_with_limits);
+    tcase_add_test(tc, test_flags_set_values_and_repeat_listen);
+    tcase_add_test(tc, test_bad_values_are_refused_with_the_flag_named);
+    tcase_add_test(tc, test_file_is_read_and_flags_override_it);
+    tcase_add_test(tc, test_broken_file_names_file_and_line);
+    suite_add_tcase(s, tc);
+    return s;
+}
