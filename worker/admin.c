@@ -141,8 +141,15 @@ static int notice_all(const char *text)
         struct client *c = e->value;
         if (c->closing)
             continue;
-        client_sendf(c, ":%s NOTICE %s :*** %s\r\n", W.cfg->server_name,
-                     c->registered ? c->nick : "*", text);
+        char line[600];
+        int len = snprintf(line, sizeof line, ":%s NOTICE %s :*** %s\r\n", W.cfg->server_name,
+                           c->registered ? c->nick : "*", text);
+        if (len > (int)sizeof line - 1) {       /* cut, but keep the line ended */
+            len = (int)sizeof line - 1;
+            line[len - 2] = '\r';
+            line[len - 1] = '\n';
+        }
+        client_send_unsolicited(c, line, (size_t)len);
         n++;
     }
     return n;

@@ -455,7 +455,9 @@ void client_tick(double now)
                 client_close(c, reason);
             }
         } else if (now - c->last_recv > cfg->ping_timeout) {
-            client_sendf(c, "PING :%s\r\n", cfg->server_name);
+            char ping[128];
+            int n = snprintf(ping, sizeof ping, "PING :%s\r\n", cfg->server_name);
+            client_send_unsolicited(c, ping, (size_t)n);
             c->ping_sent = now;
         }
     }
