@@ -53,7 +53,7 @@ static void cmd_cap(struct client *c, struct irc_msg *m)
             c->cap_wait = true;
         if (m->nparams > 1 && atoi(m->params[1]) >= 302)
             c->caps |= CAP_CAP_NOTIFY;
-        char list[256] = "";
+        char list[512] = "";
         for (size_t i = 0; i < NCAPS; i++) {
             strcat(list, caps[i].name);
             if (caps[i].bit == CAP_SASL && m->nparams > 1 && atoi(m->params[1]) >= 302)
@@ -63,7 +63,7 @@ static void cmd_cap(struct client *c, struct irc_msg *m)
         }
         client_sendf(c, ":%s CAP %s LS :%s\r\n", srv, c->nick, list);
     } else if (strcmp(sub, "LIST") == 0) {
-        char list[256] = "";
+        char list[512] = "";
         for (size_t i = 0; i < NCAPS; i++)
             if (c->caps & caps[i].bit) {
                 if (list[0])
