@@ -96,7 +96,8 @@ run: deps
 	$(MAKE) all
 	scripts/run.sh
 
-bench: deps
+bench:
+	@scripts/deps.sh --bench
 	$(MAKE) all
 	scripts/bench.sh
 

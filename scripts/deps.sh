@@ -4,10 +4,18 @@
 # Quiet when everything is installed.  As root, missing packages are installed
 # with apt-get (non-interactive, so it works in CI without a terminal);
 # otherwise the exact command is printed and the script exits 1.
+#
+#   scripts/deps.sh          what building, running and testing need
+#   scripts/deps.sh --bench  also ngircd, which `make bench` measures against
+#                            (only then: Debian starts its service on :6667,
+#                            which would get in the way of `make run`)
 set -eu
 
 PACKAGES="gcc make pkg-config libuv1-dev libpq-dev check libsodium-dev \
-libssl-dev libedit-dev postgresql ngircd tmux procps"
+libssl-dev libedit-dev postgresql tmux procps"
+if [ "${1:-}" = --bench ]; then
+    PACKAGES="$PACKAGES ngircd"
+fi
 
 missing=""
 for pkg in $PACKAGES; do
