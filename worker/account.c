@@ -57,8 +57,6 @@
 #include "worker/store.h"
 #include "worker/worker_int.h"
 
-#define SERVICES_HOST "services.parlor.local"
-#define NICKSERV_PREFIX "NickServ!NickServ@" SERVICES_HOST
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 256
 #define FAIL_DELAY 1.5            /* seconds from an attempt to its failure answer */
@@ -71,7 +69,6 @@
 #define SASL_MAX 1200             /* base64 bytes of one PLAIN message */
 #define TICK_MS 100
 
-static const char *const service_nicks[] = { "NickServ", "HistServ", "GameServ" };
 
 enum { SASL_IDLE, SASL_WAIT };    /* SASL_WAIT: PLAIN chosen, credentials expected */
 enum how { VIA_SASL, VIA_IDENTIFY, VIA_REGISTER };
@@ -216,7 +213,7 @@ static void ns_notice(struct client *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    client_sendf(c, ":" NICKSERV_PREFIX " NOTICE %s :%s\r\n", c->nick, text);
+    service_notice(c, "NickServ", text);
 }
 
 /* 900 RPL_LOGGEDIN: "<nick> <nick>!<user>@<host> <account> :..." */
@@ -687,18 +684,8 @@ static void ns_help(struct client *c)
 }
 
 
-bool account_service_message(struct client *c, const char *target, const char *cmd,
-                             const char *text)
+void account_service_command(struct client *c, const char *verb, char *args)
 {
-    if (irc_casecmp(target, "NickServ") != 0)
-        return false;
-    echo_unstored(c, cmd, target, text);
-    if (strcmp(cmd, "PRIVMSG") != 0)
-        return true;            /* NOTICE and TAGMSG to services are dropped */
-    char line[IRC_LINE_MAX + 1];
-    snprintf(line, sizeof line, "%s", text);
-    char *save = NULL, *verb = strtok_r(line, " ", &save);
-    char *args = save ? save : line + strlen(line);
     if (!verb)
         ns_help(c);
     else if (strcasecmp(verb, "REGISTER") == 0)
@@ -709,28 +696,14 @@ bool account_service_message(struct client *c, const char *target, const char *c
         ns_help(c);
     else
         ns_notice(c, "Unknown command %.40s. Try /msg NickServ HELP", verb);
-    sodium_memzero(line, sizeof line);
-    return true;
-}
-
-bool account_service_whois(struct client *c, const char *nick)
-{
-    if (irc_casecmp(nick, "NickServ") != 0)
-        return false;
-    reply(c, "311", "NickServ NickServ " SERVICES_HOST " * :Account services (/msg NickServ HELP)");
-    reply(c, "312", "NickServ %s :Parlor services", W.cfg->server_name);
-    reply(c, "318", "NickServ :End of WHOIS list");
-    return true;
 }
 
 bool account_nick_refused(struct client *c, const char *nick)
 {
-    for (size_t i = 0; i < sizeof service_nicks / sizeof service_nicks[0]; i++)
-        if (irc_casecmp(nick, service_nicks[i]) == 0) {
-            reply(c, "432", "%s :Erroneous nickname (reserved for services)", nick);
-            return true;
-        }
-    return false;
+    if (!service_nick_reserved(nick))
+        return false;
+    reply(c, "432", "%s :Erroneous nickname (reserved for services)", nick);
+    return true;
 }
 
 /* ---- registered nicks ---- */

@@ -313,11 +313,7 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
                 reply(c, "401", "%s :No such nick/channel", t);
             continue;
         }
-        if (account_service_message(c, t, cmd, text))
-            continue;
-        if (history_service_message(c, t, cmd, text))   /* HistServ (worker/history.c) */
-            continue;
-        if (game_service_message(c, t, cmd, text))      /* GameServ (worker/game.c) */
+        if (service_message(c, t, cmd, text))   /* NickServ, HistServ, GameServ */
             continue;
         char msgid[17];
         store_new_msgid(msgid);
@@ -440,11 +436,7 @@ static void cmd_whois(struct client *c, struct irc_msg *m)
         reply(c, "318", "%s :End of WHOIS list", nicks[0]);
         return;
     }
-    if (account_service_whois(c, nicks[0]))
-        return;
-    if (history_service_whois(c, nicks[0]))   /* HistServ (worker/history.c) */
-        return;
-    if (game_service_whois(c, nicks[0]))      /* GameServ (worker/game.c) */
+    if (service_whois(c, nicks[0]))
         return;
     to_nick(TO_NICK_WHOIS, nicks[0], c, NULL, NULL, NULL, NULL);
 }

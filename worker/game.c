@@ -1534,17 +1534,8 @@ static void stats(struct client *c, char *args)
                 1, v, on_stats, b);
 }
 
-bool game_service_message(struct client *c, const char *target, const char *cmd, const char *text)
+void game_service_command(struct client *c, const char *verb, char *args)
 {
-    if (irc_casecmp(target, GAMESERV) != 0)
-        return false;
-    echo_unstored(c, cmd, target, strcmp(cmd, "TAGMSG") == 0 ? NULL : text);
-    if (strcmp(cmd, "PRIVMSG") != 0)
-        return true;            /* NOTICE and TAGMSG to services are dropped */
-    char line[IRC_LINE_MAX + 1];
-    snprintf(line, sizeof line, "%s", text);
-    char *save = NULL, *verb = strtok_r(line, " ", &save);
-    char *args = save ? save : line + strlen(line);
     if (!verb || strcasecmp(verb, "HELP") == 0)
         help(c);
     else if (strcasecmp(verb, "INVITE") == 0)
@@ -1565,17 +1556,6 @@ bool game_service_message(struct client *c, const char *target, const char *cmd,
         stats(c, args);
     else
         gs_notice(c, "Unknown command %.40s. Try /msg GameServ HELP", verb);
-    return true;
-}
-
-bool game_service_whois(struct client *c, const char *nick)
-{
-    if (irc_casecmp(nick, GAMESERV) != 0)
-        return false;
-    reply(c, "311", GAMESERV " " GAMESERV " " GS_HOST " * :Word-guessing game (/msg GameServ HELP)");
-    reply(c, "312", GAMESERV " %s :Parlor services", W.cfg->server_name);
-    reply(c, "318", GAMESERV " :End of WHOIS list");
-    return true;
 }
 
 /* ---- life cycle ---- */

@@ -54,7 +54,6 @@
 #include "worker/worker_int.h"
 
 #define HISTSERV "HistServ"
-#define HISTSERV_PREFIX "HistServ!HistServ@services.parlor.local"
 #define DAYS_MAX 60               /* days listed by "days" */
 #define PAGE_SIZE 50              /* messages per page of "show" */
 #define PAGE_MAX 100000
@@ -678,19 +677,8 @@ static void hs_notice(struct client *c, const char *fmt, ...)
     va_start(ap, fmt);
     buf_vappendf(&text, fmt, ap);
     va_end(ap);
-    size_t room = IRC_LINE_MAX - (strlen(":" HISTSERV_PREFIX " NOTICE ") + strlen(c->nick) + 2);
-    size_t pos = 0;
-    do {
-        size_t n = text.len - pos;
-        if (n > room) {
-            n = room;
-            while (n > 0 && ((unsigned char)text.data[pos + n] & 0xc0) == 0x80)
-                n--;
-        }
-        client_sendf(c, ":" HISTSERV_PREFIX " NOTICE %s :%.*s\r\n", c->nick, (int)n,
-                     text.data + pos);
-        pos += n;
-    } while (pos < text.len);
+    buf_append_byte(&text, '\0');
+    service_notice(c, HISTSERV, text.data);
     buf_free(&text);
 }
 
@@ -919,18 +907,8 @@ static void hs_days_or_show(struct client *c, bool show, char *args)
 }
 
 
-bool history_service_message(struct client *c, const char *target, const char *cmd,
-                             const char *text)
+void history_service_command(struct client *c, const char *verb, char *args)
 {
-    if (irc_casecmp(target, HISTSERV) != 0)
-        return false;
-    echo_unstored(c, cmd, target, strcmp(cmd, "TAGMSG") == 0 ? NULL : text);
-    if (strcmp(cmd, "PRIVMSG") != 0)
-        return true;            /* NOTICE and TAGMSG to services are dropped */
-    char line[IRC_LINE_MAX + 1];
-    snprintf(line, sizeof line, "%s", text);
-    char *save = NULL, *verb = strtok_r(line, " ", &save);
-    char *args = save ? save : line + strlen(line);
     if (!verb || strcasecmp(verb, "HELP") == 0)
         hs_help(c);
     else if (strcasecmp(verb, "DAYS") == 0)
@@ -939,16 +917,5 @@ bool history_service_message(struct client *c, const char *target, const char *c
         hs_days_or_show(c, true, args);
     else
         hs_notice(c, "Unknown command %.40s. Try /msg HistServ HELP", verb);
-    return true;
 }
 
-bool history_service_whois(struct client *c, const char *nick)
-{
-    if (irc_casecmp(nick, HISTSERV) != 0)
-        return false;
-    reply(c, "311", HISTSERV " " HISTSERV " services.parlor.local * :History by day "
-          "(/msg HistServ HELP)");
-    reply(c, "312", HISTSERV " %s :Parlor services", W.cfg->server_name);
-    reply(c, "318", HISTSERV " :End of WHOIS list");
-    return true;
-}

@@ -329,6 +329,17 @@ void peer_flush_all(void);
 void peer_close_all(void);
 bool peer_connected(int slot);
 
+/* services.c: the service pseudo-users */
+/* NICKs nobody may take. */
+bool service_nick_reserved(const char *nick);
+/* PRIVMSG/NOTICE/TAGMSG to a service: echoed, never routed nor stored; a
+ * PRIVMSG runs the service's command.  False for any other target. */
+bool service_message(struct client *c, const char *target, const char *cmd, const char *text);
+/* WHOIS on a service: answered here; false for any other nick. */
+bool service_whois(struct client *c, const char *nick);
+/* A NOTICE from `service` to a local client, split over lines if long. */
+void service_notice(struct client *c, const char *service, const char *text);
+
 /* ---- account.c: SASL PLAIN, NickServ, registered-nick protection ---- */
 /* AUTHENTICATE (command table entry). */
 void account_authenticate(struct client *c, struct irc_msg *m);
@@ -336,12 +347,8 @@ void account_authenticate(struct client *c, struct irc_msg *m);
 void account_cap_end(struct client *c);
 /* NICK to a service name: replies 432 and returns true. */
 bool account_nick_refused(struct client *c, const char *nick);
-/* PRIVMSG/NOTICE/TAGMSG to NickServ: handled here (never routed nor stored);
- * returns false for any other target. */
-bool account_service_message(struct client *c, const char *target, const char *cmd,
-                             const char *text);
-/* WHOIS NickServ: answered here; false for any other nick. */
-bool account_service_whois(struct client *c, const char *nick);
+/* A PRIVMSG to NickServ, split by services.c (verb NULL when empty). */
+void account_service_command(struct client *c, const char *verb, char *args);
 /* A registered client has a new nick (or just registered): protect it if it
  * is an account the client is not logged in to. */
 void account_nick_check(struct client *c);
@@ -351,23 +358,15 @@ void account_nick_check(struct client *c);
 #define CHATHISTORY_MAX 100        /* ISUPPORT CHATHISTORY: bigger limits are clamped */
 /* CHATHISTORY (command table entry). */
 void history_command(struct client *c, struct irc_msg *m);
-/* PRIVMSG/NOTICE/TAGMSG to HistServ: handled here (never routed nor stored);
- * returns false for any other target. */
-bool history_service_message(struct client *c, const char *target, const char *cmd,
-                             const char *text);
-/* WHOIS HistServ: answered here; false for any other nick. */
-bool history_service_whois(struct client *c, const char *nick);
+/* A PRIVMSG to HistServ, split by services.c (verb NULL when empty). */
+void history_service_command(struct client *c, const char *verb, char *args);
 /* ---- end history.c ---- */
 
 /* ---- game.c: GameServ, the word-guessing game ---- */
 void game_init(void);             /* after store_init: word lists, open games of dead workers */
 void game_close(void);            /* stopping: timers and games */
-/* PRIVMSG/NOTICE/TAGMSG to GameServ: handled here (never routed nor stored);
- * returns false for any other target. */
-bool game_service_message(struct client *c, const char *target, const char *cmd,
-                          const char *text);
-/* WHOIS GameServ: answered here; false for any other nick. */
-bool game_service_whois(struct client *c, const char *nick);
+/* A PRIVMSG to GameServ, split by services.c (verb NULL when empty). */
+void game_service_command(struct client *c, const char *verb, char *args);
 /* Channel owner: a message to a room went out (a guess, in a game room). */
 void game_on_message(const struct chan_req *q);
 /* Channel owner: a room was re-announced after this worker (re)started. */
