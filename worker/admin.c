@@ -199,10 +199,8 @@ void admin_query(uint32_t qid, int what, const char *arg1, const char *arg2)
             struct channel *ch = e->value;
             if (!ch->owned)
                 continue;
-            char modes[32];
-            snprintf(modes, sizeof modes, "+%s%s%s%s%s%s", ch->mode_i ? "i" : "",
-                     ch->key[0] ? "k" : "", ch->limit ? "l" : "", ch->mode_m ? "m" : "",
-                     ch->mode_n ? "n" : "", ch->mode_t ? "t" : "");
+            char modes[128];
+            chan_mode_string(ch, false, modes, sizeof modes);   /* the key stays private */
             rec_begin(&a);
             rec_str(&a, "name", ch->name);
             rec_num(&a, "owner", W.slot);

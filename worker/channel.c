@@ -202,6 +202,10 @@ static void line_send_form(struct line *l, struct client *c);
 
 static void line_send(struct line *l, struct client *c)
 {
+    if (!label_capturing(c)) {        /* the usual case: nothing to decide */
+        line_send_form(l, c);
+        return;
+    }
     /* Events caused by others are not responses to this client. */
     size_t n = l->actor ? strcspn(l->actor, "!") : 0;
     bool own = n && strlen(c->nick) == n && strncasecmp(l->actor, c->nick, n) == 0;
@@ -285,11 +289,13 @@ static void topic_reply(struct channel *ch, int slot, uint64_t client, const cha
     reply_remote(slot, client, nick, "333", "%s %s %ld", ch->name, ch->topic_by, (long)ch->topic_at);
 }
 
-static void mode_string(struct channel *ch, char *out, size_t cap)
+void chan_mode_string(const struct channel *ch, bool params, char *out, size_t cap)
 {
     size_t n = (size_t)snprintf(out, cap, "+%s%s%s%s%s%s", ch->mode_i ? "i" : "", ch->key[0] ? "k" : "",
                                 ch->limit ? "l" : "", ch->mode_m ? "m" : "", ch->mode_n ? "n" : "",
                                 ch->mode_t ? "t" : "");
+    if (!params)
+        return;
     if (ch->key[0] && n < cap)
         n += (size_t)snprintf(out + n, cap - n, " %s", ch->key);
     if (ch->limit && n < cap)
@@ -809,7 +815,7 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
 {
     if (!q->arg1[0]) {
         char modes[128];
-        mode_string(ch, modes, sizeof modes);
+        chan_mode_string(ch, true, modes, sizeof modes);
         ERR("324", "%s %s", ch->name, modes);
         ERR("329", "%s %ld", ch->name, (long)ch->created);
         return;
@@ -970,7 +976,7 @@ static void channel_save(struct channel *ch)
         return;
     char folded[IRC_CHANNEL_MAX + 1], modes[128], at[32];
     irc_casefold(folded, ch->name, strlen(ch->name));
-    mode_string(ch, modes, sizeof modes);
+    chan_mode_string(ch, true, modes, sizeof modes);
     snprintf(at, sizeof at, "%.3f", ch->topic_at);
     const char *v[6] = { ch->name, folded, ch->topic, ch->topic_by[0] ? ch->topic_by : NULL,
                          ch->topic_at > 0 ? at : NULL, modes };

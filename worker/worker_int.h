@@ -318,6 +318,8 @@ void chan_handle_list_reply(uint64_t client, const char *lines, size_t len);
 void chan_list_tick(double now);
 struct channel *chan_find(const char *name);
 struct member *chan_member(struct channel *ch, const char *nick);
+/* "+iklmnt"-style flags, with the key and limit after them when `params`. */
+void chan_mode_string(const struct channel *ch, bool params, char *out, size_t cap);
 /* Prefix characters of a member for NAMES/WHO ("@", "+", "@+" with all). */
 const char *member_prefix(unsigned modes, bool all);
 
