@@ -187,6 +187,5 @@ void text_sanitize(char *s);
 /* "YYYY-MM-DDThh:mm:ss[.sss]Z" -> time_t, or 0. */
 time_t parse_time_tag(const char *s);
 /* Append s as a JSON string (quoted, escaped). */
-void json_string(struct buf *b, const char *s);
 
 #endif

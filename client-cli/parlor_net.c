@@ -144,27 +144,6 @@ time_t parse_time_tag(const char *s)
     return t == (time_t)-1 ? 0 : t;
 }
 
-void json_string(struct buf *b, const char *s)
-{
-    buf_append_byte(b, '"');
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            buf_append_byte(b, '\\');
-            buf_append_byte(b, (char)ch);
-        } else if (ch == '\n') {
-            buf_append_str(b, "\\n");
-        } else if (ch == '\t') {
-            buf_append_str(b, "\\t");
-        } else if (ch < 0x20 || ch == 0x7f) {
-            buf_appendf(b, "\\u%04x", ch);
-        } else {
-            buf_append_byte(b, (char)ch);
-        }
-    }
-    buf_append_byte(b, '"');
-}
-
 static void base64(const unsigned char *in, size_t len, struct buf *out)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -264,15 +264,15 @@ static void flush_record(void)
     if (S.o.json) {
         struct buf b = BUF_INIT;
         buf_append_str(&b, "{\"date\":");
-        json_string(&b, S.o.date);
+        buf_append_json(&b, S.o.date);
         buf_append_str(&b, ",\"time\":");
-        json_string(&b, S.when);
+        buf_append_json(&b, S.when);
         buf_append_str(&b, ",\"nick\":");
-        json_string(&b, S.nick);
+        buf_append_json(&b, S.nick);
         buf_append_str(&b, ",\"kind\":");
-        json_string(&b, S.kind);
+        buf_append_json(&b, S.kind);
         buf_append_str(&b, ",\"text\":");
-        json_string(&b, S.body.data);
+        buf_append_json(&b, S.body.data);
         buf_append_str(&b, "}\n");
         fwrite(b.data, 1, b.len, stdout);
         buf_free(&b);

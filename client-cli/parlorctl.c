@@ -24,6 +24,7 @@
 
 #include <editline/readline.h>
 
+#include "common/buf.h"
 #include "common/config.h"
 #include "common/paths.h"
 
@@ -267,20 +268,10 @@ static enum answer exchange(struct conn *c, const char *cmd, bool json)
     return result;
 }
 
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
-}
-
 /* One line typed or piped in: returns false to leave the loop. */
 static bool handle_line(struct conn *c, char *raw, bool json, bool interactive, int *status)
 {
-    char *cmd = trim(raw);
+    char *cmd = str_trim(raw);
     if (!*cmd || *cmd == '#')
         return true;
     if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "exit") == 0)

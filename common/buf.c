@@ -121,3 +121,34 @@ void buf_shrink(struct buf *b, size_t keep)
         b->cap = keep;
     }
 }
+
+void buf_append_json(struct buf *b, const char *s)
+{
+    buf_append_byte(b, '"');
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            buf_append_byte(b, '\\');
+            buf_append_byte(b, (char)ch);
+        } else if (ch == '\n') {
+            buf_append_str(b, "\\n");
+        } else if (ch == '\t') {
+            buf_append_str(b, "\\t");
+        } else if (ch < 0x20 || ch == 0x7f) {
+            buf_appendf(b, "\\u%04x", ch);
+        } else {
+            buf_append_byte(b, (char)ch);
+        }
+    }
+    buf_append_byte(b, '"');
+}
+
+char *str_trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}

@@ -35,4 +35,9 @@ void buf_clear(struct buf *b);
  * idle client does not pin a burst-sized allocation. */
 void buf_shrink(struct buf *b, size_t keep);
 
+/* Append s as a JSON string literal (quotes and escapes included). */
+void buf_append_json(struct buf *b, const char *s);
+/* Strip spaces, tabs and line ends from both ends, in place. */
+char *str_trim(char *s);
+
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/irc.h"
 #include "common/log.h"
 #include "common/paths.h"
@@ -252,16 +253,6 @@ int config_set(struct parlor_config *c, const char *name, const char *v, char *e
     return -1;
 }
 
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
-}
-
 int config_load_file(struct parlor_config *c, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -274,7 +265,7 @@ int config_load_file(struct parlor_config *c, const char *path, char *err, size_
     bool listen_seen = false;
     while (fgets(line, sizeof line, f)) {
         lineno++;
-        char *s = trim(line);
+        char *s = str_trim(line);
         if (!*s || *s == '#' || *s == ';')
             continue;
         if (*s == '[') {                    /* sections only group settings */
@@ -292,7 +283,7 @@ int config_load_file(struct parlor_config *c, const char *path, char *err, size_
             break;
         }
         *eq = '\0';
-        char *name = trim(s), *value = trim(eq + 1);
+        char *name = str_trim(s), *value = str_trim(eq + 1);
         size_t vl = strlen(value);
         if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') {
             value[vl - 1] = '\0';

@@ -66,23 +66,6 @@ static void out(struct ctl_conn *c, const char *fmt, ...)
     va_end(ap);
 }
 
-static void json_str(struct buf *b, const char *s)
-{
-    buf_append_byte(b, '"');
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            buf_append_byte(b, '\\');
-            buf_append_byte(b, (char)ch);
-        } else if (ch < 0x20) {
-            buf_appendf(b, "\\u%04x", ch);
-        } else {
-            buf_append_byte(b, (char)ch);
-        }
-    }
-    buf_append_byte(b, '"');
-}
-
 static void answer_end(struct ctl_conn *c)
 {
     if (c->out.len && c->out.data[c->out.len - 1] != '\n')
@@ -97,7 +80,7 @@ static void one_line(struct ctl_conn *c, const char *kind, const char *fmt, va_l
     vsnprintf(msg, sizeof msg, fmt, ap);
     if (c->json) {
         buf_appendf(&c->out, "{\"%s\":", kind);
-        json_str(&c->out, msg);
+        buf_append_json(&c->out, msg);
         buf_append_str(&c->out, "}\n");
     } else {
         out(c, "%s: %s\n", kind, msg);
@@ -168,12 +151,12 @@ static void json_record(struct buf *b, const struct field *f, int n)
     for (int i = 0; i < n; i++) {
         if (i)
             buf_append_byte(b, ',');
-        json_str(b, f[i].key);
+        buf_append_json(b, f[i].key);
         buf_append_byte(b, ':');
         if (f[i].num)
             buf_append_str(b, f[i].value);
         else
-            json_str(b, f[i].value);
+            buf_append_json(b, f[i].value);
     }
     buf_append_byte(b, '}');
 }
@@ -187,7 +170,7 @@ static void render_records(struct ctl_conn *c, const char *name)
     int rows = 0;
     if (c->json) {
         buf_append_str(&c->out, "{");
-        json_str(&c->out, name);
+        buf_append_json(&c->out, name);
         buf_append_str(&c->out, ":[");
     }
     /* Text: column widths from every row first. */
@@ -360,12 +343,12 @@ static void render_status(struct ctl_conn *c)
         for (int i = 0; i < n; i++) {
             if (i)
                 buf_append_byte(&c->out, ',');
-            json_str(&c->out, rows[i].key);
+            buf_append_json(&c->out, rows[i].key);
             buf_append_byte(&c->out, ':');
             if (rows[i].num)
                 buf_append_str(&c->out, rows[i].value);
             else
-                json_str(&c->out, rows[i].value);
+                buf_append_json(&c->out, rows[i].value);
         }
         buf_append_str(&c->out, "}\n");
     } else {
@@ -403,7 +386,7 @@ static void render_workers(struct ctl_conn *c)
             buf_appendf(&c->out, "%s{\"id\":%d,\"pid\":%d,\"state\":\"%s\",\"clients\":%.0f,"
                         "\"channels_owned\":%.0f,\"rss_kb\":%ld,\"restarts\":%d,\"last_exit\":",
                         s ? "," : "", s, (int)w->pid, state, clients, owned, rss, w->restarts);
-            json_str(&c->out, w->last_exit);
+            buf_append_json(&c->out, w->last_exit);
             buf_append_byte(&c->out, '}');
         } else {
             out(c, "%-3d %-8d %-13s %-8.0f %-9.0f %-9ld %-9d %s\n", s, (int)w->pid, state, clients,
@@ -740,9 +723,9 @@ static void cmd_help(struct ctl_conn *c, char **argv, int argc, const char *rest
             if (i)
                 buf_append_byte(&c->out, ',');
             buf_append_str(&c->out, "{\"usage\":");
-            json_str(&c->out, commands[i].usage);
+            buf_append_json(&c->out, commands[i].usage);
             buf_append_str(&c->out, ",\"help\":");
-            json_str(&c->out, commands[i].help);
+            buf_append_json(&c->out, commands[i].help);
             buf_append_byte(&c->out, '}');
         }
         buf_append_str(&c->out, "]}\n");

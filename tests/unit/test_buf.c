@@ -173,11 +173,34 @@ START_TEST(test_shrink_releases_capacity_only_when_empty)
 }
 END_TEST
 
+START_TEST(test_append_json_escapes_quotes_backslashes_and_controls)
+{
+    struct buf b = BUF_INIT;
+    buf_append_json(&b, "a\"b\\c\nd\te\001 민영");
+    buf_append_byte(&b, '\0');
+    ck_assert_str_eq(b.data, "\"a\\\"b\\\\c\\nd\\te\\u0001 민영\"");
+    buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_str_trim_strips_both_ends_in_place)
+{
+    char s1[] = " \t key = value \r\n";
+    ck_assert_str_eq(str_trim(s1), "key = value");
+    char s2[] = "   ";
+    ck_assert_str_eq(str_trim(s2), "");
+    char s3[] = "inner  spaces kept";
+    ck_assert_str_eq(str_trim(s3), "inner  spaces kept");
+}
+END_TEST
+
 Suite *buf_suite(void)
 {
     Suite *s = suite_create("buf");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_new_buffer_is_empty_and_unallocated);
+    tcase_add_test(tc, test_append_json_escapes_quotes_backslashes_and_controls);
+    tcase_add_test(tc, test_str_trim_strips_both_ends_in_place);
     tcase_add_test(tc, test_append_keeps_bytes_in_order_including_nul);
     tcase_add_test(tc, test_append_grows_across_many_reallocations);
     tcase_add_test(tc, test_reserve_makes_room_without_changing_len);
