@@ -38,6 +38,8 @@ void config_defaults(struct parlor_config *c)
     c->ping_timeout = 120;
     c->registration_timeout = 30;
     c->max_channels_per_client = 50;
+    c->invite_ttl = 3600;
+    c->max_invites_per_room = 100;
     c->game_invite_timeout = 60;
     c->game_round_seconds = 60;
 }
@@ -85,6 +87,9 @@ void config_usage(FILE *out)
         "  --sendq BYTES              output queue limit per client (default 1048576)\n"
         "  --ping-timeout SEC         idle seconds before PING / before closing (default 120)\n"
         "  --registration-timeout SEC seconds to complete NICK/USER (default 30)\n"
+        "  --max-channels N           rooms per client, JOINs on their way included (default 50)\n"
+        "  --invite-ttl SEC           how long an operator's INVITE lets its target in (default 3600)\n"
+        "  --max-invites-per-room N   INVITEs a room may send within invite-ttl (default 100)\n"
         "  --help, --version\n");
 }
 
@@ -157,6 +162,9 @@ static const struct option long_opts[] = {
     {"sendq", required_argument, 0, OPT_SETTING},
     {"ping-timeout", required_argument, 0, OPT_SETTING},
     {"registration-timeout", required_argument, 0, OPT_SETTING},
+    {"max-channels", required_argument, 0, OPT_SETTING},
+    {"invite-ttl", required_argument, 0, OPT_SETTING},
+    {"max-invites-per-room", required_argument, 0, OPT_SETTING},
     {0, 0, 0, 0},
 };
 
@@ -190,6 +198,9 @@ static const struct int_setting int_settings[] = {
     {"registration-timeout", 1, 3600, offsetof(struct parlor_config, registration_timeout), false},
     {"game-invite-timeout", 1, 3600, offsetof(struct parlor_config, game_invite_timeout), false},
     {"game-round-seconds", 1, 3600, offsetof(struct parlor_config, game_round_seconds), false},
+    {"max-channels", 1, 10000, offsetof(struct parlor_config, max_channels_per_client), false},
+    {"invite-ttl", 1, 7 * 86400, offsetof(struct parlor_config, invite_ttl), false},
+    {"max-invites-per-room", 1, 100000, offsetof(struct parlor_config, max_invites_per_room), false},
 };
 
 int config_set(struct parlor_config *c, const char *name, const char *v, char *err, size_t errlen)

@@ -40,7 +40,9 @@ struct parlor_config {
     size_t sendq;                /* output queue limit per client, bytes */
     int ping_timeout;            /* seconds of silence before PING, and again before closing */
     int registration_timeout;    /* seconds to finish NICK/USER */
-    int max_channels_per_client;
+    int max_channels_per_client; /* joined plus JOINs on their way */
+    int invite_ttl;              /* seconds an operator's INVITE lets its target in */
+    int max_invites_per_room;    /* INVITEs a room may send within invite_ttl */
     int game_invite_timeout;     /* seconds invitees have to answer a game invitation */
     int game_round_seconds;      /* length of a game round */
 };

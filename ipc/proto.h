@@ -23,6 +23,8 @@ enum ipc_type {
                            then per field: str key, str value, u8 is_number.
                            Long answers come in several frames; the final
                            one has last = 1. */
+    IPC_W_RELINK,       /* u32 other_slot: my mesh link to that worker broke
+                           while it is alive; make the pair a new one */
 
     /* worker <-> worker, SOCK_STREAM mesh; frames of one loop iteration are
      * written together */
@@ -45,7 +47,8 @@ enum ipc_type {
     IPC_P_CHAN_STATE,   /* owner -> a worker that gets its first member:
                            the whole channel (see worker/channel.c) */
     IPC_P_LIST_REQ,     /* u64 client, u32 slot, str nick, str mask */
-    IPC_P_LIST_REPLY,   /* u64 client, str lines (322s) */
+    IPC_P_LIST_REPLY,   /* u64 list id, u8 last, str lines (322s); a worker's
+                           answer may take several frames, the last has last=1 */
     IPC_P_ECHO,         /* u64 client, u64 time_ms, str msgid, str ctags, str source,
                            str command, str target, str text: the durable echo
                            of the client's own message */
@@ -67,6 +70,8 @@ enum ipc_type {
                              id, str nick, u64 client, u32 slot, str account;
                            5 JOIN (to a player's worker): u64 client, str room;
                            6 NOTICE (to a client's worker): u64 client, str text */
+    IPC_P_JOIN_DONE,    /* owner -> joiner's worker: u64 client, str channel: the
+                           JOIN got no membership (refused, or already in) */
 };
 
 /* What the master asks workers for (control socket commands). */

@@ -36,6 +36,7 @@ struct chan_event {
     uint64_t client;
     int slot;
     const char *user, *host, *realname;
+    const char *account;          /* EV_JOIN: the joiner's, "" if none */
     unsigned modes;
     const char *a1, *a2;
     const char *msgid, *ctags;    /* EV_MSG */
@@ -43,6 +44,32 @@ struct chan_event {
 };
 
 #define STATE_REANNOUNCE 1u
+#define STATE_MORE 2u                 /* more members of the same state */
+
+/* ---- re-entrancy ----
+ *
+ * Delivering a line can close a client (sendq), and closing a client sends
+ * QUIT requests for its channels.  If one of those were handled right away
+ * it could free a channel that the code below us on the stack is still
+ * using.  So every entry point into this file counts itself in `depth`, and
+ * requests of our own made while depth > 0 are queued and handled, in
+ * order, when the outermost entry returns. */
+struct parked_req;
+static int depth;
+static struct parked_req *deferred, **deferred_tail = &deferred;
+static void handle_request(const struct chan_req *q);
+static void run_deferred(void);
+
+static void enter(void)
+{
+    depth++;
+}
+
+static void leave(void)
+{
+    if (--depth == 0 && deferred)
+        run_deferred();
+}
 #define TOPIC_MAX 390
 
 /* ---- channel and member bookkeeping ---- */
@@ -52,9 +79,26 @@ struct channel *chan_find(const char *name)
     return hmap_get_name(&W.channels, name);
 }
 
-struct member *chan_member(struct channel *ch, const char *nick)
+struct member *chan_member_id(struct channel *ch, uint64_t client)
 {
-    return hmap_get_name(&ch->members, nick);
+    return hmap_get_id(&ch->members, client);
+}
+
+/* Nicks are unique on the server, but for a moment two members may show
+ * the same one (one renamed away while the other's JOIN was on its way):
+ * then the lowest client id wins, the same choice on the owner and on
+ * every mirror. */
+struct member *chan_member_nick(struct channel *ch, const char *nick)
+{
+    struct member *found = NULL;
+    struct hmap_iter it;
+    hmap_iter_init(&it, &ch->members);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct member *m = e->value;
+        if (irc_casecmp(m->nick, nick) == 0 && (!found || m->client < found->client))
+            found = m;
+    }
+    return found;
 }
 
 const char *member_prefix(unsigned modes, bool all)
@@ -76,7 +120,6 @@ static struct channel *chan_new(const char *name, bool owned)
     ch->owned = owned;
     ch->created = W.now;
     hmap_init(&ch->members);
-    hmap_init(&ch->invites);
     hmap_put_name(&W.channels, name, ch);
     return ch;
 }
@@ -92,8 +135,9 @@ static void chan_free(struct channel *ch)
         free(m);
     }
     hmap_free(&ch->members);
-    hmap_free(&ch->invites);
     free(ch->bans);
+    free(ch->op_accounts);
+    free(ch->invite_times);
     free(ch->local);
     free(ch);
 }
@@ -109,20 +153,21 @@ static bool chan_maybe_drop(struct channel *ch)
     return true;
 }
 
-static struct member *member_add(struct channel *ch, const char *nick, const char *user,
-                                 const char *host, const char *realname, uint64_t client,
-                                 int slot, unsigned modes)
+static struct member *member_add(struct channel *ch, const char *nick, const char *account,
+                                 const char *user, const char *host, const char *realname,
+                                 uint64_t client, int slot, unsigned modes)
 {
     struct member *m = calloc(1, sizeof *m);
     PARLOR_ASSERT(m != NULL);
     snprintf(m->nick, sizeof m->nick, "%s", nick);
+    snprintf(m->account, sizeof m->account, "%s", account);
     snprintf(m->user, sizeof m->user, "%s", user);
     snprintf(m->host, sizeof m->host, "%s", host);
     snprintf(m->realname, sizeof m->realname, "%s", realname);
     m->client = client;
     m->slot = slot;
     m->modes = modes;
-    hmap_put_name(&ch->members, nick, m);
+    hmap_put_id(&ch->members, client, m);
     if (ch->owned && slot >= 0 && slot < MAX_WORKERS)
         ch->per_worker[slot]++;
     if (slot == W.slot) {
@@ -136,6 +181,8 @@ static struct member *member_add(struct channel *ch, const char *nick, const cha
         if (c && !c->closing && c->registered) {
             m->local = c;
             client_add_channel(c, ch);
+            client_pjoin_del(c, ch->name);
+            client_invite_del(c, ch->name);
         }
     }
     return m;
@@ -143,7 +190,7 @@ static struct member *member_add(struct channel *ch, const char *nick, const cha
 
 static void member_remove(struct channel *ch, struct member *m)
 {
-    hmap_del_name(&ch->members, m->nick);
+    hmap_del_id(&ch->members, m->client);
     if (ch->owned && m->slot >= 0 && m->slot < MAX_WORKERS)
         ch->per_worker[m->slot]--;
     if (m->slot == W.slot) {
@@ -237,12 +284,27 @@ static void line_send_form(struct line *l, struct client *c)
     client_send(c, b->data, b->len);
 }
 
-/* Does local client x share a channel other than `except` with `nick`? */
-static bool shares_other_channel(struct client *x, const char *nick, struct channel *except)
+/* Does local client x share a channel other than `except` with `client`? */
+static bool shares_other_channel(struct client *x, uint64_t client, struct channel *except)
 {
     for (int i = 0; i < x->nchans; i++)
-        if (x->chans[i] != except && chan_member(x->chans[i], nick))
+        if (x->chans[i] != except && chan_member_id(x->chans[i], client))
             return true;
+    return false;
+}
+
+/* A NICK change reaches each user once: from the first shared channel whose
+ * event arrives (there the member already shows the new nick). */
+static bool told_nick_elsewhere(struct client *x, uint64_t client, const char *newnick,
+                                struct channel *except)
+{
+    for (int i = 0; i < x->nchans; i++) {
+        if (x->chans[i] == except)
+            continue;
+        struct member *m = chan_member_id(x->chans[i], client);
+        if (m && strcmp(m->nick, newnick) == 0)
+            return true;
+    }
     return false;
 }
 
@@ -409,7 +471,7 @@ static void apply_modes(struct channel *ch, const char *changes, const char *sou
         }
         case 'o': case 'v': {
             arg = strtok_r(NULL, " ", &save);
-            struct member *m = arg ? chan_member(ch, arg) : NULL;
+            struct member *m = arg ? chan_member_nick(ch, arg) : NULL;
             unsigned bit = *p == 'o' ? MEMBER_OP : MEMBER_VOICE;
             if (m)
                 m->modes = plus ? (m->modes | bit) : (m->modes & ~bit);
@@ -421,6 +483,8 @@ static void apply_modes(struct channel *ch, const char *changes, const char *sou
 
 static void request_leave(const char *channel, const char *nick, uint64_t client);
 static void channel_save(struct channel *ch);
+static void ban_write(struct channel *ch, const char *mask, const char *by, bool add);
+static void load_extras(struct channel *ch);
 
 /* Apply one event to our copy of the channel and deliver it to our members.
  * Never frees the channel; callers use chan_maybe_drop() afterwards. */
@@ -430,13 +494,14 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
         ch->seq = ev->seq;
     if (ev->mseq > ch->msg_seq)       /* mirrors follow, so a restarted owner goes on from here */
         ch->msg_seq = ev->mseq;
-    struct member *m = chan_member(ch, ev->nick);
+    struct member *m = chan_member_id(ch, ev->client);
     struct line l;
     switch (ev->kind) {
     case EV_JOIN: {
         if (m)
             return;
-        m = member_add(ch, ev->nick, ev->user, ev->host, ev->realname, ev->client, ev->slot, ev->modes);
+        m = member_add(ch, ev->nick, ev->account, ev->user, ev->host, ev->realname, ev->client,
+                       ev->slot, ev->modes);
         line_init(&l, ev->time, ":%s JOIN %s", ev->source, ch->name);
         l.actor = ev->source;
         for (int i = 0; i < ch->nlocal; i++)
@@ -470,7 +535,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
             if (!x)
                 continue;
             /* A QUIT reaches each user once: from the last channel shared. */
-            if (ev->kind == EV_QUIT && (ch->local[i] == m || shares_other_channel(x, ev->nick, ch)))
+            if (ev->kind == EV_QUIT && (ch->local[i] == m || shares_other_channel(x, ev->client, ch)))
                 continue;
             line_send(&l, x);
         }
@@ -482,17 +547,12 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
         if (!m)
             return;
         const char *newnick = ev->a1;
-        struct member *clash = chan_member(ch, newnick);
-        hmap_del_name(&ch->members, m->nick);
-        if (clash && clash != m)          /* cannot happen with unique nicks; keep the map sane */
-            member_remove(ch, clash);
         snprintf(m->nick, sizeof m->nick, "%s", newnick);
-        hmap_put_name(&ch->members, m->nick, m);
         line_init(&l, ev->time, ":%s NICK :%s", ev->source, newnick);
         l.actor = ev->source;
         for (int i = 0; i < ch->nlocal; i++) {
             struct client *x = ch->local[i]->local;
-            if (!x || ch->local[i] == m || shares_other_channel(x, ev->nick, ch))
+            if (!x || ch->local[i] == m || told_nick_elsewhere(x, ev->client, newnick, ch))
                 continue;
             line_send(&l, x);
         }
@@ -563,6 +623,7 @@ static void encode_event(struct buf *b, struct channel *ch, const struct chan_ev
     ipc_put_cstr(b, ev->msgid);
     ipc_put_cstr(b, ev->ctags);
     ipc_put_u64(b, ev->mseq);
+    ipc_put_cstr(b, ev->account);
     ipc_end(b, f);
 }
 
@@ -588,6 +649,7 @@ void chan_handle_event(const char *payload, size_t len)
     ev.msgid = ipc_get_str(&r, NULL);
     ev.ctags = ipc_get_str(&r, NULL);
     ev.mseq = ipc_get_u64(&r);
+    ev.account = ipc_get_str(&r, NULL);
     if (r.err) {
         log_warn("malformed channel event");
         return;
@@ -597,53 +659,70 @@ void chan_handle_event(const char *payload, size_t len)
         log_debug("event %d for %s, which we do not mirror", ev.kind, name);
         return;
     }
+    enter();
     apply_event(ch, &ev);
     chan_maybe_drop(ch);
+    leave();
 }
+
+/* The channel's settings and its members (all, or those on `only_slot`),
+ * in frames of at most STATE_FRAME_BUDGET bytes of members each: the first
+ * carries the settings, the following ones (STATE_MORE) only members, so a
+ * room of any size never makes a frame over the limit. */
+#define STATE_FRAME_BUDGET (64u * 1024)
 
 static void encode_state(struct buf *b, struct channel *ch, unsigned flags, int only_slot)
 {
-    size_t f = ipc_begin(b, IPC_P_CHAN_STATE);
-    ipc_put_u8(b, (uint8_t)flags);
-    ipc_put_cstr(b, ch->name);
-    ipc_put_u64(b, ch->seq);
-    ipc_put_u64(b, ch->msg_seq);
-    ipc_put_u64(b, (uint64_t)(ch->created * 1000.0));
-    ipc_put_cstr(b, ch->topic);
-    ipc_put_cstr(b, ch->topic_by);
-    ipc_put_u64(b, (uint64_t)(ch->topic_at * 1000.0));
-    ipc_put_u8(b, (uint8_t)(ch->mode_i | ch->mode_m << 1 | ch->mode_n << 2 | ch->mode_t << 3));
-    ipc_put_cstr(b, ch->key);
-    ipc_put_u32(b, (uint32_t)ch->limit);
-    ipc_put_u32(b, (uint32_t)ch->nbans);
-    for (int i = 0; i < ch->nbans; i++) {
-        ipc_put_cstr(b, ch->bans[i].mask);
-        ipc_put_cstr(b, ch->bans[i].by);
-        ipc_put_u64(b, (uint64_t)(ch->bans[i].at * 1000.0));
-    }
-    uint32_t n = 0;
     struct hmap_iter it;
     hmap_iter_init(&it, &ch->members);
-    for (struct hmap_entry *e; (e = hmap_iter_next(&it));)
-        n += only_slot < 0 || ((struct member *)e->value)->slot == only_slot;
-    ipc_put_u32(b, n);
-    hmap_iter_init(&it, &ch->members);
-    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
-        struct member *m = e->value;
-        if (only_slot >= 0 && m->slot != only_slot)
-            continue;
-        ipc_put_cstr(b, m->nick);
-        ipc_put_cstr(b, m->user);
-        ipc_put_cstr(b, m->host);
-        ipc_put_cstr(b, m->realname);
-        ipc_put_u64(b, m->client);
-        ipc_put_u32(b, (uint32_t)m->slot);
-        ipc_put_u32(b, m->modes);
+    struct hmap_entry *e = hmap_iter_next(&it);
+    for (bool first = true; first || e; first = false) {
+        size_t f = ipc_begin(b, IPC_P_CHAN_STATE);
+        ipc_put_u8(b, (uint8_t)(flags | (first ? 0 : STATE_MORE)));
+        ipc_put_cstr(b, ch->name);
+        ipc_put_u64(b, ch->seq);
+        ipc_put_u64(b, ch->msg_seq);
+        ipc_put_u64(b, (uint64_t)(ch->created * 1000.0));
+        ipc_put_cstr(b, ch->topic);
+        ipc_put_cstr(b, ch->topic_by);
+        ipc_put_u64(b, (uint64_t)(ch->topic_at * 1000.0));
+        ipc_put_u8(b, (uint8_t)(ch->mode_i | ch->mode_m << 1 | ch->mode_n << 2 | ch->mode_t << 3));
+        ipc_put_cstr(b, ch->key);
+        ipc_put_u32(b, (uint32_t)ch->limit);
+        ipc_put_u32(b, (uint32_t)ch->nbans);
+        for (int i = 0; i < ch->nbans; i++) {
+            ipc_put_cstr(b, ch->bans[i].mask);
+            ipc_put_cstr(b, ch->bans[i].by);
+            ipc_put_u64(b, (uint64_t)(ch->bans[i].at * 1000.0));
+        }
+        size_t members_at = b->len;
+        for (; e && b->len - members_at < STATE_FRAME_BUDGET; e = hmap_iter_next(&it)) {
+            struct member *m = e->value;
+            if (only_slot >= 0 && m->slot != only_slot)
+                continue;
+            ipc_put_u8(b, 1);
+            ipc_put_cstr(b, m->nick);
+            ipc_put_cstr(b, m->account);
+            ipc_put_cstr(b, m->user);
+            ipc_put_cstr(b, m->host);
+            ipc_put_cstr(b, m->realname);
+            ipc_put_u64(b, m->client);
+            ipc_put_u32(b, (uint32_t)m->slot);
+            ipc_put_u32(b, m->modes);
+        }
+        ipc_put_u8(b, 0);             /* end of members */
+        ipc_end(b, f);
     }
-    ipc_end(b, f);
 }
 
-void chan_handle_state(const char *payload, size_t len)
+static void send_state(int slot, struct channel *ch, unsigned flags, int only_slot)
+{
+    struct buf *b = peer_buf(slot);
+    if (b)
+        encode_state(b, ch, flags, only_slot);
+}
+
+void chan_handle_state(int from_slot, const char *payload, size_t len)
 {
     struct ipc_reader r;
     ipc_reader_init(&r, payload, len);
@@ -672,21 +751,23 @@ void chan_handle_state(const char *payload, size_t len)
             kept++;
         }
     }
-    uint32_t n = ipc_get_u32(&r);
     if (r.err || !irc_channel_valid(name, strlen(name))) {
         log_warn("malformed channel state");
         return;
     }
-    bool reannounce = flags & STATE_REANNOUNCE;
+    bool reannounce = flags & STATE_REANNOUNCE, more = flags & STATE_MORE;
     if (reannounce && owner_of(name) != W.slot) {
         log_warn("re-announce of %s, which we do not own", name);
         return;
     }
+    enter();
     struct channel *ch = chan_find(name);
     bool fresh = !ch;
     if (!ch)
         ch = chan_new(name, reannounce);
-    if (fresh || seq > ch->seq) {
+    if (fresh && reannounce)
+        load_extras(ch);
+    if (!more && (fresh || seq > ch->seq)) {
         /* The newest copy wins the channel's settings. */
         ch->created = created;
         snprintf(ch->topic, sizeof ch->topic, "%s", topic);
@@ -705,22 +786,36 @@ void chan_handle_state(const char *payload, size_t len)
         for (int i = 0; i < kept; i++)
             ban_add(ch, bans[i].mask, bans[i].by, bans[i].at);
     }
-    for (uint32_t i = 0; i < n && !r.err; i++) {
+    uint32_t n = 0;
+    while (!r.err && ipc_get_u8(&r) == 1) {
         const char *nick = ipc_get_str(&r, NULL);
+        const char *account = ipc_get_str(&r, NULL);
         const char *user = ipc_get_str(&r, NULL);
         const char *host = ipc_get_str(&r, NULL);
         const char *realname = ipc_get_str(&r, NULL);
         uint64_t client = ipc_get_u64(&r);
         int slot = (int)ipc_get_u32(&r);
         unsigned mm = ipc_get_u32(&r);
-        if (!r.err && !chan_member(ch, nick) && slot >= 0 && slot < W.nworkers)
-            member_add(ch, nick, user, host, realname, client, slot, mm);
+        /* A re-announcement speaks only for the sender's own members. */
+        if (r.err || slot < 0 || slot >= W.nworkers || (reannounce && slot != from_slot))
+            continue;
+        if (!chan_member_id(ch, client))
+            member_add(ch, nick, account, user, host, realname, client, slot, mm);
+        n++;
     }
+    if (r.err)
+        log_warn("malformed channel state for %s", name);
     if (reannounce) {
-        log_info("channel %s: %u members re-announced", name, n);
-        game_on_room_back(ch->name);  /* GameServ: tell them if its game was lost */
+        log_info("channel %s: %u members re-announced by worker %d", name, n, from_slot);
+        /* The sender's mirror may have lost members while the link was
+         * down: give it the whole channel back. */
+        if (!more && ch->per_worker[from_slot] > 0)
+            send_state(from_slot, ch, 0, -1);
+        if (!more)
+            game_on_room_back(ch->name);  /* GameServ: tell them if its game was lost */
         chan_maybe_drop(ch);
     }
+    leave();
 }
 
 /* ---- the owner side ---- */
@@ -736,11 +831,8 @@ static void emit(struct channel *ch, struct chan_event *ev)
     bool had[MAX_WORKERS];
     for (int s = 0; s < W.nworkers; s++)
         had[s] = ch->per_worker[s] > 0;
-    if (ev->kind == EV_JOIN && ev->slot != W.slot && !had[ev->slot]) {
-        struct buf *b = peer_buf(ev->slot);
-        if (b)
-            encode_state(b, ch, 0, -1);
-    }
+    if (ev->kind == EV_JOIN && ev->slot != W.slot && !had[ev->slot])
+        send_state(ev->slot, ch, 0, -1);
     buf_clear(&frame);
     encode_event(&frame, ch, ev);
     apply_event(ch, ev);
@@ -763,6 +855,7 @@ static void fill_subject(struct chan_event *ev, const struct chan_req *q, char *
     ev->user = q->user;
     ev->host = q->host;
     ev->realname = q->realname;
+    ev->account = q->account;
     ev->modes = 0;
     ev->a1 = ev->a2 = "";
     ev->msgid = ev->ctags = "";
@@ -771,51 +864,168 @@ static void fill_subject(struct chan_event *ev, const struct chan_req *q, char *
 
 #define ERR(num, ...) reply_remote(q->slot, q->client, q->nick, num, __VA_ARGS__)
 
+/* ---- operators remembered by account (owner only) ---- */
+
+#define OP_ACCOUNTS_MAX 64
+
+static int op_account_find(const struct channel *ch, const char *account)
+{
+    for (int i = 0; i < ch->nop_accounts; i++)
+        if (irc_casecmp(ch->op_accounts[i], account) == 0)
+            return i;
+    return -1;
+}
+
+/* Rows that refer to the room need its `channels` row first. */
+static void ensure_stored(struct channel *ch)
+{
+    if (!ch->stored) {
+        channel_save(ch);
+        ch->stored = true;
+    }
+}
+
+static void op_accounts_write(struct channel *ch, const char *account, bool add)
+{
+    if (!store_available())
+        return;
+    ensure_stored(ch);
+    char chan[IRC_CHANNEL_MAX + 1], acct[IRC_NICK_MAX + 1];
+    irc_casefold(chan, ch->name, strlen(ch->name));
+    irc_casefold(acct, account, strlen(account));
+    const char *v[2] = { chan, acct };
+    store_query(add ? "INSERT INTO channel_ops (channel_folded, account_folded) VALUES ($1, $2)"
+                      " ON CONFLICT DO NOTHING"
+                    : "DELETE FROM channel_ops WHERE channel_folded = $1 AND account_folded = $2",
+                2, v, NULL, NULL);
+}
+
+/* `account` gets op back whenever it joins (or no longer does). */
+static void op_account_set(struct channel *ch, const char *account, bool op)
+{
+    if (!account[0])
+        return;
+    int i = op_account_find(ch, account);
+    if (op && i < 0 && ch->nop_accounts < OP_ACCOUNTS_MAX) {
+        ch->op_accounts = realloc(ch->op_accounts, (size_t)(ch->nop_accounts + 1) * sizeof *ch->op_accounts);
+        PARLOR_ASSERT(ch->op_accounts != NULL);
+        irc_casefold(ch->op_accounts[ch->nop_accounts++], account, strlen(account));
+        op_accounts_write(ch, account, true);
+    } else if (!op && i >= 0) {
+        memcpy(ch->op_accounts[i], ch->op_accounts[--ch->nop_accounts], sizeof ch->op_accounts[0]);
+        op_accounts_write(ch, account, false);
+    }
+}
+
+/* Space-separated folded accounts, as loaded from channel_ops. */
+static void op_accounts_load(struct channel *ch, const char *list)
+{
+    char copy[OP_ACCOUNTS_MAX * (IRC_NICK_MAX + 2)];
+    snprintf(copy, sizeof copy, "%s", list);
+    for (char *save, *a = strtok_r(copy, " ", &save); a; a = strtok_r(NULL, " ", &save))
+        if (op_account_find(ch, a) < 0 && ch->nop_accounts < OP_ACCOUNTS_MAX) {
+            ch->op_accounts = realloc(ch->op_accounts, (size_t)(ch->nop_accounts + 1) * sizeof *ch->op_accounts);
+            PARLOR_ASSERT(ch->op_accounts != NULL);
+            snprintf(ch->op_accounts[ch->nop_accounts++], sizeof ch->op_accounts[0], "%s", a);
+        }
+}
+
+/* ---- INVITE: at most max-invites-per-room within invite-ttl ---- */
+
+static bool invite_allowed(struct channel *ch)
+{
+    int kept = 0;
+    for (int i = 0; i < ch->ninvite_times; i++)
+        if (W.now - ch->invite_times[i] < W.cfg->invite_ttl)
+            ch->invite_times[kept++] = ch->invite_times[i];
+    ch->ninvite_times = kept;
+    if (kept >= W.cfg->max_invites_per_room)
+        return false;
+    ch->invite_times = realloc(ch->invite_times, (size_t)(kept + 1) * sizeof *ch->invite_times);
+    PARLOR_ASSERT(ch->invite_times != NULL);
+    ch->invite_times[ch->ninvite_times++] = W.now;
+    return true;
+}
+
+/* ---- JOIN ---- */
+
+/* Tell the requester's worker its JOIN is answered without a membership
+ * (refused, or it was a member already), so it stops counting it. */
+static void join_done(const struct chan_req *q)
+{
+    if (q->slot == W.slot) {
+        chan_join_done(q->client, q->channel);
+        return;
+    }
+    struct buf *b = peer_buf(q->slot);
+    if (!b)
+        return;
+    size_t f = ipc_begin(b, IPC_P_JOIN_DONE);
+    ipc_put_u64(b, q->client);
+    ipc_put_cstr(b, q->channel);
+    ipc_end(b, f);
+}
+
+void chan_join_done(uint64_t client, const char *channel)
+{
+    struct client *c = client_by_id(client);
+    if (c)
+        client_pjoin_del(c, channel);
+}
+
+#define REFUSE(num, ...) do { ERR(num, __VA_ARGS__); join_done(q); return; } while (0)
+
+/* Who may join, and with op:
+ *   - a room that is new (nowhere in memory, no row in `channels`): its
+ *     creator, with op (and its account is remembered as an operator);
+ *   - any other room, even an empty stored one: only past its key, limit,
+ *     +i and bans; op only for the accounts it remembers.  An operator's
+ *     INVITE (arg2 "invited", from the client's worker) lets its target
+ *     past +i, +l and bans, never past the key.
+ * While PostgreSQL is configured but unreachable a room that is not in
+ * memory cannot be told from a new one: it opens without an operator. */
 static void req_join(struct channel *ch, const struct chan_req *q, struct chan_event *ev)
 {
-    if (!ch || ch->members.count == 0) {
-        if (!ch) {
-            ch = chan_new(q->channel, true);
-            ch->mode_n = ch->mode_t = true;
-        }
-        ev->modes = MEMBER_OP;            /* the first member gets +o */
-        ev->kind = EV_JOIN;
-        emit(ch, ev);
-        channel_save(ch);
+    bool created = false;
+    if (!ch) {
+        ch = chan_new(q->channel, true);
+        ch->mode_n = ch->mode_t = true;
+        created = true;
+    }
+    if (chan_member_id(ch, q->client)) {
+        join_done(q);
         return;
-    } else {
-        if (chan_member(ch, q->nick))
-            return;
-        bool invited = hmap_get_name(&ch->invites, q->nick) != NULL;
-        if (ch->key[0] && strcmp(ch->key, q->arg1) != 0) {
-            ERR("475", "%s :Cannot join channel (+k)", ch->name);
-            return;
-        }
-        if (ch->limit && (int)ch->members.count >= ch->limit && !invited) {
-            ERR("471", "%s :Cannot join channel (+l)", ch->name);
-            return;
-        }
-        if (ch->mode_i && !invited) {
-            ERR("473", "%s :Cannot join channel (+i)", ch->name);
-            return;
-        }
-        if (!invited && is_banned(ch, q->nick, q->user, q->host)) {
-            ERR("474", "%s :Cannot join channel (+b)", ch->name);
-            return;
-        }
-        if (invited)
-            hmap_del_name(&ch->invites, q->nick);
+    }
+    bool fresh = created ? !W.cfg->database[0] : (!ch->stored && ch->members.count == 0);
+    bool invited = strcmp(q->arg2, "invited") == 0;
+    if (!fresh) {
+        if (ch->key[0] && strcmp(ch->key, q->arg1) != 0)
+            REFUSE("475", "%s :Cannot join channel (+k)", ch->name);
+        if (ch->limit && (int)ch->members.count >= ch->limit && !invited)
+            REFUSE("471", "%s :Cannot join channel (+l)", ch->name);
+        if (ch->mode_i && !invited)
+            REFUSE("473", "%s :Cannot join channel (+i)", ch->name);
+        if (!invited && is_banned(ch, q->nick, q->user, q->host))
+            REFUSE("474", "%s :Cannot join channel (+b)", ch->name);
     }
     ev->kind = EV_JOIN;
+    if (fresh || (q->account[0] && op_account_find(ch, q->account) >= 0))
+        ev->modes = MEMBER_OP;
     emit(ch, ev);
+    if (fresh) {
+        ch->stored = store_available();
+        channel_save(ch);                 /* before its operators: they refer to it */
+        op_account_set(ch, q->account, true);
+    }
 }
+#undef REFUSE
 
 /* Validate "MODE #chan changes" and build the accepted change string. */
 static void req_mode(struct channel *ch, const struct chan_req *q, struct member *me, struct chan_event *ev)
 {
     if (!q->arg1[0]) {
         char modes[128];
-        chan_mode_string(ch, true, modes, sizeof modes);
+        chan_mode_string(ch, me != NULL, modes, sizeof modes);   /* the key: members only */
         ERR("324", "%s %s", ch->name, modes);
         ERR("329", "%s %ld", ch->name, (long)ch->created);
         return;
@@ -827,7 +1037,7 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
     size_t nf = 0, na = 0;
     int nparam = 0;
     char sign = 0;
-    bool plus = true, list_only = true;
+    bool plus = true, list_only = true, listed = false;
     args[0] = '\0';
     for (const char *p = modes; *p && nf + 3 < sizeof flags; p++) {
         if (*p == '+' || *p == '-') {
@@ -836,7 +1046,10 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
         }
         if (*p == 'b') {
             const char *mask = strtok_r(NULL, " ", &save);
-            if (!mask) {                 /* the list */
+            if (!mask) {                 /* the list, once per command */
+                if (listed)
+                    continue;
+                listed = true;
                 for (int i = 0; i < ch->nbans; i++)
                     ERR("367", "%s %s %s %ld", ch->name, ch->bans[i].mask, ch->bans[i].by,
                         (long)ch->bans[i].at);
@@ -857,6 +1070,7 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
                     ERR("478", "%s %s :Channel ban list is full", ch->name, full);
                 continue;
             }
+            ban_write(ch, full, q->nick, plus);
             char want = plus ? '+' : '-';
             if (sign != want)
                 flags[nf++] = sign = want;
@@ -868,7 +1082,10 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
         }
         if (*p == 'e' || *p == 'I') {
             /* No exception or invite lists here; answer the query as empty. */
-            if (*p == 'I') ERR("347", "%s :End of channel invite list", ch->name);
+            if (!listed)
+                ERR(*p == 'I' ? "347" : "349", "%s :End of channel %s list", ch->name,
+                    *p == 'I' ? "invite" : "exception");
+            listed = true;
             continue;
         }
         list_only = false;
@@ -893,10 +1110,13 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
             if (++nparam > 4)
                 break;
         }
-        if ((*p == 'o' || *p == 'v') && !chan_member(ch, arg)) {
+        struct member *target = (*p == 'o' || *p == 'v') ? chan_member_nick(ch, arg) : NULL;
+        if ((*p == 'o' || *p == 'v') && !target) {
             ERR("441", "%s %s :They aren't on that channel", arg, ch->name);
             continue;
         }
+        if (*p == 'o')                    /* op comes back with the account */
+            op_account_set(ch, target->account, plus);
         if (*p == 'k' && plus && (strchr(arg, ',') || strlen(arg) > 23)) {
             ERR("696", "%s k %s :Invalid key", ch->name, arg);
             continue;
@@ -953,7 +1173,7 @@ static char *dup_str(const char *s)
     return d;
 }
 
-static void park(struct channel *ch, const struct chan_req *q)
+static struct parked_req *req_copy(const struct chan_req *q)
 {
     struct parked_req *p = calloc(1, sizeof *p);
     PARLOR_ASSERT(p != NULL);
@@ -964,10 +1184,36 @@ static void park(struct channel *ch, const struct chan_req *q)
         p->strings[i] = dup_str(*fields[i]);
         *fields[i] = p->strings[i];
     }
+    return p;
+}
+
+static void req_free(struct parked_req *p)
+{
+    for (size_t i = 0; i < sizeof p->strings / sizeof p->strings[0]; i++)
+        free(p->strings[i]);
+    free(p);
+}
+
+static void park(struct channel *ch, const struct chan_req *q)
+{
     struct parked_req **tail = &ch->parked;
     while (*tail)
         tail = &(*tail)->next;
-    *tail = p;
+    *tail = req_copy(q);
+}
+
+static void run_deferred(void)
+{
+    depth++;
+    while (deferred) {
+        struct parked_req *p = deferred;
+        deferred = p->next;
+        if (!deferred)
+            deferred_tail = &deferred;
+        handle_request(&p->q);
+        req_free(p);
+    }
+    depth--;
 }
 
 static void channel_save(struct channel *ch)
@@ -987,6 +1233,25 @@ static void channel_save(struct channel *ch)
                 6, v, NULL, NULL);
 }
 
+/* Columns 5..7 of the load query: has a row, operator accounts, bans. */
+#define LOAD_EXTRAS_SQL \
+    " EXISTS (SELECT 1 FROM channels WHERE name_folded = $1)," \
+    " (SELECT string_agg(account_folded, ' ') FROM channel_ops WHERE channel_folded = $1)," \
+    " (SELECT string_agg(mask || ' ' || set_by || ' ' || extract(epoch FROM set_at)::bigint, ' ')" \
+    "  FROM channel_bans WHERE channel_folded = $1)"
+
+static void apply_extras(struct channel *ch, const PGresult *res, int col)
+{
+    ch->stored = strcmp(PQgetvalue(res, 0, col), "t") == 0;
+    op_accounts_load(ch, PQgetvalue(res, 0, col + 1));
+    char *bans = dup_str(PQgetvalue(res, 0, col + 2));
+    char *save, *mask, *by, *at;
+    for (mask = strtok_r(bans, " ", &save); mask && (by = strtok_r(NULL, " ", &save)) &&
+         (at = strtok_r(NULL, " ", &save)); mask = strtok_r(NULL, " ", &save))
+        ban_add(ch, mask, by, atof(at));
+    free(bans);
+}
+
 static void on_channel_loaded(void *arg, const PGresult *res, const char *error)
 {
     char name[IRC_CHANNEL_MAX + 1];
@@ -995,8 +1260,12 @@ static void on_channel_loaded(void *arg, const PGresult *res, const char *error)
     struct channel *ch = chan_find(name);
     if (!ch || !ch->loading)
         return;
+    enter();
     ch->loading = false;
     if (error) {
+        /* Not known to be new: treated as stored, so nobody gets op by
+         * being first and its protection is not skipped by mistake. */
+        ch->stored = true;
         log_warn("channel %s: stored state not loaded (%s); message numbers restart", ch->name, error);
     } else if (PQntuples(res) == 1) {
         if (!PQgetisnull(res, 0, 0)) {
@@ -1008,6 +1277,7 @@ static void on_channel_loaded(void *arg, const PGresult *res, const char *error)
             ch->created = atof(PQgetvalue(res, 0, 4));
         }
         ch->msg_seq = strtoull(PQgetvalue(res, 0, 5), NULL, 10);
+        apply_extras(ch, res, 6);
         log_debug("channel %s loaded: message number %llu", ch->name, (unsigned long long)ch->msg_seq);
     }
     /* Run what waited, in order; the first JOIN creates the membership. */
@@ -1015,15 +1285,14 @@ static void on_channel_loaded(void *arg, const PGresult *res, const char *error)
     ch->parked = NULL;
     while (p) {
         struct parked_req *next = p->next;
-        chan_handle_request(&p->q);
-        for (int i = 0; i < 11; i++)
-            free(p->strings[i]);
-        free(p);
+        handle_request(&p->q);
+        req_free(p);
         p = next;
     }
     ch = chan_find(name);
     if (ch && !ch->loading)
         chan_maybe_drop(ch);
+    leave();
 }
 
 /* Start loading a channel for its first request; returns true if the
@@ -1041,10 +1310,52 @@ static bool load_channel(const struct chan_req *q)
     const char *v[1] = { folded };
     store_query("SELECT c.topic, c.topic_by, extract(epoch FROM c.topic_at), c.modes,"
                 " extract(epoch FROM c.created_at),"
-                " (SELECT coalesce(max(seq), 0) FROM messages WHERE conversation = $1 AND NOT is_private)"
+                " (SELECT coalesce(max(seq), 0) FROM messages WHERE conversation = $1 AND NOT is_private),"
+                LOAD_EXTRAS_SQL
                 " FROM (SELECT 1) AS one LEFT JOIN channels c ON c.name_folded = $1",
                 1, v, on_channel_loaded, dup_str(q->channel));
     return true;
+}
+
+/* A channel that came back through its members' re-announcements (this
+ * worker restarted): its settings came with them, the operators' accounts
+ * and whether it is stored come from PostgreSQL. */
+static void on_extras_loaded(void *arg, const PGresult *res, const char *error)
+{
+    struct channel *ch = chan_find((char *)arg);
+    free(arg);
+    if (!ch || !ch->owned || error || PQntuples(res) != 1)
+        return;
+    apply_extras(ch, res, 0);
+}
+
+static void load_extras(struct channel *ch)
+{
+    if (!store_usable()) {
+        ch->stored = W.cfg->database[0] != '\0';
+        return;
+    }
+    char folded[IRC_CHANNEL_MAX + 1];
+    irc_casefold(folded, ch->name, strlen(ch->name));
+    const char *v[1] = { folded };
+    store_query("SELECT" LOAD_EXTRAS_SQL, 1, v, on_extras_loaded, dup_str(ch->name));
+}
+
+/* Bans are kept in channel_bans so an empty room keeps them. */
+static void ban_write(struct channel *ch, const char *mask, const char *by, bool add)
+{
+    if (!store_available())
+        return;
+    ensure_stored(ch);
+    char folded[IRC_CHANNEL_MAX + 1];
+    irc_casefold(folded, ch->name, strlen(ch->name));
+    const char *v[3] = { folded, mask, by };
+    if (add)
+        store_query("INSERT INTO channel_bans (channel_folded, mask, set_by) VALUES ($1, $2, $3)"
+                    " ON CONFLICT DO NOTHING", 3, v, NULL, NULL);
+    else
+        store_query("DELETE FROM channel_bans WHERE channel_folded = $1 AND lower(mask) = lower($2)",
+                    2, v, NULL, NULL);
 }
 
 /* The sender's echo waits until its message is durable. */
@@ -1098,11 +1409,13 @@ static void msg_stored(struct channel *ch, const struct chan_req *q, const struc
     store_message(&m, on_msg_durable, a);
 }
 
-void chan_handle_request(const struct chan_req *q)
+static void handle_request(const struct chan_req *q)
 {
     struct channel *ch = chan_find(q->channel);
     if (ch && !ch->owned) {
         log_warn("request for %s, which is not ours", q->channel);
+        if (q->op == CHAN_JOIN)
+            join_done(q);
         return;
     }
     if (ch && ch->loading) {
@@ -1128,7 +1441,7 @@ void chan_handle_request(const struct chan_req *q)
             ERR("403", "%s :No such channel", q->channel);
         return;
     }
-    struct member *me = chan_member(ch, q->nick);
+    struct member *me = chan_member_id(ch, q->client);   /* who asks: the connection */
     char msgid[17];
     switch (q->op) {
     case CHAN_PART:
@@ -1140,13 +1453,13 @@ void chan_handle_request(const struct chan_req *q)
         ev.a1 = q->arg1;
         break;
     case CHAN_QUIT:
-        if (!me || me->client != q->client)
+        if (!me)
             return;
         ev.kind = EV_QUIT;
         ev.a1 = q->arg1;
         break;
     case CHAN_NICK:
-        if (!me || me->client != q->client)
+        if (!me)
             return;
         ev.kind = EV_NICK;
         ev.a1 = q->arg1;
@@ -1200,7 +1513,7 @@ void chan_handle_request(const struct chan_req *q)
             ERR("482", "%s :You're not channel operator", ch->name);
             return;
         }
-        struct member *victim = chan_member(ch, q->arg1);
+        struct member *victim = chan_member_nick(ch, q->arg1);
         if (!victim) {
             ERR("441", "%s %s :They aren't on that channel", q->arg1, ch->name);
             return;
@@ -1214,27 +1527,39 @@ void chan_handle_request(const struct chan_req *q)
         ev.a1 = q->arg2 && q->arg2[0] ? q->arg2 : q->nick;
         break;
     }
-    case CHAN_INVITE:
+    case CHAN_INVITE: {
         if (!me) {
             ERR("442", "%s :You're not on that channel", ch->name);
             return;
         }
-        if (ch->mode_i && !(me->modes & MEMBER_OP)) {
+        bool by_op = me->modes & MEMBER_OP;
+        if (ch->mode_i && !by_op) {
             ERR("482", "%s :You're not channel operator", ch->name);
             return;
         }
-        if (chan_member(ch, q->arg1)) {
+        if (chan_member_nick(ch, q->arg1)) {
             ERR("443", "%s %s :is already on channel", q->arg1, ch->name);
             return;
         }
-        hmap_put_name(&ch->invites, q->arg1, ch);
+        if (!invite_allowed(ch)) {
+            char line[300];
+            int n = snprintf(line, sizeof line, ":%s FAIL INVITE TOO_MANY_INVITES %s :Too many "
+                             "invitations for this channel; try again later\r\n",
+                             W.cfg->server_name, ch->name);
+            send_raw(q->slot, q->client, line, (size_t)n);
+            return;
+        }
+        /* Only an operator's invitation lets its target past anything; it
+         * is kept by the target's connection (nick.c, client.c), so a nick
+         * nobody holds gets nothing and a later holder of it neither. */
         struct nick_msg nm = {
             .kind = TO_NICK_INVITE, .target = q->arg1, .from_client = q->client, .from_slot = q->slot,
             .from_nick = q->nick, .from_account = q->account, .source = source, .command = "INVITE",
-            .text = ch->name, .msgid = "", .ctags = "", .time = W.now,
+            .text = ch->name, .msgid = "", .ctags = "", .time = W.now, .by_op = by_op,
         };
         nick_route(&nm);
         return;
+    }
     case CHAN_NAMES:
         names_reply(ch, q->slot, q->client, q->nick, q->caps);
         return;
@@ -1265,12 +1590,13 @@ void chan_service_message(const char *channel, const char *nick, const char *com
     struct channel *ch = chan_find(channel);
     if (!ch || !ch->owned || ch->loading)
         return;
+    enter();
     char source[128], msgid[17];
     snprintf(source, sizeof source, "%s!%s@services.parlor.local", nick, nick);
     store_new_msgid(msgid);
     struct chan_event ev = {
         .kind = EV_MSG, .source = source, .nick = nick, .client = 0, .slot = W.slot, .user = nick,
-        .host = "services.parlor.local", .realname = "", .a1 = command, .a2 = text, .msgid = msgid,
+        .host = "services.parlor.local", .realname = "", .account = "", .a1 = command, .a2 = text, .msgid = msgid,
         .ctags = "", .mseq = ch->msg_seq + 1,
     };
     emit(ch, &ev);
@@ -1281,6 +1607,7 @@ void chan_service_message(const char *channel, const char *nick, const char *com
         .command = command, .body = text, .msgid = msgid, .seq = ev.mseq, .time = ev.time,
     };
     store_message(&m, NULL, NULL);
+    leave();
 }
 /* ---- end GameServ ---- */
 
@@ -1288,7 +1615,14 @@ static void send_request(const struct chan_req *q)
 {
     int owner = owner_of(q->channel);
     if (owner == W.slot) {
-        chan_handle_request(q);
+        if (depth > 0) {              /* inside channel code: after it returns */
+            *deferred_tail = req_copy(q);
+            deferred_tail = &(*deferred_tail)->next;
+            return;
+        }
+        enter();
+        handle_request(q);
+        leave();
         return;
     }
     struct buf *b = peer_buf(owner);
@@ -1333,7 +1667,9 @@ void chan_handle_request_frame(const char *payload, size_t len)
         log_warn("malformed channel request");
         return;
     }
-    chan_handle_request(&q);
+    enter();
+    handle_request(&q);
+    leave();
 }
 
 void chan_request(struct client *c, int op, const char *channel, const char *arg1, const char *arg2)
@@ -1364,6 +1700,7 @@ static void request_leave(const char *channel, const char *nick, uint64_t client
 /* Worker `slot` died: its members are gone from every channel we know. */
 void chan_forget_slot(int slot)
 {
+    enter();
     struct hmap_iter it;
     hmap_iter_init(&it, &W.channels);
     for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
@@ -1384,7 +1721,7 @@ void chan_forget_slot(int slot)
             struct chan_event ev = {
                 .kind = EV_QUIT, .seq = 0, .time = W.now, .source = source, .nick = gone->nick,
                 .client = gone->client, .slot = slot, .user = "", .host = "", .realname = "",
-                .a1 = "Server worker restarted", .a2 = "", .msgid = "", .ctags = "",
+                .account = "", .a1 = "Server worker restarted", .a2 = "", .msgid = "", .ctags = "",
             };
             apply_event(ch, &ev);
         }
@@ -1394,6 +1731,16 @@ void chan_forget_slot(int slot)
             chan_free(ch);
         }
     }
+    /* Our JOINs that were on their way to it are lost with it. */
+    struct hmap_iter ci;
+    hmap_iter_init(&ci, &W.clients);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&ci));) {
+        struct client *c = e->value;
+        for (int i = c->npjoins - 1; i >= 0; i--)
+            if (owner_of(c->pjoins[i]) == slot)
+                client_pjoin_del(c, c->pjoins[i]);
+    }
+    leave();
 }
 
 /* Worker `slot` (re)started: give it back the channels it owns, with our
@@ -1406,9 +1753,7 @@ void chan_reannounce(int slot)
         struct channel *ch = e->value;
         if (ch->owned || owner_of(ch->name) != slot)
             continue;
-        struct buf *b = peer_buf(slot);
-        if (b)
-            encode_state(b, ch, STATE_REANNOUNCE, W.slot);
+        send_state(slot, ch, STATE_REANNOUNCE, W.slot);
     }
 }
 
@@ -1486,21 +1831,37 @@ void chan_list_request(struct client *c, const char *mask)
         list_done(id, lr);
 }
 
+/* Our part of a LIST, in frames of whole lines, at most LIST_FRAME_BUDGET
+ * bytes each (a server with many rooms never makes a frame over the
+ * limit); the last one says so. */
+#define LIST_FRAME_BUDGET (64u * 1024)
+
 void chan_handle_list_request(uint64_t id, int slot, const char *nick, const char *mask)
 {
     struct buf out = BUF_INIT;
     list_lines(&out, nick, mask);
-    struct buf *b = peer_buf(slot);
-    if (b) {
+    size_t pos = 0;
+    do {
+        size_t n = out.len - pos;
+        if (n > LIST_FRAME_BUDGET) {
+            n = LIST_FRAME_BUDGET;
+            while (n > 0 && out.data[pos + n - 1] != '\n')
+                n--;
+        }
+        struct buf *b = peer_buf(slot);
+        if (!b)
+            break;
         size_t f = ipc_begin(b, IPC_P_LIST_REPLY);
         ipc_put_u64(b, id);
-        ipc_put_str(b, out.data ? out.data : "", out.len);
+        ipc_put_u8(b, pos + n >= out.len);
+        ipc_put_str(b, out.data ? out.data + pos : "", n);
         ipc_end(b, f);
-    }
+        pos += n;
+    } while (pos < out.len);
     buf_free(&out);
 }
 
-void chan_handle_list_reply(uint64_t id, const char *lines, size_t len)
+void chan_handle_list_reply(uint64_t id, bool last, const char *lines, size_t len)
 {
     struct list_req *lr = hmap_get_id(&W.lists, id);
     if (!lr)
@@ -1508,7 +1869,7 @@ void chan_handle_list_reply(uint64_t id, const char *lines, size_t len)
     struct client *c = client_by_id(lr->client);
     if (c)
         client_send(c, lines, len);
-    if (--lr->waiting <= 0)
+    if (last && --lr->waiting <= 0)
         list_done(id, lr);
 }
 

@@ -113,30 +113,46 @@ static void on_closed(uv_handle_t *h)
     buf_free(&c->label_out);
     free(c->away);
     free(c->chans);
+    free(c->pjoins);
+    free(c->invites);
     free(c);
     W.nclients--;
     W.closed_unreported++;
     worker_check_stop();
 }
 
+/* Undo everything the client acquired, whatever state it reached: the
+ * channels it is in or asked to join (one QUIT each; the owners tell the
+ * other members, our mirrors forget it now), its nick claim (held or
+ * granted before registration), its invites.  Requests still on their way
+ * (a nick claim, a LIST, a history query) find the client gone by id. */
+static void client_release(struct client *c, const char *reason)
+{
+    for (int i = 0; i < c->nchans; i++) {
+        struct channel *ch = c->chans[i];
+        struct member *m = chan_member_id(ch, c->id);
+        if (m)
+            m->local = NULL;
+        chan_request(c, CHAN_QUIT, ch->name, reason, NULL);
+    }
+    c->nchans = 0;
+    for (int i = 0; i < c->npjoins; i++)
+        chan_request(c, CHAN_QUIT, c->pjoins[i], reason, NULL);
+    c->npjoins = 0;
+    c->ninvites = 0;
+    if (c->got_nick) {
+        if (hmap_get_name(&W.nicks, c->nick) == c)
+            hmap_del_name(&W.nicks, c->nick);
+        nick_release(c->nick, c->id);
+        c->got_nick = false;
+    }
+}
+
 void client_close(struct client *c, const char *reason)
 {
     if (c->closing)
         return;
-    if (c->registered) {
-        /* Leave every channel with one QUIT each; the owners tell the other
-         * members, and our mirrors forget this client right now. */
-        for (int i = 0; i < c->nchans; i++) {
-            struct channel *ch = c->chans[i];
-            struct member *m = chan_member(ch, c->nick);
-            if (m)
-                m->local = NULL;
-            chan_request(c, CHAN_QUIT, ch->name, reason, NULL);
-        }
-        c->nchans = 0;
-        hmap_del_name(&W.nicks, c->nick);
-        nick_release(c->nick, c->id);
-    }
+    client_release(c, reason);
     c->closing = true;
     session_close(c, reason);
     log_debug("client %s:%d (%s) closing: %s", c->ip, c->port, c->nick, reason);
@@ -481,6 +497,79 @@ void client_remove_channel(struct client *c, struct channel *ch)
     for (int i = 0; i < c->nchans; i++)
         if (c->chans[i] == ch) {
             c->chans[i] = c->chans[--c->nchans];
+            return;
+        }
+}
+
+/* ---- JOINs on their way, and invitations ---- */
+
+static int pjoin_find(const struct client *c, const char *channel)
+{
+    for (int i = 0; i < c->npjoins; i++)
+        if (irc_casecmp(c->pjoins[i], channel) == 0)
+            return i;
+    return -1;
+}
+
+bool client_pjoin_has(const struct client *c, const char *channel)
+{
+    return pjoin_find(c, channel) >= 0;
+}
+
+void client_pjoin_add(struct client *c, const char *channel)
+{
+    if (pjoin_find(c, channel) >= 0)
+        return;
+    if (c->npjoins == c->pjoins_cap) {
+        c->pjoins_cap = c->pjoins_cap ? c->pjoins_cap * 2 : 4;
+        c->pjoins = realloc(c->pjoins, (size_t)c->pjoins_cap * sizeof *c->pjoins);
+        PARLOR_ASSERT(c->pjoins != NULL);
+    }
+    snprintf(c->pjoins[c->npjoins++], sizeof c->pjoins[0], "%s", channel);
+}
+
+void client_pjoin_del(struct client *c, const char *channel)
+{
+    int i = pjoin_find(c, channel);
+    if (i >= 0)
+        memcpy(c->pjoins[i], c->pjoins[--c->npjoins], sizeof c->pjoins[0]);
+}
+
+void client_invite_add(struct client *c, const char *channel)
+{
+    int i;
+    for (i = 0; i < c->ninvites; i++)
+        if (irc_casecmp(c->invites[i].channel, channel) == 0)
+            break;
+    if (i == c->ninvites) {
+        if (!c->invites) {
+            c->invites = calloc(CLIENT_INVITES_MAX, sizeof *c->invites);
+            PARLOR_ASSERT(c->invites != NULL);
+        }
+        if (c->ninvites == CLIENT_INVITES_MAX) {   /* forget the oldest */
+            memmove(c->invites, c->invites + 1, (CLIENT_INVITES_MAX - 1) * sizeof *c->invites);
+            c->ninvites--;
+        }
+        i = c->ninvites++;
+    }
+    snprintf(c->invites[i].channel, sizeof c->invites[i].channel, "%s", channel);
+    c->invites[i].expires = W.now + W.cfg->invite_ttl;
+}
+
+bool client_invited(const struct client *c, const char *channel)
+{
+    for (int i = 0; i < c->ninvites; i++)
+        if (irc_casecmp(c->invites[i].channel, channel) == 0)
+            return c->invites[i].expires > W.now;
+    return false;
+}
+
+void client_invite_del(struct client *c, const char *channel)
+{
+    for (int i = 0; i < c->ninvites; i++)
+        if (irc_casecmp(c->invites[i].channel, channel) == 0) {
+            memmove(c->invites + i, c->invites + i + 1, (size_t)(c->ninvites - i - 1) * sizeof *c->invites);
+            c->ninvites--;
             return;
         }
 }

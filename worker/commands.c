@@ -237,13 +237,16 @@ static void cmd_join(struct client *c, struct irc_msg *m)
             reply(c, "403", "%s :No such channel", names[i]);
             continue;
         }
-        if (in_channel(c, names[i]))
+        if (in_channel(c, names[i]) || client_pjoin_has(c, names[i]))
             continue;
-        if (c->nchans >= W.cfg->max_channels_per_client) {
+        /* JOINs still on their way count: pipelined JOINs cannot pass the limit. */
+        if (c->nchans + c->npjoins >= W.cfg->max_channels_per_client) {
             reply(c, "405", "%s :You have joined too many channels", names[i]);
             continue;
         }
-        chan_request(c, CHAN_JOIN, names[i], i < nk ? keys[i] : "", NULL);
+        client_pjoin_add(c, names[i]);
+        chan_request(c, CHAN_JOIN, names[i], i < nk ? keys[i] : "",
+                     client_invited(c, names[i]) ? "invited" : NULL);
     }
 }
 

@@ -520,7 +520,7 @@ static bool all_in_room(const struct game *g)
     if (!ch || !ch->owned)
         return false;
     for (int i = 0; i < g->np; i++)
-        if (g->p[i].answer == ANS_YES && !g->p[i].quit && !chan_member(ch, g->p[i].nick))
+        if (g->p[i].answer == ANS_YES && !g->p[i].quit && !chan_member_id(ch, g->p[i].client))
             return false;
     return true;
 }
@@ -716,13 +716,18 @@ static void create(struct ipc_reader *r)
     log_info("game %" PRIu64 " created by %s (%s, %d rounds)", id, inv->nick, g->category, g->rounds);
 }
 
-static int find_player(const struct game *g, const char *nick, uint64_t client)
+/* A seat belongs to the connection that was invited, or to its account
+ * (a player who reconnects while logged in gets the seat back); never to
+ * whoever holds the nick now. */
+static int find_player(const struct game *g, const char *account, uint64_t client)
 {
     for (int i = 0; i < g->np; i++)
         if (g->p[i].client == client)
             return i;
+    if (!account || !account[0])
+        return -1;
     for (int i = 0; i < g->np; i++)
-        if (irc_casecmp(g->p[i].nick, nick) == 0)
+        if (g->p[i].account[0] && irc_casecmp(g->p[i].account, account) == 0)
             return i;
     return -1;
 }
@@ -807,6 +812,7 @@ static void command(struct ipc_reader *r)
     const char *nick = ipc_get_str(r, NULL);
     uint64_t client = ipc_get_u64(r);
     int slot = (int)ipc_get_u32(r);
+    const char *account = ipc_get_str(r, NULL);
     if (r->err || slot < 0 || slot >= W.nworkers) {
         log_warn("game: malformed command frame");
         return;
@@ -822,7 +828,7 @@ static void command(struct ipc_reader *r)
                "There is no open game %" PRIu64 ".", id);
         return;
     }
-    int i = find_player(g, nick, client);
+    int i = find_player(g, account, client);
     if (i < 0) {
         notify(slot, client, "You were not invited to game %" PRIu64 ".", id);
         return;
@@ -918,7 +924,7 @@ void game_on_message(const struct chan_req *q)
     game_normalize(q->arg2, guess, sizeof guess);
     if (!guess[0] || strcmp(guess, g->answer) != 0)
         return;
-    int i = find_player(g, q->nick, q->client);
+    int i = find_player(g, q->account, q->client);
     if (i < 0 || g->p[i].answer != ANS_YES || g->p[i].quit) {
         notify(q->slot, q->client, "You are watching game %" PRIu64 ": only its players' guesses count.", id);
         return;

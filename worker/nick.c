@@ -159,6 +159,10 @@ void nick_handle_result(uint64_t client, bool ok, const char *nick)
         client_sendf(c, ":%s NICK :%s\r\n", prefix, nick);
         for (int i = 0; i < c->nchans; i++)
             chan_request(c, CHAN_NICK, c->chans[i]->name, nick, NULL);
+        /* A JOIN still on its way arrives at its owner before this NICK
+         * (one link, in order), so the member is renamed there too. */
+        for (int i = 0; i < c->npjoins; i++)
+            chan_request(c, CHAN_NICK, c->pjoins[i], nick, NULL);
     }
     snprintf(c->nick, sizeof c->nick, "%s", nick);
     hmap_put_name(&W.nicks, c->nick, c);
@@ -214,6 +218,7 @@ static void encode_to_nick(struct buf *b, int stage, const struct nick_msg *m)
     ipc_put_cstr(b, m->msgid);
     ipc_put_cstr(b, m->ctags);
     ipc_put_u64(b, (uint64_t)(m->time * 1000.0));
+    ipc_put_u8(b, m->by_op);
     ipc_end(b, f);
 }
 
@@ -241,7 +246,7 @@ static void whois_reply(struct client *t, uint64_t from, int slot, const char *n
         size_t n = 0;
         list[0] = '\0';
         for (int i = 0; i < t->nchans; i++) {
-            struct member *m = chan_member(t->chans[i], t->nick);
+            struct member *m = chan_member_id(t->chans[i], t->id);
             int w = snprintf(list + n, sizeof list - n, "%s%s%s", n ? " " : "",
                              m ? member_prefix(m->modes, false) : "", t->chans[i]->name);
             if (w < 0 || (size_t)w >= sizeof list - n)
@@ -333,6 +338,8 @@ static void deliver_to_nick(struct client *t, const struct nick_msg *m)
         break;
     }
     case TO_NICK_INVITE:
+        if (m->by_op)
+            client_invite_add(t, m->text);
         W.unsolicited = true;
         client_sendf(t, ":%s INVITE %s %s\r\n", m->source, t->nick, m->text);
         W.unsolicited = false;
@@ -425,6 +432,7 @@ void nick_handle_frame(const char *payload, size_t len)
     m.msgid = ipc_get_str(&r, NULL);
     m.ctags = ipc_get_str(&r, NULL);
     m.time = (double)ipc_get_u64(&r) / 1000.0;
+    m.by_op = ipc_get_u8(&r);
     if (r.err || m.from_slot < 0 || m.from_slot >= W.nworkers) {
         log_warn("malformed TO_NICK frame");
         return;

@@ -65,6 +65,11 @@ static void peer_down(int slot, const char *why)
     buf_clear(&p->out);
     nick_forget_slot(slot);
     chan_forget_slot(slot);
+    /* A link must never stay cut: if the other worker died the master
+     * respawns it with a new link anyway; if it is alive (a broken frame, a
+     * write error), the master makes the pair a new socket. */
+    if (!W.stopping)
+        worker_send_master(IPC_W_RELINK, (uint32_t)slot);
 }
 
 static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
@@ -134,7 +139,7 @@ static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
         chan_handle_event(payload, len);
         break;
     case IPC_P_CHAN_STATE:
-        chan_handle_state(payload, len);
+        chan_handle_state(slot, payload, len);
         break;
     case IPC_P_LIST_REQ: {
         uint64_t id = ipc_get_u64(&r);
@@ -147,10 +152,18 @@ static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
     }
     case IPC_P_LIST_REPLY: {
         uint64_t id = ipc_get_u64(&r);
+        bool last = ipc_get_u8(&r);
         size_t n;
         const char *lines = ipc_get_str(&r, &n);
         if (!r.err)
-            chan_handle_list_reply(id, lines, n);
+            chan_handle_list_reply(id, last, lines, n);
+        break;
+    }
+    case IPC_P_JOIN_DONE: {
+        uint64_t client = ipc_get_u64(&r);
+        const char *channel = ipc_get_str(&r, NULL);
+        if (!r.err)
+            chan_join_done(client, channel);
         break;
     }
     default:

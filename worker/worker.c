@@ -257,3 +257,9 @@ int worker_main(const struct parlor_config *cfg, int slot, int nworkers, int mas
     uv_loop_close(W.loop);
     return 0;
 }
+
+/* A one-number frame to the master (IPC_W_RELINK from peer.c). */
+void worker_send_master(uint8_t type, uint32_t value)
+{
+    send_master(type, value);
+}

@@ -14,6 +14,23 @@
  * channel is an event the owner numbers and sends once to each worker with
  * members there, which applies it to its mirror and delivers it to its own
  * clients.  So all members see one order.
+ *
+ * Identity and lifetime rules (every file follows them):
+ *   - Identity is the connection (client id) or the account, never a nick:
+ *     channel members are keyed by client id, operator checks look the
+ *     requester up by its client id, game seats and invites belong to a
+ *     connection (or an account).  A nick is only a label that someone else
+ *     may hold tomorrow.
+ *   - Everything a client acquired (nick claim, memberships, pending JOINs,
+ *     invites, pending requests) is released by client_close(), whatever
+ *     state the client reached (registered or not).
+ *   - A call that may free a channel or a client (delivering a line can
+ *     close a client over its sendq; applying an event can drop a channel)
+ *     is the last use of those pointers: look them up again by name or id
+ *     afterwards.  Channel code never handles a request of this worker's own
+ *     synchronously while another channel call is on the stack: such
+ *     requests are queued and run when the outer call has returned
+ *     (channel.c, send_request).
  */
 #ifndef PARLOR_WORKER_INT_H
 #define PARLOR_WORKER_INT_H
@@ -85,12 +102,28 @@ struct client {
     double flood_tokens, flood_at;
     struct channel **chans;        /* channels it is in (mirrors; not owned) */
     int nchans, chans_cap;
+    /* JOINs sent to the channel's owner and not answered yet: they count
+     * toward the room limit and follow nick changes (client.c). */
+    char (*pjoins)[IRC_CHANNEL_MAX + 1];
+    int npjoins, pjoins_cap;
+    struct client_invite *invites;      /* operators' invitations to this connection */
+    int ninvites;
     struct client *next_dirty;
 };
 
-/* A channel member.  Owned by its channel's `members` map. */
+/* An operator's INVITE that reached this connection: lets it past +i, +l
+ * and +b of that room once, until it expires.  Owned by its client. */
+struct client_invite {
+    char channel[IRC_CHANNEL_MAX + 1];
+    double expires;
+};
+#define CLIENT_INVITES_MAX 16      /* the oldest is forgotten beyond this */
+
+/* A channel member.  Owned by its channel's `members` map (keyed by client
+ * id: the nick is what the member is shown as, not who it is). */
 struct member {
     char nick[IRC_NICK_MAX + 1];
+    char account[IRC_NICK_MAX + 1];/* "" when not logged in at JOIN */
     char user[16];
     char host[64];
     char realname[128];
@@ -123,14 +156,21 @@ struct channel {
     int limit;
     struct ban *bans;              /* +b masks, nbans of them */
     int nbans;
-    struct hmap members;           /* nick -> struct member */
+    struct hmap members;           /* client id -> struct member */
     struct member **local;         /* members on this worker */
     int nlocal, local_cap;
     int per_worker[MAX_WORKERS];   /* owner only: members per worker */
     uint64_t msg_seq;              /* last message number (stored as messages.seq) */
     bool loading;                  /* owner only: waiting for its stored state */
     struct parked_req *parked;     /* owner only: requests that came while loading */
-    struct hmap invites;           /* owner only: invited nicks -> (void*)1 */
+    /* owner only: the room has a row in `channels` (its modes and bans
+     * protect it even when empty), and the accounts (folded) that get op
+     * back when they join: its creator's and those opped by an op. */
+    bool stored;
+    char (*op_accounts)[IRC_NICK_MAX + 1];
+    int nop_accounts;
+    double *invite_times;          /* owner only: when recent INVITEs were sent */
+    int ninvite_times;
 };
 
 /* A mesh link to another worker.  Owned by W.peers[]. */
@@ -202,6 +242,7 @@ double now_wall(void);
 int owner_of(const char *name);
 void worker_mark_dirty(struct client *c);
 void worker_check_stop(void);
+void worker_send_master(uint8_t type, uint32_t value);
 
 /* client.c */
 void client_accept(int fd, const char *ip, int port);
@@ -216,6 +257,14 @@ void client_process_input(struct client *c);
 void client_unblock(struct client *c);
 void client_tick(double now);
 void client_add_channel(struct client *c, struct channel *ch);
+/* JOINs on their way to the owner (see struct client). */
+void client_pjoin_add(struct client *c, const char *channel);
+void client_pjoin_del(struct client *c, const char *channel);
+bool client_pjoin_has(const struct client *c, const char *channel);
+/* Operators' invitations to this connection (see struct client_invite). */
+void client_invite_add(struct client *c, const char *channel);
+bool client_invited(const struct client *c, const char *channel);
+void client_invite_del(struct client *c, const char *channel);
 void client_remove_channel(struct client *c, struct channel *ch);
 struct client *client_by_id(uint64_t id);
 /* Lines for a client that may live on another worker. */
@@ -279,6 +328,7 @@ struct nick_msg {
     const char *text;              /* message text; INVITE: the channel */
     const char *msgid, *ctags;     /* "" when none */
     double time;
+    bool by_op;                    /* INVITE from a channel operator */
 };
 /* command/text/msgid/ctags may be NULL (WHOIS, WHO); INVITE: text = channel. */
 void to_nick(int kind, const char *target, struct client *from, const char *command,
@@ -306,18 +356,22 @@ struct chan_req {
     const char *ctags;             /* client-only tags of a message, "" if none */
 };
 void chan_request(struct client *c, int op, const char *channel, const char *arg1, const char *arg2);
-void chan_handle_request(const struct chan_req *req);
 void chan_handle_request_frame(const char *payload, size_t len);
 void chan_handle_event(const char *payload, size_t len);
-void chan_handle_state(const char *payload, size_t len);
+void chan_handle_state(int from_slot, const char *payload, size_t len);
 void chan_forget_slot(int slot);
 void chan_reannounce(int slot);
 void chan_list_request(struct client *c, const char *mask);
 void chan_handle_list_request(uint64_t client, int slot, const char *nick, const char *mask);
-void chan_handle_list_reply(uint64_t client, const char *lines, size_t len);
+void chan_handle_list_reply(uint64_t client, bool last, const char *lines, size_t len);
 void chan_list_tick(double now);
 struct channel *chan_find(const char *name);
-struct member *chan_member(struct channel *ch, const char *nick);
+/* The member that is connection `client`, or NULL. */
+struct member *chan_member_id(struct channel *ch, uint64_t client);
+/* The member shown as `nick` (for KICK, MODE +o and the like), or NULL. */
+struct member *chan_member_nick(struct channel *ch, const char *nick);
+/* Our client's JOIN was refused or had nothing to do (owner -> client's worker). */
+void chan_join_done(uint64_t client, const char *channel);
 /* "+iklmnt"-style flags, with the key and limit after them when `params`. */
 void chan_mode_string(const struct channel *ch, bool params, char *out, size_t cap);
 /* Prefix characters of a member for NAMES/WHO ("@", "+", "@+" with all). */
