@@ -108,6 +108,58 @@ bool utf8_valid(const char *s, size_t len)
     return true;
 }
 
+size_t utf8_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    /* Back up over continuation bytes (10xxxxxx): at most three. */
+    for (int i = 0; i < 3 && n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80; i++)
+        n--;
+    return n;
+}
+
+void utf8_copy(char *dst, size_t cap, const char *src)
+{
+    if (cap == 0)
+        return;
+    size_t n = utf8_cut(src, strlen(src), cap - 1);
+    memmove(dst, src, n);
+    dst[n] = '\0';
+}
+
+static bool control_allowed(unsigned char ch)
+{
+    switch (ch) {
+    case 0x01: case 0x02: case 0x03: case 0x0F: case 0x11: case 0x16: case 0x1D: case 0x1E: case 0x1F:
+        return true;
+    default:
+        return false;
+    }
+}
+
+size_t irc_strip_controls(char *s, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\t') {
+            s[o++] = ' ';                 /* keeps the words apart */
+            continue;
+        }
+        if ((ch < 0x20 && !control_allowed(ch)) || ch == 0x7F)
+            continue;
+        if (ch == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+            (unsigned char)s[i + 1] <= 0x9F) {
+            i++;                          /* U+0080..U+009F */
+            continue;
+        }
+        s[o++] = (char)ch;
+    }
+    s[o] = '\0';
+    return o;
+}
+
 void irc_casefold(char *dst, const char *src, size_t len)
 {
     for (size_t i = 0; i < len; i++)

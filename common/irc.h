@@ -35,6 +35,18 @@ int irc_parse(char *line, struct irc_msg *out);
 
 /* Valid UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
 bool utf8_valid(const char *s, size_t len);
+/* The length of the longest prefix of s[0..len) of at most `max` bytes
+ * that does not split a UTF-8 character: every length limit cuts here. */
+size_t utf8_cut(const char *s, size_t len, size_t max);
+/* Copy src into dst[cap] (NUL-terminated), cut at a character boundary. */
+void utf8_copy(char *dst, size_t cap, const char *src);
+/* Remove, in place, the control characters that must never reach another
+ * client: C0 controls other than IRC formatting (bold 0x02, colour 0x03,
+ * reset 0x0F, monospace 0x11, reverse 0x16, italic 0x1D, strikethrough 0x1E,
+ * underline 0x1F) and CTCP's 0x01; DEL; and the C1 controls U+0080..U+009F
+ * (a terminal may take them as escapes).  A TAB becomes a space.  CR, LF and NUL are refused before
+ * this (client.c).  Returns the new length; s gets a NUL there. */
+size_t irc_strip_controls(char *s, size_t len);
 
 /* CASEMAPPING=ascii: A-Z fold to a-z, every other byte is kept.  UTF-8 letters
  * (e.g. Hangul) are compared byte for byte. */

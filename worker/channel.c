@@ -407,17 +407,20 @@ static void ban_del(struct channel *ch, const char *mask)
         ch->bans[i] = ch->bans[--ch->nbans];
 }
 
-/* "nick" or "nick!user" become full masks, as other servers do. */
+/* "nick" or "nick!user" become full masks, as other servers do; a long
+ * mask is cut between characters. */
 static void normalize_mask(const char *in, char *out, size_t cap)
 {
+    char full[IRC_LINE_LIMIT + 8];
     if (strchr(in, '!') && strchr(in, '@'))
-        snprintf(out, cap, "%s", in);
+        snprintf(full, sizeof full, "%s", in);
     else if (strchr(in, '@'))
-        snprintf(out, cap, "*!%s", in);
+        snprintf(full, sizeof full, "*!%s", in);
     else if (strchr(in, '!'))
-        snprintf(out, cap, "%s@*", in);
+        snprintf(full, sizeof full, "%s@*", in);
     else
-        snprintf(out, cap, "%s!*@*", in);
+        snprintf(full, sizeof full, "%s!*@*", in);
+    utf8_copy(out, cap, full);
 }
 
 /* ---- applying events (owner and mirrors alike) ---- */
@@ -665,11 +668,24 @@ void chan_handle_event(const char *payload, size_t len)
     leave();
 }
 
+/* How many bytes of members (STATE) or lines (LIST) one frame carries:
+ * 64 KiB, far below IPC_FRAME_MAX whatever the room or server size.  The
+ * integration tests lower it (PARLOR_TEST_FRAME_BUDGET) so that splitting
+ * happens with a few dozen rooms. */
+static size_t frame_budget(void)
+{
+    static size_t budget;
+    if (!budget) {
+        const char *e = getenv("PARLOR_TEST_FRAME_BUDGET");
+        budget = e && atoi(e) > 0 ? (size_t)atoi(e) : 64u * 1024;
+    }
+    return budget;
+}
+
 /* The channel's settings and its members (all, or those on `only_slot`),
- * in frames of at most STATE_FRAME_BUDGET bytes of members each: the first
+ * in frames of at most frame_budget() bytes of members each: the first
  * carries the settings, the following ones (STATE_MORE) only members, so a
  * room of any size never makes a frame over the limit. */
-#define STATE_FRAME_BUDGET (64u * 1024)
 
 static void encode_state(struct buf *b, struct channel *ch, unsigned flags, int only_slot)
 {
@@ -696,7 +712,7 @@ static void encode_state(struct buf *b, struct channel *ch, unsigned flags, int 
             ipc_put_u64(b, (uint64_t)(ch->bans[i].at * 1000.0));
         }
         size_t members_at = b->len;
-        for (; e && b->len - members_at < STATE_FRAME_BUDGET; e = hmap_iter_next(&it)) {
+        for (; e && b->len - members_at < frame_budget(); e = hmap_iter_next(&it)) {
             struct member *m = e->value;
             if (only_slot >= 0 && m->slot != only_slot)
                 continue;
@@ -1496,7 +1512,7 @@ static void handle_request(const struct chan_req *q)
             return;
         }
         static char topic[TOPIC_MAX + 1];
-        snprintf(topic, sizeof topic, "%s", q->arg1);
+        utf8_copy(topic, sizeof topic, q->arg1);
         ev.kind = EV_TOPIC;
         ev.a1 = topic;
         break;
@@ -1831,10 +1847,9 @@ void chan_list_request(struct client *c, const char *mask)
         list_done(id, lr);
 }
 
-/* Our part of a LIST, in frames of whole lines, at most LIST_FRAME_BUDGET
+/* Our part of a LIST, in frames of whole lines, at most frame_budget()
  * bytes each (a server with many rooms never makes a frame over the
  * limit); the last one says so. */
-#define LIST_FRAME_BUDGET (64u * 1024)
 
 void chan_handle_list_request(uint64_t id, int slot, const char *nick, const char *mask)
 {
@@ -1843,8 +1858,8 @@ void chan_handle_list_request(uint64_t id, int slot, const char *nick, const cha
     size_t pos = 0;
     do {
         size_t n = out.len - pos;
-        if (n > LIST_FRAME_BUDGET) {
-            n = LIST_FRAME_BUDGET;
+        if (n > frame_budget()) {
+            n = frame_budget();
             while (n > 0 && out.data[pos + n - 1] != '\n')
                 n--;
         }

@@ -213,10 +213,10 @@ void client_sendf(struct client *c, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return;
-    if ((size_t)n >= sizeof line) {   /* keep the line terminated */
-        n = (int)sizeof line - 1;
-        line[n - 2] = '\r';
-        line[n - 1] = '\n';
+    if ((size_t)n >= sizeof line) {   /* keep the line terminated, and whole characters */
+        n = (int)utf8_cut(line, sizeof line - 1, sizeof line - 3);
+        line[n++] = '\r';
+        line[n++] = '\n';
     }
     client_send(c, line, (size_t)n);
 }
@@ -321,14 +321,23 @@ static void handle_line(struct client *c, char *line, size_t len)
     }
     if (len == 0)
         return;
-    if (memchr(line, '\0', len) || !utf8_valid(line, len)) {
+    /* A CR or NUL inside a line would let a client forge lines for
+     * clients that end lines there: refused whole, like bad UTF-8. */
+    if (memchr(line, '\0', len) || memchr(line, '\r', len)) {
+        char cmd[32];
+        command_word(line, len, cmd, sizeof cmd);
+        client_sendf(c, ":%s FAIL %s INVALID_TEXT :Message rejected: CR, LF and NUL are not allowed "
+                     "inside a line\r\n", W.cfg->server_name, cmd);
+        return;
+    }
+    if (!utf8_valid(line, len)) {
         char cmd[32];
         command_word(line, len, cmd, sizeof cmd);
         client_sendf(c, ":%s FAIL %s INVALID_UTF8 :Message rejected: not valid UTF-8 text\r\n",
                      W.cfg->server_name, cmd);
         return;
     }
-    line[len] = '\0';
+    len = irc_strip_controls(line, len);     /* other controls never reach anyone */
     command_dispatch(c, line);
 }
 

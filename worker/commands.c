@@ -161,7 +161,7 @@ static void cmd_user(struct client *c, struct irc_msg *m)
     if (n == 1)
         c->user[n++] = 'u';
     c->user[n] = '\0';
-    snprintf(c->realname, sizeof c->realname, "%s", m->params[3]);
+    utf8_copy(c->realname, sizeof c->realname, m->params[3]);
     c->got_user = true;
     nick_try_register(c);
 }
@@ -176,10 +176,14 @@ static void cmd_pong(struct client *c, struct irc_msg *m)
     (void)c;   /* any line resets the ping timer (client.c) */
 }
 
+/* Reasons (QUIT, PART, KICK) are cut to this many bytes, between characters. */
+#define REASON_MAX 300
+
 static void cmd_quit(struct client *c, struct irc_msg *m)
 {
-    char reason[400];
-    snprintf(reason, sizeof reason, "Quit: %s", m->nparams ? m->params[0] : "");
+    char said[REASON_MAX + 1], reason[REASON_MAX + 8];
+    utf8_copy(said, sizeof said, m->nparams ? m->params[0] : "");
+    snprintf(reason, sizeof reason, "Quit: %s", said);
     client_close(c, reason);
 }
 
@@ -188,7 +192,7 @@ static void cmd_away(struct client *c, struct irc_msg *m)
     free(c->away);
     c->away = NULL;
     if (m->nparams && m->params[0][0]) {
-        c->away = strndup(m->params[0], 200);
+        c->away = strndup(m->params[0], utf8_cut(m->params[0], strlen(m->params[0]), 200));
         PARLOR_ASSERT(c->away != NULL);
         reply(c, "306", ":You have been marked as being away");
     } else {
@@ -254,6 +258,8 @@ static void cmd_part(struct client *c, struct irc_msg *m)
 {
     char *names[64];
     int n = split_commas(m->params[0], names, 64);
+    if (m->nparams > 1)
+        m->params[1][utf8_cut(m->params[1], strlen(m->params[1]), REASON_MAX)] = '\0';
     for (int i = 0; i < n; i++) {
         if (!irc_channel_valid(names[i], strlen(names[i]))) {
             reply(c, "403", "%s :No such channel", names[i]);
@@ -401,6 +407,8 @@ static void cmd_kick(struct client *c, struct irc_msg *m)
 {
     char *users[8];
     int n = split_commas(m->params[1], users, 8);
+    if (m->nparams > 2)
+        m->params[2][utf8_cut(m->params[2], strlen(m->params[2]), REASON_MAX)] = '\0';
     for (int i = 0; i < n; i++)
         chan_request(c, CHAN_KICK, m->params[0], users[i], m->nparams > 2 ? m->params[2] : c->nick);
 }

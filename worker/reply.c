@@ -19,11 +19,10 @@ static size_t format_numeric(char *line, size_t cap, const char *nick, const cha
         return 0;
     int m = vsnprintf(line + n, cap - (size_t)n, fmt, ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len > cap - 3)
-        len = cap - 3;          /* truncated: still end the line */
-    /* IRC lines are at most 512 bytes with CRLF. */
-    if (len > IRC_LINE_MAX)
-        len = IRC_LINE_MAX;
+    if (len > cap - 1)
+        len = cap - 1;          /* what vsnprintf kept */
+    /* IRC lines are at most 512 bytes with CRLF; cut between characters. */
+    len = utf8_cut(line, len, cap - 3 < IRC_LINE_MAX ? cap - 3 : IRC_LINE_MAX);
     line[len++] = '\r';
     line[len++] = '\n';
     return len;

@@ -477,7 +477,7 @@ START_TEST(test_days_and_day_print_todays_messages)
     const char *dayj[] = { "--port", port, "--nick", "reader", "--json", "--day", date, "#days", NULL };
     run_parlor(&r, dayj, NULL);
     ck_assert_msg(r.status == 0 && strstr(r.out, "\"nick\":\"writer\",\"kind\":\"message\","
-                                                 "\"text\":\"third\\twith a tab\"}"),
+                                                 "\"text\":\"third with a tab\"}"),
                   "status %d, out %s", r.status, r.out);
 
     /* A day without messages: nothing printed, success. */

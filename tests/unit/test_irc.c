@@ -438,6 +438,54 @@ START_TEST(test_mask_match_handles_stars_questions_and_case)
 }
 END_TEST
 
+
+START_TEST(test_utf8_cut_never_splits_a_character)
+{
+    const char *s = "ab\xea\xb0\x80\xed\x9e\xa3";   /* "ab" + two 3-byte Hangul */
+    ck_assert_uint_eq(utf8_cut(s, 8, 8), 8);
+    ck_assert_uint_eq(utf8_cut(s, 8, 7), 5);
+    ck_assert_uint_eq(utf8_cut(s, 8, 6), 5);
+    ck_assert_uint_eq(utf8_cut(s, 8, 5), 5);
+    ck_assert_uint_eq(utf8_cut(s, 8, 4), 2);
+    ck_assert_uint_eq(utf8_cut(s, 8, 3), 2);
+    ck_assert_uint_eq(utf8_cut(s, 8, 0), 0);
+    const char *four = "\xf0\x9f\x98\x80x";          /* U+1F600 then x */
+    ck_assert_uint_eq(utf8_cut(four, 5, 3), 0);
+    ck_assert_uint_eq(utf8_cut(four, 5, 4), 4);
+}
+END_TEST
+
+START_TEST(test_utf8_copy_cuts_at_a_boundary_and_stays_valid)
+{
+    char out[5];
+    utf8_copy(out, sizeof out, "a\xc3\xa9\xc3\xa9");   /* a é é: 5 bytes, 4 fit */
+    ck_assert_str_eq(out, "a\xc3\xa9");
+    ck_assert(utf8_valid(out, strlen(out)));
+    utf8_copy(out, sizeof out, "abcd");
+    ck_assert_str_eq(out, "abcd");
+}
+END_TEST
+
+START_TEST(test_strip_controls_keeps_formatting_and_ctcp)
+{
+    char s[64];
+    strcpy(s, "\x01" "ACTION \x02" "b\x03" "4c\x0f\x11\x16\x1d\x1e\x1f" "x\x01");
+    size_t n = strlen(s);
+    ck_assert_uint_eq(irc_strip_controls(s, n), n);
+    ck_assert_str_eq(s, "\x01" "ACTION \x02" "b\x03" "4c\x0f\x11\x16\x1d\x1e\x1f" "x\x01");
+}
+END_TEST
+
+START_TEST(test_strip_controls_removes_escape_bell_del_and_c1)
+{
+    char s[64];
+    strcpy(s, "a\x1b]52;c;ZXZpbA==\x07" "b\x7f" "c\xc2\x9b" "2Jd\xc2\xa0" "e\t");
+    size_t n = irc_strip_controls(s, strlen(s));
+    ck_assert_str_eq(s, "a]52;c;ZXZpbA==bc2Jd\xc2\xa0" "e ");
+    ck_assert_uint_eq(n, strlen(s));
+}
+END_TEST
+
 Suite *irc_suite(void)
 {
     Suite *s = suite_create("irc");
@@ -466,6 +514,10 @@ Suite *irc_suite(void)
     tcase_add_test(tc, test_utf8_rejects_surrogates);
     tcase_add_test(tc, test_utf8_rejects_code_points_above_max);
     tcase_add_test(tc, test_utf8_rejects_truncated_and_stray_bytes);
+    tcase_add_test(tc, test_utf8_cut_never_splits_a_character);
+    tcase_add_test(tc, test_utf8_copy_cuts_at_a_boundary_and_stays_valid);
+    tcase_add_test(tc, test_strip_controls_keeps_formatting_and_ctcp);
+    tcase_add_test(tc, test_strip_controls_removes_escape_bell_del_and_c1);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("casemapping");
