@@ -995,9 +995,11 @@ void chan_join_done(uint64_t client, const char *channel)
  *   - a room that is new (nowhere in memory, no row in `channels`): its
  *     creator, with op (and its account is remembered as an operator);
  *   - any other room, even an empty stored one: only past its key, limit,
- *     +i and bans; op only for the accounts it remembers.  An operator's
- *     INVITE (arg2 "invited", from the client's worker) lets its target
- *     past +i, +l and bans, never past the key.
+ *     +i and bans; the accounts it remembers as operators get in (past
+ *     all of those: they could change them anyway) and get op.  An
+ *     operator's INVITE (arg2 "invited", from the client's worker) lets
+ *     its target past +i, +l and bans, never past the key; a non-operator's
+ *     INVITE is only a notice.
  * While PostgreSQL is configured but unreachable a room that is not in
  * memory cannot be told from a new one: it opens without an operator. */
 static void req_join(struct channel *ch, const struct chan_req *q, struct chan_event *ev)
@@ -1014,7 +1016,8 @@ static void req_join(struct channel *ch, const struct chan_req *q, struct chan_e
     }
     bool fresh = created ? !W.cfg->database[0] : (!ch->stored && ch->members.count == 0);
     bool invited = strcmp(q->arg2, "invited") == 0;
-    if (!fresh) {
+    bool remembered_op = q->account[0] && op_account_find(ch, q->account) >= 0;
+    if (!fresh && !remembered_op) {
         if (ch->key[0] && strcmp(ch->key, q->arg1) != 0)
             REFUSE("475", "%s :Cannot join channel (+k)", ch->name);
         if (ch->limit && (int)ch->members.count >= ch->limit && !invited)
@@ -1025,7 +1028,7 @@ static void req_join(struct channel *ch, const struct chan_req *q, struct chan_e
             REFUSE("474", "%s :Cannot join channel (+b)", ch->name);
     }
     ev->kind = EV_JOIN;
-    if (fresh || (q->account[0] && op_account_find(ch, q->account) >= 0))
+    if (fresh || remembered_op)
         ev->modes = MEMBER_OP;
     emit(ch, ev);
     if (fresh) {

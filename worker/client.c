@@ -375,7 +375,8 @@ void client_process_input(struct client *c)
         return;
     buf_consume(&c->in, pos);
     if (c->in.len >= IN_MAX && !memchr(c->in.data, '\n', c->in.len)) {
-        reply(c, "417", ":Input line was too long");
+        if (!c->discarding)           /* one 417 per line, however long */
+            reply(c, "417", ":Input line was too long");
         buf_clear(&c->in);
         c->discarding = true;
     }
