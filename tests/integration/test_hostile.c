@@ -429,7 +429,7 @@ START_TEST(test_long_list_and_big_room_state_cross_workers_in_several_frames)
     char room[32];
     name_owned_by("#crowd", 0, room, sizeof room);
     for (int i = 0; i < 40; i++) {
-        char nick[16];
+        char nick[24];
         snprintf(nick, sizeof nick, "crowd%02d", i);
         hold[i] = it_connect_on_worker(&s, 1);   /* keeps the workers balanced */
         crowd[i] = user_on(&s, 0, nick);
