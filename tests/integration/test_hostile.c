@@ -5,7 +5,10 @@
  * sanitizer build it_server_stop() fails the test on any ASan/UBSan report
  * in the server's log. */
 #include <check.h>
+#include <dirent.h>
 #include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -668,6 +671,112 @@ START_TEST(test_pipelined_join_nick_part_quit_races_across_workers)
 }
 END_TEST
 
+/* ---- 9. a broken mesh link is made again ----------------------------- */
+
+/* The inodes of worker `pid`'s Unix stream sockets (its mesh links; the
+ * test server has no database), from /proc/net/unix. */
+static int unix_stream_fds(pid_t pid, int *fds, int max)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    ck_assert_msg(d != NULL, "cannot read %s", path);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) && n < max;) {
+        char link[340], target[64];
+        snprintf(link, sizeof link, "%s/%s", path, e->d_name);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len <= 0)
+            continue;
+        target[len] = '\0';
+        unsigned long inode;
+        if (sscanf(target, "socket:[%lu]", &inode) != 1)
+            continue;
+        FILE *f = fopen("/proc/net/unix", "r");
+        ck_assert(f != NULL);
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            unsigned type, st;
+            unsigned long ino;
+            if (sscanf(line, "%*s %*s %*s %*s %x %x %lu", &type, &st, &ino) == 3 && ino == inode &&
+                type == 1)
+                fds[n++] = atoi(e->d_name);
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+static int log_count(const struct it_server *s, const char *needle)
+{
+    FILE *f = fopen(s->log_path, "r");
+    ck_assert(f != NULL);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+START_TEST(test_broken_mesh_link_is_made_again_and_rooms_heal)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    char room[32];
+    name_owned_by("#relink", 0, room, sizeof room);
+    struct it_client *a = user_on(&s, 0, "linka");
+    struct it_client *b = user_on(&s, 1, "linkb");
+    join(a, room, NULL);
+    join(b, room, NULL);
+    /* Take a copy of worker 1's end of its link to worker 0 and write a
+     * frame with a bad version into it: worker 0 must drop the link as a
+     * protocol error (as an oversized frame was). */
+    int fds[8];
+    int n = unix_stream_fds(b->worker_pid, fds, 8);
+    ck_assert_msg(n == 1, "worker 1 has %d unix stream sockets, expected its one mesh link", n);
+    int pidfd = (int)syscall(SYS_pidfd_open, b->worker_pid, 0);
+    ck_assert_msg(pidfd >= 0, "pidfd_open: %m");
+    int link = (int)syscall(SYS_pidfd_getfd, pidfd, fds[0], 0);
+    ck_assert_msg(link >= 0, "pidfd_getfd: %m");
+    const unsigned char bad[8] = { 8, 0, 0, 0, 99, 0, 0, 0 };
+    ck_assert_int_eq(write(link, bad, sizeof bad), (int)sizeof bad);
+    close(link);
+    close(pidfd);
+    /* Both sides lose the link, tell the master, and get a new one. */
+    long deadline = it_now_ms() + 3 * IT_TIMEOUT_MS;
+    while (log_count(&s, "mesh link to worker 0 (pid") < 2 || log_count(&s, "mesh link to worker 1 (pid") < 2) {
+        if (it_now_ms() > deadline) {
+            it_server_dump_log(&s, 40);
+            ck_abort_msg("the mesh link was not made again");
+        }
+        it_sleep_ms(50);
+    }
+    ck_assert(it_server_log_contains(&s, "protocol error"));
+    /* The room heals: both members, messages both ways, a rename seen. */
+    deadline = it_now_ms() + 3 * IT_TIMEOUT_MS;
+    for (;;) {
+        it_send(a, "PRIVMSG %s :ping from a", room);
+        if (it_wait(b, "ping from a", 500))
+            break;
+        if (it_now_ms() > deadline)
+            it_fail(b, "messages from worker 0 never came back");
+    }
+    it_send(b, "PRIVMSG %s :pong from b", room);
+    it_expect(a, "pong from b");
+    it_send(a, "NICK linka2");
+    it_expect(b, "NICK :linka2");
+    char list[128];
+    names(b, room, list, sizeof list);
+    ck_assert_msg(strcmp(list, " @linka2 linkb ") == 0 || strcmp(list, " linkb @linka2 ") == 0,
+                  "names: %s", list);
+    it_client_free(a);
+    it_client_free(b);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *hostile_suite(void)
 {
     Suite *s = suite_create("hostile");
@@ -679,6 +788,7 @@ Suite *hostile_suite(void)
     tcase_add_test(tc, test_invites_belong_to_connections_and_never_override_a_ban_unless_from_an_op);
     tcase_add_test(tc, test_cr_inside_a_line_is_refused_and_controls_are_stripped);
     tcase_add_test(tc, test_long_list_and_big_room_state_cross_workers_in_several_frames);
+    tcase_add_test(tc, test_broken_mesh_link_is_made_again_and_rooms_heal);
     tcase_add_test(tc, test_ban_list_is_answered_once_per_mode_command);
     tcase_add_test(tc, test_pipelined_joins_cannot_pass_the_room_limit);
     tcase_add_test(tc, test_length_limits_cut_between_characters);
