@@ -32,7 +32,9 @@ WORKER_SRC := $(wildcard worker/*.c)
 PARLORD_SRC := $(MASTER_SRC) $(WORKER_SRC) $(IPC_SRC) $(COMMON_SRC)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 INTEG_SRC  := $(wildcard tests/integration/*.c)
-BENCH_SRC  := $(wildcard bench/*.c)
+# bench/: the load generator (loadgen + hist) and the attacker are two programs.
+BENCH_SRC  := $(wildcard bench/loadgen.c bench/hist.c)
+ATTACK_SRC := $(wildcard bench/attack.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -40,7 +42,7 @@ PROGRAMS := $(BIN)/parlord $(BIN)/parlorctl $(BIN)/parlor
 TESTS    := $(BIN)/test_unit $(BIN)/test_integration
 
 .PHONY: all asan test test-unit test-integration test-asan run deps bench clean install
-all: $(PROGRAMS) $(TESTS) $(if $(BENCH_SRC),$(BIN)/parlor-bench)
+all: $(PROGRAMS) $(TESTS) $(if $(BENCH_SRC),$(BIN)/parlor-bench) $(if $(ATTACK_SRC),$(BIN)/parlor-attack)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -69,6 +71,10 @@ $(BIN)/test_integration: $(call obj,$(INTEG_SRC) $(COMMON_SRC))
 $(BIN)/parlor-bench: $(call obj,$(BENCH_SRC) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) -lm
+
+$(BIN)/parlor-attack: $(call obj,$(ATTACK_SRC) $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV)
 
 asan:
 	$(MAKE) BUILD=build-asan SANITIZE=1 OPT="-O1 -g"

@@ -11,9 +11,13 @@
 #   rooms      1000 clients in 100 rooms of 10, everyone sending
 #   same-load  fanout at a fixed rate both servers sustain (half the lower of
 #              the two fanout peaks): server CPU per delivered message and latency
+#   stored     (parlor) rooms with PostgreSQL, every message stored
+#   hostile    (parlor) a normal room at a fixed moderate rate, once alone and
+#              once with bin/parlor-attack running alongside: latency, losses
+#              and server CPU with and without hostile clients
 #
-# and a table with Parlor/ngircd ratios comes last.  bench/README.md explains
-# every number.
+# and a table with Parlor/ngircd ratios comes last, then the hostile table.
+# bench/README.md explains every number.
 #
 # Environment:
 #   BENCH_SERVERS="parlor ngircd"   which servers to run
@@ -24,19 +28,31 @@
 #   PARLORD_ARGS                    extra parlord flags
 #   BENCH_STORE=0                   skip the phase with PostgreSQL (rooms load,
 #                                   every message stored; prints stored msgs/s)
+#   BENCH_PHASES="idle connrate fanout rooms sameload stored hostile"
+#                                   phases to run (the default is all of them);
+#                                   sameload needs fanout
+#   BENCH_HOSTILE_CLIENTS=100       hostile: clients in the one room (5 send)
+#   BENCH_HOSTILE_RATE=1000         hostile: msgs/s offered into the room
+#   BENCH_ATTACK_ARGS               extra parlor-attack flags (its --help)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$root/bin/parlor-bench
+ATTACK=$root/bin/parlor-attack
 PARLORD=${PARLORD:-$root/bin/parlord}
 NGIRCD=${NGIRCD:-/usr/sbin/ngircd}
 SERVERS=${BENCH_SERVERS:-parlor ngircd}
 DURATION=${BENCH_DURATION:-8}
 IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-10000}
 PARLORD_ARGS=${PARLORD_ARGS:-}
+PHASES=${BENCH_PHASES:-idle connrate fanout rooms sameload stored hostile}
+HOSTILE_CLIENTS=${BENCH_HOSTILE_CLIENTS:-100}
+HOSTILE_RATE=${BENCH_HOSTILE_RATE:-1000}
+ATTACK_ARGS=${BENCH_ATTACK_ARGS:-}
 
 server_pid=""
 gen_pid=""
+attack_pid=""
 tmp=$(mktemp -d /tmp/parlor-bench.XXXXXX)
 chmod 755 "$tmp"          # ngircd drops to nobody and must still read its files
 
@@ -64,6 +80,7 @@ cleanup() {
     local status=$?
     trap - EXIT INT TERM
     stop_pid "$gen_pid"
+    stop_pid "$attack_pid"
     stop_pid "$server_pid"
     [ -n "$pg_dir" ] && "$root/scripts/pg.sh" stop "$pg_dir" >/dev/null 2>&1 || true
     if [ "${BENCH_KEEP:-0}" = 1 ]; then
@@ -77,6 +94,8 @@ trap cleanup EXIT
 trap 'say "bench: interrupted"; exit 130' INT TERM
 
 [ -x "$BENCH" ] || { say "bench: $BENCH is missing; run make first"; exit 1; }
+
+want() { case " $PHASES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # One descriptor per client on both sides; the hard limit is as far as we go.
 hard=$(ulimit -Hn)
@@ -179,6 +198,21 @@ EOF
     chmod 644 "$dir/ngircd.conf"
 }
 
+# Per-address connection limits, in parlord versions that have them: the
+# generator and the attacker all connect from 127.0.0.1, so every phase turns
+# them off (both flags take 0 for "no limit").  Only flags that
+# `parlord --help` lists are passed.
+parlord_limit_args() {
+    local help flag args=""
+    help=$("$PARLORD" --help 2>&1 || true)
+    for flag in max-connections-per-ip connect-rate; do
+        case $help in *"--$flag "*) args="$args --$flag 0" ;; esac
+    done
+    echo "$args"
+}
+PARLORD_LIMIT_ARGS=""
+[ -x "$PARLORD" ] && PARLORD_LIMIT_ARGS=$(parlord_limit_args)
+
 # start_server NAME PHASE: sets server_pid and port, or returns 1.
 start_server() {
     local name=$1 phase=$2 dir
@@ -194,10 +228,11 @@ start_server() {
         if [ "${PARLORD_STORE:-0}" = 1 ]; then
             (cd "$dir" && exec env PARLOR_DATABASE_URL="$PARLOR_DB_FOR_BENCH" "$PARLORD" \
                 --listen "127.0.0.1:$port" --workers 2 --flood-lines 0 --max-clients 20000 \
-                --log-level warn $PARLORD_ARGS) > "$dir/server.log" 2>&1 &
+                --log-level warn $PARLORD_LIMIT_ARGS $PARLORD_ARGS) > "$dir/server.log" 2>&1 &
         else
             (cd "$dir" && exec env -u PARLOR_DATABASE_URL "$PARLORD" --listen "127.0.0.1:$port" \
-                --workers 2 --flood-lines 0 --max-clients 20000 --log-level warn $PARLORD_ARGS) \
+                --workers 2 --flood-lines 0 --max-clients 20000 --log-level warn \
+                $PARLORD_LIMIT_ARGS $PARLORD_ARGS) \
                 > "$dir/server.log" 2>&1 &
         fi
         server_pid=$!
@@ -295,12 +330,36 @@ mem_per_client() {
         END { if (v["registered"] > 0) printf "%.2f", (v["rss_loaded_kb"] - v["rss_base_kb"]) / v["registered"]; else print "n/a" }' "$f"
 }
 
+# Start bin/parlor-attack against the current server, a second before the
+# generator, so its connections are open when the measured clients arrive.
+# Its --duration is only a bound: stop_attack ends it (SIGTERM) when the
+# generator is done, and it prints its ATTACK line then.
+start_attack() {
+    local out=$1
+    [ -x "$ATTACK" ] || { say "bench: $ATTACK is missing; run make first"; return 1; }
+    # shellcheck disable=SC2086 # ATTACK_ARGS is a list of flags
+    "$ATTACK" --port "$port" --duration $((DURATION + 60)) $ATTACK_ARGS > "$out" 2>&1 &
+    attack_pid=$!
+    sleep 1
+}
+
+stop_attack() {
+    local out=$1
+    stop_pid "$attack_pid"
+    attack_pid=""
+    sed 's/^/    /' "$out" >&2 || true
+}
+
+# phase NAME PHASE GENERATOR-ARGS...: a fresh server, one generator run against
+# it (with WITH_ATTACK=1, bin/parlor-attack runs alongside), the server stopped.
 phase() {
     local name=$1 ph=$2
     shift 2
     start_server "$name" "$ph" || return 0
     say "  $name: $ph"
+    [ "${WITH_ATTACK:-0}" = 1 ] && start_attack "$(result "$name" "$ph").attack"
     run_gen "$name" "$ph" "$@" --cpu-pid "$server_pid"
+    [ "${WITH_ATTACK:-0}" = 1 ] && stop_attack "$(result "$name" "$ph").attack"
     stop_server "$name"
 }
 
@@ -324,16 +383,23 @@ if [ "$busy" -gt 10 ]; then
 fi
 start=$(date +%s)
 
+compared=0
+for p in idle connrate fanout rooms sameload; do want "$p" && compared=1; done
 for s in $SERVERS; do
+    [ "$compared" = 1 ] || break
     say "== $s"
-    say "  $s: idle, $IDLE_CLIENTS clients"
-    phase_idle "$s"
-    phase "$s" connrate10 connrate --clients 3000 --concurrency 10
-    phase "$s" connrate100 connrate --clients 3000 --concurrency 100
+    if want idle; then
+        say "  $s: idle, $IDLE_CLIENTS clients"
+        phase_idle "$s"
+    fi
+    if want connrate; then
+        phase "$s" connrate10 connrate --clients 3000 --concurrency 10
+        phase "$s" connrate100 connrate --clients 3000 --concurrency 100
+    fi
     # shellcheck disable=SC2046
-    phase "$s" fanout fanout --duration "$DURATION" $(oper_for "$s")
+    want fanout && phase "$s" fanout fanout --duration "$DURATION" $(oper_for "$s")
     # shellcheck disable=SC2046
-    phase "$s" rooms rooms --duration "$DURATION" $(oper_for "$s")
+    want rooms && phase "$s" rooms rooms --duration "$DURATION" $(oper_for "$s")
 done
 
 # Same offered load on both: half the lower fanout peak, so neither saturates.
@@ -343,6 +409,7 @@ for s in $SERVERS; do
     [ "$o" = n/a ] && continue
     rate=$(awk -v o="$o" -v r="${rate:-}" 'BEGIN { h = o / 2; if (r == "" || h < r) r = h; printf "%d", r }')
 done
+want sameload || rate=""
 if [ -n "$rate" ] && [ "$rate" -gt 0 ]; then
     say "== same load: fanout at $rate msgs/s on each server"
     for s in $SERVERS; do
@@ -354,7 +421,7 @@ fi
 # Parlor with PostgreSQL: the rooms load again, every message stored.  The
 # stored rate is rows / (last server_time - first server_time).
 stored_rate=n/a
-if echo " $SERVERS " | grep -q ' parlor ' && [ "${BENCH_STORE:-1}" = 1 ]; then
+if echo " $SERVERS " | grep -q ' parlor ' && want stored && [ "${BENCH_STORE:-1}" = 1 ]; then
     pg_dir=$tmp/pg
     mkdir -p "$pg_dir"
     chmod 755 "$tmp" "$pg_dir"
@@ -373,6 +440,21 @@ if echo " $SERVERS " | grep -q ' parlor ' && [ "${BENCH_STORE:-1}" = 1 ]; then
     fi
 fi
 
+# Hostile clients: one normal room (BENCH_HOSTILE_CLIENTS members, 5 of them
+# sending BENCH_HOSTILE_RATE msgs/s in total), on a fresh parlord each time,
+# first alone and then with bin/parlor-attack running alongside.  The room's
+# latency, losses and the server's CPU are compared.
+hostile_load=(fanout --clients "$HOSTILE_CLIENTS" --senders 5 --rate "$HOSTILE_RATE"
+              --duration "$DURATION")
+hostile=0
+if echo " $SERVERS " | grep -q ' parlor ' && want hostile; then
+    hostile=1
+    say "== hostile: $HOSTILE_CLIENTS clients in one room, $HOSTILE_RATE msgs/s, without and with parlor-attack"
+    [ -n "$PARLORD_LIMIT_ARGS" ] && say "  parlord per-address limits off:$PARLORD_LIMIT_ARGS"
+    phase parlor hostile-calm "${hostile_load[@]}"
+    WITH_ATTACK=1 phase parlor hostile-attack "${hostile_load[@]}"
+fi
+
 # ---- table ------------------------------------------------------------------
 
 row() {   # row LABEL PHASE KEY BETTER(high|low)
@@ -389,6 +471,7 @@ row() {   # row LABEL PHASE KEY BETTER(high|low)
     }'
 }
 
+if [ "$compared" = 1 ]; then
 echo
 echo "Parlor vs ngircd ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
 printf '%-44s %14s %14s %9s\n' "metric" "parlor" "ngircd" "p/n"
@@ -414,8 +497,44 @@ if [ -n "$rate" ]; then
     row "same load: max latency ms"             sameload max_ms low
     row "same load: lost"                       sameload lost low
 fi
-echo "parlor with PostgreSQL, rooms load: messages stored per second: $stored_rate"
-echo "parlor with PostgreSQL, rooms load: $(kv "$(result parlor stored)" delivered_per_s) delivered msgs/s, p99 $(kv "$(result parlor stored)" p99_ms) ms"
+fi
+if want stored; then
+    echo "parlor with PostgreSQL, rooms load: messages stored per second: $stored_rate"
+    echo "parlor with PostgreSQL, rooms load: $(kv "$(result parlor stored)" delivered_per_s) delivered msgs/s, p99 $(kv "$(result parlor stored)" p99_ms) ms"
+fi
+
+# hrow LABEL VALUE-WITHOUT VALUE-WITH
+hrow() { printf '%-40s %14s %14s\n' "$1" "$2" "$3"; }
+# hval PHASE KEY: a RESULT value; "delivered" is received/expected.
+hval() {
+    local f
+    f=$(result parlor "$1")
+    if [ "$2" = delivered ]; then
+        echo "$(kv "$f" received)/$(kv "$f" expected)"
+    else
+        kv "$f" "$2"
+    fi
+}
+# Workers the master had to respawn (a crash shows here, not in the
+# generator's numbers: the master survives and the room's members may not
+# have been on that worker).
+respawns() {
+    local log=$tmp/parlor-$1/server.log
+    if [ -f "$log" ]; then grep -c 'respawning' "$log" || true; else echo n/a; fi
+}
+if [ "$hostile" = 1 ]; then
+    echo
+    echo "Hostile clients: parlor, $HOSTILE_CLIENTS clients in one room, 5 senders, $HOSTILE_RATE msgs/s, $DURATION s measured"
+    hrow metric "no attack" "under attack"
+    hrow "delivered/expected" "$(hval hostile-calm delivered)" "$(hval hostile-attack delivered)"
+    for k in lost p50_ms p99_ms max_ms skipped disconnects setup_failed server_cpu_pct server_cpu_ms; do
+        hrow "$k" "$(hval hostile-calm "$k")" "$(hval hostile-attack "$k")"
+    done
+    hrow "worker respawns (server log)" "$(respawns hostile-calm)" "$(respawns hostile-attack)"
+    a=$(grep -h '^ATTACK ' "$(result parlor hostile-attack).attack" 2>/dev/null || echo "ATTACK n/a")
+    echo "attack: $a"
+fi
 echo
 grep -h '^RESULT ' "$tmp"/result-* 2>/dev/null | sort || true
+grep -h '^ATTACK ' "$tmp"/result-*.attack 2>/dev/null || true
 echo "bench: done in $(( $(date +%s) - start )) s"
