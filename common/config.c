@@ -40,6 +40,7 @@ void config_defaults(struct parlor_config *c)
     c->max_channels_per_client = 50;
     c->invite_ttl = 3600;
     c->max_invites_per_room = 100;
+    c->owner_timeout = 5;
     c->game_invite_timeout = 60;
     c->game_round_seconds = 60;
 }
@@ -90,6 +91,7 @@ void config_usage(FILE *out)
         "  --max-channels N           rooms per client, JOINs on their way included (default 50)\n"
         "  --invite-ttl SEC           how long an operator's INVITE lets its target in (default 3600)\n"
         "  --max-invites-per-room N   INVITEs a room may send within invite-ttl (default 100)\n"
+        "  --owner-timeout SEC        how long requests wait for a dead worker's replacement (default 5)\n"
         "  --help, --version\n");
 }
 
@@ -165,6 +167,7 @@ static const struct option long_opts[] = {
     {"max-channels", required_argument, 0, OPT_SETTING},
     {"invite-ttl", required_argument, 0, OPT_SETTING},
     {"max-invites-per-room", required_argument, 0, OPT_SETTING},
+    {"owner-timeout", required_argument, 0, OPT_SETTING},
     {0, 0, 0, 0},
 };
 
@@ -201,6 +204,7 @@ static const struct int_setting int_settings[] = {
     {"max-channels", 1, 10000, offsetof(struct parlor_config, max_channels_per_client), false},
     {"invite-ttl", 1, 7 * 86400, offsetof(struct parlor_config, invite_ttl), false},
     {"max-invites-per-room", 1, 100000, offsetof(struct parlor_config, max_invites_per_room), false},
+    {"owner-timeout", 1, 3600, offsetof(struct parlor_config, owner_timeout), false},
 };
 
 int config_set(struct parlor_config *c, const char *name, const char *v, char *err, size_t errlen)

@@ -43,6 +43,7 @@ struct parlor_config {
     int max_channels_per_client; /* joined plus JOINs on their way */
     int invite_ttl;              /* seconds an operator's INVITE lets its target in */
     int max_invites_per_room;    /* INVITEs a room may send within invite_ttl */
+    int owner_timeout;           /* seconds requests wait for a dead owner's replacement */
     int game_invite_timeout;     /* seconds invitees have to answer a game invitation */
     int game_round_seconds;      /* length of a game round */
 };

@@ -293,6 +293,19 @@ static bool shares_other_channel(struct client *x, uint64_t client, struct chann
     return false;
 }
 
+/* Was this message delivered here lately?  Remembers it if not. */
+static bool seen_msgid(struct channel *ch, const char *msgid)
+{
+    if (!msgid || !msgid[0])
+        return false;
+    for (int i = 0; i < RECENT_MSGIDS; i++)
+        if (strcmp(ch->recent_msgids[i], msgid) == 0)
+            return true;
+    snprintf(ch->recent_msgids[ch->recent_pos], sizeof ch->recent_msgids[0], "%s", msgid);
+    ch->recent_pos = (ch->recent_pos + 1) % RECENT_MSGIDS;
+    return false;
+}
+
 /* A NICK change reaches each user once: from the first shared channel whose
  * event arrives (there the member already shows the new nick). */
 static bool told_nick_elsewhere(struct client *x, uint64_t client, const char *newnick,
@@ -578,6 +591,10 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
         break;
     }
     case EV_MSG: {
+        /* A request sent again to a new owner comes back as the same
+         * message: members who had it already do not get it twice. */
+        if (seen_msgid(ch, ev->msgid))
+            return;
         /* The sender's own copy is its echo, sent once the message is
          * durable (see on_msg_durable), never from here. */
         struct msgline ml = {
@@ -716,6 +733,8 @@ static void encode_state(struct buf *b, struct channel *ch, unsigned flags, int 
             struct member *m = e->value;
             if (only_slot >= 0 && m->slot != only_slot)
                 continue;
+            if ((flags & STATE_REANNOUNCE) && !m->local)
+                continue;                 /* its client left; its QUIT may not have got there */
             ipc_put_u8(b, 1);
             ipc_put_cstr(b, m->nick);
             ipc_put_cstr(b, m->account);
@@ -1198,7 +1217,7 @@ static struct parked_req *req_copy(const struct chan_req *q)
     PARLOR_ASSERT(p != NULL);
     p->q = *q;
     const char **fields[] = { &p->q.channel, &p->q.nick, &p->q.user, &p->q.host, &p->q.realname,
-                              &p->q.arg1, &p->q.arg2, &p->q.account, &p->q.ctags };
+                              &p->q.arg1, &p->q.arg2, &p->q.account, &p->q.ctags, &p->q.msgid };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         p->strings[i] = dup_str(*fields[i]);
         *fields[i] = p->strings[i];
@@ -1490,7 +1509,10 @@ static void handle_request(const struct chan_req *q)
                 ERR("404", "%s :Cannot send to channel", ch->name);
             return;
         }
-        store_new_msgid(msgid);
+        if (q->msgid && q->msgid[0])
+            snprintf(msgid, sizeof msgid, "%s", q->msgid);
+        else
+            store_new_msgid(msgid);
         ev.kind = EV_MSG;
         ev.a1 = q->arg1;
         ev.a2 = q->arg2;
@@ -1630,10 +1652,28 @@ void chan_service_message(const char *channel, const char *nick, const char *com
 }
 /* ---- end GameServ ---- */
 
+/* What a FAIL names if the request's owner does not come back; "" for
+ * requests nobody waits for (a QUIT, a rename in a room). */
+static const char *request_command(const struct chan_req *q)
+{
+    switch (q->op) {
+    case CHAN_JOIN: return "JOIN";
+    case CHAN_PART: return "PART";
+    case CHAN_MSG: return q->arg1;
+    case CHAN_TOPIC: return "TOPIC";
+    case CHAN_MODE: return "MODE";
+    case CHAN_KICK: return "KICK";
+    case CHAN_INVITE: return "INVITE";
+    case CHAN_NAMES: return "NAMES";
+    case CHAN_WHO: return "WHO";
+    default: return "";
+    }
+}
+
 static void send_request(const struct chan_req *q)
 {
     int owner = owner_of(q->channel);
-    if (owner == W.slot) {
+    if (owner == W.slot && outbox_synced()) {
         if (depth > 0) {              /* inside channel code: after it returns */
             *deferred_tail = req_copy(q);
             deferred_tail = &(*deferred_tail)->next;
@@ -1644,24 +1684,28 @@ static void send_request(const struct chan_req *q)
         leave();
         return;
     }
-    struct buf *b = peer_buf(owner);
-    if (!b)
-        return;
-    size_t f = ipc_begin(b, IPC_P_CHAN_REQ);
-    ipc_put_u8(b, (uint8_t)q->op);
-    ipc_put_cstr(b, q->channel);
-    ipc_put_u64(b, q->client);
-    ipc_put_u32(b, (uint32_t)q->slot);
-    ipc_put_u32(b, q->caps);
-    ipc_put_cstr(b, q->nick);
-    ipc_put_cstr(b, q->user);
-    ipc_put_cstr(b, q->host);
-    ipc_put_cstr(b, q->realname);
-    ipc_put_cstr(b, q->arg1);
-    ipc_put_cstr(b, q->arg2);
-    ipc_put_cstr(b, q->account);
-    ipc_put_cstr(b, q->ctags);
-    ipc_end(b, f);
+    struct buf frame = BUF_INIT;
+    size_t f = ipc_begin(&frame, IPC_P_CHAN_REQ);
+    ipc_put_u8(&frame, (uint8_t)q->op);
+    ipc_put_cstr(&frame, q->channel);
+    ipc_put_u64(&frame, q->client);
+    ipc_put_u32(&frame, (uint32_t)q->slot);
+    ipc_put_u32(&frame, q->caps);
+    ipc_put_cstr(&frame, q->nick);
+    ipc_put_cstr(&frame, q->user);
+    ipc_put_cstr(&frame, q->host);
+    ipc_put_cstr(&frame, q->realname);
+    ipc_put_cstr(&frame, q->arg1);
+    ipc_put_cstr(&frame, q->arg2);
+    ipc_put_cstr(&frame, q->account);
+    ipc_put_cstr(&frame, q->ctags);
+    ipc_put_cstr(&frame, q->msgid);
+    ipc_end(&frame, f);
+    if (owner == W.slot)                /* ours, before the others re-announced */
+        outbox_hold(W.slot, frame.data, frame.len);
+    else
+        outbox_request(owner, &frame, q->client, request_command(q), q->channel, q->msgid);
+    buf_free(&frame);
 }
 
 void chan_handle_request_frame(const char *payload, size_t len)
@@ -1682,6 +1726,7 @@ void chan_handle_request_frame(const char *payload, size_t len)
     q.arg2 = ipc_get_str(&r, NULL);
     q.account = ipc_get_str(&r, NULL);
     q.ctags = ipc_get_str(&r, NULL);
+    q.msgid = ipc_get_str(&r, NULL);
     if (r.err || q.slot < 0 || q.slot >= W.nworkers) {
         log_warn("malformed channel request");
         return;
@@ -1701,6 +1746,10 @@ void chan_request(struct client *c, int op, const char *channel, const char *arg
         .arg1 = arg1 ? arg1 : "", .arg2 = arg2 ? arg2 : "",
         .account = c->account, .ctags = c->pending_ctags ? c->pending_ctags : "",
     };
+    char msgid[17] = "";
+    if (op == CHAN_MSG)
+        store_new_msgid(msgid);
+    q.msgid = msgid;
     send_request(&q);
 }
 

@@ -57,14 +57,27 @@ void nick_handle_claim(const char *nick, const char *old, uint64_t client, int s
         send_result(slot, client, true, nick);
 }
 
+/* A request to a nick's owner: handled here when we own it (and every
+ * worker has re-announced), else numbered and kept by worker/outbox.c.
+ * Re-announcements (force) go straight onto the new link. */
+static void nick_send(int owner, struct buf *frame, uint64_t client, const char *command,
+                      const char *target, const char *msgid)
+{
+    if (owner == W.slot)
+        outbox_hold(W.slot, frame->data, frame->len);
+    else
+        outbox_request(owner, frame, client, command, target, msgid);
+    buf_free(frame);
+}
+
 static void send_claim(const char *nick, const char *old, uint64_t client, bool force)
 {
     int owner = owner_of(nick);
-    if (owner == W.slot) {
+    if (owner == W.slot && (force || outbox_synced())) {
         nick_handle_claim(nick, old, client, W.slot, force);
         return;
     }
-    struct buf *b = peer_buf(owner);
+    struct buf frame = BUF_INIT, *b = force ? peer_buf(owner) : &frame;
     if (!b)
         return;
     size_t f = ipc_begin(b, IPC_P_NICK_CLAIM);
@@ -74,6 +87,8 @@ static void send_claim(const char *nick, const char *old, uint64_t client, bool 
     ipc_put_u32(b, (uint32_t)W.slot);
     ipc_put_u8(b, force);
     ipc_end(b, f);
+    if (!force)
+        nick_send(owner, &frame, client, "NICK", nick, NULL);
 }
 
 void nick_handle_release(const char *nick, uint64_t client)
@@ -86,17 +101,16 @@ void nick_handle_release(const char *nick, uint64_t client)
 void nick_release(const char *nick, uint64_t client)
 {
     int owner = owner_of(nick);
-    if (owner == W.slot) {
+    if (owner == W.slot && outbox_synced()) {
         nick_handle_release(nick, client);
         return;
     }
-    struct buf *b = peer_buf(owner);
-    if (!b)
-        return;
-    size_t f = ipc_begin(b, IPC_P_NICK_RELEASE);
-    ipc_put_cstr(b, nick);
-    ipc_put_u64(b, client);
-    ipc_end(b, f);
+    struct buf frame = BUF_INIT;
+    size_t f = ipc_begin(&frame, IPC_P_NICK_RELEASE);
+    ipc_put_cstr(&frame, nick);
+    ipc_put_u64(&frame, client);
+    ipc_end(&frame, f);
+    nick_send(owner, &frame, 0, "", nick, NULL);
 }
 
 void nick_request(struct client *c, const char *nick)
@@ -147,6 +161,9 @@ void nick_handle_result(uint64_t client, bool ok, const char *nick)
         client_unblock(c);
         return;
     }
+    /* The answer to a claim sent again to a new owner: nothing changes. */
+    if (c->got_nick && strcmp(nick, c->nick) == 0 && !c->blocked)
+        return;
     bool same = c->got_nick && irc_casecmp(nick, c->nick) == 0;
     if (c->got_nick) {
         hmap_del_name(&W.nicks, c->nick);
@@ -317,6 +334,22 @@ static void store_pm(struct client *t, const struct nick_msg *m)
     store_message(&sm, on_pm_durable, ack);
 }
 
+/* Private messages delivered here lately, so one sent twice (the nick's
+ * owner died before acknowledging it, worker/outbox.c) arrives once. */
+static bool pm_seen(const char *msgid)
+{
+    static char recent[256][17];
+    static int pos;
+    if (!msgid[0])
+        return false;
+    for (int i = 0; i < 256; i++)
+        if (strcmp(recent[i], msgid) == 0)
+            return true;
+    snprintf(recent[pos], sizeof recent[pos], "%s", msgid);
+    pos = (pos + 1) % 256;
+    return false;
+}
+
 /* At the holder's worker: act on it. */
 static void deliver_to_nick(struct client *t, const struct nick_msg *m)
 {
@@ -324,6 +357,8 @@ static void deliver_to_nick(struct client *t, const struct nick_msg *m)
     uint64_t from = m->from_client;
     switch (m->kind) {
     case TO_NICK_MSG: {
+        if (pm_seen(m->msgid))       /* sent again to a new nick owner: once is enough */
+            break;
         struct msgline ml = {
             .time = m->time, .msgid = m->msgid, .ctags = m->ctags, .source = m->source,
             .command = m->command, .target = t->nick, .text = m->text,
@@ -368,10 +403,13 @@ static void route(int stage, const struct nick_msg *m)
         return;
     }
     int owner = owner_of(m->target);
-    if (owner != W.slot) {           /* stage 0 elsewhere: send to the owner */
-        struct buf *b = peer_buf(owner);
-        if (b)
-            encode_to_nick(b, 0, m);
+    if (owner != W.slot || !outbox_synced()) {   /* stage 0: to the owner */
+        struct buf frame = BUF_INIT;
+        encode_to_nick(&frame, 0, m);
+        static const char *const kinds[] = { "", "", "INVITE", "WHOIS", "WHO" };
+        const char *command = m->kind == TO_NICK_MSG ? m->command : kinds[m->kind];
+        nick_send(owner, &frame, m->from_slot == W.slot ? m->from_client : 0, command, m->target,
+                  m->kind == TO_NICK_MSG ? m->msgid : NULL);
         return;
     }
     struct nick_rec *rec = hmap_get_name(&W.nick_owner, m->target);

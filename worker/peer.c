@@ -60,8 +60,9 @@ static void peer_down(int slot, const char *why)
     p->poll = NULL;
     p->fd = -1;
     buf_clear(&p->in);
-    /* What was queued for the dead process is lost with it; a partial frame
-     * must not reach its replacement. */
+    /* What was queued for the dead process is lost with it (a partial frame
+     * must not reach its replacement); the requests among it are kept by
+     * worker/outbox.c and sent again. */
     buf_clear(&p->out);
     nick_forget_slot(slot);
     chan_forget_slot(slot);
@@ -81,8 +82,25 @@ static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
         int s = (int)ipc_get_u32(&r);
         int pid = (int)ipc_get_u32(&r);
         log_info("mesh link to worker %d (pid %d) up", s, pid);
+        if (!r.err && s == slot)
+            outbox_peer_hello(slot, pid);
         break;
     }
+    case IPC_P_REQ:
+        if (outbox_synced())
+            peer_dispatch_request(slot, payload, len);
+        else
+            outbox_hold(slot, payload, len);
+        break;
+    case IPC_P_ACK: {
+        uint64_t seq = ipc_get_u64(&r);
+        if (!r.err)
+            outbox_handle_ack(slot, seq);
+        break;
+    }
+    case IPC_P_SYNCED:
+        outbox_handle_synced(slot);
+        break;
     case IPC_P_NICK_CLAIM: {
         const char *nick = ipc_get_str(&r, NULL);
         const char *old = ipc_get_str(&r, NULL);
@@ -225,6 +243,7 @@ static void on_peer(uv_poll_t *h, int status, int events)
         }
         p->in.len += (size_t)n;
         size_t pos = 0;
+        uint64_t before = outbox_handled_from(slot);
         for (;;) {
             uint8_t type;
             const char *payload;
@@ -241,6 +260,7 @@ static void on_peer(uv_poll_t *h, int status, int events)
             if (p->fd < 0)
                 return;
         }
+        outbox_batch_done(slot, before);
         buf_consume(&p->in, pos);
         if ((size_t)n < PEER_READ_CHUNK)
             break;
@@ -275,6 +295,10 @@ void peer_attach(int slot, int fd)
     ipc_end(&p->out, f);
     nick_reannounce(slot);
     chan_reannounce(slot);
+    f = ipc_begin(&p->out, IPC_P_SYNCED);
+    ipc_end(&p->out, f);
+    outbox_link_up(slot);
+    outbox_resend(slot);
     buf_append(&p->out, kept.data, kept.len);
     buf_free(&kept);
     uv_poll_start(p->poll, UV_READABLE | UV_WRITABLE, on_peer);
@@ -301,4 +325,31 @@ void peer_close_all(void)
         buf_free(&p->in);
         buf_free(&p->out);
     }
+}
+
+void peer_dispatch_frame(int slot, const char *frame, size_t len)
+{
+    uint8_t type;
+    const char *payload;
+    size_t plen;
+    if (ipc_frame_peek(frame, len, &type, &payload, &plen) > 0)
+        dispatch(slot, type, payload, plen);
+}
+
+void peer_dispatch_request(int slot, const char *payload, size_t len)
+{
+    struct ipc_reader r;
+    ipc_reader_init(&r, payload, len);
+    uint64_t seq = ipc_get_u64(&r);
+    size_t n;
+    const char *frame = ipc_get_str(&r, &n);
+    if (r.err) {
+        log_warn("malformed request from worker %d", slot);
+        return;
+    }
+    /* A request handled before (sent again over a new link to this same
+     * process) is only acknowledged again. */
+    if (seq > outbox_handled_from(slot))
+        peer_dispatch_frame(slot, frame, n);
+    outbox_handled(slot, seq);
 }

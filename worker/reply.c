@@ -196,6 +196,8 @@ void handle_echo_frame(const char *payload, size_t len)
         return;
     if (strcmp(m.command, "TAGMSG") == 0)
         m.text = NULL;
+    if (outbox_echo_is_duplicate(m.msgid))   /* a request sent again: echoed once */
+        return;
     send_echo(W.slot, client, &m);
 }
 

@@ -82,6 +82,7 @@ static void on_tick(uv_timer_t *t)
 {
     W.now = now_wall();
     client_tick(W.now);
+    outbox_tick(W.now);
     chan_list_tick(W.now);
 }
 
@@ -245,6 +246,7 @@ int worker_main(const struct parlor_config *cfg, int slot, int nworkers, int mas
     config_spool_dir(&config, spool, sizeof spool);
     store_init(config.database, spool);
     game_init();                   /* worker/game.c: word lists, games left open */
+    outbox_init();                 /* worker/outbox.c */
     send_master(IPC_W_READY, (uint32_t)slot);
     log_info("worker %d running (pid %d)", slot, (int)W.pid);
     uv_run(W.loop, UV_RUN_DEFAULT);

@@ -134,6 +134,7 @@ struct member {
 };
 
 #define MAX_BANS 64
+#define RECENT_MSGIDS 64
 
 struct ban {
     char mask[128];
@@ -171,6 +172,10 @@ struct channel {
     int nop_accounts;
     double *invite_times;          /* owner only: when recent INVITEs were sent */
     int ninvite_times;
+    /* The last messages delivered here, so one sent twice to a new owner
+     * (worker/outbox.c) is delivered once. */
+    char recent_msgids[RECENT_MSGIDS][17];
+    int recent_pos;
 };
 
 /* A mesh link to another worker.  Owned by W.peers[]. */
@@ -354,6 +359,8 @@ struct chan_req {
     const char *arg1, *arg2;
     const char *account;           /* the requester's, "" if none */
     const char *ctags;             /* client-only tags of a message, "" if none */
+    const char *msgid;             /* CHAN_MSG: given by the sender's worker, so a
+                                      request sent twice is one message; else "" */
 };
 void chan_request(struct client *c, int op, const char *channel, const char *arg1, const char *arg2);
 void chan_handle_request_frame(const char *payload, size_t len);
@@ -377,7 +384,35 @@ void chan_mode_string(const struct channel *ch, bool params, char *out, size_t c
 /* Prefix characters of a member for NAMES/WHO ("@", "+", "@+" with all). */
 const char *member_prefix(unsigned modes, bool all);
 
+/* outbox.c: requests to other workers' rooms and nicks survive their death */
+void outbox_init(void);
+bool outbox_synced(void);
+/* Send a request frame to the owner worker `slot` (not us), numbered and
+ * kept until it is acknowledged; `command` and `target` name it in a FAIL
+ * if the owner does not come back; `msgid` ("" or NULL) de-duplicates its
+ * echo. */
+void outbox_request(int slot, const struct buf *frame, uint64_t client, const char *command,
+                    const char *target, const char *msgid);
+/* Keep a frame (a REQ payload from `slot`, or one of our own requests to
+ * ourselves when slot == W.slot) until every worker has re-announced. */
+void outbox_hold(int slot, const char *frame, size_t len);
+void outbox_handle_ack(int slot, uint64_t seq);
+void outbox_handle_synced(int slot);
+void outbox_resend(int slot);
+bool outbox_echo_is_duplicate(const char *msgid);
+void outbox_link_up(int slot);
+void outbox_peer_hello(int slot, int pid);
+void outbox_handled(int slot, uint64_t seq);
+uint64_t outbox_handled_from(int slot);
+void outbox_batch_done(int slot, uint64_t before);
+void outbox_tick(double now);
+size_t outbox_kept(int slot);
+
 /* peer.c */
+/* Handle one whole frame as if it came from `slot` (held requests). */
+void peer_dispatch_frame(int slot, const char *frame, size_t len);
+/* Handle a REQ payload from `slot`: its request, then note it as handled. */
+void peer_dispatch_request(int slot, const char *payload, size_t len);
 void peer_attach(int slot, int fd);
 /* Start a frame to `slot` in its out buffer; returns the offset for ipc_end. */
 struct buf *peer_buf(int slot);

@@ -15,5 +15,6 @@ Suite *client_suite(void);
 Suite *history_suite(void);
 Suite *game_suite(void);
 Suite *hostile_suite(void);
+Suite *failover_suite(void);
 
 #endif

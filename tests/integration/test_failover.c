@@ -1,0 +1,199 @@
+/* A worker's death loses none of the other workers' messages (issue 15):
+ * requests to a dead room owner are kept, in order, and completed by its
+ * replacement, or answered with FAIL when it does not come back in time. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/irc.h"
+#include "tests/integration/harness.h"
+#include "tests/integration/pg.h"
+#include "tests/integration/suites.h"
+
+static struct it_pg pg;
+
+static void pg_up(void)
+{
+    if (it_pg_start(&pg) < 0) {
+        fprintf(stderr, "failover suite: cannot start PostgreSQL\n");
+        exit(1);
+    }
+}
+
+static void pg_down(void)
+{
+    it_pg_stop(&pg);
+}
+
+static void room_owned_by(int worker, const char *prefix, char *out, size_t cap)
+{
+    for (int i = 0;; i++) {
+        snprintf(out, cap, "%s%d", prefix, i);
+        if ((int)(irc_casehash(out, strlen(out)) % 2u) == worker)
+            return;
+    }
+}
+
+static struct it_client *member(const struct it_server *s, int worker, const char *nick, const char *chan)
+{
+    struct it_client *c = it_connect_on_worker(s, worker);
+    it_send(c, "CAP REQ :echo-message");
+    it_send(c, "CAP END");
+    it_register(c, nick);
+    it_send(c, "JOIN %s", chan);
+    it_expect_re(c, "^:[^ ]+ 366 ");
+    return c;
+}
+
+/* Read `c` until `count` lines "PRIVMSG <room> :<tag> <n>" arrived; each
+ * number must come once and in order.  Fails on a FAIL or a gap. */
+static void expect_in_order(struct it_client *c, const char *room, const char *tag, int count,
+                            int timeout_ms)
+{
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "PRIVMSG %s :%s ", room, tag);
+    long deadline = it_now_ms() + timeout_ms;
+    int next = 0;
+    while (next < count) {
+        const char *l = it_next_line(c, (int)(deadline - it_now_ms()));
+        if (!l)
+            it_fail(c, "%s: got %d of %d in order", c->nick, next, count);
+        if (strstr(l, " FAIL "))
+            it_fail(c, "unexpected: %s", l);
+        const char *p = strstr(l, prefix);
+        if (!p)
+            continue;
+        int n = atoi(p + strlen(prefix));
+        if (n != next)
+            it_fail(c, "%s: expected %s%d, got %s", c->nick, tag, next, l);
+        next++;
+    }
+}
+
+static long stored(const char *room, const char *like)
+{
+    char folded[64];
+    irc_casefold(folded, room, strlen(room));
+    const char *v[2] = { folded, like };
+    return it_pg_long(&pg, "SELECT count(*) FROM messages WHERE conversation = $1 AND body LIKE $2", 2, v);
+}
+
+/* The measurement of issue 15 as a test: 400 messages into a room owned by
+ * worker 0 from a client on worker 1, worker 0 killed after message `kill_at`.
+ * Every message is echoed, stored once and seen by the other member, in order. */
+static void kill_owner_mid_stream(int kill_at, const char *tag)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", NULL };
+    it_server_start(&s, extra);
+    char room[32];
+    room_owned_by(0, "#fo", room, sizeof room);
+    struct it_client *doomed = member(&s, 0, "doomed", room);
+    struct it_client *sender = member(&s, 1, "sender", room);
+    struct it_client *reader = member(&s, 1, "reader", room);
+    pid_t victim = doomed->worker_pid;
+    for (int i = 0; i < 400; i++) {
+        if (i == kill_at)
+            ck_assert_int_eq(kill(victim, SIGKILL), 0);
+        it_send(sender, "PRIVMSG %s :%s %d", room, tag, i);
+        it_sleep_ms(5);
+    }
+    expect_in_order(sender, room, tag, 400, 30000);     /* the echoes */
+    expect_in_order(reader, room, tag, 400, 30000);
+    char like[32];
+    snprintf(like, sizeof like, "%s %%", tag);
+    /* Stored once each: 400 rows, 400 bodies. */
+    long deadline = it_now_ms() + 10000;
+    while (stored(room, like) < 400 && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    ck_assert_int_eq(stored(room, like), 400);
+    char folded[64];
+    irc_casefold(folded, room, strlen(room));
+    const char *v[2] = { folded, like };
+    ck_assert_int_eq(it_pg_long(&pg, "SELECT count(DISTINCT body) FROM messages WHERE conversation = $1"
+                                     " AND body LIKE $2", 2, v), 400);
+    it_client_free(doomed);
+    it_client_free(sender);
+    it_client_free(reader);
+    it_server_stop(&s);
+}
+
+START_TEST(test_owner_killed_early_loses_no_message)
+{
+    kill_owner_mid_stream(20, "early");
+}
+END_TEST
+
+START_TEST(test_owner_killed_mid_stream_loses_no_message)
+{
+    kill_owner_mid_stream(150, "mid");
+}
+END_TEST
+
+START_TEST(test_owner_killed_late_loses_no_message)
+{
+    kill_owner_mid_stream(390, "late");
+}
+END_TEST
+
+/* The replacement is held back (the master is stopped): exactly the held
+ * messages get FAIL, and none of them is stored or delivered later. */
+START_TEST(test_owner_not_back_in_time_fails_exactly_the_held_messages)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", "--owner-timeout", "2", NULL };
+    it_server_start(&s, extra);
+    char room[32];
+    room_owned_by(0, "#held", room, sizeof room);
+    struct it_client *doomed = member(&s, 0, "doomed", room);
+    struct it_client *sender = member(&s, 1, "sender", room);
+    struct it_client *reader = member(&s, 1, "reader", room);
+    it_send(sender, "PRIVMSG %s :before", room);
+    it_expect(sender, ":before");
+    it_expect(reader, ":before");
+    ck_assert_int_eq(kill(s.pid, SIGSTOP), 0);
+    ck_assert_int_eq(kill(doomed->worker_pid, SIGKILL), 0);
+    it_expect_closed(doomed, NULL, IT_TIMEOUT_MS);
+    for (int i = 0; i < 5; i++)
+        it_send(sender, "PRIVMSG %s :held %d", room, i);
+    for (int i = 0; i < 5; i++) {
+        const char *l = it_wait(sender, "FAIL PRIVMSG TEMPORARILY_UNAVAILABLE", 8000);
+        if (!l)
+            it_fail(sender, "only %d FAILs", i);
+    }
+    ck_assert_int_eq(kill(s.pid, SIGCONT), 0);
+    /* Once worker 0 is back, the room works again; nothing held comes. */
+    long deadline = it_now_ms() + 15000;
+    for (;;) {
+        it_send(sender, "PRIVMSG %s :after", room);
+        const char *l = it_wait_re(sender, "(:after$|FAIL PRIVMSG)", 4000);
+        if (l && strstr(l, ":after"))
+            break;
+        if (it_now_ms() > deadline)
+            it_fail(sender, "the room did not come back");
+    }
+    it_expect(reader, ":after");
+    ck_assert_int_eq(it_count_for(reader, ":held ", 300), 0);
+    ck_assert_int_eq(stored(room, "held %"), 0);
+    it_client_free(doomed);
+    it_client_free(sender);
+    it_client_free(reader);
+    it_server_stop(&s);
+}
+END_TEST
+
+Suite *failover_suite(void)
+{
+    Suite *s = suite_create("failover");
+    TCase *tc = tcase_create("with PostgreSQL");
+    tcase_add_unchecked_fixture(tc, pg_up, pg_down);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_owner_killed_early_loses_no_message);
+    tcase_add_test(tc, test_owner_killed_mid_stream_loses_no_message);
+    tcase_add_test(tc, test_owner_killed_late_loses_no_message);
+    tcase_add_test(tc, test_owner_not_back_in_time_fails_exactly_the_held_messages);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,328 @@
+/* Requests to other workers survive their death (issue 15).
+ *
+ * A request is what this worker asks of the owner of a room or a nick on
+ * behalf of one of its clients (JOIN, PRIVMSG, MODE, a nick claim, a private
+ * message on its way to the nick's owner...).  Each one is numbered, kept
+ * here and sent wrapped in an IPC_P_REQ frame.  The owner answers with
+ * IPC_P_ACK(n) once it has handled every request up to n *and* everything
+ * they stored is durable (a store barrier), so an acknowledged request can
+ * never be lost with its owner.
+ *
+ * When the owner dies, what it had not acknowledged is kept, with whatever
+ * is asked of it meanwhile, in order.  Its replacement first hears from
+ * every survivor (their members and nicks, then IPC_P_SYNCED) and only then
+ * handles requests; each survivor then sends it its kept requests again.  A
+ * request the dead owner had handled but not acknowledged therefore comes
+ * twice; the second copy does no harm: a message keeps the msgid its
+ * sender's worker gave it (stored once: msgid is unique; delivered once:
+ * mirrors and recipients drop an msgid they have just seen; echoed once:
+ * the echo of a kept request is passed on only the first time), a JOIN of a
+ * member or a claim of a nick already held is answered as a no-op.
+ *
+ * If the owner does not come back within --owner-timeout seconds, its kept
+ * requests are answered with FAIL <command> TEMPORARILY_UNAVAILABLE and
+ * dropped: nothing of them is stored or delivered later.  (A request the
+ * owner handled and stored in the instant before it died, without its
+ * acknowledgement getting out, is the one case where a FAIL can be wrong;
+ * its echo would then have been sent already.) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "ipc/frame.h"
+#include "ipc/proto.h"
+#include "worker/store.h"
+#include "worker/worker_int.h"
+
+/* Owned by its slot's box; freed when acknowledged or failed. */
+struct entry {
+    uint64_t seq;
+    uint64_t client;               /* who asked; 0: nobody to tell */
+    char command[16];              /* for FAIL; "" for internal requests */
+    char target[IRC_CHANNEL_MAX + 1];
+    char msgid[17];                /* "" or the message's id */
+    bool echoed;
+    double queued;
+    struct buf frame;              /* the request frame, unwrapped */
+    struct entry *next;
+};
+
+struct box {
+    struct entry *head, *tail;
+    size_t count;
+};
+
+static struct box boxes[MAX_WORKERS];
+static struct hmap by_msgid;       /* msgid -> entry, for echo de-duplication */
+static uint64_t next_seq;
+
+/* Receiving side: the highest request number handled from each worker
+ * process (numbers start again when that worker is a new process), and a
+ * generation per link so an acknowledgement never goes to a newer link. */
+static uint64_t handled[MAX_WORKERS];
+static int handled_pid[MAX_WORKERS];
+static uint64_t link_gen[MAX_WORKERS];
+static bool dup_seen[MAX_WORKERS];
+
+/* Requests that came before every survivor had re-announced (held). */
+struct held {
+    int slot;
+    struct buf frame;
+    struct held *next;
+};
+static struct held *held_head, **held_tail = &held_head;
+static bool synced;
+static bool synced_from[MAX_WORKERS];
+static double started;
+#define SYNC_WAIT 2.0              /* seconds to wait for a worker that never links */
+
+void outbox_init(void)
+{
+    hmap_init(&by_msgid);
+    started = W.now;
+    synced = W.nworkers == 1;
+}
+
+bool outbox_synced(void)
+{
+    return synced;
+}
+
+static void wrap(struct buf *b, uint64_t seq, const struct buf *frame)
+{
+    size_t f = ipc_begin(b, IPC_P_REQ);
+    ipc_put_u64(b, seq);
+    ipc_put_str(b, frame->data, frame->len);
+    ipc_end(b, f);
+}
+
+void outbox_request(int slot, const struct buf *frame, uint64_t client, const char *command,
+                    const char *target, const char *msgid)
+{
+    struct entry *e = calloc(1, sizeof *e);
+    PARLOR_ASSERT(e != NULL);
+    e->seq = ++next_seq;
+    e->client = client;
+    snprintf(e->command, sizeof e->command, "%s", command ? command : "");
+    utf8_copy(e->target, sizeof e->target, target ? target : "");
+    snprintf(e->msgid, sizeof e->msgid, "%s", msgid ? msgid : "");
+    e->queued = W.now;
+    buf_append(&e->frame, frame->data, frame->len);
+    struct box *bx = &boxes[slot];
+    if (bx->tail)
+        bx->tail->next = e;
+    else
+        bx->head = e;
+    bx->tail = e;
+    bx->count++;
+    if (e->msgid[0])
+        hmap_put_name(&by_msgid, e->msgid, e);
+    if (peer_connected(slot)) {
+        struct buf *b = peer_buf(slot);
+        if (b)
+            wrap(b, e->seq, &e->frame);
+    }
+}
+
+static void entry_free(struct entry *e)
+{
+    if (e->msgid[0] && hmap_get_name(&by_msgid, e->msgid) == e)
+        hmap_del_name(&by_msgid, e->msgid);
+    buf_free(&e->frame);
+    free(e);
+}
+
+void outbox_handle_ack(int slot, uint64_t seq)
+{
+    struct box *bx = &boxes[slot];
+    while (bx->head && bx->head->seq <= seq) {
+        struct entry *e = bx->head;
+        bx->head = e->next;
+        if (!bx->head)
+            bx->tail = NULL;
+        bx->count--;
+        entry_free(e);
+    }
+}
+
+/* A new link to `slot` (its replacement): what it has not acknowledged goes
+ * again, in order, after our re-announcement and IPC_P_SYNCED. */
+void outbox_resend(int slot)
+{
+    struct buf *b = peer_buf(slot);
+    if (!b)
+        return;
+    size_t n = 0;
+    for (struct entry *e = boxes[slot].head; e; e = e->next, n++)
+        wrap(b, e->seq, &e->frame);
+    if (n)
+        log_info("worker %d is back: %zu requests sent again", slot, n);
+}
+
+bool outbox_echo_is_duplicate(const char *msgid)
+{
+    struct entry *e = msgid[0] ? hmap_get_name(&by_msgid, msgid) : NULL;
+    if (!e)
+        return false;
+    if (e->echoed)
+        return true;
+    e->echoed = true;
+    return false;
+}
+
+/* Answer and drop every kept request for `slot`: its owner is not back. */
+static void fail_all(int slot)
+{
+    struct box *bx = &boxes[slot];
+    size_t told = 0, n = bx->count;
+    while (bx->head) {
+        struct entry *e = bx->head;
+        bx->head = e->next;
+        struct client *c = e->client ? client_by_id(e->client) : NULL;
+        if (c && !c->closing && e->command[0]) {
+            client_sendf(c, ":%s FAIL %s TEMPORARILY_UNAVAILABLE %s :%s is not available right now; "
+                         "this %s was not carried out\r\n", W.cfg->server_name, e->command,
+                         e->target[0] ? e->target : "*", e->target[0] ? e->target : "The server",
+                         e->command);
+            if (strcmp(e->command, "JOIN") == 0)
+                client_pjoin_del(c, e->target);
+            if (strcmp(e->command, "NICK") == 0 && c->blocked)
+                client_unblock(c);
+            told++;
+        }
+        entry_free(e);
+    }
+    bx->tail = NULL;
+    bx->count = 0;
+    log_warn("worker %d did not come back within %d s: %zu requests answered with FAIL (%zu clients told)",
+             slot, W.cfg->owner_timeout, n, told);
+}
+
+static void dispatch_held(void)
+{
+    while (held_head) {
+        struct held *h = held_head;
+        held_head = h->next;
+        if (!held_head)
+            held_tail = &held_head;
+        if (h->slot == W.slot) {
+            peer_dispatch_frame(W.slot, h->frame.data, h->frame.len);
+        } else {
+            uint64_t before = handled[h->slot];
+            peer_dispatch_request(h->slot, h->frame.data, h->frame.len);
+            outbox_batch_done(h->slot, before);
+        }
+        buf_free(&h->frame);
+        free(h);
+    }
+}
+
+static void check_synced(void)
+{
+    if (synced)
+        return;
+    bool all = true;
+    for (int s = 0; s < W.nworkers; s++)
+        if (s != W.slot && !synced_from[s])
+            all = false;
+    if (!all && W.now - started < SYNC_WAIT)
+        return;
+    synced = true;
+    if (!all)
+        log_warn("not every worker re-announced within %.0f s; going on", SYNC_WAIT);
+    dispatch_held();
+}
+
+void outbox_handle_synced(int slot)
+{
+    synced_from[slot] = true;
+    check_synced();
+}
+
+void outbox_hold(int slot, const char *frame, size_t len)
+{
+    struct held *h = calloc(1, sizeof *h);
+    PARLOR_ASSERT(h != NULL);
+    h->slot = slot;
+    buf_append(&h->frame, frame, len);
+    *held_tail = h;
+    held_tail = &h->next;
+}
+
+void outbox_tick(double now)
+{
+    check_synced();
+    for (int s = 0; s < W.nworkers; s++) {
+        struct box *bx = &boxes[s];
+        if (bx->head && !peer_connected(s) && now - bx->head->queued > W.cfg->owner_timeout)
+            fail_all(s);
+    }
+}
+
+/* ---- the receiving side ---- */
+
+struct ack_arg {
+    int slot;
+    uint64_t gen, seq;
+};
+
+static void on_durable(void *arg)
+{
+    struct ack_arg *a = arg;
+    if (a->gen == link_gen[a->slot] && peer_connected(a->slot)) {
+        struct buf *b = peer_buf(a->slot);
+        if (b) {
+            size_t f = ipc_begin(b, IPC_P_ACK);
+            ipc_put_u64(b, a->seq);
+            ipc_end(b, f);
+        }
+    }
+    free(a);
+}
+
+void outbox_link_up(int slot)
+{
+    link_gen[slot]++;
+}
+
+void outbox_peer_hello(int slot, int pid)
+{
+    if (handled_pid[slot] != pid) {
+        handled_pid[slot] = pid;
+        handled[slot] = 0;
+    }
+}
+
+void outbox_handled(int slot, uint64_t seq)
+{
+    if (seq > handled[slot])
+        handled[slot] = seq;
+    else
+        dup_seen[slot] = true;     /* acknowledged again, so the sender forgets it */
+}
+
+/* After a batch of frames from `slot`: acknowledge what was handled once
+ * what it stored is durable. */
+void outbox_batch_done(int slot, uint64_t before)
+{
+    if (handled[slot] == before && !dup_seen[slot])
+        return;
+    dup_seen[slot] = false;
+    struct ack_arg *a = malloc(sizeof *a);
+    PARLOR_ASSERT(a != NULL);
+    a->slot = slot;
+    a->gen = link_gen[slot];
+    a->seq = handled[slot];
+    store_barrier(on_durable, a);
+}
+
+uint64_t outbox_handled_from(int slot)
+{
+    return handled[slot];
+}
+
+size_t outbox_kept(int slot)
+{
+    return boxes[slot].count;
+}
