@@ -40,6 +40,12 @@ void config_defaults(struct parlor_config *c)
     c->max_channels_per_client = 50;
     c->game_invite_timeout = 60;
     c->game_round_seconds = 60;
+    c->max_connections_per_ip = 64;
+    c->connect_rate = 20;
+    c->connect_period = 10;
+    c->connect_burst = 40;
+    c->control_idle_timeout = 60;
+    c->control_output_max = 1024 * 1024;
 }
 
 void config_spool_dir(const struct parlor_config *c, char *out, size_t cap)
@@ -85,6 +91,14 @@ void config_usage(FILE *out)
         "  --sendq BYTES              output queue limit per client (default 1048576)\n"
         "  --ping-timeout SEC         idle seconds before PING / before closing (default 120)\n"
         "  --registration-timeout SEC seconds to complete NICK/USER (default 30)\n"
+        "  --max-connections-per-ip N connections at once from one address (IPv6: its /64),\n"
+        "                             0 = no limit (default 64)\n"
+        "  --connect-rate N           new connections per address per --connect-period\n"
+        "                             after a burst, 0 = no limit (default 20)\n"
+        "  --connect-period SEC       (default 10)\n"
+        "  --connect-burst N          new connections an address may open at once (default 40)\n"
+        "  --control-idle-timeout SEC close a silent control connection (default 60)\n"
+        "  --control-output-max BYTES unread answers a control connection may hold (default 1048576)\n"
         "  --help, --version\n");
 }
 
@@ -157,6 +171,12 @@ static const struct option long_opts[] = {
     {"sendq", required_argument, 0, OPT_SETTING},
     {"ping-timeout", required_argument, 0, OPT_SETTING},
     {"registration-timeout", required_argument, 0, OPT_SETTING},
+    {"max-connections-per-ip", required_argument, 0, OPT_SETTING},
+    {"connect-rate", required_argument, 0, OPT_SETTING},
+    {"connect-period", required_argument, 0, OPT_SETTING},
+    {"connect-burst", required_argument, 0, OPT_SETTING},
+    {"control-idle-timeout", required_argument, 0, OPT_SETTING},
+    {"control-output-max", required_argument, 0, OPT_SETTING},
     {0, 0, 0, 0},
 };
 
@@ -190,6 +210,12 @@ static const struct int_setting int_settings[] = {
     {"registration-timeout", 1, 3600, offsetof(struct parlor_config, registration_timeout), false},
     {"game-invite-timeout", 1, 3600, offsetof(struct parlor_config, game_invite_timeout), false},
     {"game-round-seconds", 1, 3600, offsetof(struct parlor_config, game_round_seconds), false},
+    {"max-connections-per-ip", 0, 1000000, offsetof(struct parlor_config, max_connections_per_ip), false},
+    {"connect-rate", 0, 1000000, offsetof(struct parlor_config, connect_rate), false},
+    {"connect-period", 1, 3600, offsetof(struct parlor_config, connect_period), false},
+    {"connect-burst", 1, 1000000, offsetof(struct parlor_config, connect_burst), false},
+    {"control-idle-timeout", 1, 86400, offsetof(struct parlor_config, control_idle_timeout), false},
+    {"control-output-max", 4096, 1L << 30, offsetof(struct parlor_config, control_output_max), true},
 };
 
 int config_set(struct parlor_config *c, const char *name, const char *v, char *err, size_t errlen)

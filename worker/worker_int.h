@@ -202,6 +202,9 @@ double now_wall(void);
 int owner_of(const char *name);
 void worker_mark_dirty(struct client *c);
 void worker_check_stop(void);
+/* A client from `ip` is gone: the master releases it from that address's
+ * count.  Called once per client, from session_close(). */
+void worker_client_gone(const char *ip);
 
 /* client.c */
 void client_accept(int fd, const char *ip, int port);
