@@ -28,7 +28,9 @@ enum ipc_type {
                            one has last = 1. */
     IPC_W_RELINK,       /* u32 other_slot: my mesh link to that worker broke
                            while it is alive; the master passes a new pair to
-                           both (IPC_M_PEER), at most once a second per pair */
+                           both (IPC_M_PEER), at most once a second per pair.
+                           The other end's request for the same break (within
+                           5 s) is absorbed, not answered with a second pair. */
     IPC_W_NOFD,         /* u32 count: client sockets that did not arrive (the
                            worker is out of descriptors; they are counted in
                            IPC_W_CLOSED too).  The master gives the worker no

@@ -41,7 +41,8 @@
  *
  *   Mesh repair: a worker whose link to a live worker broke asks for a new
  *   pair (IPC_W_RELINK); the master makes one and passes it as at start, at
- *   most once a second per pair.
+ *   most once a second per pair.  Both ends of a broken link ask: the
+ *   request of the second end is taken as part of the same repair.
  *
  * The loop is a plain poll(): the master has a handful of descriptors and no
  * need for libuv, and keeping libuv out of the master means a forked worker
@@ -85,6 +86,7 @@
 #define ACCEPT_PAUSE 0.2        /* seconds without accept() after EMFILE */
 #define NOFD_PAUSE 1.0          /* seconds a worker out of descriptors rests */
 #define RELINK_EVERY 1.0        /* seconds between two relinks of one pair */
+#define RELINK_ECHO_WINDOW 5.0  /* how long the other end's report of a break is awaited */
 
 struct worker_slot slots[MAX_WORKERS];
 struct master_stats mstats;
@@ -106,11 +108,14 @@ static double accept_paused_until;
 static long worker_cap;         /* max-clients-per-worker, or less (RLIMIT_NOFILE) */
 static struct ratelog log_accept_fail, log_nofd, log_refused_ip, log_refused_full,
                       log_no_worker, log_relink;
-/* Relinks asked for by workers, per pair (lo, hi): when the last one was
- * made and whether another one waits for RELINK_EVERY to pass. */
-static double relink_last[MAX_WORKERS][MAX_WORKERS];
-static bool relink_wanted[MAX_WORKERS][MAX_WORKERS];
-static int relinks_waiting;
+/* Relinks asked for by workers, per pair (lo, hi). */
+struct relink_state {
+    double last;                /* when the pair was last made again */
+    int echo;                   /* see relink() */
+    bool pending;               /* asked again within RELINK_EVERY: waits */
+};
+static struct relink_state relinks[MAX_WORKERS][MAX_WORKERS];
+static int relinks_pending;
 
 double now_mono(void)
 {
@@ -209,10 +214,18 @@ static void connect_mesh(int slot)
             link_pair(slot, j);
 }
 
-/* Make the pair (a, b) again now, if both are still running. */
-static void relink(int a, int b)
+/* Make the pair (a, b) again now, if both are still running.  Both ends
+ * of a broken link notice it and ask; `echo` is the worker whose request
+ * for this same break is still to come (0 none, else slot + 1). */
+static void relink(int a, int b, int echo)
 {
-    relink_last[a][b] = now_mono();
+    struct relink_state *r = &relinks[a][b];
+    r->last = now_mono();
+    r->echo = echo;
+    if (r->pending) {
+        r->pending = false;
+        relinks_pending--;
+    }
     if (!slots[a].pid || slots[a].chan < 0 || !slots[b].pid || slots[b].chan < 0) {
         log_info("mesh link between workers %d and %d: not relinked, one of them is not running "
                  "(a new worker gets fresh links)", a, b);
@@ -222,43 +235,44 @@ static void relink(int a, int b)
     link_pair(a, b);
 }
 
-/* A worker reported its link to `other` broken (IPC_W_RELINK). */
+/* Worker `slot` reported its link to `other` broken (IPC_W_RELINK). */
 static void relink_request(int slot, int other)
 {
     int a = slot < other ? slot : other, b = slot < other ? other : slot;
+    struct relink_state *r = &relinks[a][b];
     double now = now_mono();
-    if (now - relink_last[a][b] >= RELINK_EVERY) {
-        relink(a, b);
+    if (r->echo == slot + 1 && now - r->last < RELINK_ECHO_WINDOW) {
+        r->echo = 0;            /* the other end of the break just repaired */
+        return;
+    }
+    if (now - r->last >= RELINK_EVERY) {
+        relink(a, b, other + 1);
         return;
     }
     char note[64];
     if (ratelog_due(&log_relink, now, note, sizeof note))
         log_warn("workers %d and %d ask to be relinked again within a second; waiting%s",
                  a, b, note);
-    if (!relink_wanted[a][b]) {
-        relink_wanted[a][b] = true;
-        relinks_waiting++;
+    if (!r->pending) {
+        r->pending = true;
+        relinks_pending++;
     }
 }
 
 /* Relinks whose second has passed; returns ms until the next one is due
  * (or `timeout` if none waits). */
-static int relink_waiting(double now, int timeout)
+static int relink_due(double now, int timeout)
 {
-    if (!relinks_waiting)
-        return timeout;
-    for (int a = 0; a < cfg->workers; a++)
+    for (int a = 0; relinks_pending && a < cfg->workers; a++)
         for (int b = a + 1; b < cfg->workers; b++) {
-            if (!relink_wanted[a][b])
+            struct relink_state *r = &relinks[a][b];
+            if (!r->pending)
                 continue;
-            double due = relink_last[a][b] + RELINK_EVERY;
-            if (due <= now) {
-                relink_wanted[a][b] = false;
-                relinks_waiting--;
-                relink(a, b);
-            } else if ((int)((due - now) * 1000) + 1 < timeout) {
+            double due = r->last + RELINK_EVERY;
+            if (due <= now)
+                relink(a, b, 0);
+            else if ((int)((due - now) * 1000) + 1 < timeout)
                 timeout = (int)((due - now) * 1000) + 1;
-            }
         }
     return timeout;
 }
@@ -317,6 +331,11 @@ static void spawn_worker(int slot)
     int rcv = 1 << 20;
     setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
     log_info("worker %d started, pid %d", slot, (int)pid);
+    for (int j = 0; j < MAX_WORKERS; j++) {     /* old reports are about the old process */
+        struct relink_state *r = j < slot ? &relinks[j][slot] : &relinks[slot][j];
+        relinks_pending -= r->pending;
+        *r = (struct relink_state){ 0 };
+    }
     connect_mesh(slot);
 }
 
@@ -840,7 +859,7 @@ int master_run(const struct parlor_config *config, int argc, char **argv)
         }
 
         limits_sweep(now);
-        int timeout = relink_waiting(now, 200);
+        int timeout = relink_due(now, 200);
         struct pollfd pfd[1 + CONFIG_MAX_LISTEN + MAX_WORKERS + 20];
         int idx_slot[MAX_WORKERS];
         int n = 0;
