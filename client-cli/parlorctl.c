@@ -9,6 +9,11 @@
  * when its first line starts with "error: " or, for JSON answers, when it is
  * an object with a top-level "error" key.
  *
+ * Answers carry text from IRC users (topics, away messages, real names), so
+ * nothing the server sends reaches the terminal raw: text answers show
+ * control characters as escapes, JSON answers stay JSON with the same
+ * characters as \u escapes (see put_line).
+ *
  * Exit status: 0 when every answer was a success, 1 when one was an error,
  * 2 for bad usage or when the socket cannot be reached (or the server hung
  * up before answering). */
@@ -26,6 +31,7 @@
 
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/irc.h"
 #include "common/paths.h"
 
 enum { EXIT_ANSWER_ERROR = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 2 };
@@ -220,6 +226,54 @@ static bool json_has_error_key(const char *p)
     return false;
 }
 
+/* Length of the strict UTF-8 sequence at p[0..len), 0 if it is not one
+ * (p[0] >= 0x80). */
+static size_t utf8_seq(const unsigned char *p, size_t len)
+{
+    size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0;
+    return n && n <= len && utf8_valid((const char *)p, n) ? n : 0;
+}
+
+/* A C1 control (U+0080..U+009F) encoded in UTF-8. */
+static bool is_c1(const unsigned char *p, size_t n)
+{
+    return n == 2 && p[0] == 0xc2 && p[1] <= 0x9f;
+}
+
+/* Print one answer line so that it cannot drive the terminal.
+ *
+ * Text: C0 controls, DEL and bytes that are not UTF-8 as \xNN (ESC is
+ * \x1b), C1 controls as \u0080..\u009f, and a backslash as \\ so that an
+ * escape on the screen is always one parlorctl made.
+ *
+ * JSON: the server escapes C0 and DEL already (a raw one would be invalid
+ * JSON anyway); C1 controls are valid raw in JSON but not safe on a
+ * terminal, so they become \u0080..\u009f, and a byte that is not UTF-8
+ * (which JSON cannot carry) becomes \ufffd: the line stays valid JSON with
+ * the same text.
+ *
+ * Everything else, Korean included, is printed as it is. */
+static void put_line(const char *s, size_t len, bool json, FILE *out)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        size_t n = p[i] < 0x80 ? 1 : utf8_seq(p + i, len - i);
+        if (p[i] < 0x20 || p[i] == 0x7f)
+            fprintf(out, json ? "\\u%04x" : "\\x%02x", p[i]);
+        else if (p[i] == '\\' && !json)
+            fputs("\\\\", out);
+        else if (n == 0 && json)
+            fputs("\\ufffd", out);
+        else if (n == 0)
+            fprintf(out, "\\x%02x", p[i]);
+        else if (is_c1(p + i, n))
+            fprintf(out, "\\u%04x", p[i + 1]);
+        else
+            fwrite(p + i, 1, n, out);
+        i += n ? n : 1;
+    }
+}
+
 /* "json status" asks for JSON by itself: --json must not double the prefix. */
 static bool has_json_prefix(const char *cmd)
 {
@@ -261,7 +315,7 @@ static enum answer exchange(struct conn *c, const char *cmd, bool json)
         if (first && (strncmp(c->line, "error: ", 7) == 0 ||
                       (json && json_has_error_key(c->line))))
             result = ANSWER_ERROR;
-        fwrite(c->line, 1, (size_t)len, stdout);
+        put_line(c->line, (size_t)len, json, stdout);
         fputc('\n', stdout);
     }
     fflush(stdout);

@@ -43,6 +43,12 @@ void config_defaults(struct parlor_config *c)
     c->owner_timeout = 5;
     c->game_invite_timeout = 60;
     c->game_round_seconds = 60;
+    c->max_connections_per_ip = 64;
+    c->connect_rate = 20;
+    c->connect_period = 10;
+    c->connect_burst = 40;
+    c->control_idle_timeout = 60;
+    c->control_output_max = 1024 * 1024;
 }
 
 void config_spool_dir(const struct parlor_config *c, char *out, size_t cap)
@@ -92,6 +98,14 @@ void config_usage(FILE *out)
         "  --invite-ttl SEC           how long an operator's INVITE lets its target in (default 3600)\n"
         "  --max-invites-per-room N   INVITEs a room may send within invite-ttl (default 100)\n"
         "  --owner-timeout SEC        how long requests wait for a dead worker's replacement (default 5)\n"
+        "  --max-connections-per-ip N connections at once from one address (IPv6: its /64),\n"
+        "                             0 = no limit (default 64)\n"
+        "  --connect-rate N           new connections per address per --connect-period\n"
+        "                             after a burst, 0 = no limit (default 20)\n"
+        "  --connect-period SEC       (default 10)\n"
+        "  --connect-burst N          new connections an address may open at once (default 40)\n"
+        "  --control-idle-timeout SEC close a silent control connection (default 60)\n"
+        "  --control-output-max BYTES unread answers a control connection may hold (default 1048576)\n"
         "  --help, --version\n");
 }
 
@@ -168,6 +182,12 @@ static const struct option long_opts[] = {
     {"invite-ttl", required_argument, 0, OPT_SETTING},
     {"max-invites-per-room", required_argument, 0, OPT_SETTING},
     {"owner-timeout", required_argument, 0, OPT_SETTING},
+    {"max-connections-per-ip", required_argument, 0, OPT_SETTING},
+    {"connect-rate", required_argument, 0, OPT_SETTING},
+    {"connect-period", required_argument, 0, OPT_SETTING},
+    {"connect-burst", required_argument, 0, OPT_SETTING},
+    {"control-idle-timeout", required_argument, 0, OPT_SETTING},
+    {"control-output-max", required_argument, 0, OPT_SETTING},
     {0, 0, 0, 0},
 };
 
@@ -205,6 +225,12 @@ static const struct int_setting int_settings[] = {
     {"invite-ttl", 1, 7 * 86400, offsetof(struct parlor_config, invite_ttl), false},
     {"max-invites-per-room", 1, 100000, offsetof(struct parlor_config, max_invites_per_room), false},
     {"owner-timeout", 1, 3600, offsetof(struct parlor_config, owner_timeout), false},
+    {"max-connections-per-ip", 0, 1000000, offsetof(struct parlor_config, max_connections_per_ip), false},
+    {"connect-rate", 0, 1000000, offsetof(struct parlor_config, connect_rate), false},
+    {"connect-period", 1, 3600, offsetof(struct parlor_config, connect_period), false},
+    {"connect-burst", 1, 1000000, offsetof(struct parlor_config, connect_burst), false},
+    {"control-idle-timeout", 1, 86400, offsetof(struct parlor_config, control_idle_timeout), false},
+    {"control-output-max", 4096, 1L << 30, offsetof(struct parlor_config, control_output_max), true},
 };
 
 int config_set(struct parlor_config *c, const char *name, const char *v, char *err, size_t errlen)

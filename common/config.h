@@ -46,6 +46,16 @@ struct parlor_config {
     int owner_timeout;           /* seconds requests wait for a dead owner's replacement */
     int game_invite_timeout;     /* seconds invitees have to answer a game invitation */
     int game_round_seconds;      /* length of a game round */
+    /* Per remote address (IPv4, or the /64 of IPv6), checked by the master
+     * before a connection reaches a worker: at most max_connections_per_ip
+     * at once, and new ones at connect_rate per connect_period seconds after
+     * a burst of connect_burst (a token bucket).  0 turns a limit off. */
+    int max_connections_per_ip;
+    int connect_rate;
+    int connect_period;
+    int connect_burst;
+    int control_idle_timeout;    /* seconds before a silent control connection is closed */
+    size_t control_output_max;   /* unread answer bytes a control connection may hold */
 };
 
 void config_defaults(struct parlor_config *c);

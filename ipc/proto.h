@@ -18,13 +18,23 @@ enum ipc_type {
 
     /* worker -> master */
     IPC_W_READY = 16,   /* u32 slot */
-    IPC_W_CLOSED,       /* u32 count of clients closed since the last one */
+    IPC_W_CLOSED,       /* u32 count of clients closed since the last one,
+                           then zero or more str: the remote address of each
+                           closed client (a long list is spread over several
+                           frames; the later ones have count 0) */
     IPC_W_ANSWER,       /* u32 qid, u8 last, u32 nrecords, each: u32 nfields,
                            then per field: str key, str value, u8 is_number.
                            Long answers come in several frames; the final
                            one has last = 1. */
     IPC_W_RELINK,       /* u32 other_slot: my mesh link to that worker broke
-                           while it is alive; make the pair a new one */
+                           while it is alive; the master passes a new pair to
+                           both (IPC_M_PEER), at most once a second per pair.
+                           The other end's request for the same break (within
+                           5 s) is absorbed, not answered with a second pair. */
+    IPC_W_NOFD,         /* u32 count: client sockets that did not arrive (the
+                           worker is out of descriptors; they are counted in
+                           IPC_W_CLOSED too).  The master gives the worker no
+                           new client for a second. */
 
     /* worker <-> worker, SOCK_STREAM mesh; frames of one loop iteration are
      * written together */

@@ -3,7 +3,13 @@
  * Commands are a table of {words, help, handler} like HAProxy's CLI.  A
  * handler either answers at once or sends a query to the workers; the answer
  * is then rendered when every asked worker has answered, or after a second
- * with the silent ones reported as not answering. */
+ * with the silent ones reported as not answering.
+ *
+ * No admin tool may lock the others out: a connection that neither sends
+ * nor reads for control-idle-timeout seconds is closed; one that leaves
+ * more than control-output-max bytes of answers unread is closed before its
+ * next command; and when all MAX_CONNS slots are taken, a new connection
+ * replaces the one that has been idle the longest. */
 #include "master/control.h"
 
 #include <errno.h>
@@ -48,6 +54,7 @@ struct ctl_conn {
     bool json;
     struct buf in, out;
     struct pending *q;                  /* NULL when idle */
+    double active;                      /* last byte read or written (monotonic) */
 };
 
 static int listen_fd = -1;
@@ -846,6 +853,36 @@ void control_close(void)
     }
 }
 
+/* Close c with a last line, which it may never read. */
+static void conn_drop(struct ctl_conn *c, const char *why)
+{
+    char msg[256];
+    int n = snprintf(msg, sizeof msg, "error: %s; closing the connection\n\n", why);
+    ssize_t ignored = send(c->fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)ignored;
+    conn_close(c);
+}
+
+/* A free slot, or else the connection idle the longest (closed to make
+ * room; connections waiting for an answer are kept); NULL if none. */
+static struct ctl_conn *free_or_idlest(void)
+{
+    struct ctl_conn *idlest = NULL;
+    for (int i = 0; i < MAX_CONNS; i++) {
+        struct ctl_conn *c = &conns[i];
+        if (c->fd < 0)
+            return c;
+        if (!c->q && (!idlest || c->active < idlest->active))
+            idlest = c;
+    }
+    if (idlest) {
+        log_info("control: %d connections open; closing the one idle for %.0f s to let a new one in",
+                 MAX_CONNS, now_mono() - idlest->active);
+        conn_drop(idlest, "too many control connections and this one was idle the longest");
+    }
+    return idlest;
+}
+
 static void accept_conn(void)
 {
     int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -863,28 +900,40 @@ static void accept_conn(void)
         close(fd);
         return;
     }
-    for (int i = 0; i < MAX_CONNS; i++)
-        if (conns[i].fd < 0) {
-            conns[i].fd = fd;
-            buf_init(&conns[i].in);
-            buf_init(&conns[i].out);
-            conns[i].q = NULL;
-            log_debug("control: connection from uid %d pid %d", (int)cred.uid, (int)cred.pid);
-            return;
-        }
-    const char *msg = "error: too many control connections\n\n";
-    ssize_t ignored = write(fd, msg, strlen(msg));
-    (void)ignored;
-    close(fd);
+    struct ctl_conn *slot = free_or_idlest();
+    if (!slot) {
+        const char *msg = "error: too many control connections, all busy with a command\n\n";
+        ssize_t ignored = write(fd, msg, strlen(msg));
+        (void)ignored;
+        close(fd);
+        return;
+    }
+    slot->fd = fd;
+    buf_init(&slot->in);
+    buf_init(&slot->out);
+    slot->q = NULL;
+    slot->active = now_mono();
+    log_debug("control: connection from uid %d pid %d", (int)cred.uid, (int)cred.pid);
 }
 
-/* Run complete lines while no query is in flight. */
+static void flush_conn(struct ctl_conn *c);
+
+/* Run complete lines while no query is in flight.  A client that sends
+ * commands without reading the answers is closed once its unread answers
+ * pass control-output-max: the master does not queue without bound. */
 static void process(struct ctl_conn *c)
 {
-    while (!c->q && c->in.len) {
+    while (c->fd >= 0 && !c->q && c->in.len && memchr(c->in.data, '\n', c->in.len)) {
+        flush_conn(c);
+        if (c->fd < 0)
+            return;
+        if (c->out.len > cfg->control_output_max) {
+            log_warn("control: closing a connection that leaves %zu bytes of answers unread "
+                     "(control-output-max %zu)", c->out.len, cfg->control_output_max);
+            conn_close(c);
+            return;
+        }
         char *nl = memchr(c->in.data, '\n', c->in.len);
-        if (!nl)
-            break;
         *nl = '\0';
         size_t n = (size_t)(nl - c->in.data);
         if (n && c->in.data[n - 1] == '\r')
@@ -906,6 +955,7 @@ static void flush_conn(struct ctl_conn *c)
             return;
         }
         buf_consume(&c->out, (size_t)n);
+        c->active = now_mono();
     }
 }
 
@@ -943,6 +993,7 @@ void control_handle(struct pollfd *pfd, int n)
                 continue;
             }
             if (r > 0) {
+                c->active = now_mono();
                 if (c->in.len + (size_t)r > CONN_INPUT_MAX * 4) {
                     conn_close(c);        /* not an admin typing commands */
                     continue;
@@ -972,6 +1023,13 @@ void control_tick(void)
             finish(c);
         if (!c->q)
             process(c);
+        if (c->fd < 0)
+            continue;
         flush_conn(c);
+        if (c->fd >= 0 && !c->q && now - c->active > cfg->control_idle_timeout) {
+            log_info("control: closing a connection idle for %.0f s (control-idle-timeout)",
+                     now - c->active);
+            conn_drop(c, "idle for too long");
+        }
     }
 }

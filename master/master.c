@@ -24,6 +24,26 @@
  *   (each tells its clients with an ERROR line and exits), reap them all,
  *   exit 0.  Workers that are still alive after a grace period are killed.
  *
+ *   Counting clients: a worker's load is the clients handed to it minus the
+ *   ones it reported closed (IPC_W_CLOSED, with their addresses, which is
+ *   how the per-address limits of master/limits.c are kept).  A socket that
+ *   does not reach the worker (it is out of descriptors: recvmsg drops the
+ *   SCM_RIGHTS part) is reported closed like any other, plus IPC_W_NOFD, and
+ *   that worker gets no new client for a second.
+ *
+ *   Descriptors: at start the master raises its soft RLIMIT_NOFILE to the
+ *   hard limit (workers inherit it), and lowers the per-worker client cap to
+ *   what that limit leaves after FD_RESERVE descriptors for the worker's own
+ *   use.  When accept() fails for lack of descriptors, or when every worker
+ *   that could take a client is out of them, the listeners are left out of
+ *   poll() for a moment (the connections wait in the kernel's queue) instead
+ *   of failing in a loop; the log says so once per ten seconds at most.
+ *
+ *   Mesh repair: a worker whose link to a live worker broke asks for a new
+ *   pair (IPC_W_RELINK); the master makes one and passes it as at start, at
+ *   most once a second per pair.  Both ends of a broken link ask: the
+ *   request of the second end is taken as part of the same repair.
+ *
  * The loop is a plain poll(): the master has a handful of descriptors and no
  * need for libuv, and keeping libuv out of the master means a forked worker
  * starts from a clean process with no inherited loop.
@@ -42,6 +62,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -57,6 +78,15 @@
 
 #define ACCEPT_BATCH 64
 #define SHUTDOWN_GRACE_MS 10000
+/* Descriptors a worker needs besides its clients: stdio and the log, its
+ * libuv loop (epoll, signal pipes, eventfd), the channel to the master, a
+ * mesh socket per other worker, PostgreSQL and the spool file, and a margin
+ * for files opened for a moment (word lists, /proc). */
+#define FD_RESERVE(workers) (32 + (workers))
+#define ACCEPT_PAUSE 0.2        /* seconds without accept() after EMFILE */
+#define NOFD_PAUSE 1.0          /* seconds a worker out of descriptors rests */
+#define RELINK_EVERY 1.0        /* seconds between two relinks of one pair */
+#define RELINK_ECHO_WINDOW 5.0  /* how long the other end's report of a break is awaited */
 
 struct worker_slot slots[MAX_WORKERS];
 struct master_stats mstats;
@@ -74,6 +104,18 @@ static int rr_next;
 static int stopping;
 static double stop_at;          /* graceful shutdown: when to stop the workers */
 static bool notified_ready;
+static double accept_paused_until;
+static long worker_cap;         /* max-clients-per-worker, or less (RLIMIT_NOFILE) */
+static struct ratelog log_accept_fail, log_nofd, log_refused_ip, log_refused_full,
+                      log_no_worker, log_relink;
+/* Relinks asked for by workers, per pair (lo, hi). */
+struct relink_state {
+    double last;                /* when the pair was last made again */
+    int echo;                   /* see relink() */
+    bool pending;               /* asked again within RELINK_EVERY: waits */
+};
+static struct relink_state relinks[MAX_WORKERS][MAX_WORKERS];
+static int relinks_pending;
 
 double now_mono(void)
 {
@@ -150,22 +192,89 @@ static int send_peer(int to, int peer_slot, int fd)
     return r;
 }
 
+/* Make a mesh socketpair for workers a and b and pass one end to each. */
+static void link_pair(int a, int b)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        log_error("mesh socketpair for workers %d and %d: %s", a, b, strerror(errno));
+        return;
+    }
+    if (send_peer(a, b, sv[0]) < 0 || send_peer(b, a, sv[1]) < 0)
+        log_warn("could not pass mesh socket between workers %d and %d", a, b);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* Give worker `slot` (just forked) a mesh socket to every other live worker. */
 static void connect_mesh(int slot)
 {
-    for (int j = 0; j < cfg->workers; j++) {
-        if (j == slot || slots[j].pid == 0)
-            continue;
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-            log_error("mesh socketpair for workers %d and %d: %s", slot, j, strerror(errno));
-            continue;
-        }
-        if (send_peer(slot, j, sv[0]) < 0 || send_peer(j, slot, sv[1]) < 0)
-            log_warn("could not pass mesh socket between workers %d and %d", slot, j);
-        close(sv[0]);
-        close(sv[1]);
+    for (int j = 0; j < cfg->workers; j++)
+        if (j != slot && slots[j].pid != 0)
+            link_pair(slot, j);
+}
+
+/* Make the pair (a, b) again now, if both are still running.  Both ends
+ * of a broken link notice it and ask; `echo` is the worker whose request
+ * for this same break is still to come (0 none, else slot + 1). */
+static void relink(int a, int b, int echo)
+{
+    struct relink_state *r = &relinks[a][b];
+    r->last = now_mono();
+    r->echo = echo;
+    if (r->pending) {
+        r->pending = false;
+        relinks_pending--;
     }
+    if (!slots[a].pid || slots[a].chan < 0 || !slots[b].pid || slots[b].chan < 0) {
+        log_info("mesh link between workers %d and %d: not relinked, one of them is not running "
+                 "(a new worker gets fresh links)", a, b);
+        return;
+    }
+    log_info("mesh link between workers %d and %d broke; passing them a new pair", a, b);
+    link_pair(a, b);
+}
+
+/* Worker `slot` reported its link to `other` broken (IPC_W_RELINK). */
+static void relink_request(int slot, int other)
+{
+    int a = slot < other ? slot : other, b = slot < other ? other : slot;
+    struct relink_state *r = &relinks[a][b];
+    double now = now_mono();
+    if (r->echo == slot + 1 && now - r->last < RELINK_ECHO_WINDOW) {
+        r->echo = 0;            /* the other end of the break just repaired */
+        return;
+    }
+    if (now - r->last >= RELINK_EVERY) {
+        relink(a, b, other + 1);
+        return;
+    }
+    char note[64];
+    if (ratelog_due(&log_relink, now, note, sizeof note))
+        log_warn("workers %d and %d ask to be relinked again within a second; waiting%s",
+                 a, b, note);
+    if (!r->pending) {
+        r->pending = true;
+        relinks_pending++;
+    }
+}
+
+/* Relinks whose second has passed; returns ms until the next one is due
+ * (or `timeout` if none waits). */
+static int relink_due(double now, int timeout)
+{
+    for (int a = 0; relinks_pending && a < cfg->workers; a++)
+        for (int b = a + 1; b < cfg->workers; b++) {
+            struct relink_state *r = &relinks[a][b];
+            if (!r->pending)
+                continue;
+            double due = r->last + RELINK_EVERY;
+            if (due <= now)
+                relink(a, b, 0);
+            else if ((int)((due - now) * 1000) + 1 < timeout)
+                timeout = (int)((due - now) * 1000) + 1;
+        }
+    return timeout;
 }
 
 static void spawn_worker(int slot)
@@ -217,10 +326,16 @@ static void spawn_worker(int slot)
     w->assigned = w->closed = 0;
     w->started = now_mono();
     w->respawn_at = 0;
+    w->nofd_until = 0;
     w->ready = false;
     int rcv = 1 << 20;
     setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
     log_info("worker %d started, pid %d", slot, (int)pid);
+    for (int j = 0; j < MAX_WORKERS; j++) {     /* old reports are about the old process */
+        struct relink_state *r = j < slot ? &relinks[j][slot] : &relinks[slot][j];
+        relinks_pending -= r->pending;
+        *r = (struct relink_state){ 0 };
+    }
     connect_mesh(slot);
 }
 
@@ -249,6 +364,7 @@ static void reap_children(void)
             close(w->chan);
         w->chan = -1;
         w->pid = 0;
+        limits_worker_gone(i);
         if (stopping) {
             log_info("worker %d (pid %d) stopped: %s", i, (int)pid, w->last_exit);
             continue;
@@ -272,70 +388,130 @@ static long total_clients(void)
     return n;
 }
 
-static int pick_worker(void)
+/* The least-loaded worker that can take a client, or -1.  When the only
+ * ones that could are out of descriptors, *rest_until says when the first
+ * of them may try again (0 otherwise). */
+static int pick_worker(double now, double *rest_until)
 {
     int best = -1;
     long best_load = 0;
+    *rest_until = 0;
     for (int k = 0; k < cfg->workers; k++) {
         int i = (rr_next + k) % cfg->workers;
         struct worker_slot *w = &slots[i];
         if (!w->pid || w->chan < 0 || w->draining)
             continue;
         long load = w->assigned - w->closed;
-        if (load >= cfg->max_clients_per_worker)
+        if (load >= worker_cap)
             continue;
+        if (w->nofd_until > now) {
+            if (!*rest_until || w->nofd_until < *rest_until)
+                *rest_until = w->nofd_until;
+            continue;
+        }
         if (best < 0 || load < best_load) {
             best = i;
             best_load = load;
         }
     }
-    if (best >= 0)
+    if (best >= 0) {
         rr_next = (best + 1) % cfg->workers;
+        *rest_until = 0;
+    }
     return best;
 }
 
-static void refuse(int fd, const char *why)
+static void refuse(int fd, const char *ip, const char *why)
 {
     char line[256];
-    int n = snprintf(line, sizeof line, "ERROR :Closing Link: %s\r\n", why);
+    int n = snprintf(line, sizeof line, "ERROR :Closing Link: %s (%s)\r\n", ip, why);
     ssize_t ignored = send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)ignored;
     close(fd);
 }
 
+/* Leave the listeners out of poll() until `until`. */
+static void pause_accepting(double until)
+{
+    if (until > accept_paused_until)
+        accept_paused_until = until;
+}
+
+/* The peer's address as text (IPv4-mapped IPv6 as plain IPv4) and port. */
+static void peer_address(const struct sockaddr_storage *ss, char *ip, size_t cap, int *port)
+{
+    snprintf(ip, cap, "?");
+    *port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &sin->sin_addr, ip, (socklen_t)cap);
+        *port = ntohs(sin->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+            inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], ip, (socklen_t)cap);
+        else
+            inet_ntop(AF_INET6, &sin6->sin6_addr, ip, (socklen_t)cap);
+        *port = ntohs(sin6->sin6_port);
+    }
+}
+
 static void accept_clients(int lfd)
 {
+    double now = now_mono();
+    char note[64];
     for (int k = 0; k < ACCEPT_BATCH; k++) {
+        /* Workers out of descriptors would lose the socket in the handover:
+         * leave the connection in the kernel's queue until one can take it. */
+        double rest_until;
+        int slot = pick_worker(now, &rest_until);
+        if (slot < 0 && rest_until > 0) {
+            pause_accepting(rest_until);
+            return;
+        }
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                log_warn("accept: %s", strerror(errno));
+            int e = errno;
+            if (e == EAGAIN || e == EINTR || e == ECONNABORTED)
+                return;
+            /* Out of descriptors or memory: accept() would fail again at
+             * once, so rest instead of spinning; the rest of the loop
+             * (workers closing clients) frees what is missing. */
+            pause_accepting(now + ACCEPT_PAUSE);
+            if (ratelog_due(&log_accept_fail, now, note, sizeof note))
+                log_warn("accept: %s; not accepting for %.0f ms at a time until it works%s%s",
+                         strerror(e), ACCEPT_PAUSE * 1000,
+                         e == EMFILE ? " (raise the descriptor limit: ulimit -n)" : "", note);
             return;
         }
-        char ip[INET6_ADDRSTRLEN] = "?";
-        int port = 0;
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof ip);
-            port = ntohs(sin->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof ip);
-            port = ntohs(sin6->sin6_port);
-        }
+        char ip[INET6_ADDRSTRLEN];
+        int port;
+        peer_address(&ss, ip, sizeof ip, &port);
         mstats.accepted++;
-        if (total_clients() >= cfg->max_clients) {
+        const char *why;
+        if (limits_admit(ip, now, &why) < 0) {
             mstats.refused++;
-            log_info("refusing %s:%d: server full (%d clients)", ip, port, cfg->max_clients);
-            refuse(fd, "Server full, try again later");
+            if (ratelog_due(&log_refused_ip, now, note, sizeof note))
+                log_info("refusing %s:%d: %s%s", ip, port, why, note);
+            refuse(fd, ip, why);
             continue;
         }
-        int slot = pick_worker();
+        if (total_clients() >= cfg->max_clients) {
+            mstats.refused++;
+            if (ratelog_due(&log_refused_full, now, note, sizeof note))
+                log_info("refusing %s:%d: server full (%d clients)%s", ip, port,
+                         cfg->max_clients, note);
+            refuse(fd, ip, "Server full, try again later");
+            continue;
+        }
         if (slot < 0) {
-            log_warn("refusing %s:%d: no worker available", ip, port);
-            refuse(fd, "No worker available, try again later");
+            mstats.refused++;
+            if (ratelog_due(&log_no_worker, now, note, sizeof note))
+                log_warn("refusing %s:%d: no worker can take a client (each takes at most %ld)%s",
+                         ip, port, worker_cap, note);
+            refuse(fd, ip, "No worker available, try again later");
             continue;
         }
         struct buf b = BUF_INIT;
@@ -347,13 +523,51 @@ static void accept_clients(int lfd)
         buf_free(&b);
         if (r < 0) {
             log_warn("passing %s:%d to worker %d: %s", ip, port, slot, strerror(-r));
-            refuse(fd, "Server busy, try again later");
+            refuse(fd, ip, "Server busy, try again later");
             continue;
         }
         slots[slot].assigned++;
+        limits_opened(ip, slot);
         log_debug("client %s:%d -> worker %d", ip, port, slot);
         close(fd);
     }
+}
+
+/* Raise the soft descriptor limit to the hard one: the default soft limit
+ * (often 1024) is far below what a chat server holds. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        log_info("descriptor limit raised from %llu to %llu (the hard limit)",
+                 (unsigned long long)old, (unsigned long long)rl.rlim_max);
+}
+
+/* The per-worker client cap: max-clients-per-worker, lowered to what the
+ * descriptor limit (inherited by the workers) leaves for clients. */
+static void update_worker_cap(void)
+{
+    long cap = cfg->max_clients_per_worker;
+    struct rlimit rl;
+    long fds = -1;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        fds = (long)rl.rlim_cur;
+        long room = fds - FD_RESERVE(cfg->workers);
+        if (room < 1)
+            room = 1;
+        if (room < cap)
+            cap = room;
+    }
+    if (cap != worker_cap && cap < cfg->max_clients_per_worker)
+        log_warn("each worker takes at most %ld clients, not max-clients-per-worker %d: "
+                 "the descriptor limit is %ld (RLIMIT_NOFILE) and a worker keeps %d for itself; "
+                 "raise it (ulimit -n, LimitNOFILE=) for more", cap, cfg->max_clients_per_worker,
+                 fds, FD_RESERVE(cfg->workers));
+    worker_cap = cap;
 }
 
 /* systemd readiness (Type=notify): once the listeners are open and every
@@ -433,6 +647,7 @@ int master_reload(char *msg, size_t msglen)
     memcpy(next.database, live.database, sizeof live.database);
     live = next;
     log_set_level((enum log_level)live.log_level);
+    update_worker_cap();
     struct buf b = BUF_INIT;
     size_t f = ipc_begin(&b, IPC_M_CONFIG);
     ipc_put_str(&b, (const char *)&live, sizeof live);
@@ -483,7 +698,31 @@ static void read_worker(int slot)
             break;
         case IPC_W_CLOSED:
             slots[slot].closed += ipc_get_u32(&r);
+            while (r.left && !r.err) {
+                const char *ip = ipc_get_str(&r, NULL);
+                if (!r.err)
+                    limits_closed(ip, slot);
+            }
             break;
+        case IPC_W_NOFD: {
+            uint32_t lost = ipc_get_u32(&r);
+            double now = now_mono();
+            char note[64];
+            slots[slot].nofd_until = now + NOFD_PAUSE;
+            if (ratelog_due(&log_nofd, now, note, sizeof note))
+                log_warn("worker %d is out of descriptors: %u client socket(s) lost in the handover "
+                         "(counted as closed); it gets no new client for %.0f s at a time%s",
+                         slot, lost, NOFD_PAUSE, note);
+            break;
+        }
+        case IPC_W_RELINK: {
+            uint32_t other = ipc_get_u32(&r);
+            if (r.err || other >= (uint32_t)cfg->workers || (int)other == slot)
+                log_warn("worker %d sent a bad relink request", slot);
+            else
+                relink_request(slot, (int)other);
+            break;
+        }
         default:
             log_warn("worker %d sent unknown frame type %d", slot, type);
         }
@@ -569,6 +808,8 @@ int master_run(const struct parlor_config *config, int argc, char **argv)
             return 1;
         listeners[nlisteners++] = fd;
     }
+    raise_fd_limit();
+    update_worker_cap();
     if (control_open(cfg->control_path) < 0) {
         for (int i = 0; i < nlisteners; i++)
             close(listeners[i]);
@@ -617,12 +858,20 @@ int master_run(const struct parlor_config *config, int argc, char **argv)
                     spawn_worker(i);
         }
 
+        limits_sweep(now);
+        int timeout = relink_due(now, 200);
         struct pollfd pfd[1 + CONFIG_MAX_LISTEN + MAX_WORKERS + 20];
         int idx_slot[MAX_WORKERS];
         int n = 0;
         pfd[n++] = (struct pollfd){ .fd = signal_pipe[0], .events = POLLIN };
         int first_listener = n;
-        for (int i = 0; i < nlisteners; i++)
+        int npolled = now < accept_paused_until ? 0 : nlisteners;
+        if (npolled == 0 && nlisteners > 0) {
+            int ms = (int)((accept_paused_until - now) * 1000) + 1;
+            if (ms < timeout)
+                timeout = ms;
+        }
+        for (int i = 0; i < npolled; i++)
             pfd[n++] = (struct pollfd){ .fd = listeners[i], .events = POLLIN };
         int first_worker = n;
         int nw = 0;
@@ -633,7 +882,6 @@ int master_run(const struct parlor_config *config, int argc, char **argv)
             }
         int first_control = n;
         n = control_pollfds(pfd, n, (int)(sizeof pfd / sizeof pfd[0]));
-        int timeout = 200;
         for (int i = 0; i < cfg->workers; i++)
             if (!slots[i].pid && slots[i].respawn_at > 0) {
                 int ms = (int)((slots[i].respawn_at - now) * 1000) + 1;
@@ -655,12 +903,13 @@ int master_run(const struct parlor_config *config, int argc, char **argv)
         for (int i = 0; i < nw; i++)
             if (pfd[first_worker + i].revents)
                 read_worker(idx_slot[i]);
-        for (int i = 0; i < nlisteners && !stopping; i++)
+        for (int i = 0; i < npolled && !stopping; i++)
             if (pfd[first_listener + i].revents & POLLIN)
                 accept_clients(listeners[i]);
         control_handle(pfd + first_control, n - first_control);
     }
     control_close();
+    limits_free();
     log_info("stopped");
     return 0;
 }

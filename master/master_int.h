@@ -22,6 +22,7 @@ struct worker_slot {
     bool ready;           /* sent IPC_W_READY */
     double started;       /* monotonic seconds */
     double respawn_at;    /* when to fork a replacement (0: not pending) */
+    double nofd_until;    /* out of descriptors: no new clients until then */
     char last_exit[64];
 };
 
@@ -41,6 +42,28 @@ int master_query(int slot, uint32_t qid, int what, const char *arg1, const char 
 int master_reload(char *msg, size_t msglen);
 /* Stop accepting now; shut the workers down after `grace` seconds. */
 void master_shutdown(int grace, const char *why);
+
+/* limits.c: per-address limits (see the top of limits.c) */
+/* The key an address is counted under: IPv4 as it is, IPv6 as its /64. */
+void limits_key(const char *ip, char *key, size_t cap);
+/* May `ip` open a connection now?  0 (a rate token taken), or -1 with *why
+ * set to the reason the client is told. */
+int limits_admit(const char *ip, double now, const char **why);
+void limits_opened(const char *ip, int slot);    /* handed to worker `slot` */
+void limits_closed(const char *ip, int slot);    /* the worker reported it closed */
+void limits_worker_gone(int slot);               /* every connection of `slot` */
+void limits_sweep(double now);                   /* forget idle addresses */
+void limits_free(void);
+
+/* A log line for an event that may repeat many times a second: at most one
+ * per ten seconds per kind, with the count of those not logged. */
+struct ratelog {
+    double next;
+    unsigned long skipped;
+};
+/* True when a line may be logged now; `note` gets "" or " (N more since
+ * the last such line)" to append to it. */
+bool ratelog_due(struct ratelog *r, double now, char *note, size_t cap);
 
 /* control.c */
 int control_open(const char *path);

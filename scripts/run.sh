@@ -13,6 +13,10 @@ cd "$root"
 
 [ -x bin/parlord ] || { echo "run.sh: bin/parlord is missing; run make first" >&2; exit 1; }
 
+# Every client is a descriptor: use the whole hard limit, not the soft
+# default (often 1024).  parlord does the same by itself.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || echo "run.sh: could not raise the descriptor limit (ulimit -n)" >&2
+
 pg_started=0
 pid=""
 

@@ -61,6 +61,7 @@ void session_account(struct client *c)
 
 void session_close(struct client *c, const char *reason)
 {
+    worker_client_gone(c->ip);      /* the master's count of this address */
     char id[32], at[32];
     id_str(c, id, sizeof id);
     snprintf(at, sizeof at, "%.6f", W.now);

@@ -25,6 +25,12 @@
 struct worker W;
 /* Our copy of the settings: W.cfg points here, and a reload replaces it. */
 static struct parlor_config config;
+/* For the master (IPC_W_CLOSED): the addresses of clients gone since the
+ * last report, each NUL-terminated (their count is W.closed_unreported,
+ * kept where clients are freed), and the handovers that lost the socket. */
+static struct buf gone_ips;
+static uint32_t handovers_lost;
+#define GONE_PER_FRAME 256
 
 double now_wall(void)
 {
@@ -47,16 +53,55 @@ void worker_mark_dirty(struct client *c)
     W.dirty = c;
 }
 
-static void send_master(uint8_t type, uint32_t value)
+/* Send the frame in b to the master; 0 or -errno (-EAGAIN: its queue is
+ * full, try again later). */
+static int send_frame(struct buf *b)
+{
+    int r = ipc_send_fd(W.master_fd, b->data, b->len, -1);
+    if (r < 0 && r != -EAGAIN)
+        log_debug("master channel: %s", strerror(-r));
+    buf_free(b);
+    return r;
+}
+
+static int send_master(uint8_t type, uint32_t value)
 {
     struct buf b = BUF_INIT;
     size_t f = ipc_begin(&b, type);
     ipc_put_u32(&b, value);
     ipc_end(&b, f);
-    int r = ipc_send_fd(W.master_fd, b.data, b.len, -1);
-    if (r < 0 && r != -EAGAIN)
-        log_debug("master channel: %s", strerror(-r));
-    buf_free(&b);
+    return send_frame(&b);
+}
+
+void worker_client_gone(const char *ip)
+{
+    buf_append(&gone_ips, ip, strlen(ip) + 1);
+}
+
+/* Tell the master which clients are gone, so its counts (per worker, per
+ * address) come back down.  What cannot be sent now (the channel is full)
+ * stays for the next loop iteration: a lost report would shrink the
+ * server's capacity for good. */
+static void report_closed(void)
+{
+    while (W.closed_unreported || gone_ips.len) {
+        struct buf b = BUF_INIT;
+        size_t f = ipc_begin(&b, IPC_W_CLOSED);
+        ipc_put_u32(&b, W.closed_unreported);
+        size_t used = 0;
+        for (int n = 0; n < GONE_PER_FRAME && used < gone_ips.len; n++) {
+            size_t len = strlen(gone_ips.data + used);
+            ipc_put_str(&b, gone_ips.data + used, len);
+            used += len + 1;
+        }
+        ipc_end(&b, f);
+        if (send_frame(&b) < 0)
+            return;
+        W.closed_unreported = 0;
+        buf_consume(&gone_ips, used);
+    }
+    if (handovers_lost && send_master(IPC_W_NOFD, handovers_lost) == 0)
+        handovers_lost = 0;
 }
 
 /* Flush everything queued this iteration. */
@@ -71,10 +116,7 @@ static void on_check(uv_check_t *h)
     }
     store_flush();
     peer_flush_all();
-    if (W.closed_unreported) {
-        send_master(IPC_W_CLOSED, W.closed_unreported);
-        W.closed_unreported = 0;
-    }
+    report_closed();
     worker_check_stop();
 }
 
@@ -150,19 +192,36 @@ static void on_master(uv_poll_t *h, int status, int events)
         ipc_reader_init(&r, payload, plen);
         switch (type) {
         case IPC_M_CLIENT: {
+            /* The master counted this client (and its address) when it
+             * sent the frame: whatever happens to it here, it is reported
+             * closed unless client_accept() took it. */
             const char *ip = ipc_get_str(&r, NULL);
             int port = (int)ipc_get_u32(&r);
-            if (fd < 0 || r.err) {
-                log_warn("client frame without a socket");
-                break;
-            }
-            if (W.stopping) {
-                close(fd);
+            if (r.err) {
+                log_warn("malformed client frame from master");
                 W.closed_unreported++;
                 break;
             }
+            if (fd < 0) {
+                /* recvmsg() could not install the descriptor (MSG_CTRUNC:
+                 * we are at RLIMIT_NOFILE); the connection is gone.  The
+                 * master logs it, once in a while, and rests us. */
+                log_debug("client %s:%d: its socket did not arrive (at the descriptor limit?)", ip, port);
+                W.closed_unreported++;
+                worker_client_gone(ip);
+                handovers_lost++;
+                break;
+            }
+            if (W.stopping) {
+                W.closed_unreported++;
+                worker_client_gone(ip);
+                break;
+            }
+            int before = W.nclients;
             client_accept(fd, ip, port);
             fd = -1;
+            if (W.nclients == before)       /* refused at once; freed already */
+                worker_client_gone(ip);
             break;
         }
         case IPC_M_PEER: {
@@ -256,6 +315,7 @@ int worker_main(const struct parlor_config *cfg, int slot, int nworkers, int mas
     hmap_free(&W.nick_owner);
     hmap_free(&W.channels);
     hmap_free(&W.lists);
+    buf_free(&gone_ips);
     uv_loop_close(W.loop);
     return 0;
 }

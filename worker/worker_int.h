@@ -248,6 +248,9 @@ int owner_of(const char *name);
 void worker_mark_dirty(struct client *c);
 void worker_check_stop(void);
 void worker_send_master(uint8_t type, uint32_t value);
+/* A client from `ip` is gone: the master releases it from that address's
+ * count.  Called once per client, from session_close(). */
+void worker_client_gone(const char *ip);
 
 /* client.c */
 void client_accept(int fd, const char *ip, int port);

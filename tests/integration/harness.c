@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -356,6 +358,11 @@ static pid_t spawn(const struct it_server *s, const char *const *argv)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    if (s->nofile > 0) {
+        struct rlimit rl = { (rlim_t)s->nofile, (rlim_t)s->nofile };
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            _exit(125);
+    }
     execv(argv[0], (char *const *)argv);
     fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
     _exit(127);
@@ -375,8 +382,14 @@ static int probe(const struct it_server *s, int timeout_ms)
 
 void it_server_start(struct it_server *s, const char *const *extra)
 {
+    it_server_start_nofile(s, extra, 0);
+}
+
+void it_server_start_nofile(struct it_server *s, const char *const *extra, int nofile)
+{
     memset(s, 0, sizeof *s);
     s->nworkers = 2;
+    s->nofile = nofile;
     const char *bin = parlord_path();
     ck_assert_msg(access(bin, X_OK) == 0, "PARLORD=%s is not executable: %s",
                   bin, strerror(errno));
@@ -520,11 +533,23 @@ void it_server_wait_exit(struct it_server *s, const pid_t *workers, int nworkers
 
 int it_run_parlord(const char *const *args, char *out, size_t outsz, int timeout_ms)
 {
+    return it_run(parlord_path(), args, out, outsz, timeout_ms);
+}
+
+void it_parlorctl_path(char *out, size_t cap)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", parlord_path());
+    snprintf(out, cap, "%s/parlorctl", dirname(dir));
+}
+
+int it_run(const char *path, const char *const *args, char *out, size_t outsz, int timeout_ms)
+{
     int p[2];
     ck_assert_msg(pipe2(p, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
     const char *argv[32];
     int argc = 0;
-    argv[argc++] = parlord_path();
+    argv[argc++] = path;
     for (int i = 0; args[i] && argc < 31; i++)
         argv[argc++] = args[i];
     argv[argc] = NULL;

@@ -53,12 +53,15 @@ struct it_server {
     char control_path[128];
     pid_t watcher;           /* prints the log if the test dies; see harness.c */
     int watch_fd;
+    int nofile;              /* > 0: RLIMIT_NOFILE (soft and hard) of parlord */
 };
 
 /* Start $PARLORD --listen 127.0.0.1:PORT --workers 2 --control DIR/control.sock
  * --log-level debug, plus `extra` (NULL-terminated, may be NULL), and wait
  * until a connection is accepted and greeted by a worker. */
 void it_server_start(struct it_server *s, const char *const *extra);
+/* The same with parlord's RLIMIT_NOFILE (soft and hard) set to `nofile`. */
+void it_server_start_nofile(struct it_server *s, const char *const *extra, int nofile);
 /* The current worker PIDs (live children of the master); returns the count. */
 int it_server_workers(const struct it_server *s, pid_t *pids, int max);
 /* SIGTERM, then it_server_wait_exit(). */
@@ -76,6 +79,10 @@ bool it_server_log_contains(const struct it_server *s, const char *needle);
  * timeout_ms, then SIGKILL); its stdout and stderr, NUL-terminated, go to
  * `out`.  Returns the wait status, or -1 if it had to be killed. */
 int it_run_parlord(const char *const *args, char *out, size_t outsz, int timeout_ms);
+/* The same for any program; `path` is argv[0]. */
+int it_run(const char *path, const char *const *args, char *out, size_t outsz, int timeout_ms);
+/* bin/parlorctl beside $PARLORD. */
+void it_parlorctl_path(char *out, size_t cap);
 
 /* ---- clients ---------------------------------------------------------- */
 

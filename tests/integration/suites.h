@@ -16,5 +16,6 @@ Suite *history_suite(void);
 Suite *game_suite(void);
 Suite *hostile_suite(void);
 Suite *failover_suite(void);
+Suite *limits_suite(void);
 
 #endif

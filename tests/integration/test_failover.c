@@ -138,6 +138,43 @@ START_TEST(test_owner_killed_late_loses_no_message)
 }
 END_TEST
 
+/* JOINs to rooms of a worker killed in the middle of them: every one is
+ * completed by its replacement, in order (a 366 for each, none refused). */
+START_TEST(test_owner_killed_during_a_burst_of_joins_completes_them)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", NULL };
+    it_server_start(&s, extra);
+    char rooms[20][32];
+    for (int i = 0; i < 20; i++) {
+        char prefix[16];
+        snprintf(prefix, sizeof prefix, "#jb%d_", i);
+        room_owned_by(0, prefix, rooms[i], sizeof rooms[i]);
+    }
+    struct it_client *doomed = member(&s, 0, "doomed", rooms[0]);
+    struct it_client *joiner = it_connect_on_worker(&s, 1);
+    it_register(joiner, "joiner");
+    for (int i = 0; i < 20; i++) {
+        if (i == 8)
+            ck_assert_int_eq(kill(doomed->worker_pid, SIGKILL), 0);
+        it_send(joiner, "JOIN %s", rooms[i]);
+        it_sleep_ms(2);
+    }
+    for (int i = 0; i < 20; i++) {
+        char want[64];
+        snprintf(want, sizeof want, " 366 joiner %.31s ", rooms[i]);
+        const char *l = it_wait_re(joiner, "( 366 | 4[0-9][0-9] |FAIL)", 15000);
+        if (!l || !strstr(l, want))
+            it_fail(joiner, "JOIN %s: %s", rooms[i], l ? l : "no answer");
+    }
+    it_send(joiner, "PRIVMSG %s :made it", rooms[19]);
+    it_expect_alive(joiner);
+    it_client_free(doomed);
+    it_client_free(joiner);
+    it_server_stop(&s);
+}
+END_TEST
+
 /* The replacement is held back (the master is stopped): exactly the held
  * messages get FAIL, and none of them is stored or delivered later. */
 START_TEST(test_owner_not_back_in_time_fails_exactly_the_held_messages)
@@ -193,6 +230,7 @@ Suite *failover_suite(void)
     tcase_add_test(tc, test_owner_killed_early_loses_no_message);
     tcase_add_test(tc, test_owner_killed_mid_stream_loses_no_message);
     tcase_add_test(tc, test_owner_killed_late_loses_no_message);
+    tcase_add_test(tc, test_owner_killed_during_a_burst_of_joins_completes_them);
     tcase_add_test(tc, test_owner_not_back_in_time_fails_exactly_the_held_messages);
     suite_add_tcase(s, tc);
     return s;
