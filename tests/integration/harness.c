@@ -428,6 +428,12 @@ void it_server_start_nofile(struct it_server *s, const char *const *extra, int n
         argv[argc++] = s->control_path;
         argv[argc++] = "--log-level";
         argv[argc++] = "debug";
+        /* Every test client comes from 127.0.0.1: the per-address limits
+         * are off unless a test sets them (test_limits.c does). */
+        argv[argc++] = "--max-connections-per-ip";
+        argv[argc++] = "0";
+        argv[argc++] = "--connect-rate";
+        argv[argc++] = "0";
         for (int i = 0; extra && extra[i] && argc < 63; i++)
             argv[argc++] = extra[i];
         argv[argc] = NULL;

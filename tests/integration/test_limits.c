@@ -263,13 +263,15 @@ START_TEST(test_parlorctl_escapes_control_characters_in_topics_and_away_texts)
     const char *const channels[] = { "show", "channels", NULL };
     run_ctl(&s, channels, out, sizeof out);
     assert_no_controls(out, "show channels");
-    ck_assert_msg(strstr(out, "\\x02bold\\x02 \\x034red\\x0f \\u009b31m tail\\\\x41"),
+    /* The server removes C1 controls from what clients send (client.c);
+     * the formatting codes it keeps are C0 and must come out escaped. */
+    ck_assert_msg(strstr(out, "\\x02bold\\x02 \\x034red\\x0f 31m tail\\\\x41"),
                   "show channels: the topic is not shown escaped:\n%s", out);
 
     const char *const channels_json[] = { "--json", "show", "channels", NULL };
     run_ctl(&s, channels_json, out, sizeof out);
     assert_no_controls(out, "--json show channels");
-    ck_assert_msg(strstr(out, "\"\\u0002bold\\u0002 \\u00034red\\u000f \\u009b31m tail\\\\x41\""),
+    ck_assert_msg(strstr(out, "\"\\u0002bold\\u0002 \\u00034red\\u000f 31m tail\\\\x41\""),
                   "--json show channels: the topic is not the same JSON string:\n%s", out);
 
     const char *const client_json[] = { "--json", "show", "client", "eve", NULL };
