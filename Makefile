@@ -1,5 +1,6 @@
 # Parlor build.  `make` builds everything into bin/; `make test` runs all tests
-# (unit + integration, then again under AddressSanitizer/UBSan).
+# (unit + integration, a short run of each fuzz target, then again under
+# AddressSanitizer/UBSan); `make fuzz` runs the fuzz targets longer.
 # `make asan` builds the sanitizer variant into build-asan/ (binaries in
 # build-asan/bin/).
 
@@ -85,11 +86,13 @@ test-integration: $(BIN)/parlord $(BIN)/parlorctl $(BIN)/parlor $(BIN)/test_inte
 test-asan:
 	$(MAKE) BUILD=build-asan SANITIZE=1 OPT="-O1 -g" test-unit test-integration
 
-# The README's test command: installs what is missing, then every suite, plain
-# and under the sanitizers.
+# The README's test command: installs what is missing, then every suite, plain,
+# each fuzz target briefly, and every suite under the sanitizers (last, so the
+# final line is Check's summary).
 test: deps
 	$(MAKE) all
 	$(MAKE) test-unit test-integration
+	$(MAKE) fuzz-smoke
 	$(MAKE) test-asan
 
 run: deps
@@ -156,14 +159,15 @@ fuzz: deps
 
 # Brief runs for `make test`: each target's output goes to
 # build-fuzz/logs/TARGET.log and one summary line is printed per target.
-fuzz-smoke: fuzz-build
+fuzz-smoke: deps
+	@$(MAKE) fuzz-build
 	@mkdir -p $(FUZZ_BUILD)/logs
 	@for t in $(FUZZ_TARGETS); do \
 	    if ( $(call fuzz_run,$$t,$(FUZZ_SMOKE_SECONDS)) ) > $(FUZZ_BUILD)/logs/$$t.log 2>&1; then \
 	        echo "fuzz-smoke: $$t ok ($$(grep -o 'stat::number_of_executed_units: [0-9]*' $(FUZZ_BUILD)/logs/$$t.log | grep -o '[0-9]*$$') runs)"; \
 	    else \
 	        echo "fuzz-smoke: $$t FAILED; see $(FUZZ_BUILD)/logs/$$t.log"; \
-	        grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz check failed|.*runtime error)' $(FUZZ_BUILD)/logs/$$t.log | head -5; \
+	        grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz check failed|worker state left|.*runtime error)' $(FUZZ_BUILD)/logs/$$t.log | head -5; \
 	        exit 1; \
 	    fi; \
 	done

@@ -247,7 +247,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     send_all();
-    harness_reset();
+    harness_reset(false);
     const char *left = harness_leftovers();
     if (left && lenient) {
         harness_forget_leftovers();

@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ssize_t n = send(mesh, data, size, MSG_NOSIGNAL);
     (void)n;
     harness_run();
-    harness_reset();
+    harness_reset(true);
     if (harness_leftovers())
         harness_forget_leftovers();
     return 0;

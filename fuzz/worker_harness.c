@@ -5,6 +5,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,12 +164,15 @@ int harness_peer(int slot)
     return sv[1];
 }
 
-void harness_reset(void)
+void harness_reset(bool reuse_ids)
 {
     for (int i = 0; i < HARNESS_CLIENTS; i++)
         harness_hangup(i);
-    for (int rounds = 0; rounds < 100 && W.clients.count > 0; rounds++)
+    /* Until a round closes nobody more. */
+    for (size_t before = SIZE_MAX; W.clients.count > 0 && W.clients.count < before;) {
+        before = W.clients.count;
         harness_run();
+    }
     /* A client whose input is paused (waiting for another worker's answer
      * to its nick claim) does not see the hangup; the server closes it at
      * its registration timeout.  Do now what that timeout would do. */
@@ -178,7 +182,7 @@ void harness_reset(void)
         client_close(e->value, "Registration timed out");
     for (int rounds = 0; rounds < 100 && W.clients.count > 0; rounds++)
         harness_run();
-    if (W.clients.count == 0)
+    if (reuse_ids && W.clients.count == 0)
         W.next_client = 0;                  /* the next input sees ids 1, 2, ... again */
 }
 

@@ -26,8 +26,11 @@ void harness_run(void);
 /* Give worker `slot` a fresh mesh link (the old one, if any, goes down as
  * when a worker dies); returns the fuzzer's end, or -1. */
 int harness_peer(int slot);
-/* Every client hangs up; runs the loop until they are all gone. */
-void harness_reset(void);
+/* Every client hangs up; runs the loop until they are all gone.  With
+ * reuse_ids, the next clients get ids 1, 2, ... again (ids are never reused
+ * in a real worker: state that outlives a client for a while, such as
+ * worker/account.c's, would be taken over by the next one). */
+void harness_reset(bool reuse_ids);
 /* Whatever is left once every client is gone and no other worker has
  * anything here: should be nothing.  Returns a description or NULL. */
 const char *harness_leftovers(void);

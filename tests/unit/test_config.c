@@ -92,6 +92,31 @@ START_TEST(test_file_is_read_and_flags_override_it)
 }
 END_TEST
 
+/* Found by fuzz_config: getopt kept its place inside "-xy" after the error
+ * on 'x', and the next parse read on from there, in an argv that was gone
+ * (heap-use-after-free under ASan).  config.c now resets optind to 0, which
+ * makes glibc forget that place. */
+START_TEST(test_a_parse_after_an_error_inside_an_option_cluster_starts_afresh)
+{
+    char *cluster = strdup("-xy");
+    char *bad[] = { "parlord", cluster, NULL };
+    ck_assert_int_eq(parse(2, bad), -1);
+    /* Stale, it used to make the next parse skip its first argument: here
+     * --config, so the file was never read. */
+    cluster[1] = 'z';
+    char path[] = "/tmp/parlor-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    write_file(path, "workers = 5\n");
+    char *good[] = { "parlord", "--config", path, NULL };
+    ck_assert_int_eq(parse(3, good), 0);
+    unlink(path);
+    free(cluster);
+    ck_assert_int_eq(cfg.workers, 5);
+}
+END_TEST
+
 START_TEST(test_broken_file_names_file_and_line)
 {
     char path[] = "/tmp/parlor-conf-XXXXXX";
@@ -125,6 +150,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_bad_values_are_refused_with_the_flag_named);
     tcase_add_test(tc, test_file_is_read_and_flags_override_it);
     tcase_add_test(tc, test_broken_file_names_file_and_line);
+    tcase_add_test(tc, test_a_parse_after_an_error_inside_an_option_cluster_starts_afresh);
     suite_add_tcase(s, tc);
     return s;
 }
