@@ -1,5 +1,6 @@
 # Parlor build.  `make` builds everything into bin/; `make test` runs all tests
-# (unit + integration, then again under AddressSanitizer/UBSan).
+# (unit + integration, a short run of each fuzz target, then again under
+# AddressSanitizer/UBSan); `make fuzz` runs the fuzz targets longer.
 # `make asan` builds the sanitizer variant into build-asan/ (binaries in
 # build-asan/bin/).
 
@@ -91,11 +92,13 @@ test-integration: $(BIN)/parlord $(BIN)/parlorctl $(BIN)/parlor $(BIN)/test_inte
 test-asan:
 	$(MAKE) BUILD=build-asan SANITIZE=1 OPT="-O1 -g" test-unit test-integration
 
-# The README's test command: installs what is missing, then every suite, plain
-# and under the sanitizers.
+# The README's test command: installs what is missing, then every suite, plain,
+# each fuzz target briefly, and every suite under the sanitizers (last, so the
+# final line is Check's summary).
 test: deps
 	$(MAKE) all
 	$(MAKE) test-unit test-integration
+	$(MAKE) fuzz-smoke
 	$(MAKE) test-asan
 
 run: deps
@@ -107,8 +110,76 @@ bench:
 	$(MAKE) all
 	scripts/bench.sh
 
+# ---- fuzzing (fuzz/, FUZZING.md) ----
+# libFuzzer targets, built with clang into build-fuzz/ (never into build/):
+# the code under test gets -fsanitize=fuzzer-no-link,address,undefined and
+# goes into one archive, each fuzz/fuzz_*.c is linked against it.
+# `make fuzz` runs every target for FUZZ_SECONDS, keeping what it finds in
+# build-fuzz/corpus/<target>/ and crashes in build-fuzz/crashes/<target>/;
+# `make fuzz-smoke` runs each for FUZZ_SMOKE_SECONDS and fails on a crash.
+FUZZ_BUILD   := build-fuzz
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -O1 -g -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror \
+                $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_LIB_SRC := $(COMMON_SRC) $(IPC_SRC) $(WORKER_SRC) master/control_parse.c
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRC))
+FUZZ_SUPPORT := $(filter-out fuzz/fuzz_%.c,$(wildcard fuzz/*.c))
+FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS    := $(patsubst %,$(FUZZ_BUILD)/bin/%,$(FUZZ_TARGETS))
+FUZZ_LDLIBS  := $(LDLIBS_UV) $(LDLIBS_PQ) $(shell pkg-config --libs libsodium 2>/dev/null) -lm
+# -timeout: one input may not take more than 10 s; -rss_limit_mb: 2 GB.
+FUZZ_RUN     := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+
+.PHONY: fuzz fuzz-build fuzz-smoke
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/libparlor-fuzz.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/bin/%: $(FUZZ_BUILD)/obj/fuzz/%.o $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_SUPPORT)) $(FUZZ_BUILD)/libparlor-fuzz.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(FUZZ_LDLIBS)
+
+# One target: $(call fuzz_run,TARGET,SECONDS).  The seed corpus is read, new
+# inputs go to build-fuzz/corpus/TARGET.
+fuzz_run = mkdir -p $(FUZZ_BUILD)/corpus/$(1) $(FUZZ_BUILD)/crashes/$(1) && \
+	$(FUZZ_BUILD)/bin/$(1) $(FUZZ_RUN) -max_total_time=$(2) \
+	    -artifact_prefix=$(FUZZ_BUILD)/crashes/$(1)/ \
+	    $(if $(wildcard fuzz/dict/$(1).dict),-dict=fuzz/dict/$(1).dict) \
+	    $(FUZZ_BUILD)/corpus/$(1) fuzz/corpus/$(1)
+
+fuzz: deps
+	$(MAKE) fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	    echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	    $(call fuzz_run,$$t,$(FUZZ_SECONDS)) || exit 1; \
+	done
+
+# Brief runs for `make test`: each target's output goes to
+# build-fuzz/logs/TARGET.log and one summary line is printed per target.
+fuzz-smoke: deps
+	@$(MAKE) fuzz-build
+	@mkdir -p $(FUZZ_BUILD)/logs
+	@for t in $(FUZZ_TARGETS); do \
+	    if ( $(call fuzz_run,$$t,$(FUZZ_SMOKE_SECONDS)) ) > $(FUZZ_BUILD)/logs/$$t.log 2>&1; then \
+	        echo "fuzz-smoke: $$t ok ($$(grep -o 'stat::number_of_executed_units: [0-9]*' $(FUZZ_BUILD)/logs/$$t.log | grep -o '[0-9]*$$') runs)"; \
+	    else \
+	        echo "fuzz-smoke: $$t FAILED; see $(FUZZ_BUILD)/logs/$$t.log"; \
+	        grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz check failed|worker state left|.*runtime error)' $(FUZZ_BUILD)/logs/$$t.log | head -5; \
+	        exit 1; \
+	    fi; \
+	done
+
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan bin $(FUZZ_BUILD)
 
 # `make install PREFIX=/usr/local DESTDIR=`.  The daemon goes to sbin (it is
 # started by systemd or an admin), parlorctl to bin.  The configuration lives
@@ -141,4 +212,4 @@ install: $(BIN)/parlord $(BIN)/parlorctl $(BIN)/parlor
 	    etc/parlord.service > $(DESTDIR)$(UNITDIR)/parlord.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/parlord.service
 
--include $(shell find build build-asan -name '*.d' 2>/dev/null)
+-include $(shell find build build-asan $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

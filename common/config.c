@@ -347,8 +347,10 @@ int config_load_file(struct parlor_config *c, const char *path, char *err, size_
 int config_parse_args(struct parlor_config *c, int argc, char **argv, char *err, size_t errlen)
 {
     int opt, idx;
-    /* Pass 1: the configuration file, so flags can override it. */
-    optind = 1;
+    /* Pass 1: the configuration file, so flags can override it.  optind = 0,
+     * not 1: glibc then forgets where an earlier scan stopped (inside "-xy"
+     * after an error), which it would otherwise resume in this argv. */
+    optind = 0;
     opterr = 0;
     const char *file = NULL;
     bool check = false;
@@ -362,7 +364,7 @@ int config_parse_args(struct parlor_config *c, int argc, char **argv, char *err,
         return -1;
     snprintf(c->config_path, sizeof c->config_path, "%s", file ? file : "");
 
-    optind = 1;
+    optind = 0;
     bool listen_flag = false;
     while ((opt = getopt_long(argc, argv, "", long_opts, &idx)) != -1) {
         char msg[400];

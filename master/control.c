@@ -28,6 +28,7 @@
 #include "common/paths.h"
 #include "ipc/frame.h"
 #include "ipc/proto.h"
+#include "master/control_parse.h"
 #include "master/master_int.h"
 
 #define MAX_CONNS 16
@@ -746,35 +747,19 @@ static void cmd_help(struct ctl_conn *c, char **argv, int argc, const char *rest
 
 static void run_line(struct ctl_conn *c, char *line)
 {
-    c->json = false;
-    while (*line == ' ' || *line == '\t')
-        line++;
-    if (strncmp(line, "json ", 5) == 0) {
-        c->json = true;
-        line += 5;
-        while (*line == ' ')
-            line++;
-    }
-    char copy[CONN_INPUT_MAX];
-    snprintf(copy, sizeof copy, "%s", line);
-    char *argv[16];
-    int argc = 0;
-    for (char *save, *tok = strtok_r(copy, " \t", &save); tok && argc < 16; tok = strtok_r(NULL, " \t", &save))
-        argv[argc++] = tok;
-    if (argc == 0) {
+    struct control_line cl;
+    int r = control_parse_line(line, &cl);
+    c->json = cl.json;
+    if (r < 0) {
         error(c, "empty command; try help");
         return;
     }
-    /* `rest`: the raw text after the command word, for free-text arguments. */
-    const char *rest = line + strlen(argv[0]);
-    while (*rest == ' ' || *rest == '\t')
-        rest++;
     for (size_t i = 0; i < NCOMMANDS; i++)
-        if (commands[i].fn && strcmp(commands[i].word, argv[0]) == 0) {
-            commands[i].fn(c, argv, argc, rest);
+        if (commands[i].fn && strcmp(commands[i].word, cl.argv[0]) == 0) {
+            commands[i].fn(c, cl.argv, cl.argc, cl.rest);
             return;
         }
-    error(c, "unknown command '%s'; try help", argv[0]);
+    error(c, "unknown command '%s'; try help", cl.argv[0]);
 }
 
 /* ---- sockets ---- */

@@ -1,6 +1,9 @@
 #!/bin/sh
 # Check the Debian packages Parlor needs; install the missing ones.
 #
+# clang and libfuzzer-14-dev build the fuzz targets (make fuzz, and the short
+# fuzz-smoke run in make test); the servers themselves are built with gcc.
+#
 # Quiet when everything is installed.  As root, missing packages are installed
 # with apt-get (non-interactive, so it works in CI without a terminal);
 # otherwise the exact command is printed and the script exits 1.
@@ -12,7 +15,7 @@
 set -eu
 
 PACKAGES="gcc make pkg-config libuv1-dev libpq-dev check libsodium-dev \
-libssl-dev libedit-dev postgresql tmux procps"
+libssl-dev libedit-dev postgresql tmux procps clang libfuzzer-14-dev"
 if [ "${1:-}" = --bench ]; then
     PACKAGES="$PACKAGES ngircd"
 fi

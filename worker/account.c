@@ -54,6 +54,7 @@
 #include <strings.h>
 
 #include "common/log.h"
+#include "worker/sasl_plain.h"
 #include "worker/store.h"
 #include "worker/worker_int.h"
 
@@ -443,24 +444,10 @@ static void login_start(struct client *c, enum how how, const char *name,
 static void sasl_plain(struct client *c, struct account_state *st)
 {
     unsigned char bin[SASL_MAX];
-    size_t len = 0;
-    int rc = sodium_base642bin(bin, sizeof bin - 1, st->sasl_in, st->sasl_len, NULL, &len,
-                               NULL, sodium_base64_VARIANT_ORIGINAL);
+    struct sasl_plain_msg msg;
+    int rc = sasl_plain_decode(st->sasl_in, st->sasl_len, bin, sizeof bin, PASSWORD_MAX, &msg);
     sasl_reset(st);
-    const char *authzid = (const char *)bin, *authcid = NULL, *password = NULL;
-    size_t plen = 0;
-    if (rc == 0) {
-        bin[len] = '\0';
-        const unsigned char *z1 = memchr(bin, '\0', len);
-        const unsigned char *z2 = z1 ? memchr(z1 + 1, '\0', len - (size_t)(z1 + 1 - bin)) : NULL;
-        if (z2) {
-            authcid = (const char *)z1 + 1;
-            password = (const char *)z2 + 1;
-            plen = len - (size_t)(z2 + 1 - bin);
-        }
-    }
-    if (!authcid || !authcid[0] || plen == 0 || plen > PASSWORD_MAX ||
-        memchr(password, '\0', plen) || (authzid[0] && irc_casecmp(authzid, authcid) != 0)) {
+    if (rc < 0) {
         /* Malformed, or asks to act as someone else: not a password guess. */
         log_debug("account: malformed SASL PLAIN message from %s:%d", c->ip, c->port);
         reply(c, "904", ":SASL authentication failed");
@@ -468,7 +455,7 @@ static void sasl_plain(struct client *c, struct account_state *st)
         state_maybe_free(c);
         return;
     }
-    login_start(c, VIA_SASL, authcid, password, plen);
+    login_start(c, VIA_SASL, msg.authcid, msg.password, msg.password_len);
     sodium_memzero(bin, sizeof bin);
 }
 

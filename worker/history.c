@@ -50,6 +50,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "worker/history_args.h"
 #include "worker/store.h"
 #include "worker/worker_int.h"
 
@@ -58,7 +59,6 @@
 #define PAGE_SIZE 50              /* messages per page of "show" */
 #define PAGE_MAX 100000
 #define CONV_MAX (2 * IRC_NICK_MAX + 2)
-#define PARAM_SHOWN_MAX 64        /* longest client parameter repeated in a FAIL */
 
 /* ---- targets and access ---- */
 
@@ -110,73 +110,7 @@ static int resolve_target(const struct client *c, const char *name, struct targe
     return TARGET_OK;
 }
 
-/* A client's parameter repeated in a reply: one middle parameter, short. */
-static const char *shown(const char *p)
-{
-    if (!p || !p[0] || p[0] == ':' || strchr(p, ' ') || strlen(p) > PARAM_SHOWN_MAX)
-        return "*";
-    return p;
-}
-
 /* ---- time ---- */
-
-/* "YYYY-MM-DDThh:mm:ss[.fraction]Z" -> milliseconds since the epoch
- * (truncated to the millisecond).  0 or -EINVAL. */
-static int parse_timestamp(const char *s, int64_t *ms_out)
-{
-    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
-    size_t n = strlen(shape);
-    if (strlen(s) < n + 1)
-        return -EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i])
-            return -EINVAL;
-    struct tm tm = { 0 };
-    tm.tm_year = atoi(s) - 1900;
-    tm.tm_mon = atoi(s + 5) - 1;
-    tm.tm_mday = atoi(s + 8);
-    tm.tm_hour = atoi(s + 11);
-    tm.tm_min = atoi(s + 14);
-    tm.tm_sec = atoi(s + 17);
-    const char *p = s + n;
-    int frac_ms = 0, digits = 0;
-    if (*p == '.') {
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            if (digits < 3)
-                frac_ms = frac_ms * 10 + (*p - '0');
-        if (digits == 0 || digits > 9)
-            return -EINVAL;
-        for (int d = digits; d < 3; d++)
-            frac_ms *= 10;
-    }
-    if (strcmp(p, "Z") != 0)
-        return -EINVAL;
-    struct tm want = tm;
-    time_t t = timegm(&tm);
-    /* Reject what timegm had to normalise (Feb 30, 25:00, ...). */
-    if (t == (time_t)-1 || tm.tm_year != want.tm_year || tm.tm_mon != want.tm_mon ||
-        tm.tm_mday != want.tm_mday || tm.tm_hour != want.tm_hour || tm.tm_min != want.tm_min ||
-        tm.tm_sec != want.tm_sec || tm.tm_year < 0 - 1900 + 1 || tm.tm_year > 9999 - 1900)
-        return -EINVAL;
-    *ms_out = (int64_t)t * 1000 + frac_ms;
-    return 0;
-}
-
-/* Milliseconds since the epoch -> "YYYY-MM-DD hh:mm:ss.mmm+00" (for SQL)
- * or, with iso, "YYYY-MM-DDThh:mm:ss.mmmZ" (for clients). */
-static void format_ms(int64_t ms, bool iso, char *out, size_t cap)
-{
-    time_t sec = (time_t)(ms / 1000);
-    int frac = (int)(ms % 1000);
-    if (frac < 0) {
-        frac += 1000;
-        sec--;
-    }
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    snprintf(out, cap, iso ? "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" : "%04d-%02d-%02d %02d:%02d:%02d.%03d+00",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-}
 
 /* A stored time split as (seconds, milliseconds) -> the double msgline
  * expects, placed mid-millisecond so format_time_tag prints exactly `ms`. */
@@ -193,28 +127,6 @@ static double row_time(const PGresult *res, int row, int col_sec, int col_ms)
 
 /* ---- CHATHISTORY ---- */
 
-enum sub { SUB_LATEST, SUB_BEFORE, SUB_AFTER, SUB_AROUND, SUB_BETWEEN, SUB_TARGETS };
-
-static const struct {
-    const char *name;
-    int nparams;                  /* with the subcommand */
-} subs[] = {
-    [SUB_LATEST] = { "LATEST", 4 },
-    [SUB_BEFORE] = { "BEFORE", 4 },
-    [SUB_AFTER] = { "AFTER", 4 },
-    [SUB_AROUND] = { "AROUND", 4 },
-    [SUB_BETWEEN] = { "BETWEEN", 5 },
-    [SUB_TARGETS] = { "TARGETS", 4 },
-};
-
-enum sel_kind { SEL_STAR, SEL_MSGID, SEL_TIME };
-
-struct selector {
-    enum sel_kind kind;
-    char value[96];               /* the msgid, or the time as SQL text */
-    int64_t ms;                   /* SEL_TIME */
-};
-
 /* A query on its way through the store.  Owned by the callback; freed there. */
 struct history_req {
     uint64_t client;
@@ -228,44 +140,6 @@ static void fail(struct client *c, const char *code, const char *context, const 
 {
     client_sendf(c, ":%s FAIL CHATHISTORY %s %s%s:%s\r\n", W.cfg->server_name, code,
                  context, context[0] ? " " : "", text);
-}
-
-/* msgid=ID, timestamp=..., or * (only where star_ok). */
-static int parse_selector(const char *p, bool star_ok, struct selector *s)
-{
-    memset(s, 0, sizeof *s);
-    if (strcmp(p, "*") == 0) {
-        s->kind = SEL_STAR;
-        return star_ok ? 0 : -EINVAL;
-    }
-    if (strncmp(p, "msgid=", 6) == 0) {
-        size_t len = strlen(p + 6);
-        if (len == 0 || len >= sizeof s->value)
-            return -EINVAL;
-        s->kind = SEL_MSGID;
-        memcpy(s->value, p + 6, len + 1);
-        return 0;
-    }
-    if (strncmp(p, "timestamp=", 10) == 0 && parse_timestamp(p + 10, &s->ms) == 0) {
-        s->kind = SEL_TIME;
-        format_ms(s->ms, false, s->value, sizeof s->value);
-        return 0;
-    }
-    return -EINVAL;
-}
-
-/* Positive decimal; bigger than CHATHISTORY_MAX is clamped.  -1 if invalid. */
-static int parse_limit(const char *p)
-{
-    if (!p[0])
-        return -1;
-    for (const char *q = p; *q; q++)
-        if (*q < '0' || *q > '9')
-            return -1;
-    long n = strlen(p) > 9 ? CHATHISTORY_MAX : strtol(p, NULL, 10);
-    if (n < 1)
-        return -1;
-    return n > CHATHISTORY_MAX ? CHATHISTORY_MAX : (int)n;
 }
 
 /* Columns of every message query, in this order (see send_batch):
@@ -461,10 +335,10 @@ static void on_history(void *arg, const PGresult *res, const char *error)
     if (!c || c->closing)
         goto out;
     if (error) {
-        log_warn("history: CHATHISTORY %s %s for %s failed: %s", subs[r->sub].name, r->target,
+        log_warn("history: CHATHISTORY %s %s for %s failed: %s", history_subs[r->sub].name, r->target,
                  c->nick, error);
         char ctx[128];
-        snprintf(ctx, sizeof ctx, "%s %s", subs[r->sub].name, r->target);
+        snprintf(ctx, sizeof ctx, "%s %s", history_subs[r->sub].name, r->target);
         fail(c, "MESSAGE_ERROR", ctx, "Messages could not be retrieved");
         goto out;
     }
@@ -586,7 +460,7 @@ static void on_targets(void *arg, const PGresult *res, const char *error)
         char when[40];
         int64_t ms = strtoll(PQgetvalue(res, i, 4), NULL, 10) * 1000 +
                      strtoll(PQgetvalue(res, i, 5), NULL, 10);
-        format_ms(ms, true, when, sizeof when);
+        history_format_ms(ms, true, when, sizeof when);
         if (ref[0])
             client_sendf(c, "@batch=%s :%s CHATHISTORY TARGETS %s %s\r\n", ref, W.cfg->server_name,
                          name, when);
@@ -600,69 +474,23 @@ out:
 
 void history_command(struct client *c, struct irc_msg *m)
 {
-    if (m->nparams < 1) {
-        fail(c, "NEED_MORE_PARAMS", "", "Missing parameters");
+    struct history_args h;
+    if (history_args_parse(m->nparams, m->params, &h) < 0) {
+        fail(c, h.fail_code, h.fail_context, h.fail_text);
         return;
     }
-    char name[16];
-    snprintf(name, sizeof name, "%s", m->params[0]);
-    for (char *p = name; *p; p++)
-        if (*p >= 'a' && *p <= 'z')
-            *p = (char)(*p - 32);
-    int sub, nsubs = (int)(sizeof subs / sizeof subs[0]);
-    for (sub = 0; sub < nsubs; sub++)
-        if (strcmp(subs[sub].name, name) == 0 && strlen(m->params[0]) < sizeof name)
-            break;
-    if (sub == nsubs) {
-        fail(c, "UNKNOWN_COMMAND", shown(m->params[0]), "Unknown command");
+    if (h.sub == SUB_TARGETS) {
+        chathistory_targets(c, &h.a, &h.b, h.limit);
         return;
-    }
-    if (m->nparams < subs[sub].nparams) {
-        fail(c, "NEED_MORE_PARAMS", name, "Missing parameters");
-        return;
-    }
-    if (m->nparams > subs[sub].nparams) {
-        fail(c, "INVALID_PARAMS", name, "Too many parameters");
-        return;
-    }
-    char ctx[160];
-    const char *limit_p = m->params[subs[sub].nparams - 1];
-    int limit = parse_limit(limit_p);
-    if (limit < 0) {
-        snprintf(ctx, sizeof ctx, "%s %s", name, shown(limit_p));
-        fail(c, "INVALID_PARAMS", ctx, "Invalid limit");
-        return;
-    }
-    struct selector a, b;
-    if (sub == SUB_TARGETS) {
-        for (int i = 1; i <= 2; i++) {
-            struct selector *s = i == 1 ? &a : &b;
-            if (parse_selector(m->params[i], false, s) < 0 || s->kind != SEL_TIME) {
-                snprintf(ctx, sizeof ctx, "%s %s", name, shown(m->params[i]));
-                fail(c, "INVALID_PARAMS", ctx, "Invalid timestamp");
-                return;
-            }
-        }
-        chathistory_targets(c, &a, &b, limit);
-        return;
-    }
-    for (int i = 2; i < subs[sub].nparams - 1; i++) {
-        struct selector *s = i == 2 ? &a : &b;
-        if (parse_selector(m->params[i], sub == SUB_LATEST && i == 2, s) < 0) {
-            snprintf(ctx, sizeof ctx, "%s %s", name, shown(m->params[i]));
-            fail(c, "INVALID_PARAMS", ctx,
-                 strncmp(m->params[i], "timestamp=", 10) == 0 ? "Invalid timestamp"
-                                                               : "Invalid message reference");
-            return;
-        }
     }
     struct target t;
     if (resolve_target(c, m->params[1], &t) != TARGET_OK) {
-        snprintf(ctx, sizeof ctx, "%s %s", name, shown(m->params[1]));
+        char ctx[160];
+        snprintf(ctx, sizeof ctx, "%s %s", h.name, history_shown(m->params[1]));
         fail(c, "INVALID_TARGET", ctx, "Messages could not be retrieved");
         return;
     }
-    chathistory_messages(c, (enum sub)sub, &t, &a, &b, limit);
+    chathistory_messages(c, h.sub, &t, &h.a, &h.b, h.limit);
 }
 
 /* ---- HistServ ---- */
@@ -847,7 +675,7 @@ static bool valid_date(const char *s)
     if (strlen(s) != 10)
         return false;
     snprintf(ts, sizeof ts, "%sT00:00:00Z", s);
-    return parse_timestamp(ts, &ms) == 0;
+    return history_parse_timestamp(ts, &ms) == 0;
 }
 
 static void hs_days_or_show(struct client *c, bool show, char *args)

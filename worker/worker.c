@@ -105,7 +105,7 @@ static void report_closed(void)
 }
 
 /* Flush everything queued this iteration. */
-static void on_check(uv_check_t *h)
+void worker_on_check(uv_check_t *h)
 {
     W.now = now_wall();
     while (W.dirty) {
@@ -271,6 +271,17 @@ static void on_sigterm(uv_signal_t *h, int sig)
     begin_stop("Server shutting down");
 }
 
+void worker_tables_init(void)
+{
+    for (int i = 0; i < MAX_WORKERS; i++)
+        W.peers[i].fd = -1;
+    hmap_init(&W.clients);
+    hmap_init(&W.nicks);
+    hmap_init(&W.nick_owner);
+    hmap_init(&W.channels);
+    hmap_init(&W.lists);
+}
+
 int worker_main(const struct parlor_config *cfg, int slot, int nworkers, int master_fd)
 {
     memset(&W, 0, sizeof W);
@@ -283,19 +294,13 @@ int worker_main(const struct parlor_config *cfg, int slot, int nworkers, int mas
     W.now = now_wall();
     signal(SIGPIPE, SIG_IGN);
     fcntl(master_fd, F_SETFL, fcntl(master_fd, F_GETFL) | O_NONBLOCK);
-    for (int i = 0; i < MAX_WORKERS; i++)
-        W.peers[i].fd = -1;
-    hmap_init(&W.clients);
-    hmap_init(&W.nicks);
-    hmap_init(&W.nick_owner);
-    hmap_init(&W.channels);
-    hmap_init(&W.lists);
+    worker_tables_init();
 
     W.loop = uv_default_loop();
     uv_poll_init(W.loop, &W.master_poll, master_fd);
     uv_poll_start(&W.master_poll, UV_READABLE, on_master);
     uv_check_init(W.loop, &W.flush_check);
-    uv_check_start(&W.flush_check, on_check);
+    uv_check_start(&W.flush_check, worker_on_check);
     uv_timer_init(W.loop, &W.tick);
     uv_timer_start(&W.tick, on_tick, 100, 100);
     uv_signal_init(W.loop, &W.sigterm);

@@ -246,6 +246,11 @@ void admin_query(uint32_t qid, int what, const char *arg1, const char *arg2);
 double now_wall(void);
 int owner_of(const char *name);
 void worker_mark_dirty(struct client *c);
+/* The check handle's callback: flushes clients, store and peers once per
+ * loop iteration (public for fuzz/worker_harness.c). */
+void worker_on_check(uv_check_t *h);
+/* W's tables, empty, and no mesh links (worker_main; fuzz/worker_harness.c). */
+void worker_tables_init(void);
 void worker_check_stop(void);
 void worker_send_master(uint8_t type, uint32_t value);
 /* A client from `ip` is gone: the master releases it from that address's
