@@ -116,7 +116,9 @@ bench:
 # goes into one archive, each fuzz/fuzz_*.c is linked against it.
 # `make fuzz` runs every target for FUZZ_SECONDS, keeping what it finds in
 # build-fuzz/corpus/<target>/ and crashes in build-fuzz/crashes/<target>/;
-# `make fuzz-smoke` runs each for FUZZ_SMOKE_SECONDS and fails on a crash.
+# `make fuzz-smoke` first replays every crash found before (fuzz/crashes/,
+# all fixed: regression inputs), then runs each target for
+# FUZZ_SMOKE_SECONDS and fails on a crash.
 FUZZ_BUILD   := build-fuzz
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 300
@@ -169,6 +171,10 @@ fuzz-smoke: deps
 	@$(MAKE) fuzz-build
 	@mkdir -p $(FUZZ_BUILD)/logs
 	@for t in $(FUZZ_TARGETS); do \
+	    if [ -d fuzz/crashes/$$t ] && ! $(FUZZ_BUILD)/bin/$$t fuzz/crashes/$$t/* > $(FUZZ_BUILD)/logs/$$t.crashes.log 2>&1; then \
+	        echo "fuzz-smoke: $$t: a crash found before is back; see $(FUZZ_BUILD)/logs/$$t.crashes.log"; \
+	        exit 1; \
+	    fi; \
 	    if ( $(call fuzz_run,$$t,$(FUZZ_SMOKE_SECONDS)) ) > $(FUZZ_BUILD)/logs/$$t.log 2>&1; then \
 	        echo "fuzz-smoke: $$t ok ($$(grep -o 'stat::number_of_executed_units: [0-9]*' $(FUZZ_BUILD)/logs/$$t.log | grep -o '[0-9]*$$') runs)"; \
 	    else \

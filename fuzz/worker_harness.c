@@ -58,11 +58,12 @@ void harness_init(int nworkers)
     uv_check_init(W.loop, &W.flush_check);
     uv_check_start(&W.flush_check, worker_on_check);   /* W.master_fd is -1: nothing sent */
     store_init("", "");
-    /* game_init seeds random() with (pid_t)(W.now * 1000.0), which overflows
-     * an int (undefined behaviour, see fuzz/FINDINGS.md): start at 0. */
-    W.now = 0;
     game_init();
-    W.now = now_wall();
+    /* The other workers count as having re-announced (worker/outbox.c):
+     * requests are handled at once, as in a running server. */
+    outbox_init();
+    for (int s = 1; s < nworkers; s++)
+        outbox_handle_synced(s);
 }
 
 static void nonblocking(int fd)

@@ -101,9 +101,23 @@ void client_accept(int fd, const char *ip, int port)
                  W.cfg->server_name, W.slot, (int)W.pid);
 }
 
+/* Take a client off the flush list (it may be closed after this loop
+ * iteration's flush ran, and be freed before the next one). */
+static void unlink_dirty(struct client *c)
+{
+    for (struct client **p = &W.dirty; *p; p = &(*p)->next_dirty)
+        if (*p == c) {
+            *p = c->next_dirty;
+            break;
+        }
+    c->dirty = false;
+}
+
 static void on_closed(uv_handle_t *h)
 {
     struct client *c = h->data;
+    if (c->dirty)
+        unlink_dirty(c);
     close(c->fd);
     hmap_del_id(&W.clients, c->id);
     if (throttled_init)

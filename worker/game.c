@@ -1568,7 +1568,8 @@ void game_service_command(struct client *c, const char *verb, char *args)
 
 void game_init(void)
 {
-    srandom((unsigned)(W.pid ^ (pid_t)(W.now * 1000.0)));
+    /* Milliseconds do not fit an int: mix them as 64 bits. */
+    srandom((unsigned)((uint64_t)W.pid ^ (uint64_t)(W.now * 1000.0)));
     hmap_init(&games);
     hmap_init(&invites);
     hmap_init(&aborted);
