@@ -123,7 +123,9 @@ static void owners_of(const struct client *c, struct owners *o)
         o->n = 1;
     }
     owner_prefix(NULL, c->id, o->owner[o->n], sizeof o->owner[0]);
-    format_ms((int64_t)(c->signon * 1000.0), false, o->since[o->n], sizeof o->since[0]);
+    /* A millisecond early: a message's time may be the same millisecond as
+     * the connection's, rounded down (times cross workers in ms). */
+    format_ms((int64_t)(c->signon * 1000.0) - 1, false, o->since[o->n], sizeof o->since[0]);
     o->n++;
 }
 

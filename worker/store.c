@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,12 +186,16 @@ static void col_client(struct buf *c, uint64_t id)
     col_raw(c, id ? s : "NULL");
 }
 
+/* Rounded to the nearest microsecond: times that crossed workers are whole
+ * milliseconds held in a double (1764614789.691 may be ...690999999), and
+ * truncating would store them a microsecond early. */
 static void format_time(double t, char *out, size_t cap)
 {
-    time_t sec = (time_t)t;
+    long long total = llround(t * 1e6);
+    time_t sec = (time_t)(total / 1000000);
+    int us = (int)(total % 1000000);
     struct tm tm;
     gmtime_r(&sec, &tm);
-    int us = (int)((t - (double)sec) * 1e6);
     snprintf(out, cap, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
 }
@@ -249,7 +254,7 @@ static void record_encode(struct buf *out, const struct store_msg *m)
     ipc_put_cstr(out, m->body);
     ipc_put_cstr(out, m->msgid);
     ipc_put_u64(out, m->seq);
-    ipc_put_u64(out, (uint64_t)(m->time * 1e6));
+    ipc_put_u64(out, (uint64_t)llround(m->time * 1e6));
     ipc_put_u64(out, m->sender_client);
     put_opt_str(out, m->target_account);
     ipc_put_u64(out, m->target_client);
