@@ -40,6 +40,10 @@ void config_defaults(struct parlor_config *c)
     c->max_channels_per_client = 50;
     c->game_invite_timeout = 60;
     c->game_round_seconds = 60;
+    c->login_failures_account = 10;
+    c->login_failures_ip = 100;       /* a classroom shares one NAT address */
+    c->login_failure_window = 600;
+    c->login_backoff = 60;
 }
 
 void config_spool_dir(const struct parlor_config *c, char *out, size_t cap)
@@ -85,6 +89,10 @@ void config_usage(FILE *out)
         "  --sendq BYTES              output queue limit per client (default 1048576)\n"
         "  --ping-timeout SEC         idle seconds before PING / before closing (default 120)\n"
         "  --registration-timeout SEC seconds to complete NICK/USER (default 30)\n"
+        "  --login-failures-per-account N  failed logins on one account, per window (default 10)\n"
+        "  --login-failures-per-ip N  failed logins from one address, per window (default 100)\n"
+        "  --login-failure-window SEC window failed logins are counted in (default 600)\n"
+        "  --login-backoff SEC        refusal after too many, doubled each time (default 60)\n"
         "  --help, --version\n");
 }
 
@@ -157,6 +165,10 @@ static const struct option long_opts[] = {
     {"sendq", required_argument, 0, OPT_SETTING},
     {"ping-timeout", required_argument, 0, OPT_SETTING},
     {"registration-timeout", required_argument, 0, OPT_SETTING},
+    {"login-failures-per-account", required_argument, 0, OPT_SETTING},
+    {"login-failures-per-ip", required_argument, 0, OPT_SETTING},
+    {"login-failure-window", required_argument, 0, OPT_SETTING},
+    {"login-backoff", required_argument, 0, OPT_SETTING},
     {0, 0, 0, 0},
 };
 
@@ -190,6 +202,10 @@ static const struct int_setting int_settings[] = {
     {"registration-timeout", 1, 3600, offsetof(struct parlor_config, registration_timeout), false},
     {"game-invite-timeout", 1, 3600, offsetof(struct parlor_config, game_invite_timeout), false},
     {"game-round-seconds", 1, 3600, offsetof(struct parlor_config, game_round_seconds), false},
+    {"login-failures-per-account", 1, 1000000, offsetof(struct parlor_config, login_failures_account), false},
+    {"login-failures-per-ip", 1, 1000000, offsetof(struct parlor_config, login_failures_ip), false},
+    {"login-failure-window", 1, 86400, offsetof(struct parlor_config, login_failure_window), false},
+    {"login-backoff", 1, 86400, offsetof(struct parlor_config, login_backoff), false},
 };
 
 int config_set(struct parlor_config *c, const char *name, const char *v, char *err, size_t errlen)

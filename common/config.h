@@ -43,6 +43,14 @@ struct parlor_config {
     int max_channels_per_client;
     int game_invite_timeout;     /* seconds invitees have to answer a game invitation */
     int game_round_seconds;      /* length of a game round */
+    /* Failed logins (SASL, NickServ IDENTIFY), counted across all workers
+     * in PostgreSQL (worker/account.c): after this many within the window,
+     * further attempts on that account / from that address are refused for
+     * login_backoff seconds, doubled for each further block in a row. */
+    int login_failures_account;
+    int login_failures_ip;
+    int login_failure_window;    /* seconds */
+    int login_backoff;           /* seconds */
 };
 
 void config_defaults(struct parlor_config *c);

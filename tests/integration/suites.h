@@ -14,5 +14,6 @@ Suite *store_suite(void);
 Suite *client_suite(void);
 Suite *history_suite(void);
 Suite *game_suite(void);
+Suite *privacy_suite(void);
 
 #endif
