@@ -49,6 +49,10 @@ void config_defaults(struct parlor_config *c)
     c->connect_burst = 40;
     c->control_idle_timeout = 60;
     c->control_output_max = 1024 * 1024;
+    c->login_failures_account = 10;
+    c->login_failures_ip = 100;       /* a classroom shares one NAT address */
+    c->login_failure_window = 600;
+    c->login_backoff = 60;
 }
 
 void config_spool_dir(const struct parlor_config *c, char *out, size_t cap)
@@ -106,6 +110,10 @@ void config_usage(FILE *out)
         "  --connect-burst N          new connections an address may open at once (default 40)\n"
         "  --control-idle-timeout SEC close a silent control connection (default 60)\n"
         "  --control-output-max BYTES unread answers a control connection may hold (default 1048576)\n"
+        "  --login-failures-per-account N  failed logins on one account, per window (default 10)\n"
+        "  --login-failures-per-ip N  failed logins from one address, per window (default 100)\n"
+        "  --login-failure-window SEC window failed logins are counted in (default 600)\n"
+        "  --login-backoff SEC        refusal after too many, doubled each time (default 60)\n"
         "  --help, --version\n");
 }
 
@@ -188,6 +196,10 @@ static const struct option long_opts[] = {
     {"connect-burst", required_argument, 0, OPT_SETTING},
     {"control-idle-timeout", required_argument, 0, OPT_SETTING},
     {"control-output-max", required_argument, 0, OPT_SETTING},
+    {"login-failures-per-account", required_argument, 0, OPT_SETTING},
+    {"login-failures-per-ip", required_argument, 0, OPT_SETTING},
+    {"login-failure-window", required_argument, 0, OPT_SETTING},
+    {"login-backoff", required_argument, 0, OPT_SETTING},
     {0, 0, 0, 0},
 };
 
@@ -231,6 +243,10 @@ static const struct int_setting int_settings[] = {
     {"connect-burst", 1, 1000000, offsetof(struct parlor_config, connect_burst), false},
     {"control-idle-timeout", 1, 86400, offsetof(struct parlor_config, control_idle_timeout), false},
     {"control-output-max", 4096, 1L << 30, offsetof(struct parlor_config, control_output_max), true},
+    {"login-failures-per-account", 1, 1000000, offsetof(struct parlor_config, login_failures_account), false},
+    {"login-failures-per-ip", 1, 1000000, offsetof(struct parlor_config, login_failures_ip), false},
+    {"login-failure-window", 1, 86400, offsetof(struct parlor_config, login_failure_window), false},
+    {"login-backoff", 1, 86400, offsetof(struct parlor_config, login_backoff), false},
 };
 
 int config_set(struct parlor_config *c, const char *name, const char *v, char *err, size_t errlen)

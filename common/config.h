@@ -56,6 +56,14 @@ struct parlor_config {
     int connect_burst;
     int control_idle_timeout;    /* seconds before a silent control connection is closed */
     size_t control_output_max;   /* unread answer bytes a control connection may hold */
+    /* Failed logins (SASL, NickServ IDENTIFY), counted across all workers
+     * in PostgreSQL (worker/account.c): after this many within the window,
+     * further attempts on that account / from that address are refused for
+     * login_backoff seconds, doubled for each further block in a row. */
+    int login_failures_account;
+    int login_failures_ip;
+    int login_failure_window;    /* seconds */
+    int login_backoff;           /* seconds */
 };
 
 void config_defaults(struct parlor_config *c);

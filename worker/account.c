@@ -26,6 +26,25 @@
  * fifth failure on a connection closes it.  If the database cannot be asked,
  * SASL answers 904 with a NOTICE saying accounts are unavailable.
  *
+ * Failed logins across connections: an attacker spreads its connections
+ * over every worker, so the counters (per account and per client address,
+ * --login-failures-per-account / -per-ip within --login-failure-window) are
+ * kept in PostgreSQL, table login_failures, and every attempt goes through
+ * the function login_attempt (migrations/0005_private_history_owners.sql)
+ * in the same statement that reads the account row.  Why PostgreSQL rather
+ * than an owner worker per name over the mesh: accounts exist only there
+ * (no database, no logins), the check costs no extra round trip, one row
+ * lock makes "count it, or refuse it" atomic across workers without a new
+ * frame type, and the counters survive a worker's restart (a restart would
+ * otherwise hand the attacker fresh counters).  An attempt is counted when
+ * it starts and taken back when it succeeds, so parallel connections cannot
+ * all slip in before the first failure is written.  Over the limit, the
+ * account or address is refused for --login-backoff seconds, doubled with
+ * each further block in a row: the password is not even checked, the
+ * client gets 904 "too many attempts, try again in N seconds" (NickServ: a
+ * NOTICE saying so) after the usual delay, and the log has one line saying
+ * why.
+ *
  * Registered nicks, the choice made: a client that ends up (registration or
  * NICK) with a registered nick without being logged in to that account is
  * told so by NickServ and has 30 seconds to identify; then it is renamed to
@@ -46,6 +65,7 @@
  * finish.  One module timer (100 ms, only while states exist) answers
  * delayed failures, renames, and frees the states of closed connections, so
  * client.c needs no hook. */
+#include <arpa/inet.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,6 +109,7 @@ struct account_state {
     int failures;
     double answer_at;             /* a failure answer is due then (0: none) */
     enum how answer_how;
+    double refused_until;         /* the answer is "too many attempts" until then (0: not) */
     char guard[IRC_NICK_MAX + 1]; /* folded registered nick it held unidentified */
     bool guarding;                /* and still holds */
     double rename_at;
@@ -109,6 +130,8 @@ struct pw_job {
     char hash[crypto_pwhash_STRBYTES];
     char password[PASSWORD_MAX + 1];
     size_t password_len;
+    char account_key[IRC_NICK_MAX + 3]; /* login_failures keys; "" when not counted */
+    char ip_key[72];
 };
 
 /* Is a (possibly) registered nick held by an unidentified client? */
@@ -303,6 +326,62 @@ static bool job_queue(struct pw_job *j, uv_after_work_cb done)
     return true;
 }
 
+/* ---- failed logins across connections (see the top of this file) ---- */
+
+/* The login_failures key of a client address: "i:<address>"; IPv6 by its
+ * /64, which one host or site gets whole. */
+static void ip_key(const char *ip, char *out, size_t cap)
+{
+    struct in6_addr a6;
+    char text[INET6_ADDRSTRLEN];
+    if (inet_pton(AF_INET6, ip, &a6) == 1 && !IN6_IS_ADDR_V4MAPPED(&a6)) {
+        memset(a6.s6_addr + 8, 0, 8);
+        if (inet_ntop(AF_INET6, &a6, text, sizeof text)) {
+            snprintf(out, cap, "i:%s/64", text);
+            return;
+        }
+    }
+    snprintf(out, cap, "i:%s", ip);
+}
+
+/* A login succeeded: its account starts again from nothing, and its
+ * address gets back the attempt counted when it started. */
+static void throttle_release(const struct pw_job *j)
+{
+    if (!j->account_key[0])
+        return;
+    const char *values[2] = { j->account_key, j->ip_key };
+    store_query("WITH forget AS (DELETE FROM login_failures WHERE key = $1)"
+                " UPDATE login_failures SET failures = greatest(failures - 1, 0) WHERE key = $2",
+                2, values, NULL, NULL);
+}
+
+/* Rows quiet for a whole window count for nothing any more: drop them, at
+ * most every few minutes per worker, when someone tries to log in. */
+static void throttle_cleanup(void)
+{
+    static double last;
+    if (W.now - last < 300.0)
+        return;
+    last = W.now;
+    char window[16];
+    snprintf(window, sizeof window, "%d", W.cfg->login_failure_window);
+    const char *values[1] = { window };
+    store_query("DELETE FROM login_failures"
+                " WHERE greatest(window_start, blocked_until) < now() - make_interval(secs => $1::integer)",
+                1, values, NULL, NULL);
+}
+
+/* "account \"x\"" or "address 1.2.3.4" for a login_failures key. */
+static const char *key_label(const char *key, char *out, size_t cap)
+{
+    if (strncmp(key, "a:", 2) == 0)
+        snprintf(out, cap, "account \"%s\"", key + 2);
+    else
+        snprintf(out, cap, "address %s", key[0] ? key + 2 : "?");
+    return out;
+}
+
 /* ---- logging in ---- */
 
 static void login_ok(struct client *c, struct account_state *st, enum how how, const char *name)
@@ -337,10 +416,42 @@ static void login_failed(struct client *c, struct account_state *st, enum how ho
     st->answer_how = how;
 }
 
+/* An attempt refused without checking the password: too many failures on
+ * its account or from its address (`by_key`) for `wait` more seconds.
+ * Answered like a failure (same delay, counts on this connection). */
+static void login_refused(struct client *c, struct account_state *st, const struct pw_job *j,
+                          const char *by_key, bool new_block, int wait)
+{
+    st->failures++;
+    char why[IRC_NICK_MAX + 80];
+    key_label(by_key, why, sizeof why);
+    if (new_block)
+        log_warn("account: too many failed logins for %s: refusing its logins for %d s "
+                 "(attempt on \"%s\" by %s from %s:%d via %s)", why, wait, j->name, c->nick,
+                 c->ip, c->port, how_name[j->how]);
+    else
+        log_info("account: login to \"%s\" by %s from %s:%d via %s refused: too many failed "
+                 "logins for %s, %d s left", j->name, c->nick, c->ip, c->port,
+                 how_name[j->how], why, wait);
+    st->answer_at = j->started + FAIL_DELAY;
+    st->answer_how = j->how;
+    st->refused_until = W.now + wait;
+}
+
 static void answer_failure(struct client *c, struct account_state *st)
 {
     st->answer_at = 0;
-    if (st->answer_how == VIA_SASL)
+    int wait = (int)(st->refused_until - W.now + 0.999);
+    bool refused = st->refused_until > 0;
+    st->refused_until = 0;
+    if (wait < 1)
+        wait = 1;
+    if (refused && st->answer_how == VIA_SASL)
+        reply(c, "904", ":Authentication failed: too many attempts, try again in %d seconds", wait);
+    else if (refused)
+        ns_notice(c, "Too many failed logins for this account or from your address; try again "
+                  "in %d seconds.", wait);
+    else if (st->answer_how == VIA_SASL)
         reply(c, "904", ":SASL authentication failed");
     else
         ns_notice(c, "Invalid account or password (%d of %d attempts).", st->failures,
@@ -367,6 +478,7 @@ static void on_login_checked(uv_work_t *req, int status)
         tell_unavailable(c, j->how);
         op_finish(c, st);
     } else if (j->rc == 0) {
+        throttle_release(j);
         login_ok(c, st, j->how, j->name);
     } else {
         login_failed(c, st, j->how, j->name, "wrong password", j->started);
@@ -391,19 +503,25 @@ static void on_login_row(void *arg, const PGresult *res, const char *error)
         job_free(j);
         return;
     }
-    if (PQntuples(res) < 1) {
+    int wait = PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : 0;
+    if (wait > 0) {
+        login_refused(c, st, j, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2)[0] == 't', wait);
+        job_free(j);
+        return;
+    }
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 3)) {
         login_failed(c, st, j->how, j->name, "no such account", j->started);
         job_free(j);
         return;
     }
-    const char *hash = PQgetvalue(res, 0, 1);
+    const char *hash = PQgetvalue(res, 0, 4);
     if (strlen(hash) >= sizeof j->hash) {
         log_warn("account: stored hash of %s is malformed", j->name);
         login_failed(c, st, j->how, j->name, "malformed stored hash", j->started);
         job_free(j);
         return;
     }
-    snprintf(j->name, sizeof j->name, "%s", PQgetvalue(res, 0, 0));
+    snprintf(j->name, sizeof j->name, "%s", PQgetvalue(res, 0, 3));
     snprintf(j->hash, sizeof j->hash, "%s", hash);
     j->verify = true;
     if (!job_queue(j, on_login_checked)) {
@@ -433,9 +551,21 @@ static void login_start(struct client *c, enum how how, const char *name,
     irc_casefold(j->folded, name, nlen);
     memcpy(j->password, password, password_len);
     j->password_len = password_len;
-    const char *values[1] = { j->folded };
-    store_query("SELECT name, password_hash FROM accounts WHERE name_folded = $1", 1, values,
-                on_login_row, j);
+    snprintf(j->account_key, sizeof j->account_key, "a:%s", j->folded);
+    ip_key(c->ip, j->ip_key, sizeof j->ip_key);
+    throttle_cleanup();
+    const struct parlor_config *cfg = W.cfg;
+    char lim_a[16], lim_i[16], window[16], backoff[16];
+    snprintf(lim_a, sizeof lim_a, "%d", cfg->login_failures_account);
+    snprintf(lim_i, sizeof lim_i, "%d", cfg->login_failures_ip);
+    snprintf(window, sizeof window, "%d", cfg->login_failure_window);
+    snprintf(backoff, sizeof backoff, "%d", cfg->login_backoff);
+    const char *values[7] = { j->account_key, j->ip_key, lim_a, lim_i, window, backoff, j->folded };
+    store_query("SELECT t.wait_s, t.by_key, t.new_block, a.name, a.password_hash"
+                " FROM login_attempt(ARRAY[$1, $2]::text[], ARRAY[$3, $4]::integer[],"
+                " $5::integer, $6::integer) t"
+                " LEFT JOIN accounts a ON a.name_folded = $7",
+                7, values, on_login_row, j);
 }
 
 /* ---- SASL ---- */

@@ -7,14 +7,22 @@
  *
  * Who may read what (checked before any query):
  *   - a channel's history: a client that is a member right now (c->chans);
- *   - a private conversation: only its two sides.  The conversation key is
- *     built from the requester's own folded nick and the other folded nick,
- *     ordered and joined by a space, exactly as worker/nick.c stores it, so
- *     asking for "bob" only ever reaches "me bob".
+ *   - a private conversation: its two sides, each as the account it was
+ *     logged in to when the message was sent, or, when it was not logged in,
+ *     as its connection (migrations/0005_private_history_owners.sql).  A
+ *     request for the conversation with "bob" reads the messages whose
+ *     sender_key or target_key is one of the asker's owner keys with peer
+ *     "bob": "a:<its account> bob" when logged in, and "c:<its client id>
+ *     bob" for what its own connection exchanged (since it connected), never
+ *     anything keyed by its current nick.  So a new connection that takes a
+ *     nick reads nothing of the nick's past, and a logged-in client keeps
+ *     its history across nick changes and connections.
  *
  * Order: messages are ordered by (server_time, id) everywhere, which the
- * index messages_conversation_time (conversation, server_time, id) serves
- * for every query of one conversation.  A msgid selector names a point of
+ * indexes (conversation, server_time, id) for channels and (sender_key |
+ * target_key, server_time, id) for private conversations serve; a private
+ * conversation is the union of up to four such ordered ranges (two owner
+ * keys, each as sender and as recipient), which PostgreSQL merges in order.  A msgid selector names a point of
  * that order; a timestamp selector names a millisecond (the precision of the
  * time tag clients see), so "after T" starts at T + 1 ms and "before T" ends
  * before T: the message a client took T from is never returned again.
@@ -62,26 +70,62 @@
 
 /* ---- targets and access ---- */
 
+/* The owner keys a client reads private history by: its account's (no
+ * time bound), and its own connection's (bounded by when it connected, so a
+ * client id reused by a later worker with the same PID reaches nothing
+ * older).  A client that is not logged in has only the second. */
+struct owners {
+    int n;
+    char owner[2][HISTORY_KEY_MAX];              /* "a:<account>" or "c:<client id>" */
+    char since[2][40];                           /* timestamptz text */
+};
+
 /* A conversation a client asked for, once access is granted. */
 struct target {
     char name[IRC_CHANNEL_MAX + IRC_NICK_MAX + 1]; /* canonical channel name, or the nick as given */
-    char conv[CONV_MAX + 1];                     /* messages.conversation */
+    char conv[CONV_MAX + 1];                     /* channels: messages.conversation */
     bool is_private;
+    char key[2][HISTORY_KEY_MAX];                /* private: the asker's owner keys with this peer */
+    char since[2][40];
+    int nkeys;
 };
 
 enum { TARGET_OK, TARGET_NOT_MEMBER, TARGET_INVALID };
 
-/* The conversation key of a private conversation, as worker/nick.c stores
- * it: both folded nicks, in byte order, joined by one space. */
-static void private_key(const char *me, const char *other, char *out, size_t cap)
+
+static void owner_prefix(const char *account, uint64_t client, char *out, size_t cap)
 {
-    char a[IRC_NICK_MAX + 1], b[IRC_NICK_MAX + 1];
-    irc_casefold(a, me, strlen(me));
-    irc_casefold(b, other, strlen(other));
-    if (strcmp(a, b) > 0)
-        snprintf(out, cap, "%s %s", b, a);
+    if (account && account[0])
+        snprintf(out, cap, "a:%s", account);
     else
-        snprintf(out, cap, "%s %s", a, b);
+        snprintf(out, cap, "c:%" PRIu64, client);
+}
+
+void history_private_key(const char *account, uint64_t client, const char *peer_nick,
+                         char *out, size_t cap)
+{
+    char owner[HISTORY_KEY_MAX], peer[IRC_NICK_MAX + 1];
+    owner_prefix(account, client, owner, sizeof owner);
+    size_t len = strlen(peer_nick);
+    if (len > IRC_NICK_MAX)
+        len = IRC_NICK_MAX;
+    irc_casefold(peer, peer_nick, len);
+    snprintf(out, cap, "%s %s", owner, peer);
+}
+
+static void owners_of(const struct client *c, struct owners *o)
+{
+    memset(o, 0, sizeof *o);
+    if (c->account[0]) {
+        owner_prefix(c->account, 0, o->owner[0], sizeof o->owner[0]);
+        snprintf(o->since[0], sizeof o->since[0], "-infinity");
+        o->n = 1;
+    }
+    owner_prefix(NULL, c->id, o->owner[o->n], sizeof o->owner[0]);
+    /* A millisecond early: a message's time may be the same millisecond as
+     * the connection's, rounded down (times cross workers in ms). */
+    history_format_ms((int64_t)(c->signon * 1000.0) - 1, false, o->since[o->n], sizeof o->since[0]);
+    o->n++;
 }
 
 /* May `c` read `name` (a channel it is in, or a conversation with a nick)? */
@@ -105,9 +149,68 @@ static int resolve_target(const struct client *c, const char *name, struct targe
     if (!irc_nick_valid(name, len))
         return TARGET_INVALID;
     snprintf(t->name, sizeof t->name, "%s", name);
-    private_key(c->nick, name, t->conv, sizeof t->conv);
     t->is_private = true;
+    struct owners o;
+    owners_of(c, &o);
+    for (int i = 0; i < o.n; i++) {
+        char folded[IRC_NICK_MAX + 1];
+        irc_casefold(folded, name, len);
+        snprintf(t->key[i], sizeof t->key[i], "%s %s", o.owner[i], folded);
+        memcpy(t->since[i], o.since[i], sizeof t->since[i]);
+    }
+    t->nkeys = o.n;
     return TARGET_OK;
+}
+
+/* The rows of a target are one or more branches, each served in order by
+ * one index: a channel, its conversation; a private conversation, for each
+ * owner key i ($2i+1, bounded by $2i+2), the messages it sent and the ones
+ * it received (a message to oneself counted once).  Branch b's condition on
+ * `messages m`: */
+static int nbranches(const struct target *t)
+{
+    return t->is_private ? 2 * t->nkeys : 1;
+}
+
+static void branch_where(struct buf *q, const struct target *t, int b)
+{
+    if (!t->is_private) {
+        buf_append_str(q, "m.conversation = $1 AND NOT m.is_private");
+        return;
+    }
+    int k = 2 * (b / 2) + 1;
+    buf_appendf(q, "m.%s_key = $%d AND m.server_time >= $%d::timestamptz",
+                b % 2 ? "target" : "sender", k, k + 1);
+    if (b % 2)
+        for (int j = 0; j < t->nkeys; j++)
+            buf_appendf(q, " AND m.sender_key IS DISTINCT FROM $%d", 2 * j + 1);
+}
+
+/* All the rows of a target as a FROM item named m (its parameters are
+ * scope_values()), for queries that read a range of them anyway (HistServ);
+ * PostgreSQL pushes their conditions into each branch. */
+static void scope(struct buf *q, const struct target *t)
+{
+    buf_append_str(q, "(");
+    for (int b = 0; b < nbranches(t); b++) {
+        buf_appendf(q, "%sSELECT * FROM messages m WHERE ", b ? " UNION ALL " : "");
+        branch_where(q, t, b);
+    }
+    buf_append_str(q, ") m");
+}
+
+/* The parameters of scope(); returns how many. */
+static int scope_values(const struct target *t, const char **values)
+{
+    if (!t->is_private) {
+        values[0] = t->conv;
+        return 1;
+    }
+    for (int i = 0; i < t->nkeys; i++) {
+        values[2 * i] = t->key[i];
+        values[2 * i + 1] = t->since[i];
+    }
+    return 2 * t->nkeys;
 }
 
 /* ---- time ---- */
@@ -154,44 +257,85 @@ static void fail(struct client *c, const char *code, const char *context, const 
  * and "after" starts one millisecond later (the precision clients see). */
 enum side { AFTER, BEFORE, FROM };
 
-static void cond_side(struct buf *q, const struct selector *s, int k, enum side side)
+/* Where a msgid selector is looked up: a message the asker may read in this
+ * conversation (for a private one, under any of its owner keys). */
+static void msgid_where(struct buf *q, const struct target *t, int k)
 {
-    static const char *const op[] = { ">", "<", ">=" };
-    if (s->kind == SEL_MSGID)
-        buf_appendf(q, " AND (m.server_time, m.id) %s ("
-                    "(SELECT server_time FROM messages WHERE conversation = $1 AND msgid = $%d), "
-                    "(SELECT id FROM messages WHERE conversation = $1 AND msgid = $%d))", op[side], k, k);
-    else if (s->kind != SEL_TIME && side != FROM)
-        return;                         /* "*": no bound */
-    else if (side == AFTER)
-        buf_appendf(q, " AND m.server_time >= $%d::timestamptz + interval '1 millisecond'", k);
-    else
-        buf_appendf(q, " AND m.server_time %s $%d::timestamptz", op[side], k);
+    if (!t->is_private) {
+        buf_appendf(q, "conversation = $1 AND NOT is_private AND msgid = $%d", k);
+        return;
+    }
+    buf_append_str(q, "(");
+    for (int i = 0; i < t->nkeys; i++)
+        buf_appendf(q, "%s$%d IN (sender_key, target_key)", i ? " OR " : "", 2 * i + 1);
+    buf_appendf(q, ") AND msgid = $%d", k);
 }
 
-static void cond_after(struct buf *q, const struct selector *s, int k) { cond_side(q, s, k, AFTER); }
-static void cond_before(struct buf *q, const struct selector *s, int k) { cond_side(q, s, k, BEFORE); }
-static void cond_from(struct buf *q, const struct selector *s, int k) { cond_side(q, s, k, FROM); }
+/* A msgid selector as the point (server_time, id) of the order. */
+static void msgid_point(struct buf *q, const struct target *t, int k)
+{
+    buf_append_str(q, "((SELECT server_time FROM messages WHERE ");
+    msgid_where(q, t, k);
+    buf_append_str(q, "), (SELECT id FROM messages WHERE ");
+    msgid_where(q, t, k);
+    buf_append_str(q, "))");
+}
+
+static void cond_side(struct buf *q, const struct target *t, const struct selector *s, int k,
+                      enum side side)
+{
+    static const char *const op[] = { ">", "<", ">=" };
+    if (s->kind == SEL_MSGID) {
+        buf_appendf(q, " AND (m.server_time, m.id) %s ", op[side]);
+        msgid_point(q, t, k);
+    } else if (s->kind != SEL_TIME && side != FROM) {
+        return;                         /* "*": no bound */
+    } else if (side == AFTER) {
+        buf_appendf(q, " AND m.server_time >= $%d::timestamptz + interval '1 millisecond'", k);
+    } else {
+        buf_appendf(q, " AND m.server_time %s $%d::timestamptz", op[side], k);
+    }
+}
+
+static void cond_after(struct buf *q, const struct target *t, const struct selector *s, int k)
+{
+    cond_side(q, t, s, k, AFTER);
+}
+
+static void cond_before(struct buf *q, const struct target *t, const struct selector *s, int k)
+{
+    cond_side(q, t, s, k, BEFORE);
+}
+
+static void cond_from(struct buf *q, const struct target *t, const struct selector *s, int k)
+{
+    cond_side(q, t, s, k, FROM);
+}
 
 /* A selector as a point of the (server_time, id) order, for comparisons. */
-static void point(struct buf *q, const struct selector *s, int k)
+static void point(struct buf *q, const struct target *t, const struct selector *s, int k)
 {
     if (s->kind == SEL_MSGID)
-        buf_appendf(q, "((SELECT server_time FROM messages WHERE conversation = $1 AND msgid = $%d), "
-                    "(SELECT id FROM messages WHERE conversation = $1 AND msgid = $%d))", k, k);
+        msgid_point(q, t, k);
     else
         buf_appendf(q, "($%d::timestamptz, 0::bigint)", k);
 }
 
 /* One arm: messages of the conversation matching `conds`, the first `limit`
- * of them in the given direction. */
-static void arm(struct buf *q, int part, bool is_private, const char *conds, bool asc, int klimit)
+ * of them in the given direction.  Each branch is limited on its own, so
+ * each is one ordered index range that stops after `limit` rows; the arm
+ * merges them. */
+static void arm(struct buf *q, const struct target *t, int part, const char *conds, bool asc,
+                int klimit)
 {
-    buf_appendf(q, "(SELECT %d AS part, " MSG_COLS " FROM messages m"
-                " WHERE m.conversation = $1 AND %sm.is_private%s"
-                " ORDER BY m.server_time %s, m.id %s LIMIT $%d)",
-                part, is_private ? "" : "NOT ", conds, asc ? "ASC" : "DESC", asc ? "ASC" : "DESC",
-                klimit);
+    const char *dir = asc ? "ASC" : "DESC";
+    buf_appendf(q, "(SELECT %d AS part, " MSG_COLS " FROM (", part);
+    for (int b = 0; b < nbranches(t); b++) {
+        buf_appendf(q, "%s(SELECT * FROM messages m WHERE ", b ? " UNION ALL " : "");
+        branch_where(q, t, b);
+        buf_appendf(q, "%s ORDER BY m.server_time %s, m.id %s LIMIT $%d)", conds, dir, dir, klimit);
+    }
+    buf_appendf(q, ") m ORDER BY m.server_time %s, m.id %s LIMIT $%d)", dir, dir, klimit);
 }
 
 static void on_history(void *arg, const PGresult *res, const char *error);
@@ -202,8 +346,8 @@ static void chathistory_messages(struct client *c, enum sub sub, const struct ta
 {
     char lim[16];
     snprintf(lim, sizeof lim, "%d", limit);
-    const char *values[4] = { t->conv };
-    int n = 1;
+    const char *values[8];
+    int n = scope_values(t, values);
     int ka = 0, kb = 0;
     if (a->kind != SEL_STAR) {
         values[n++] = a->value;
@@ -220,53 +364,53 @@ static void chathistory_messages(struct client *c, enum sub sub, const struct ta
     buf_append_str(&q, "SELECT * FROM (");
     switch (sub) {
     case SUB_LATEST:
-        cond_after(&conds, a, ka);
+        cond_after(&conds, t, a, ka);
         buf_append_byte(&conds, '\0');
-        arm(&q, 0, t->is_private, conds.data, false, kl);
+        arm(&q, t, 0, conds.data, false, kl);
         break;
     case SUB_BEFORE:
-        cond_before(&conds, a, ka);
+        cond_before(&conds, t, a, ka);
         buf_append_byte(&conds, '\0');
-        arm(&q, 0, t->is_private, conds.data, false, kl);
+        arm(&q, t, 0, conds.data, false, kl);
         break;
     case SUB_AFTER:
-        cond_after(&conds, a, ka);
+        cond_after(&conds, t, a, ka);
         buf_append_byte(&conds, '\0');
-        arm(&q, 0, t->is_private, conds.data, true, kl);
+        arm(&q, t, 0, conds.data, true, kl);
         break;
     case SUB_AROUND:
         /* Up to `limit` on each side; the reply takes a window around the
          * point from them (take_around). */
-        cond_before(&conds, a, ka);
+        cond_before(&conds, t, a, ka);
         buf_append_byte(&conds, '\0');
-        arm(&q, 0, t->is_private, conds.data, false, kl);
+        arm(&q, t, 0, conds.data, false, kl);
         buf_clear(&conds);
         buf_append_str(&q, " UNION ALL ");
-        cond_from(&conds, a, ka);
+        cond_from(&conds, t, a, ka);
         buf_append_byte(&conds, '\0');
-        arm(&q, 1, t->is_private, conds.data, true, kl);
+        arm(&q, t, 1, conds.data, true, kl);
         break;
     case SUB_BETWEEN:
         /* Counted from the first selector towards the second, whichever way
          * that is; each arm runs only when its direction is the right one. */
-        cond_after(&conds, a, ka);
-        cond_before(&conds, b, kb);
+        cond_after(&conds, t, a, ka);
+        cond_before(&conds, t, b, kb);
         buf_append_str(&conds, " AND ");
-        point(&conds, a, ka);
+        point(&conds, t, a, ka);
         buf_append_str(&conds, " < ");
-        point(&conds, b, kb);
+        point(&conds, t, b, kb);
         buf_append_byte(&conds, '\0');
-        arm(&q, 0, t->is_private, conds.data, true, kl);
+        arm(&q, t, 0, conds.data, true, kl);
         buf_clear(&conds);
         buf_append_str(&q, " UNION ALL ");
-        cond_before(&conds, a, ka);
-        cond_after(&conds, b, kb);
+        cond_before(&conds, t, a, ka);
+        cond_after(&conds, t, b, kb);
         buf_append_str(&conds, " AND ");
-        point(&conds, a, ka);
+        point(&conds, t, a, ka);
         buf_append_str(&conds, " > ");
-        point(&conds, b, kb);
+        point(&conds, t, b, kb);
         buf_append_byte(&conds, '\0');
-        arm(&q, 0, t->is_private, conds.data, false, kl);
+        arm(&q, t, 0, conds.data, false, kl);
         break;
     case SUB_TARGETS:
         PARLOR_ASSERT(0);
@@ -378,16 +522,23 @@ static void array_elem(struct buf *b, const char *s)
 
 /* TARGETS: the client's channels (it is in now) and its private
  * conversations with a message inside the window, by latest message.
- * Private conversations are found from the conversation index alone: a
- * loose index scan lists the distinct conversation keys (one index probe
- * each, no pass over the messages), keeps those with the client's nick on
- * either side, and each candidate's latest message in the window is one
- * backward index probe. */
+ * Private conversations are found from the owner-key indexes alone: for
+ * each of the client's owners (struct owners), a loose index scan lists
+ * the distinct keys "<owner> <peer>" it has as sender and as recipient (one
+ * index probe each, no pass over the messages; the keys of one owner are
+ * one byte range, from "<owner> " to "<owner>!"), and each key's latest
+ * message in the window is one backward probe per index.  A peer reached
+ * under both owners is listed once, at its latest message. */
+#define TARGETS_WINDOW \
+    " AND m.server_time >= greatest($2::timestamptz + interval '1 millisecond', cands.since)" \
+    " AND m.server_time < $3::timestamptz"
+
 static void chathistory_targets(struct client *c, const struct selector *a,
                                 const struct selector *b, int limit)
 {
-    char me[IRC_NICK_MAX + 1], lim[16];
-    irc_casefold(me, c->nick, strlen(c->nick));
+    struct owners o;
+    owners_of(c, &o);
+    char lim[16], lo_key[2][HISTORY_KEY_MAX + 1], hi_key[2][HISTORY_KEY_MAX + 1];
     snprintf(lim, sizeof lim, "%d", limit);
     struct buf chans = BUF_INIT;
     buf_append_byte(&chans, '{');
@@ -400,33 +551,65 @@ static void chathistory_targets(struct client *c, const struct selector *a,
     buf_append_byte(&chans, '\0');
     bool forward = a->ms < b->ms;
     const struct selector *lo = forward ? a : b, *hi = forward ? b : a;
-    const char *values[5] = { me, chans.data, lo->value, hi->value, lim };
-    char sql[2048];
-    snprintf(sql, sizeof sql,
-             "WITH RECURSIVE convs(c) AS ("
-             " (SELECT conversation FROM messages ORDER BY conversation LIMIT 1)"
-             " UNION ALL"
-             " SELECT (SELECT conversation FROM messages WHERE conversation > convs.c"
-             " ORDER BY conversation LIMIT 1) FROM convs WHERE convs.c IS NOT NULL),"
-             " cands(c, priv) AS ("
-             " SELECT c, true FROM convs WHERE position(' ' IN c) > 0"
-             " AND (split_part(c, ' ', 1) = $1 OR split_part(c, ' ', 2) = $1)"
-             " UNION SELECT unnest($2::text[]), false)"
-             " SELECT l.conversation, l.is_private, l.sender_nick, l.target, " SQL_TIME("l.server_time")
-             " FROM cands CROSS JOIN LATERAL ("
-             " SELECT m.* FROM messages m WHERE m.conversation = cands.c AND m.is_private = cands.priv"
-             " AND m.server_time >= $3::timestamptz + interval '1 millisecond'"
-             " AND m.server_time < $4::timestamptz"
-             " ORDER BY m.server_time DESC, m.id DESC LIMIT 1) l"
-             " ORDER BY l.server_time %s, l.id %s LIMIT $5",
-             forward ? "ASC" : "DESC", forward ? "ASC" : "DESC");
+    /* $1 channels, $2 $3 the window, $4 the limit, then per owner i:
+     * $5+3i from, $6+3i to (the key range), $7+3i since. */
+    const char *values[4 + 3 * 2] = { chans.data, lo->value, hi->value, lim };
+    int n = 4;
+    struct buf q = BUF_INIT;
+    buf_append_str(&q, "WITH RECURSIVE");
+    static const char *const cols[2] = { "sender_key", "target_key" };
+    for (int i = 0; i < o.n; i++) {
+        snprintf(lo_key[i], sizeof lo_key[i], "%s ", o.owner[i]);
+        snprintf(hi_key[i], sizeof hi_key[i], "%s!", o.owner[i]);
+        values[n++] = lo_key[i];
+        values[n++] = hi_key[i];
+        values[n++] = o.since[i];
+        int kf = n - 2, kt = n - 1;
+        for (int side = 0; side < 2; side++)
+            buf_appendf(&q, " k%d%d(k) AS ("
+                        " (SELECT %s FROM messages WHERE %s >= $%d AND %s < $%d ORDER BY %s LIMIT 1)"
+                        " UNION ALL"
+                        " SELECT (SELECT %s FROM messages WHERE %s > k%d%d.k AND %s < $%d ORDER BY %s LIMIT 1)"
+                        " FROM k%d%d WHERE k%d%d.k IS NOT NULL),",
+                        i, side, cols[side], cols[side], kf, cols[side], kt, cols[side],
+                        cols[side], cols[side], i, side, cols[side], kt, cols[side],
+                        i, side, i, side);
+    }
+    buf_append_str(&q, " cands(k, since) AS (");
+    for (int i = 0; i < o.n; i++)
+        for (int side = 0; side < 2; side++)
+            buf_appendf(&q, "%sSELECT k, $%d::timestamptz FROM k%d%d WHERE k IS NOT NULL",
+                        i || side ? " UNION " : "", 7 + 3 * i, i, side);
+    buf_append_str(&q, "),"
+        " priv AS (SELECT DISTINCT ON (split_part(cands.k, ' ', 2))"
+        " true AS priv, l.sender_key = cands.k AS sent, l.sender_nick, l.target, l.server_time, l.id"
+        " FROM cands CROSS JOIN LATERAL ("
+        " SELECT * FROM ("
+        "(SELECT * FROM messages m WHERE m.sender_key = cands.k" TARGETS_WINDOW
+        " ORDER BY m.server_time DESC, m.id DESC LIMIT 1) UNION ALL"
+        " (SELECT * FROM messages m WHERE m.target_key = cands.k" TARGETS_WINDOW
+        " AND m.sender_key IS DISTINCT FROM cands.k ORDER BY m.server_time DESC, m.id DESC LIMIT 1)"
+        ") m ORDER BY m.server_time DESC, m.id DESC LIMIT 1) l"
+        " ORDER BY split_part(cands.k, ' ', 2), l.server_time DESC, l.id DESC),"
+        " chan AS (SELECT false AS priv, false AS sent, l.sender_nick, l.target, l.server_time, l.id"
+        " FROM unnest($1::text[]) AS ch(c) CROSS JOIN LATERAL ("
+        " SELECT m.* FROM messages m WHERE m.conversation = ch.c AND NOT m.is_private"
+        " AND m.server_time >= $2::timestamptz + interval '1 millisecond'"
+        " AND m.server_time < $3::timestamptz"
+        " ORDER BY m.server_time DESC, m.id DESC LIMIT 1) l)"
+        " SELECT priv, sent, sender_nick, target, " SQL_TIME("server_time")
+        " FROM (SELECT * FROM priv UNION ALL SELECT * FROM chan) x");
+    buf_appendf(&q, " ORDER BY server_time %s, id %s LIMIT $4",
+                forward ? "ASC" : "DESC", forward ? "ASC" : "DESC");
+    buf_append_byte(&q, '\0');
     struct history_req *r = calloc(1, sizeof *r);
     PARLOR_ASSERT(r != NULL);
     r->client = c->id;
     r->sub = SUB_TARGETS;
     r->limit = limit;
     r->forward = forward;
-    store_query(sql, 5, values, on_targets, r);
+    store_query(q.data, n, values, on_targets, r);
+    buf_free(&q);
     buf_free(&chans);
 }
 
@@ -447,10 +630,10 @@ static void on_targets(void *arg, const PGresult *res, const char *error)
     for (int k = 0; k < rows; k++) {
         int i = r->forward ? k : rows - 1 - k;   /* always oldest first */
         const char *name;
-        if (strcmp(PQgetvalue(res, i, 1), "t") == 0) {
+        if (strcmp(PQgetvalue(res, i, 0), "t") == 0) {
             /* The other side, as it was spelled in the latest message. */
-            const char *sender = PQgetvalue(res, i, 2), *to = PQgetvalue(res, i, 3);
-            name = irc_casecmp(sender, c->nick) == 0 ? to : sender;
+            bool sent = strcmp(PQgetvalue(res, i, 1), "t") == 0;
+            name = PQgetvalue(res, i, sent ? 3 : 2);
         } else {
             name = PQgetvalue(res, i, 3);    /* the channel as stored */
             for (int j = 0; j < c->nchans; j++)
@@ -622,33 +805,43 @@ out:
 
 static void hs_query_days(struct client *c, struct hs_req *r)
 {
-    const char *values[2] = { r->t.conv, W.cfg->history_tz };
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT to_char(d, 'YYYY-MM-DD'), n FROM ("
-             "SELECT (server_time AT TIME ZONE $2)::date AS d, count(*) AS n FROM messages"
-             " WHERE conversation = $1 AND %sis_private GROUP BY 1) s ORDER BY d DESC LIMIT %d",
-             r->t.is_private ? "" : "NOT ", DAYS_MAX + 1);
-    store_query(sql, 2, values, on_days, r);
+    const char *values[6];
+    int n = scope_values(&r->t, values);
+    values[n++] = W.cfg->history_tz;
+    struct buf q = BUF_INIT;
+    buf_appendf(&q, "SELECT to_char(d, 'YYYY-MM-DD'), n FROM ("
+                "SELECT (server_time AT TIME ZONE $%d)::date AS d, count(*) AS n FROM ", n);
+    scope(&q, &r->t);
+    buf_appendf(&q, " GROUP BY 1) s ORDER BY d DESC LIMIT %d", DAYS_MAX + 1);
+    buf_append_byte(&q, '\0');
+    store_query(q.data, n, values, on_days, r);
+    buf_free(&q);
 }
 
 static void hs_query_show(struct client *c, struct hs_req *r)
 {
-    char offset[16], sql[1024];
+    char offset[16];
     snprintf(offset, sizeof offset, "%d", (r->page - 1) * PAGE_SIZE);
-    const char *values[4] = { r->t.conv, W.cfg->history_tz, r->date, offset };
+    const char *values[8];
+    int n = scope_values(&r->t, values);
+    int tz = n + 1, date = n + 2, off = n + 3;
+    values[n++] = W.cfg->history_tz;
+    values[n++] = r->date;
+    values[n++] = offset;
     /* The day's bounds are local midnights converted to timestamptz, so the
-     * index range on (conversation, server_time) serves the query; count(*)
-     * OVER () is the day's total, computed before LIMIT. */
-    snprintf(sql, sizeof sql,
-             "SELECT to_char(server_time AT TIME ZONE $2, 'HH24:MI:SS'), sender_nick, command, body,"
-             " count(*) OVER () FROM messages"
-             " WHERE conversation = $1 AND %sis_private"
-             " AND server_time >= ($3::date)::timestamp AT TIME ZONE $2"
-             " AND server_time < ($3::date + 1)::timestamp AT TIME ZONE $2"
-             " ORDER BY server_time, id LIMIT %d OFFSET $4",
-             r->t.is_private ? "" : "NOT ", PAGE_SIZE);
-    store_query(sql, 4, values, on_show, r);
+     * index ranges on (conversation | owner key, server_time) serve the
+     * query; count(*) OVER () is the day's total, computed before LIMIT. */
+    struct buf q = BUF_INIT;
+    buf_appendf(&q, "SELECT to_char(server_time AT TIME ZONE $%d, 'HH24:MI:SS'), sender_nick,"
+                " command, body, count(*) OVER () FROM ", tz);
+    scope(&q, &r->t);
+    buf_appendf(&q, " WHERE server_time >= ($%d::date)::timestamp AT TIME ZONE $%d"
+                " AND server_time < ($%d::date + 1)::timestamp AT TIME ZONE $%d"
+                " ORDER BY server_time, id LIMIT %d OFFSET $%d",
+                date, tz, date, tz, PAGE_SIZE, off);
+    buf_append_byte(&q, '\0');
+    store_query(q.data, n, values, on_show, r);
+    buf_free(&q);
 }
 
 /* A room the client is not in: say whether it exists at all. */

@@ -314,11 +314,19 @@ static void store_pm(struct client *t, const struct nick_msg *m)
         snprintf(conv, sizeof conv, "%s %s", b, a);
     else
         snprintf(conv, sizeof conv, "%s %s", a, b);
+    /* Each side belongs to its account, or to its connection when it is
+     * not logged in: whoever takes a nick later reads nothing of this. */
+    char sender_key[HISTORY_KEY_MAX], target_key[HISTORY_KEY_MAX];
+    history_private_key(m->from_account, m->from_client, t->nick, sender_key, sizeof sender_key);
+    history_private_key(t->account, t->id, m->from_nick, target_key, sizeof target_key);
     static uint64_t pm_seq;
     struct store_msg sm = {
         .target = t->nick, .conversation = conv, .is_private = true, .sender_nick = m->from_nick,
         .sender_account = m->from_account[0] ? m->from_account : NULL, .command = m->command,
         .body = m->text, .msgid = m->msgid, .seq = ++pm_seq, .time = m->time,
+        .sender_client = m->from_client, .target_client = t->id,
+        .target_account = t->account[0] ? t->account : NULL,
+        .sender_key = sender_key, .target_key = target_key,
     };
     struct pm_ack *ack = calloc(1, sizeof *ack);
     PARLOR_ASSERT(ack != NULL);

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +41,11 @@
 
 enum conn_state { ST_NONE, ST_CONNECTING, ST_UP, ST_DOWN };
 
+#define NCOLS 15
+
 /* Messages in column form, ready to become the INSERT's array parameters. */
 struct batch {
-    struct buf col[10];           /* array literals being built, without the braces */
+    struct buf col[NCOLS];           /* array literals being built, without the braces */
     uint32_t n;
     struct buf records;           /* the same messages as spool records */
     store_durable_cb **cbs;       /* durable callbacks, n of them */
@@ -113,9 +116,11 @@ static struct {
 
 static const char *const insert_sql =
     "INSERT INTO messages (target, conversation, is_private, sender_nick, sender_account,"
-    " command, body, server_time, msgid, seq)"
+    " command, body, server_time, msgid, seq,"
+    " sender_client, target_account, target_client, sender_key, target_key)"
     " SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[],"
-    " $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::bigint[])"
+    " $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::bigint[],"
+    " $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[])"
     " ON CONFLICT (msgid) DO NOTHING";
 
 static void connect_start(void);
@@ -140,7 +145,7 @@ static void batch_free(struct batch *b)
         b->after = x->next;
         free(x);
     }
-    for (int i = 0; i < 10; i++)
+    for (int i = 0; i < NCOLS; i++)
         buf_free(&b->col[i]);
     buf_free(&b->records);
     free(b->cbs);
@@ -173,12 +178,24 @@ static void col_raw(struct buf *c, const char *s)
     buf_append_str(c, s);
 }
 
+/* A connection id as a bigint element; 0 (none) is NULL. */
+static void col_client(struct buf *c, uint64_t id)
+{
+    char s[32];
+    snprintf(s, sizeof s, "%" PRId64, (int64_t)id);
+    col_raw(c, id ? s : "NULL");
+}
+
+/* Rounded to the nearest microsecond: times that crossed workers are whole
+ * milliseconds held in a double (1764614789.691 may be ...690999999), and
+ * truncating would store them a microsecond early. */
 static void format_time(double t, char *out, size_t cap)
 {
-    time_t sec = (time_t)t;
+    long long total = llround(t * 1e6);
+    time_t sec = (time_t)(total / 1000000);
+    int us = (int)(total % 1000000);
     struct tm tm;
     gmtime_r(&sec, &tm);
-    int us = (int)((t - (double)sec) * 1e6);
     snprintf(out, cap, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
 }
@@ -198,44 +215,78 @@ static void batch_add_columns(struct batch *b, const struct store_msg *m)
     col_text(&b->col[7], t);
     col_text(&b->col[8], m->msgid);
     col_raw(&b->col[9], seq);
+    col_client(&b->col[10], m->sender_client);
+    col_text(&b->col[11], m->target_account);
+    col_client(&b->col[12], m->target_client);
+    col_text(&b->col[13], m->sender_key);
+    col_text(&b->col[14], m->target_key);
     b->n++;
 }
 
-/* Spool record: one IPC frame (type 1) with the message's fields. */
+/* Spool record: one IPC frame with the message's fields.  Type 1 is the
+ * record before private messages had owners (still read from old spools);
+ * type 2 adds the fields of migration 0005 at the end. */
+enum { RECORD_V1 = 1, RECORD_V2 = 2 };
+
+/* A string that may be NULL: a presence byte, then the string. */
+static void put_opt_str(struct buf *out, const char *s)
+{
+    ipc_put_u8(out, s != NULL);
+    ipc_put_cstr(out, s ? s : "");
+}
+
+static const char *get_opt_str(struct ipc_reader *r)
+{
+    bool present = ipc_get_u8(r);
+    const char *s = ipc_get_str(r, NULL);
+    return present ? s : NULL;
+}
+
 static void record_encode(struct buf *out, const struct store_msg *m)
 {
-    size_t f = ipc_begin(out, 1);
+    size_t f = ipc_begin(out, RECORD_V2);
     ipc_put_cstr(out, m->target);
     ipc_put_cstr(out, m->conversation);
     ipc_put_u8(out, m->is_private);
     ipc_put_cstr(out, m->sender_nick);
-    ipc_put_u8(out, m->sender_account != NULL);
-    ipc_put_cstr(out, m->sender_account);
+    put_opt_str(out, m->sender_account);
     ipc_put_cstr(out, m->command);
     ipc_put_cstr(out, m->body);
     ipc_put_cstr(out, m->msgid);
     ipc_put_u64(out, m->seq);
-    ipc_put_u64(out, (uint64_t)(m->time * 1e6));
+    ipc_put_u64(out, (uint64_t)llround(m->time * 1e6));
+    ipc_put_u64(out, m->sender_client);
+    put_opt_str(out, m->target_account);
+    ipc_put_u64(out, m->target_client);
+    put_opt_str(out, m->sender_key);
+    put_opt_str(out, m->target_key);
     ipc_end(out, f);
 }
 
-static int record_decode(const char *payload, size_t len, struct store_msg *m)
+static int record_decode(uint8_t type, const char *payload, size_t len, struct store_msg *m)
 {
     struct ipc_reader r;
     ipc_reader_init(&r, payload, len);
+    memset(m, 0, sizeof *m);
     m->target = ipc_get_str(&r, NULL);
     m->conversation = ipc_get_str(&r, NULL);
     m->is_private = ipc_get_u8(&r);
     m->sender_nick = ipc_get_str(&r, NULL);
-    bool has_account = ipc_get_u8(&r);
-    m->sender_account = ipc_get_str(&r, NULL);
-    if (!has_account)
-        m->sender_account = NULL;
+    m->sender_account = get_opt_str(&r);
     m->command = ipc_get_str(&r, NULL);
     m->body = ipc_get_str(&r, NULL);
     m->msgid = ipc_get_str(&r, NULL);
     m->seq = ipc_get_u64(&r);
     m->time = (double)ipc_get_u64(&r) / 1e6;
+    if (type == RECORD_V2) {
+        m->sender_client = ipc_get_u64(&r);
+        m->target_account = get_opt_str(&r);
+        m->target_client = ipc_get_u64(&r);
+        m->sender_key = get_opt_str(&r);
+        m->target_key = get_opt_str(&r);
+    } else if (type != RECORD_V1) {
+        return -1;
+    }
     return r.err ? -1 : 0;
 }
 
@@ -326,9 +377,9 @@ static int send_statement(const char *sql, int n, const char *const *values)
 
 static int send_batch(struct batch *b)
 {
-    char *vals[10];
-    struct buf lit[10];
-    for (int i = 0; i < 10; i++) {
+    char *vals[NCOLS];
+    struct buf lit[NCOLS];
+    for (int i = 0; i < NCOLS; i++) {
         buf_init(&lit[i]);
         buf_append_byte(&lit[i], '{');
         buf_append(&lit[i], b->col[i].data, b->col[i].len);
@@ -336,8 +387,8 @@ static int send_batch(struct batch *b)
         buf_append_byte(&lit[i], '\0');
         vals[i] = lit[i].data;
     }
-    int r = send_statement(insert_sql, 10, (const char *const *)vals);
-    for (int i = 0; i < 10; i++)
+    int r = send_statement(insert_sql, NCOLS, (const char *const *)vals);
+    for (int i = 0; i < NCOLS; i++)
         buf_free(&lit[i]);
     return r;
 }
@@ -377,7 +428,7 @@ static void replay_spool(void)
                 break;
             }
             struct store_msg m;
-            if (record_decode(payload, plen, &m) == 0)
+            if (record_decode(type, payload, plen, &m) == 0)
                 batch_add_columns(b, &m);
             pos += (size_t)fl;
         }

@@ -52,6 +52,12 @@ struct store_msg {
     const char *msgid;
     uint64_t seq;
     double time;               /* wall clock seconds */
+    /* Private messages only (0 / NULL for channels): both sides' connection
+     * and the recipient's account, and the owner keys history reads by
+     * (migrations/0005_private_history_owners.sql, history_private_key). */
+    uint64_t sender_client, target_client;
+    const char *target_account;    /* NULL when not logged in */
+    const char *sender_key, *target_key;
 };
 
 typedef void store_durable_cb(void *arg);

@@ -459,6 +459,13 @@ void account_nick_check(struct client *c);
 void history_command(struct client *c, struct irc_msg *m);
 /* A PRIVMSG to HistServ, split by services.c (verb NULL when empty). */
 void history_service_command(struct client *c, const char *verb, char *args);
+/* Who may read one side of a private message (messages.sender_key and
+ * target_key): "a:<account> <peer>" when that side is logged in to
+ * `account`, else "c:<client id> <peer>"; peer is the other side's folded
+ * nick.  Private history is read by these keys, never by a current nick. */
+#define HISTORY_KEY_MAX (2 + 20 + 1 + IRC_NICK_MAX + 1)
+void history_private_key(const char *account, uint64_t client, const char *peer_nick,
+                         char *out, size_t cap);
 /* ---- end history.c ---- */
 
 /* ---- game.c: GameServ, the word-guessing game ---- */

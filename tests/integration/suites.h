@@ -17,5 +17,6 @@ Suite *game_suite(void);
 Suite *hostile_suite(void);
 Suite *failover_suite(void);
 Suite *limits_suite(void);
+Suite *privacy_suite(void);
 
 #endif
