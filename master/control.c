@@ -658,6 +658,30 @@ static void cmd_reload(struct ctl_conn *c, char **argv, int argc, const char *re
         ok(c, "%s", msg);
 }
 
+static void cmd_restart(struct ctl_conn *c, char **argv, int argc, const char *rest)
+{
+    int slot = -1;
+    if (argc == 2 && strcmp(argv[1], "all") == 0) {
+        slot = -1;
+    } else if (argc == 3 && strcmp(argv[1], "worker") == 0) {
+        char *end;
+        long v = strtol(argv[2], &end, 10);
+        if (*end || end == argv[2] || v < 0 || v >= cfg->workers) {
+            error(c, "no worker %s (0..%d)", argv[2], cfg->workers - 1);
+            return;
+        }
+        slot = (int)v;
+    } else {
+        error(c, "usage: restart worker N | restart all");
+        return;
+    }
+    char msg[128];
+    if (master_restart(slot, msg, sizeof msg) < 0)
+        error(c, "%s", msg);
+    else
+        ok(c, "%s", msg);
+}
+
 static void cmd_drain(struct ctl_conn *c, char **argv, int argc, const char *rest)
 {
     bool drain = strcmp(argv[0], "drain") == 0;
@@ -716,6 +740,7 @@ static const struct ctl_command commands[] = {
     { "kick", "kick NICK [REASON]", "disconnect a user", cmd_kick },
     { "wall", "wall TEXT", "a server notice to everyone", cmd_wall },
     { "reload", "reload", "re-read the configuration file (also SIGHUP)", cmd_reload },
+    { "restart", "restart worker N | restart all", "restart one worker, or all one at a time (their clients reconnect)", cmd_restart },
     { "drain", "drain WORKER", "give a worker no new clients", cmd_drain },
     { "undrain", "undrain WORKER", "let a drained worker take clients again", cmd_drain },
     { "shutdown", "shutdown [graceful SECONDS]", "warn clients, wait, stop (also SIGTERM)", cmd_shutdown },

@@ -105,6 +105,10 @@ static int stopping;
 static double stop_at;          /* graceful shutdown: when to stop the workers */
 static bool notified_ready;
 static double accept_paused_until;
+#define ROLLING_PAUSE 0.5      /* seconds between one worker back and the next restart */
+static int rolling_slot = -1;   /* the worker a rolling restart waits for */
+static int rolling_next = -1;   /* the next slot to restart, -1: no rolling restart */
+static double rolling_next_at;
 static long worker_cap;         /* max-clients-per-worker, or less (RLIMIT_NOFILE) */
 static struct ratelog log_accept_fail, log_nofd, log_refused_ip, log_refused_full,
                       log_no_worker, log_relink;
@@ -370,9 +374,16 @@ static void reap_children(void)
             continue;
         }
         w->restarts++;
+        double now = now_mono();
+        if (w->restarting) {
+            w->restarting = false;
+            w->respawn_at = now;
+            log_info("worker %d (pid %d) stopped for a restart (%s); starting its replacement", i,
+                     (int)pid, w->last_exit);
+            continue;
+        }
         /* A worker that dies within a second of starting is crashing in a
          * loop; wait a second so we do not spin. */
-        double now = now_mono();
         w->respawn_at = (now - w->started < 1.0) ? now + 1.0 : now;
         log_warn("worker %d (pid %d) %s; %d clients dropped; respawning", i, (int)pid,
                  w->last_exit, (int)(w->assigned - w->closed));
@@ -399,7 +410,7 @@ static int pick_worker(double now, double *rest_until)
     for (int k = 0; k < cfg->workers; k++) {
         int i = (rr_next + k) % cfg->workers;
         struct worker_slot *w = &slots[i];
-        if (!w->pid || w->chan < 0 || w->draining)
+        if (!w->pid || w->chan < 0 || w->draining || w->restarting)
             continue;
         long load = w->assigned - w->closed;
         if (load >= worker_cap)
@@ -692,6 +703,8 @@ static void read_worker(int slot)
             log_info("worker %d ready", slot);
             slots[slot].ready = true;
             notify_ready();
+            if (rolling_slot == slot)         /* the next one after a moment */
+                rolling_next_at = now_mono() + ROLLING_PAUSE;
             break;
         case IPC_W_ANSWER:
             control_on_answer(slot, payload, plen);
@@ -727,6 +740,85 @@ static void read_worker(int slot)
             log_warn("worker %d sent unknown frame type %d", slot, type);
         }
     }
+}
+
+/* ---- restarts on request (parlorctl restart) ----
+ *
+ * A worker is restarted by telling it to stop (IPC_M_SHUTDOWN: its clients
+ * get an ERROR line) and starting its replacement as soon as it is reaped.
+ * The other workers keep what they ask of its rooms and nicks until the
+ * replacement is there (worker/outbox.c).  A rolling restart does one
+ * worker at a time, the next ROLLING_PAUSE seconds after the previous one
+ * is ready again.  An nginx-style binary upgrade would build on the same
+ * steps: the master re-executes itself keeping its listeners and channels,
+ * then restarts the workers one by one with the new binary. */
+static void stop_for_restart(int slot)
+{
+    struct worker_slot *w = &slots[slot];
+    w->restarting = true;
+    struct buf b = BUF_INIT;
+    size_t f = ipc_begin(&b, IPC_M_SHUTDOWN);
+    ipc_put_cstr(&b, "Server worker restarting, please reconnect");
+    ipc_end(&b, f);
+    if (send_to_worker(slot, &b, -1) < 0)
+        kill(w->pid, SIGTERM);
+    buf_free(&b);
+    log_info("worker %d (pid %d): restarting", slot, (int)w->pid);
+}
+
+int master_restart(int slot, char *msg, size_t msglen)
+{
+    if (stopping || stop_at > 0) {
+        snprintf(msg, msglen, "the server is shutting down");
+        return -1;
+    }
+    if (rolling_slot >= 0 || rolling_next >= 0) {
+        snprintf(msg, msglen, "a rolling restart is in progress");
+        return -1;
+    }
+    if (slot >= 0) {
+        if (slot >= cfg->workers || !slots[slot].pid) {
+            snprintf(msg, msglen, "worker %d is not running", slot);
+            return -1;
+        }
+        if (slots[slot].restarting) {
+            snprintf(msg, msglen, "worker %d is already restarting", slot);
+            return -1;
+        }
+        stop_for_restart(slot);
+        snprintf(msg, msglen, "worker %d restarting", slot);
+        return 0;
+    }
+    rolling_next = 0;
+    rolling_next_at = now_mono();
+    snprintf(msg, msglen, "rolling restart of %d workers started", cfg->workers);
+    return 0;
+}
+
+/* Drive a rolling restart: start the next worker's restart when due. */
+static void rolling_tick(double now)
+{
+    if (rolling_slot >= 0 && slots[rolling_slot].ready && !slots[rolling_slot].restarting &&
+        slots[rolling_slot].pid && now >= rolling_next_at) {
+        log_info("rolling restart: worker %d is back", rolling_slot);
+        rolling_slot = -1;
+        if (rolling_next >= cfg->workers) {
+            rolling_next = -1;
+            log_info("rolling restart: done");
+            return;
+        }
+    }
+    if (rolling_slot >= 0 || rolling_next < 0 || now < rolling_next_at)
+        return;
+    while (rolling_next < cfg->workers && !slots[rolling_next].pid)
+        rolling_next++;
+    if (rolling_next >= cfg->workers) {
+        rolling_next = -1;
+        return;
+    }
+    rolling_slot = rolling_next++;
+    rolling_next_at = now + 3600;          /* until it is ready again */
+    stop_for_restart(rolling_slot);
 }
 
 static void close_listeners(void)
@@ -859,7 +951,10 @@ int master_run(const struct parlor_config *config, int argc, char **argv)
         }
 
         limits_sweep(now);
+        rolling_tick(now);
         int timeout = relink_due(now, 200);
+        if (rolling_next >= 0 && timeout > 100)
+            timeout = 100;
         struct pollfd pfd[1 + CONFIG_MAX_LISTEN + MAX_WORKERS + 20];
         int idx_slot[MAX_WORKERS];
         int n = 0;

@@ -19,6 +19,7 @@ struct worker_slot {
     long closed;          /* clients it reported closed */
     int restarts;
     bool draining;        /* gets no new clients */
+    bool restarting;      /* told to stop by `parlorctl restart`; respawned at once */
     bool ready;           /* sent IPC_W_READY */
     double started;       /* monotonic seconds */
     double respawn_at;    /* when to fork a replacement (0: not pending) */
@@ -42,6 +43,11 @@ int master_query(int slot, uint32_t qid, int what, const char *arg1, const char 
 int master_reload(char *msg, size_t msglen);
 /* Stop accepting now; shut the workers down after `grace` seconds. */
 void master_shutdown(int grace, const char *why);
+/* Restart worker `slot` (its clients are told and disconnected, the others
+ * keep going; requests to its rooms wait for the new process), or with
+ * slot < 0 every worker, one at a time, each after the previous one is
+ * back.  0, or -1 with msg filled. */
+int master_restart(int slot, char *msg, size_t msglen);
 
 /* limits.c: per-address limits (see the top of limits.c) */
 /* The key an address is counted under: IPv4 as it is, IPv6 as its /64. */

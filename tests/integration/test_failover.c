@@ -221,6 +221,94 @@ START_TEST(test_owner_not_back_in_time_fails_exactly_the_held_messages)
 }
 END_TEST
 
+/* `parlorctl ARGS...` against the test server; asserts exit status 0. */
+static void ctl(const struct it_server *s, const char *a1, const char *a2, const char *a3)
+{
+    char path[256], out[4096];
+    it_parlorctl_path(path, sizeof path);
+    const char *args[] = { "-s", s->control_path, a1, a2, a3, NULL };
+    int status = it_run(path, args, out, sizeof out, IT_TIMEOUT_MS);
+    ck_assert_msg(status == 0, "parlorctl %s %s: status %d: %s", a1, a2 ? a2 : "", status, out);
+}
+
+/* `parlorctl restart worker 0` while a client of worker 1 streams into a
+ * room worker 0 owns: its clients are told and disconnected, the stream
+ * loses nothing. */
+START_TEST(test_restart_of_a_room_owner_loses_no_message)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", NULL };
+    it_server_start(&s, extra);
+    char room[32];
+    room_owned_by(0, "#rs", room, sizeof room);
+    struct it_client *local = member(&s, 0, "local0", room);
+    struct it_client *sender = member(&s, 1, "sender", room);
+    struct it_client *reader = member(&s, 1, "reader", room);
+    pid_t old = local->worker_pid;
+    for (int i = 0; i < 300; i++) {
+        if (i == 100)
+            ctl(&s, "restart", "worker", "0");
+        it_send(sender, "PRIVMSG %s :rs %d", room, i);
+        it_sleep_ms(5);
+    }
+    ck_assert_int_eq(it_expect_closed(local, "restarting", 10000), 1);
+    expect_in_order(sender, room, "rs", 300, 30000);
+    expect_in_order(reader, room, "rs", 300, 30000);
+    ck_assert_int_eq(stored(room, "rs %"), 300);
+    pid_t pids[4];
+    int n = it_server_workers(&s, pids, 4);
+    ck_assert_int_eq(n, 2);
+    ck_assert(pids[0] != old && pids[1] != old);
+    it_client_free(local);
+    it_client_free(sender);
+    it_client_free(reader);
+    it_server_stop(&s);
+}
+END_TEST
+
+/* `parlorctl restart all`: every worker gets a new process, one at a time,
+ * and a client that reconnects chats as before. */
+START_TEST(test_rolling_restart_replaces_every_worker)
+{
+    struct it_server s;
+    const char *extra[] = { "--workers", "3", "--flood-lines", "0", NULL };
+    it_server_start(&s, extra);
+    pid_t before[4];
+    ck_assert_int_eq(it_server_workers(&s, before, 4), 3);
+    ctl(&s, "restart", "all", NULL);
+    long deadline = it_now_ms() + 30000;
+    for (;;) {
+        pid_t now[4];
+        int n = it_server_workers(&s, now, 4);
+        int fresh = 0;
+        for (int i = 0; i < n; i++) {
+            bool old = false;
+            for (int j = 0; j < 3; j++)
+                old = old || now[i] == before[j];
+            fresh += !old;
+        }
+        if (n == 3 && fresh == 3 && it_server_log_contains(&s, "rolling restart: done"))
+            break;
+        if (it_now_ms() > deadline) {
+            it_server_dump_log(&s, 30);
+            ck_abort_msg("rolling restart did not finish: %d workers, %d new", n, fresh);
+        }
+        it_sleep_ms(100);
+    }
+    struct it_client *a = it_connect_registered(&s, "after1");
+    struct it_client *b = it_connect_registered(&s, "after2");
+    it_send(a, "JOIN #back");
+    it_expect(a, " 366 ");
+    it_send(b, "JOIN #back");
+    it_expect(b, " 366 ");
+    it_send(a, "PRIVMSG #back :hello again");
+    it_expect(b, "hello again");
+    it_client_free(a);
+    it_client_free(b);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *failover_suite(void)
 {
     Suite *s = suite_create("failover");
@@ -232,6 +320,8 @@ Suite *failover_suite(void)
     tcase_add_test(tc, test_owner_killed_late_loses_no_message);
     tcase_add_test(tc, test_owner_killed_during_a_burst_of_joins_completes_them);
     tcase_add_test(tc, test_owner_not_back_in_time_fails_exactly_the_held_messages);
+    tcase_add_test(tc, test_restart_of_a_room_owner_loses_no_message);
+    tcase_add_test(tc, test_rolling_restart_replaces_every_worker);
     suite_add_tcase(s, tc);
     return s;
 }
