@@ -174,11 +174,16 @@ bool outbox_echo_is_duplicate(const char *msgid)
 /* Answer and drop every kept request for `slot`: its owner is not back. */
 static void fail_all(int slot)
 {
+    /* Detached first: telling a client may resume its input, and what it
+     * asks next starts a new wait of its own. */
     struct box *bx = &boxes[slot];
     size_t told = 0, n = bx->count;
-    while (bx->head) {
-        struct entry *e = bx->head;
-        bx->head = e->next;
+    struct entry *list = bx->head;
+    bx->head = bx->tail = NULL;
+    bx->count = 0;
+    while (list) {
+        struct entry *e = list;
+        list = e->next;
         struct client *c = e->client ? client_by_id(e->client) : NULL;
         if (c && !c->closing && e->command[0]) {
             client_sendf(c, ":%s FAIL %s TEMPORARILY_UNAVAILABLE %s :%s is not available right now; "
@@ -193,8 +198,6 @@ static void fail_all(int slot)
         }
         entry_free(e);
     }
-    bx->tail = NULL;
-    bx->count = 0;
     log_warn("worker %d did not come back within %d s: %zu requests answered with FAIL (%zu clients told)",
              slot, W.cfg->owner_timeout, n, told);
 }
