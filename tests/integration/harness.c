@@ -966,3 +966,56 @@ struct it_client *it_connect_on_worker_rcvbuf(const struct it_server *s, int wor
         it_sleep_ms(20);  /* let the server notice the closed spares */
     return found;
 }
+
+/* ---- waiting for events (issue 14) ---------------------------------------- */
+
+int it_server_log_count(const struct it_server *s, const char *needle)
+{
+    FILE *f = fopen(s->log_path, "re");
+    if (!f)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    while (getline(&line, &cap, f) >= 0)
+        if (strstr(line, needle))
+            n++;
+    free(line);
+    fclose(f);
+    return n;
+}
+
+void it_server_expect_log(const struct it_server *s, const char *needle, int count, int timeout_ms)
+{
+    if (!IT_EVENTUALLY(it_server_log_count(s, needle) >= count, timeout_ms))
+        server_fail(s, "the log has %d lines with '%s' after %d ms, expected %d",
+                    it_server_log_count(s, needle), needle, timeout_ms, count);
+}
+
+static bool workers_replaced(const struct it_server *s, const pid_t *gone, int ngone,
+                             pid_t *pids, int n)
+{
+    pid_t now[IT_MAX_WORKERS];
+    int have = it_server_workers(s, now, IT_MAX_WORKERS);
+    if (have != n)
+        return false;
+    for (int i = 0; i < have; i++)
+        for (int j = 0; j < ngone; j++)
+            if (now[i] == gone[j])
+                return false;
+    memcpy(pids, now, (size_t)n * sizeof *pids);
+    return true;
+}
+
+void it_server_expect_workers_replaced(const struct it_server *s, const pid_t *gone, int ngone,
+                                       pid_t *pids, int n, int timeout_ms)
+{
+    if (!IT_EVENTUALLY(workers_replaced(s, gone, ngone, pids, n), timeout_ms))
+        server_fail(s, "no %d live workers without the replaced ones after %d ms", n, timeout_ms);
+}
+
+void it_require_file(const char *path, const char *what)
+{
+    ck_assert_msg(access(path, X_OK) == 0, "%s (%s) is missing: %s; run make first",
+                  what, path, strerror(errno));
+}

@@ -153,4 +153,33 @@ void it_register(struct it_client *c, const char *nick);
 void it_fail(const struct it_client *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 
+/* ---- waiting for events (issue 14) ----------------------------------------
+ *
+ * Assertions wait for the event they are about, polling the state; the
+ * deadline only bounds a hang, it is never the thing being tested. */
+
+/* Poll `cond` every 10 ms until it holds or timeout_ms passed; evaluates to
+ * the last value of `cond`. */
+#define IT_EVENTUALLY(cond, timeout_ms)                                  \
+    __extension__({                                                      \
+        long it_deadline_ = it_now_ms() + (timeout_ms);                  \
+        bool it_ok_;                                                     \
+        while (!(it_ok_ = (cond)) && it_now_ms() < it_deadline_)         \
+            it_sleep_ms(10);                                             \
+        it_ok_;                                                          \
+    })
+/* How many lines of the server's log contain `needle`. */
+int it_server_log_count(const struct it_server *s, const char *needle);
+/* Wait until at least `count` log lines contain `needle`; fails the test
+ * (with the log's tail) after timeout_ms. */
+void it_server_expect_log(const struct it_server *s, const char *needle, int count, int timeout_ms);
+/* Wait until the master has `n` live workers none of which is in
+ * `gone[0..ngone)`; the new PIDs go to `pids`.  Fails the test after
+ * timeout_ms. */
+void it_server_expect_workers_replaced(const struct it_server *s, const pid_t *gone, int ngone,
+                                       pid_t *pids, int n, int timeout_ms);
+/* Fail the test: `what` (a prerequisite such as bin/parlorctl) is missing.
+ * A missing prerequisite is a failure, never a silent pass. */
+void it_require_file(const char *path, const char *what);
+
 #endif
