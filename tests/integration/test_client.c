@@ -574,12 +574,22 @@ START_TEST(test_account_logs_in_with_sasl_and_a_wrong_password_fails)
     char port[16];
     port_arg(&s, port, sizeof port);
     struct run r;
-    const char *args[] = { "--port", port, "--account", "saslbot", "--join", "#sasl", "--send",
-                           "logged in", NULL };
+    /* A nick other than the account: only a real login can put the
+     * account on the stored message. */
+    const char *args[] = { "--port", port, "--nick", "saslphone", "--account", "saslbot", "--join",
+                           "#sasl", "--send", "logged in", NULL };
     setenv("PARLOR_PASSWORD", "Correct-Horse-9", 1);
     run_parlor(&r, args, NULL);
     ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
-    it_expect(bob, ":saslbot!");
+    it_expect_re(bob, "^(@[^ ]+ )?:saslphone![^ ]+ PRIVMSG #sasl :logged in$");
+    const char *v[1] = { "#sasl" };
+    IT_EVENTUALLY(it_pg_long(&pg, "SELECT count(*) FROM messages WHERE conversation = $1", 1, v) == 1, 10000);
+    PGresult *q = it_pg_query(&pg, "SELECT sender_nick, sender_account FROM messages WHERE conversation = $1",
+                              1, v);
+    ck_assert_int_eq(PQntuples(q), 1);
+    ck_assert_str_eq(PQgetvalue(q, 0, 0), "saslphone");
+    ck_assert_str_eq(PQgetvalue(q, 0, 1), "saslbot");
+    PQclear(q);
     setenv("PARLOR_PASSWORD", "wrong-password", 1);
     run_parlor(&r, args, NULL);
     unsetenv("PARLOR_PASSWORD");

@@ -116,9 +116,10 @@ START_TEST(test_every_echoed_message_is_stored_once_across_a_postgres_restart)
     }
     /* The other member got every message, in order. */
     for (int i = 0; i < N; i++) {
-        char needle[64];
-        snprintf(needle, sizeof needle, "PRIVMSG #durable :m %d", i);
-        if (!it_wait(b, needle, 5000))
+        /* Anchored: "m 1" must not match "m 10". */
+        char re[64];
+        snprintf(re, sizeof re, " PRIVMSG #durable :m %d$", i);
+        if (!it_wait_re(b, re, 5000))
             it_fail(b, "missing message %d", i);
     }
     wait_stored("#durable", N);
