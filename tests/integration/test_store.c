@@ -187,21 +187,29 @@ START_TEST(test_history_is_gap_free_up_to_the_last_acknowledged_message_after_ow
     char needle[96];
     snprintf(needle, sizeof needle, "channel %s: 2 members re-announced", chan);
     it_server_expect_log(&s, needle, 1, 10000);
-    /* What the mirror got of the burst: lost-or-kept 0..relayed-1, in order. */
+    for (int i = 0; i < AFTER; i++) {
+        it_send(sender, "PRIVMSG %s :g %d", chan, BEFORE + i);
+        expect_echo(sender, "g", BEFORE + i, ids[BEFORE + i]);
+    }
+    /* What the mirror got of the burst, before the first message after the
+     * kill: lost-or-kept 0..relayed-1, in order. */
     int relayed = 0;
-    const char *line;
-    while ((line = it_next_line(mirror, 0))) {
+    char first_after[64];
+    snprintf(first_after, sizeof first_after, "PRIVMSG %s :g %d", chan, BEFORE);
+    for (;;) {
+        const char *line = it_next_line(mirror, IT_TIMEOUT_MS);
+        if (!line)
+            it_fail(mirror, "the mirror never got g %d", BEFORE);
+        const char *p = strstr(line, first_after);
+        if (p && p[strlen(first_after)] == '\0')
+            break;
         char want[64];
         snprintf(want, sizeof want, "PRIVMSG %s :lost-or-kept %d", chan, relayed);
-        const char *p = strstr(line, want);
+        p = strstr(line, want);
         if (p && p[strlen(want)] == '\0')
             relayed++;
         else if (strstr(line, "lost-or-kept"))
             it_fail(mirror, "burst relayed out of order (expected %d): %s", relayed, line);
-    }
-    for (int i = 0; i < AFTER; i++) {
-        it_send(sender, "PRIVMSG %s :g %d", chan, BEFORE + i);
-        expect_echo(sender, "g", BEFORE + i, ids[BEFORE + i]);
     }
     /* Every acknowledged message is stored exactly once (the echo is sent
      * once it is durable, so no waiting is needed). */
@@ -485,6 +493,12 @@ START_TEST(test_graceful_shutdown_keeps_every_relayed_message_in_postgres_or_the
             it_fail(r, "f %d was not relayed", i);
         ck_assert(line_msgid(line, seen[i]));
     }
+    /* Nothing is durable yet, so the sender has no echo (echo-message is
+     * the acknowledgement). */
+    const char *el;
+    while ((el = it_next_line(w, 200)))
+        if (strstr(el, " PRIVMSG #inflight :f "))
+            it_fail(w, "echo before the message is durable: %s", el);
     it_server_stop(&s);                    /* SIGTERM with everything pending or in flight */
     PQclear(PQexec(lock, "COMMIT"));
     PQfinish(lock);
