@@ -39,7 +39,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 PROGRAMS := $(BIN)/parlord $(BIN)/parlorctl $(BIN)/parlor
 TESTS    := $(BIN)/test_unit $(BIN)/test_integration
 
-.PHONY: all asan test test-unit test-integration test-asan run deps bench clean install
+.PHONY: all asan test test-unit test-integration test-asan run deps bench mutate clean install
 all: $(PROGRAMS) $(TESTS) $(if $(BENCH_SRC),$(BIN)/parlor-bench)
 
 $(BUILD)/%.o: %.c
@@ -100,6 +100,11 @@ bench:
 	@scripts/deps.sh --bench
 	$(MAKE) all
 	scripts/bench.sh
+
+# Deliberate bugs (tests/mutations/*.patch) applied one at a time to a scratch
+# copy: each must make its integration tests fail.  Not part of `make test`.
+mutate: all
+	scripts/mutate.sh
 
 clean:
 	rm -rf build build-asan bin

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static void join(struct it_client *c, const char *chan)
 {
@@ -304,7 +307,9 @@ END_TEST
 
 /* ---- SIGTERM ------------------------------------------------------------- */
 
-START_TEST(test_sigterm_sends_error_to_every_client_and_exits_cleanly)
+/* A graceful stop by `sig`: every client gets one ERROR line, the master
+ * exits 0 with no worker left, and nothing listens afterwards. */
+static void graceful_stop_by(int sig)
 {
     struct it_server s;
     it_server_start(&s, NULL);
@@ -322,7 +327,7 @@ START_TEST(test_sigterm_sends_error_to_every_client_and_exits_cleanly)
     pid_t workers[IT_MAX_WORKERS];
     int n = it_server_workers(&s, workers, IT_MAX_WORKERS);
     ck_assert_int_eq(n, 2);
-    ck_assert_int_eq(kill(s.pid, SIGTERM), 0);
+    ck_assert_int_eq(kill(s.pid, sig), 0);
     for (int i = 0; i < 5; i++) {
         int errors = it_expect_closed(c[i], "ERROR :", IT_TIMEOUT_MS);
         if (errors != 1)
@@ -340,6 +345,58 @@ START_TEST(test_sigterm_sends_error_to_every_client_and_exits_cleanly)
     it_client_free(unreg);
     for (int i = 0; i < 5; i++)
         it_client_free(c[i]);
+}
+
+START_TEST(test_sigterm_sends_error_to_every_client_and_exits_cleanly)
+{
+    graceful_stop_by(SIGTERM);
+}
+END_TEST
+
+START_TEST(test_sigint_is_the_same_graceful_stop)
+{
+    graceful_stop_by(SIGINT);
+}
+END_TEST
+
+/* ---- systemd readiness ------------------------------------------------------ */
+
+/* Type=notify: READY=1 (with MAINPID) reaches $NOTIFY_SOCKET once the
+ * listeners are open and every worker is up. */
+START_TEST(test_ready_is_sent_to_notify_socket_once_workers_are_up)
+{
+    char dir[] = "/tmp/parlor-notify-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%.40s/notify.sock", dir);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    setenv("NOTIFY_SOCKET", path, 1);
+    struct it_server s;
+    it_server_start(&s, NULL);
+    unsetenv("NOTIFY_SOCKET");
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    ck_assert_msg(poll(&p, 1, 10000) == 1, "no datagram on NOTIFY_SOCKET within 10 s");
+    char msg[256];
+    ssize_t n = recv(fd, msg, sizeof msg - 1, 0);
+    ck_assert_int_gt(n, 0);
+    msg[n] = '\0';
+    char want[64];
+    snprintf(want, sizeof want, "READY=1\nMAINPID=%d", (int)s.pid);
+    ck_assert_str_eq(msg, want);
+    /* Sent once, after both workers reported ready. */
+    ck_assert_int_eq(it_server_log_count(&s, "ready: 2 workers up"), 1);
+    ck_assert_msg(poll(&p, 1, 0) == 0, "a second datagram on NOTIFY_SOCKET");
+    struct it_client *c = it_connect_registered(&s, "afterready");
+    it_expect_alive(c);
+    it_client_free(c);
+    it_server_stop(&s);
+    close(fd);
+    unlink(path);
+    rmdir(dir);
 }
 END_TEST
 
@@ -398,6 +455,8 @@ Suite *process_suite(void)
     tcase_add_test(tc, test_flooding_client_is_throttled_without_losing_lines);
     tcase_add_test(tc, test_killed_worker_is_respawned_and_the_rest_keeps_chatting);
     tcase_add_test(tc, test_sigterm_sends_error_to_every_client_and_exits_cleanly);
+    tcase_add_test(tc, test_sigint_is_the_same_graceful_stop);
+    tcase_add_test(tc, test_ready_is_sent_to_notify_socket_once_workers_are_up);
     tcase_add_test(tc, test_bad_command_line_exits_with_status_2_and_a_message);
     suite_add_tcase(s, tc);
     return s;

@@ -264,11 +264,12 @@ static struct it_client *connect_when_room(const struct it_server *s, const char
         ck_assert_ptr_nonnull(c);
         const char *l = it_wait_re(c, "(\\*\\*\\* Connected to worker|ERROR)", IT_TIMEOUT_MS);
         if (l && c->worker >= 0) {
-            it_register(c, nick);
+            if (nick)
+                it_register(c, nick);
             return c;
         }
         if (!l || !strstr(l, "ERROR") || it_now_ms() > deadline)
-            it_fail(c, "no room for %s: %s", nick, l ? l : "(nothing)");
+            it_fail(c, "no room for %s: %s", nick ? nick : "a client", l ? l : "(nothing)");
         it_client_free(c);
         it_sleep_ms(10);
     }
@@ -355,6 +356,123 @@ START_TEST(test_ping_timeout_closes_a_silent_client)
 }
 END_TEST
 
+/* ---- promised but untested before issue 14 ---------------------------------- */
+
+/* Read until the server closes; returns the last ERROR line seen (static). */
+static const char *closing_error(struct it_client *c)
+{
+    static char last[256];
+    last[0] = '\0';
+    long deadline = it_now_ms() + IT_TIMEOUT_MS;
+    while (!c->eof && it_now_ms() < deadline) {
+        const char *l = it_next_line(c, (int)(deadline - it_now_ms()));
+        if (l && strncmp(l, "ERROR ", 6) == 0)
+            snprintf(last, sizeof last, "%s", l);
+    }
+    if (!c->eof)
+        it_fail(c, "still open after %d ms", IT_TIMEOUT_MS);
+    return last;
+}
+
+START_TEST(test_password_is_required_when_set)
+{
+    struct it_server s;
+    const char *const args[] = { "--password", "s3cret", NULL };
+    it_server_start(&s, args);
+    /* No PASS, then a wrong one: 464 and the connection is closed. */
+    struct it_client *none = connect_when_room(&s, NULL);
+    it_send(none, "NICK nopass");
+    it_send(none, "USER nopass 0 * :x");
+    it_expect_re(none, "^:[^ ]+ 464 [^ ]+ :Password incorrect$");
+    ck_assert_str_eq(closing_error(none), "ERROR :Closing Link: 127.0.0.1 (Bad password)");
+    struct it_client *wrong = connect_when_room(&s, NULL);
+    it_send(wrong, "PASS s3cre");
+    it_send(wrong, "NICK wrongpass");
+    it_send(wrong, "USER wrongpass 0 * :x");
+    it_expect_re(wrong, "^:[^ ]+ 464 [^ ]+ :Password incorrect$");
+    closing_error(wrong);
+    /* The right one registers; PASS afterwards is 462. */
+    struct it_client *good = connect_when_room(&s, NULL);
+    it_send(good, "PASS s3cret");
+    it_register(good, "goodpass");
+    it_send(good, "PASS s3cret");
+    it_expect_numeric(good, "462");
+    it_expect_alive(good);
+    it_client_free(none);
+    it_client_free(wrong);
+    it_client_free(good);
+    it_server_stop(&s);
+}
+END_TEST
+
+START_TEST(test_line_length_is_advertised_and_enforced_with_the_tag_allowance)
+{
+    struct it_server s;
+    const char *const args[] = { "--line-length", "1024", NULL };
+    it_server_start(&s, args);
+    struct it_client *c = it_connect(&s);
+    snprintf(c->nick, sizeof c->nick, "linelen");
+    it_send(c, "NICK linelen");
+    it_send(c, "USER linelen 0 * :x");
+    it_expect_re(c, " 005 linelen .*LINELEN=1024 ");
+    it_expect_re(c, " (376|422) ");
+    struct it_client *peer = it_connect_registered(&s, "linepeer");
+    static char line[9000];
+    /* 1024 bytes (the default is 512) with CR LF: accepted and delivered. */
+    int n = snprintf(line, sizeof line, "PRIVMSG linepeer :");
+    memset(line + n, 'a', (size_t)(1022 - n));
+    line[1022] = '\0';
+    it_send(c, "%s", line);
+    const char *got = it_expect(peer, " PRIVMSG linepeer :");
+    ck_assert_uint_eq(strlen(strstr(got, " :") + 2), (size_t)(1022 - n));
+    /* 1025: 417, not delivered, the connection stays. */
+    memset(line + n, 'b', (size_t)(1023 - n));
+    line[1023] = '\0';
+    it_send(c, "%s", line);
+    it_expect_numeric(c, "417");
+    it_expect_alive(c);
+    /* Tags get their own 8191 bytes (with '@' and the space)... */
+    line[0] = '@';
+    memcpy(line + 1, "+x=", 3);
+    memset(line + 4, 't', 8190 - 4);
+    snprintf(line + 8190, sizeof line - 8190, " PRIVMSG linepeer :tagged ok");
+    it_send(c, "%s", line);
+    it_expect_re(peer, " PRIVMSG linepeer :tagged ok$");
+    /* ... and no more. */
+    memmove(line + 8191, line + 8190, strlen(line + 8190) + 1);
+    line[8190] = 't';
+    it_send(c, "%s", line);
+    it_expect_numeric(c, "417");
+    it_expect_alive(c);
+    it_send(c, "PRIVMSG linepeer :after");
+    got = it_expect(peer, " PRIVMSG linepeer ");
+    ck_assert_msg(strstr(got, " PRIVMSG linepeer :after"), "a refused line was delivered: %.80s", got);
+    it_client_free(peer);
+    it_client_free(c);
+    it_server_stop(&s);
+}
+END_TEST
+
+START_TEST(test_max_clients_per_worker_spreads_then_refuses)
+{
+    struct it_server s;
+    const char *const args[] = { "--max-clients-per-worker", "1", NULL };
+    it_server_start(&s, args);
+    struct it_client *a = connect_when_room(&s, "perw0");
+    struct it_client *b = connect_when_room(&s, "perw1");
+    ck_assert_int_ne(a->worker, b->worker);
+    struct it_client *extra = it_client_connect(s.port, 0);
+    ck_assert_ptr_nonnull(extra);
+    ck_assert_str_eq(closing_error(extra), "ERROR :Closing Link: No worker available, try again later");
+    it_expect_alive(a);
+    it_expect_alive(b);
+    it_client_free(extra);
+    it_client_free(a);
+    it_client_free(b);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *register_suite(void)
 {
     Suite *s = suite_create("register");
@@ -368,6 +486,9 @@ Suite *register_suite(void)
     tcase_add_test(tc, test_overlong_line_gets_417_and_connection_stays);
     tcase_add_test(tc, test_invalid_utf8_is_refused_and_connection_stays);
     tcase_add_test(tc, test_client_limit_refuses_extra_connection_with_error);
+    tcase_add_test(tc, test_password_is_required_when_set);
+    tcase_add_test(tc, test_line_length_is_advertised_and_enforced_with_the_tag_allowance);
+    tcase_add_test(tc, test_max_clients_per_worker_spreads_then_refuses);
     suite_add_tcase(s, tc);
 
     TCase *timeouts = tcase_create("timeouts");

@@ -98,6 +98,27 @@ static bool line_msgid(const char *line, char out[17])
     return true;
 }
 
+/* A private spool directory and the server flags that use it. */
+struct spool {
+    char dir[32];
+    const char *extra[9];
+};
+
+static void spool_make(struct spool *sp)
+{
+    snprintf(sp->dir, sizeof sp->dir, "/tmp/parlor-spool-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(sp->dir));
+    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", "--spool-dir", sp->dir, NULL };
+    memcpy(sp->extra, extra, sizeof extra);
+}
+
+static void spool_remove(const struct spool *sp)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", sp->dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
 START_TEST(test_every_echoed_message_is_stored_once_across_a_postgres_restart)
 {
     struct it_server s;
@@ -467,11 +488,10 @@ END_TEST
  * stop must spool both, and the next server on the same spool replays them. */
 START_TEST(test_graceful_shutdown_keeps_every_relayed_message_in_postgres_or_the_spool)
 {
-    char spool[] = "/tmp/parlor-spool-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(spool));
-    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", "--spool-dir", spool, NULL };
+    struct spool sp;
+    spool_make(&sp);
     struct it_server s;
-    it_server_start(&s, extra);
+    it_server_start(&s, sp.extra);
     struct it_client *w = member(&s, 0, "shutw", "#inflight");
     struct it_client *r = member(&s, 1, "shutr", "#inflight");
     PGconn *lock = PQconnectdb(pg.conninfo);
@@ -504,7 +524,7 @@ START_TEST(test_graceful_shutdown_keeps_every_relayed_message_in_postgres_or_the
     PQfinish(lock);
     /* A new server on the same spool replays it. */
     struct it_server s2;
-    it_server_start(&s2, extra);
+    it_server_start(&s2, sp.extra);
     it_server_expect_log(&s2, "spool replayed", 1, 15000);
     for (int i = 0; i < N; i++) {
         const char *v[1] = { seen[i] };
@@ -520,9 +540,7 @@ START_TEST(test_graceful_shutdown_keeps_every_relayed_message_in_postgres_or_the
     it_server_stop(&s2);
     it_client_free(w);
     it_client_free(r);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", spool);
-    ck_assert_int_eq(system(cmd), 0);
+    spool_remove(&sp);
 }
 END_TEST
 
@@ -572,6 +590,116 @@ START_TEST(test_labeled_responses_cover_remote_and_durable_replies)
 }
 END_TEST
 
+/* ---- promised but untested before issue 14 ---------------------------------- */
+
+/* The `channels` table: topic and modes come back, and the numbering goes
+ * on, when a channel is used again by a new server. */
+START_TEST(test_topic_modes_and_numbering_come_back_from_postgres)
+{
+    struct it_server s;
+    start_with_db(&s);
+    struct it_client *a = member(&s, 0, "keeper", "#keep");
+    it_send(a, "TOPIC #keep :kept across restarts");
+    it_expect_re(a, " TOPIC #keep :kept across restarts$");
+    it_send(a, "MODE #keep +m-t");
+    it_expect_re(a, " MODE #keep ");
+    it_send(a, "MODE #keep");
+    char modes[200];
+    const char *l = it_expect_re(a, " 324 keeper #keep ");
+    snprintf(modes, sizeof modes, "%s", strstr(l, " 324 "));
+    static char id[17];
+    for (int i = 0; i < 3; i++) {
+        it_send(a, "PRIVMSG #keep :k %d", i);
+        expect_echo(a, "k", i, id);
+    }
+    it_client_free(a);
+    it_server_stop(&s);
+    ck_assert_int_eq(it_pg_long(&pg, "SELECT count(*) FROM channels WHERE name_folded = '#keep'"
+                                     " AND topic = 'kept across restarts'", 0, NULL), 1);
+
+    struct it_server s2;
+    start_with_db(&s2);
+    struct it_client *b = it_connect_on_worker(&s2, 1);
+    it_send(b, "CAP REQ :echo-message message-tags");
+    it_send(b, "CAP END");
+    it_register(b, "keeper");
+    it_send(b, "JOIN #keep");
+    it_expect_re(b, " 332 keeper #keep :kept across restarts$");
+    it_expect_re(b, " 366 keeper #keep ");
+    it_send(b, "MODE #keep");
+    l = it_expect_re(b, " 324 keeper #keep ");
+    ck_assert_str_eq(strstr(l, " 324 "), modes);
+    it_send(b, "PRIVMSG #keep :k 3");
+    expect_echo(b, "k", 3, id);
+    const char *v[1] = { id };
+    ck_assert_int_eq(it_pg_long(&pg, "SELECT seq FROM messages WHERE msgid = $1", 1, v), 4);
+    it_client_free(b);
+    it_server_stop(&s2);
+}
+END_TEST
+
+/* A worker killed with acknowledged messages in its spool (PostgreSQL was
+ * down): its replacement replays the spool. */
+START_TEST(test_a_killed_workers_spool_is_replayed_by_its_replacement)
+{
+    struct spool sp;
+    spool_make(&sp);
+    struct it_server s;
+    it_server_start(&s, sp.extra);
+    const char *chan = "#respool";
+    int owner = (int)(irc_casehash(chan, strlen(chan)) % 2);
+    struct it_client *sender = member(&s, 1 - owner, "spsender", chan);
+    struct it_client *local = member(&s, owner, "splocal", chan);
+    pid_t victim = local->worker_pid;
+    ck_assert_int_eq(it_pg_pause(&pg), 0);
+    it_server_expect_log(&s, "PostgreSQL connection lost", 2, 10000);
+    enum { N = 5 };
+    static char ids[N][17];
+    for (int i = 0; i < N; i++) {
+        it_send(sender, "PRIVMSG %s :sp %d", chan, i);
+        expect_echo(sender, "sp", i, ids[i]);    /* durable: in the owner's spool */
+    }
+    ck_assert_int_eq(kill(victim, SIGKILL), 0);
+    pid_t now[2];
+    it_server_expect_workers_replaced(&s, &victim, 1, now, 2, 10000);
+    it_server_expect_log(&s, "they will be replayed", 1, 10000);
+    ck_assert_int_eq(it_pg_resume(&pg), 0);
+    it_server_expect_log(&s, "spool replayed", 1, 20000);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(msgid_rows(ids[i]) == 1, "sp %d (%s) is not stored exactly once", i, ids[i]);
+    it_client_free(sender);
+    it_client_free(local);
+    it_server_stop(&s);
+    spool_remove(&sp);
+}
+END_TEST
+
+/* NOTICE and /me (CTCP ACTION) are stored as sent. */
+START_TEST(test_notice_and_action_are_stored)
+{
+    struct it_server s;
+    start_with_db(&s);
+    struct it_client *a = member(&s, 0, "noticer", "#kinds");
+    it_send(a, "NOTICE #kinds :a notice");
+    it_expect_re(a, " NOTICE #kinds :a notice$");
+    it_send(a, "PRIVMSG #kinds :\001ACTION waves\001");
+    it_expect_re(a, " PRIVMSG #kinds :\001ACTION waves\001$");
+    const char *v[1] = { "#kinds" };
+    PGresult *r = it_pg_query(&pg, "SELECT command, body, seq FROM messages WHERE conversation = $1"
+                                   " ORDER BY seq", 1, v);
+    ck_assert_int_eq(PQntuples(r), 2);
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "NOTICE");
+    ck_assert_str_eq(PQgetvalue(r, 0, 1), "a notice");
+    ck_assert_str_eq(PQgetvalue(r, 0, 2), "1");
+    ck_assert_str_eq(PQgetvalue(r, 1, 0), "PRIVMSG");
+    ck_assert_str_eq(PQgetvalue(r, 1, 1), "\001ACTION waves\001");
+    ck_assert_str_eq(PQgetvalue(r, 1, 2), "2");
+    PQclear(r);
+    it_client_free(a);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -585,6 +713,9 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_injection_strings_and_korean_are_stored_verbatim);
     tcase_add_test(tc, test_graceful_shutdown_keeps_every_relayed_message_in_postgres_or_the_spool);
     tcase_add_test(tc, test_labeled_responses_cover_remote_and_durable_replies);
+    tcase_add_test(tc, test_topic_modes_and_numbering_come_back_from_postgres);
+    tcase_add_test(tc, test_a_killed_workers_spool_is_replayed_by_its_replacement);
+    tcase_add_test(tc, test_notice_and_action_are_stored);
     suite_add_tcase(s, tc);
     /* Its own PostgreSQL: migrate starts from an empty database. */
     TCase *mig = tcase_create("migrate");
