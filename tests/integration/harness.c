@@ -1019,3 +1019,20 @@ void it_require_file(const char *path, const char *what)
     ck_assert_msg(access(path, X_OK) == 0, "%s (%s) is missing: %s; run make first",
                   what, path, strerror(errno));
 }
+
+struct it_client *it_connect_when_room(const struct it_server *s)
+{
+    long deadline = it_now_ms() + 10000;
+    for (;;) {
+        struct it_client *c = it_client_connect(s->port, 0);
+        if (!c)
+            server_fail(s, "connect to 127.0.0.1:%d: %s", s->port, strerror(errno));
+        const char *l = it_wait_re(c, "(^ERROR :Closing Link|\\*\\*\\* Connected to worker)", IT_TIMEOUT_MS);
+        if (l && c->worker >= 0)
+            return c;
+        if (!l || it_now_ms() > deadline)
+            it_fail(c, "no room on the server: %s", l ? l : "(nothing)");
+        it_client_free(c);
+        it_sleep_ms(10);
+    }
+}

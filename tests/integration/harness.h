@@ -178,6 +178,11 @@ void it_server_expect_log(const struct it_server *s, const char *needle, int cou
  * timeout_ms. */
 void it_server_expect_workers_replaced(const struct it_server *s, const pid_t *gone, int ngone,
                                        pid_t *pids, int n, int timeout_ms);
+/* Connect and read the worker notice once the server has room: a
+ * connection the master still counts (the startup probe, a client that just
+ * left) is released a moment after it closes, so an "ERROR :Closing Link"
+ * refusal is retried until a 10 s deadline that only bounds a hang. */
+struct it_client *it_connect_when_room(const struct it_server *s);
 /* Fail the test: `what` (a prerequisite such as bin/parlorctl) is missing.
  * A missing prerequisite is a failure, never a silent pass. */
 void it_require_file(const char *path, const char *what);

@@ -252,27 +252,14 @@ START_TEST(test_invalid_utf8_is_refused_and_connection_stays)
 }
 END_TEST
 
-/* Connect and register once the server has room: a connection the master
- * still counts (the startup probe, a client that just quit) is released a
- * moment after it closes, so a refusal is retried until a deadline that only
- * bounds a hang. */
+/* Connect (once the server has room, see it_connect_when_room) and
+ * register as `nick` unless it is NULL. */
 static struct it_client *connect_when_room(const struct it_server *s, const char *nick)
 {
-    long deadline = it_now_ms() + 10000;
-    for (;;) {
-        struct it_client *c = it_client_connect(s->port, 0);
-        ck_assert_ptr_nonnull(c);
-        const char *l = it_wait_re(c, "(\\*\\*\\* Connected to worker|ERROR)", IT_TIMEOUT_MS);
-        if (l && c->worker >= 0) {
-            if (nick)
-                it_register(c, nick);
-            return c;
-        }
-        if (!l || !strstr(l, "ERROR") || it_now_ms() > deadline)
-            it_fail(c, "no room for %s: %s", nick ? nick : "a client", l ? l : "(nothing)");
-        it_client_free(c);
-        it_sleep_ms(10);
-    }
+    struct it_client *c = it_connect_when_room(s);
+    if (nick)
+        it_register(c, nick);
+    return c;
 }
 
 START_TEST(test_client_limit_refuses_extra_connection_with_error)

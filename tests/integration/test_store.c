@@ -500,18 +500,22 @@ START_TEST(test_graceful_shutdown_keeps_every_relayed_message_in_postgres_or_the
     PGresult *lr = PQexec(lock, "LOCK TABLE messages IN SHARE MODE");
     ck_assert_int_eq(PQresultStatus(lr), PGRES_COMMAND_OK);
     PQclear(lr);
-    enum { N = 300 };
+    /* Three groups, each relayed before the next is sent, so that they are
+     * three batches: two in flight (blocked by the lock), one pending. */
+    enum { N = 300, GROUP = 100 };
     static char seen[N][17];
-    for (int i = 0; i < N; i++)
-        it_send(w, "PRIVMSG #inflight :f %d", i);
-    /* Every one is relayed (none can be stored yet). */
-    for (int i = 0; i < N; i++) {
-        char re[64];
-        snprintf(re, sizeof re, "PRIVMSG #inflight :f %d$", i);
-        const char *line = it_wait_re(r, re, 10000);
-        if (!line)
-            it_fail(r, "f %d was not relayed", i);
-        ck_assert(line_msgid(line, seen[i]));
+    for (int g = 0; g < N; g += GROUP) {
+        for (int i = g; i < g + GROUP; i++)
+            it_send(w, "PRIVMSG #inflight :f %d", i);
+        /* Every one is relayed (none can be stored yet). */
+        for (int i = g; i < g + GROUP; i++) {
+            char re[64];
+            snprintf(re, sizeof re, "PRIVMSG #inflight :f %d$", i);
+            const char *line = it_wait_re(r, re, 10000);
+            if (!line)
+                it_fail(r, "f %d was not relayed", i);
+            ck_assert(line_msgid(line, seen[i]));
+        }
     }
     /* Nothing is durable yet, so the sender has no echo (echo-message is
      * the acknowledgement). */
