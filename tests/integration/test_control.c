@@ -1430,6 +1430,134 @@ START_TEST(test_check_config_and_reload_change_password_server_name_and_limits)
 }
 END_TEST
 
+/* Run parlorctl with `args`, stdin fed from `input` through a pipe (pipe
+ * mode) or, when `tty`, through a pseudo-terminal (the libedit prompt);
+ * `env` (NAME=VALUE or NULL) is added to its environment.  Everything it
+ * writes goes to `out`; returns its exit status (-1 if it had to be killed
+ * after 10 s). */
+static int parlorctl_fed(const char *const *args, const char *input, bool tty, const char *env,
+                         char *out, size_t outsz)
+{
+    char path[600];
+    parlorctl_path(path, sizeof path);
+    int in[2] = { -1, -1 }, o[2] = { -1, -1 }, master = -1;
+    if (tty) {
+        master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        ck_assert_msg(master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0, "no pty");
+    } else {
+        ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+        ck_assert_int_eq(pipe2(o, O_CLOEXEC), 0);
+    }
+    const char *slave = tty ? ptsname(master) : NULL;
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (tty) {
+            setsid();
+            int fd = open(slave, O_RDWR);
+            if (fd < 0)
+                _exit(126);
+            dup2(fd, 0);
+            dup2(fd, 1);
+            dup2(fd, 2);
+        } else {
+            dup2(in[0], 0);
+            dup2(o[1], 1);
+            dup2(o[1], 2);
+        }
+        setenv("TERM", "dumb", 1);
+        if (env)
+            putenv((char *)env);
+        const char *argv[16];
+        int n = 0;
+        argv[n++] = path;
+        for (int i = 0; args[i] && n < 15; i++)
+            argv[n++] = args[i];
+        argv[n] = NULL;
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    int rfd = tty ? master : o[0];
+    int wfd = tty ? master : in[1];
+    if (!tty) {
+        close(in[0]);
+        close(o[1]);
+    }
+    ck_assert_int_eq(write(wfd, input, strlen(input)), (ssize_t)strlen(input));
+    if (!tty)
+        close(in[1]);
+    size_t len = 0;
+    long deadline = it_now_ms() + 10000;
+    int status = -1;
+    for (;;) {
+        struct pollfd pf = { .fd = rfd, .events = POLLIN };
+        long left = deadline - it_now_ms();
+        if (left <= 0)
+            break;
+        if (poll(&pf, 1, (int)(left < 100 ? left : 100)) > 0) {
+            ssize_t n = read(rfd, out + len, outsz - 1 - len);
+            if (n > 0) {
+                len += (size_t)n;
+                continue;
+            }
+        }
+        if (it_proc_wait(pid, 0, &status) == 0)
+            break;
+    }
+    out[len] = '\0';
+    if (status == -1) {
+        int st;
+        it_proc_stop(pid, 1000, &st, NULL);
+    }
+    close(rfd);
+    return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* parlorctl reads commands from a pipe (one per line, answers in order,
+ * exit 1 if one was an error) and at a prompt on a terminal; without -s
+ * it finds the same socket as parlord by the same default rule. */
+START_TEST(test_parlorctl_pipe_prompt_and_default_socket)
+{
+    have_parlorctl("test_parlorctl_pipe_prompt_and_default_socket");
+    struct it_server s;
+    it_server_start(&s, NULL);
+    static char out[65536];
+    const char *with_s[] = { "-s", s.control_path, NULL };
+    int rc = parlorctl_fed(with_s, "status\n# a comment\n\nshow workers\nfrobnicate\nstatus\n", false, NULL,
+                           out, sizeof out);
+    ck_assert_msg(rc == 1, "piped commands with an error exited %d:\n%s", rc, out);
+    char *first = strstr(out, "version");
+    char *workers = strstr(out, "id  pid");
+    char *err = strstr(out, "error: ");
+    ck_assert_msg(first && workers && err && first < workers && workers < err &&
+                  strstr(err, "version"), "answers missing or out of order:\n%s", out);
+    rc = parlorctl_fed(with_s, "status\nquit\nstatus\n", false, NULL, out, sizeof out);
+    ck_assert_msg(rc == 0, "quit in a pipe exited %d:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "version") && !strstr(strstr(out, "version") + 1, "version"),
+                  "the command after quit was run:\n%s", out);
+
+    /* The prompt: libedit on a terminal; errors are shown, leaving is 0. */
+    rc = parlorctl_fed(with_s, "status\nfrobnicate\nquit\n", true, NULL, out, sizeof out);
+    ck_assert_msg(rc == 0, "the prompt exited %d:\n%s", rc, out);
+    ck_assert_msg(strstr(out, "parlorctl> ") && strstr(out, "master_pid") && strstr(out, "error: "),
+                  "prompt session:\n%s", out);
+
+    /* No -s: PARLOR_CONTROL names the default for both programs (as root the
+     * built-in default is /run/parlord/control.sock, shared machine-wide, so
+     * the test does not bind it). */
+    char env[200];
+    snprintf(env, sizeof env, "PARLOR_CONTROL=%s", s.control_path);
+    const char *no_s[] = { "status", NULL };
+    rc = parlorctl_fed(no_s, "", false, env, out, sizeof out);
+    ck_assert_msg(rc == 0 && strstr(out, "master_pid"), "parlorctl without -s exited %d:\n%s", rc, out);
+    const char *help[] = { "--help", NULL };
+    parlorctl_fed(help, "", false, NULL, out, sizeof out);
+    ck_assert_msg(strstr(out, geteuid() == 0 ? "(default /run/parlord/control.sock)" : "/parlord"),
+                  "parlorctl --help does not show the default socket:\n%s", out);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *control_suite(void)
 {
     Suite *s = suite_create("control");
@@ -1447,6 +1575,7 @@ Suite *control_suite(void)
     tcase_add_test(tc, test_reload_applies_a_good_file_and_refuses_a_broken_one);
     tcase_add_test(tc, test_reload_without_a_config_file_is_an_error);
     tcase_add_test(tc, test_check_config_and_reload_change_password_server_name_and_limits);
+    tcase_add_test(tc, test_parlorctl_pipe_prompt_and_default_socket);
     tcase_add_test(tc, test_stopped_worker_is_reported_not_answering_in_time);
     tcase_add_test(tc, test_graceful_shutdown_warns_delivers_everything_and_exits);
     tcase_add_test(tc, test_unknown_commands_and_bad_arguments_keep_the_connection);
