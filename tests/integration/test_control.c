@@ -335,6 +335,20 @@ static void parlorctl_path(char *out, size_t outsz)
 
 /* Run parlorctl with `args` (NULL-terminated) as `uid` (0: as we are); its
  * stdout and stderr go to `out`.  Returns the exit status (or 128 + signal). */
+/* In a forked child: exec parlorctl at `path` with `args`. */
+static void exec_parlorctl(const char *path, const char *const *args) __attribute__((noreturn));
+static void exec_parlorctl(const char *path, const char *const *args)
+{
+    const char *argv[16];
+    int n = 0;
+    argv[n++] = path;
+    for (int i = 0; args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    execv(path, (char *const *)argv);
+    _exit(127);
+}
+
 static int run_parlorctl_as(uid_t uid, const char *const *args, char *out, size_t outsz)
 {
     char path[600];
@@ -352,14 +366,7 @@ static int run_parlorctl_as(uid_t uid, const char *const *args, char *out, size_
         }
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
-        const char *argv[16];
-        int n = 0;
-        argv[n++] = path;
-        for (int i = 0; args[i] && n < 15; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(path, (char *const *)argv);
-        _exit(127);
+        exec_parlorctl(path, args);
     }
     close(p[1]);
     size_t len = 0;
@@ -1468,14 +1475,7 @@ static int parlorctl_fed(const char *const *args, const char *input, bool tty, c
         setenv("TERM", "dumb", 1);
         if (env)
             putenv((char *)env);
-        const char *argv[16];
-        int n = 0;
-        argv[n++] = path;
-        for (int i = 0; args[i] && n < 15; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(path, (char *const *)argv);
-        _exit(127);
+        exec_parlorctl(path, args);
     }
     int rfd = tty ? master : o[0];
     int wfd = tty ? master : in[1];
