@@ -413,10 +413,16 @@ void it_server_start(struct it_server *s, const char *const *extra)
         }
         argv[argc++] = "--control";
         argv[argc++] = s->control_path;
-        argv[argc++] = "--log-level";
-        argv[argc++] = "debug";
+        bool log_level = true;
+        for (int i = 0; extra && extra[i]; i++)
+            log_level = log_level && strcmp(extra[i], IT_NO_LOG_LEVEL) != 0;
+        if (log_level) {
+            argv[argc++] = "--log-level";
+            argv[argc++] = "debug";
+        }
         for (int i = 0; extra && extra[i] && argc < 63; i++)
-            argv[argc++] = extra[i];
+            if (strcmp(extra[i], IT_NO_LOG_LEVEL) != 0)
+                argv[argc++] = extra[i];
         argv[argc] = NULL;
 
         s->pid = spawn(s, argv);

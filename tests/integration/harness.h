@@ -57,7 +57,10 @@ struct it_server {
 
 /* Start $PARLORD --listen 127.0.0.1:PORT --workers 2 --control DIR/control.sock
  * --log-level debug, plus `extra` (NULL-terminated, may be NULL), and wait
- * until a connection is accepted and greeted by a worker. */
+ * until a connection is accepted and greeted by a worker.  IT_NO_LOG_LEVEL in
+ * `extra` (not passed on) leaves out --log-level, e.g. so that a
+ * configuration file's log-level counts. */
+#define IT_NO_LOG_LEVEL "(it: no --log-level)"
 void it_server_start(struct it_server *s, const char *const *extra);
 /* The current worker PIDs (live children of the master); returns the count. */
 int it_server_workers(const struct it_server *s, pid_t *pids, int max);

@@ -1558,6 +1558,39 @@ START_TEST(test_parlorctl_pipe_prompt_and_default_socket)
 }
 END_TEST
 
+/* The log level is re-read too (no --log-level flag, which would win over
+ * the file). */
+START_TEST(test_reload_changes_the_log_level)
+{
+    char cdir[] = "/tmp/parlor-ctl-XXXXXX";
+    ck_assert_msg(mkdtemp(cdir) != NULL, "mkdtemp: %s", strerror(errno));
+    char conf[128];
+    snprintf(conf, sizeof conf, "%s/parlord.conf", cdir);
+    write_file(conf, "log-level = warn\n");
+    struct it_server s;
+    const char *const args[] = { "--config", conf, IT_NO_LOG_LEVEL, NULL };
+    it_server_start(&s, args);
+    struct it_client *quiet = it_connect_registered(&s, "quietone");
+    it_expect_alive(quiet);
+    ck_assert_msg(!it_server_log_contains(&s, "registered as quietone"), "a debug line at warn level");
+    ck_assert_msg(!it_server_log_contains(&s, " INFO "), "an info line at warn level");
+    struct ctl *ctl = ctl_open(&s);
+    write_file(conf, "log-level = debug\n");
+    ctl_expect(ctl, "reload", "ok: ");
+    /* Every worker has it once it answers a query after the reload. */
+    ctl_cmd(ctl, "show workers");
+    struct it_client *loud = it_connect_registered(&s, "loudone");
+    it_expect_alive(loud);
+    it_server_expect_log(&s, "registered as loudone", 1, IT_TIMEOUT_MS);
+    ctl_close(ctl);
+    it_client_free(quiet);
+    it_client_free(loud);
+    it_server_stop(&s);
+    unlink(conf);
+    rmdir(cdir);
+}
+END_TEST
+
 Suite *control_suite(void)
 {
     Suite *s = suite_create("control");
@@ -1576,6 +1609,7 @@ Suite *control_suite(void)
     tcase_add_test(tc, test_reload_without_a_config_file_is_an_error);
     tcase_add_test(tc, test_check_config_and_reload_change_password_server_name_and_limits);
     tcase_add_test(tc, test_parlorctl_pipe_prompt_and_default_socket);
+    tcase_add_test(tc, test_reload_changes_the_log_level);
     tcase_add_test(tc, test_stopped_worker_is_reported_not_answering_in_time);
     tcase_add_test(tc, test_graceful_shutdown_warns_delivers_everything_and_exits);
     tcase_add_test(tc, test_unknown_commands_and_bad_arguments_keep_the_connection);
