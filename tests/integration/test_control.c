@@ -1058,6 +1058,28 @@ static void write_file(const char *path, const char *text)
 
 /* Connect, register as `nick` and return the MOTD's text lines (372),
  * joined with '|'; the client is left connected in *out. */
+/* A private directory holding parlord.conf with `text`; conf_dir_remove()
+ * takes it away again. */
+struct conf_dir {
+    char dir[32];
+    char conf[64];
+};
+
+static void conf_dir_make(struct conf_dir *d, const char *text)
+{
+    snprintf(d->dir, sizeof d->dir, "/tmp/parlor-ctl-XXXXXX");
+    ck_assert_msg(mkdtemp(d->dir) != NULL, "mkdtemp: %s", strerror(errno));
+    snprintf(d->conf, sizeof d->conf, "%s/parlord.conf", d->dir);
+    write_file(d->conf, text);
+}
+
+static void conf_dir_remove(const struct conf_dir *d)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
 static void motd_of(const struct it_server *s, const char *nick, char *motd, size_t motdsz,
                     struct it_client **out)
 {
@@ -1083,11 +1105,9 @@ static void motd_of(const struct it_server *s, const char *nick, char *motd, siz
 
 START_TEST(test_reload_applies_a_good_file_and_refuses_a_broken_one)
 {
-    char cdir[] = "/tmp/parlor-ctl-XXXXXX";
-    ck_assert_msg(mkdtemp(cdir) != NULL, "mkdtemp: %s", strerror(errno));
-    char conf[128];
-    snprintf(conf, sizeof conf, "%s/parlord.conf", cdir);
-    write_file(conf, "# test configuration\nmotd = first\nsendq = 100000\n");
+    struct conf_dir cd;
+    conf_dir_make(&cd, "# test configuration\nmotd = first\nsendq = 100000\n");
+    const char *conf = cd.conf;
     struct it_server s;
     const char *const args[] = { "--config", conf, NULL };
     it_server_start(&s, args);
@@ -1154,8 +1174,7 @@ START_TEST(test_reload_applies_a_good_file_and_refuses_a_broken_one)
     it_client_free(c1);
     it_client_free(old);
     it_server_stop(&s);
-    unlink(conf);
-    rmdir(cdir);
+    conf_dir_remove(&cd);
 }
 END_TEST
 
@@ -1369,11 +1388,10 @@ static struct it_client *connect_with_pass(const struct it_server *s, const char
  * --log-level flag overrides the file.) */
 START_TEST(test_check_config_and_reload_change_password_server_name_and_limits)
 {
-    char cdir[] = "/tmp/parlor-ctl-XXXXXX";
-    ck_assert_msg(mkdtemp(cdir) != NULL, "mkdtemp: %s", strerror(errno));
-    char conf[128], out[4096], want[300];
-    snprintf(conf, sizeof conf, "%s/parlord.conf", cdir);
-    write_file(conf, "[server]\npassword = one\nserver-name = first.example\nmax-clients = 100\n");
+    struct conf_dir cd;
+    conf_dir_make(&cd, "[server]\npassword = one\nserver-name = first.example\nmax-clients = 100\n");
+    const char *conf = cd.conf, *cdir = cd.dir;
+    char out[4096], want[300];
     const char *const check[] = { "--check-config", conf, NULL };
     int st = it_run_parlord(check, out, sizeof out, 5000);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "--check-config of a good file: %s", out);
@@ -1431,9 +1449,7 @@ START_TEST(test_check_config_and_reload_change_password_server_name_and_limits)
     it_client_free(before);
     it_client_free(after);
     it_server_stop(&s);
-    unlink(conf);
-    unlink(bad);
-    rmdir(cdir);
+    conf_dir_remove(&cd);
 }
 END_TEST
 
@@ -1562,11 +1578,9 @@ END_TEST
  * the file). */
 START_TEST(test_reload_changes_the_log_level)
 {
-    char cdir[] = "/tmp/parlor-ctl-XXXXXX";
-    ck_assert_msg(mkdtemp(cdir) != NULL, "mkdtemp: %s", strerror(errno));
-    char conf[128];
-    snprintf(conf, sizeof conf, "%s/parlord.conf", cdir);
-    write_file(conf, "log-level = warn\n");
+    struct conf_dir cd;
+    conf_dir_make(&cd, "log-level = warn\n");
+    const char *conf = cd.conf;
     struct it_server s;
     const char *const args[] = { "--config", conf, IT_NO_LOG_LEVEL, NULL };
     it_server_start(&s, args);
@@ -1586,8 +1600,7 @@ START_TEST(test_reload_changes_the_log_level)
     it_client_free(quiet);
     it_client_free(loud);
     it_server_stop(&s);
-    unlink(conf);
-    rmdir(cdir);
+    conf_dir_remove(&cd);
 }
 END_TEST
 
