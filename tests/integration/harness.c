@@ -411,17 +411,23 @@ void it_server_start(struct it_server *s, const char *const *extra)
             argv[argc++] = "--workers";
             argv[argc++] = "2";
         }
-        argv[argc++] = "--control";
-        argv[argc++] = s->control_path;
-        bool log_level = true;
-        for (int i = 0; extra && extra[i]; i++)
+        bool log_level = true, control = true;
+        for (int i = 0; extra && extra[i]; i++) {
             log_level = log_level && strcmp(extra[i], IT_NO_LOG_LEVEL) != 0;
+            control = control && strcmp(extra[i], IT_NO_CONTROL) != 0;
+        }
+        if (control) {
+            argv[argc++] = "--control";
+            argv[argc++] = s->control_path;
+        } else {
+            setenv("PARLOR_CONTROL", s->control_path, 1);   /* inherited by parlord */
+        }
         if (log_level) {
             argv[argc++] = "--log-level";
             argv[argc++] = "debug";
         }
         for (int i = 0; extra && extra[i] && argc < 63; i++)
-            if (strcmp(extra[i], IT_NO_LOG_LEVEL) != 0)
+            if (strcmp(extra[i], IT_NO_LOG_LEVEL) != 0 && strcmp(extra[i], IT_NO_CONTROL) != 0)
                 argv[argc++] = extra[i];
         argv[argc] = NULL;
 

@@ -61,6 +61,11 @@ struct it_server {
  * `extra` (not passed on) leaves out --log-level, e.g. so that a
  * configuration file's log-level counts. */
 #define IT_NO_LOG_LEVEL "(it: no --log-level)"
+/* IT_NO_CONTROL in `extra` leaves out --control and sets PARLOR_CONTROL to
+ * the same path instead (in the test's environment, inherited by parlord):
+ * parlord's default-path rule, without the machine-wide root default
+ * /run/parlord/control.sock. */
+#define IT_NO_CONTROL "(it: no --control)"
 void it_server_start(struct it_server *s, const char *const *extra);
 /* The current worker PIDs (live children of the master); returns the count. */
 int it_server_workers(const struct it_server *s, pid_t *pids, int max);

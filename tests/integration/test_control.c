@@ -1558,19 +1558,27 @@ START_TEST(test_parlorctl_pipe_prompt_and_default_socket)
     ck_assert_msg(strstr(out, "parlorctl> ") && strstr(out, "master_pid") && strstr(out, "error: "),
                   "prompt session:\n%s", out);
 
-    /* No -s: PARLOR_CONTROL names the default for both programs (as root the
-     * built-in default is /run/parlord/control.sock, shared machine-wide, so
-     * the test does not bind it). */
-    char env[200];
-    snprintf(env, sizeof env, "PARLOR_CONTROL=%s", s.control_path);
-    const char *no_s[] = { "status", NULL };
-    rc = parlorctl_fed(no_s, "", false, env, out, sizeof out);
-    ck_assert_msg(rc == 0 && strstr(out, "master_pid"), "parlorctl without -s exited %d:\n%s", rc, out);
     const char *help[] = { "--help", NULL };
     parlorctl_fed(help, "", false, NULL, out, sizeof out);
     ck_assert_msg(strstr(out, geteuid() == 0 ? "(default /run/parlord/control.sock)" : "/parlord"),
                   "parlorctl --help does not show the default socket:\n%s", out);
     it_server_stop(&s);
+
+    /* Neither --control nor -s: both programs take the default path, here
+     * PARLOR_CONTROL (as root the built-in default is the machine-wide
+     * /run/parlord/control.sock, which a test must not take). */
+    struct it_server d;
+    const char *const no_control[] = { IT_NO_CONTROL, NULL };
+    it_server_start(&d, no_control);
+    struct stat st;
+    ck_assert_msg(stat(d.control_path, &st) == 0 && S_ISSOCK(st.st_mode),
+                  "no control socket at the default %s", d.control_path);
+    char env[200];
+    snprintf(env, sizeof env, "PARLOR_CONTROL=%s", d.control_path);
+    const char *no_s[] = { "status", NULL };
+    rc = parlorctl_fed(no_s, "", false, env, out, sizeof out);
+    ck_assert_msg(rc == 0 && strstr(out, "master_pid"), "parlorctl without -s exited %d:\n%s", rc, out);
+    it_server_stop(&d);
 }
 END_TEST
 
