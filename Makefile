@@ -42,7 +42,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 PROGRAMS := $(BIN)/parlord $(BIN)/parlorctl $(BIN)/parlor
 TESTS    := $(BIN)/test_unit $(BIN)/test_integration
 
-.PHONY: all asan test test-unit test-integration test-asan run deps bench clean install
+.PHONY: all asan test test-unit test-integration test-asan run deps bench mutate clean install
 all: $(PROGRAMS) $(TESTS) $(if $(BENCH_SRC),$(BIN)/parlor-bench) $(if $(ATTACK_SRC),$(BIN)/parlor-attack)
 
 $(BUILD)/%.o: %.c

@@ -134,11 +134,11 @@ static int parse_listen(struct parlor_config *c, const char *s, char *err, size_
     long port;
     if (!colon || colon == s || (size_t)(colon - s) >= sizeof c->listen[0].host ||
         parse_int(colon + 1, 1, 65535, &port) < 0) {
-        snprintf(err, errlen, "--listen: expected HOST:PORT, got '%s'", s);
+        snprintf(err, errlen, "listen: expected HOST:PORT, got '%s'", s);
         return -1;
     }
     if (c->nlisten == CONFIG_MAX_LISTEN) {
-        snprintf(err, errlen, "--listen: at most %d addresses", CONFIG_MAX_LISTEN);
+        snprintf(err, errlen, "listen: at most %d addresses", CONFIG_MAX_LISTEN);
         return -1;
     }
     struct listen_addr *l = &c->listen[c->nlisten++];

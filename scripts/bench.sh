@@ -226,13 +226,18 @@ start_server() {
         # cwd is the temp dir, so parlord's control socket lands there.
         # shellcheck disable=SC2086 # PARLORD_ARGS is a list of flags
         if [ "${PARLORD_STORE:-0}" = 1 ]; then
+            # Its own control socket and spool: as root the defaults are
+            # /run/parlord/..., shared by every parlord on the machine, and a
+            # spool left there by an earlier run would be replayed into this
+            # run's database.
             (cd "$dir" && exec env PARLOR_DATABASE_URL="$PARLOR_DB_FOR_BENCH" "$PARLORD" \
                 --listen "127.0.0.1:$port" --workers 2 --flood-lines 0 --max-clients 20000 \
+                --control "$dir/control.sock" --spool-dir "$dir/spool" \
                 --log-level warn $PARLORD_LIMIT_ARGS $PARLORD_ARGS) > "$dir/server.log" 2>&1 &
         else
             (cd "$dir" && exec env -u PARLOR_DATABASE_URL "$PARLORD" --listen "127.0.0.1:$port" \
-                --workers 2 --flood-lines 0 --max-clients 20000 --log-level warn \
-                $PARLORD_LIMIT_ARGS $PARLORD_ARGS) \
+                --workers 2 --flood-lines 0 --max-clients 20000 --control "$dir/control.sock" \
+                --log-level warn $PARLORD_LIMIT_ARGS $PARLORD_ARGS) \
                 > "$dir/server.log" 2>&1 &
         fi
         server_pid=$!

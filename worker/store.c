@@ -52,6 +52,7 @@ struct batch {
     void **args;
     uint32_t cap;
     struct barrier *after;        /* barriers to run once this batch is durable */
+    bool renumbered;              /* sent with renumber_sql */
 };
 
 /* store_barrier's callback waiting behind a batch. */
@@ -122,6 +123,33 @@ static const char *const insert_sql =
     " $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::bigint[],"
     " $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[])"
     " ON CONFLICT (msgid) DO NOTHING";
+
+/* The same rows, for the spool replay and for a batch refused because a
+ * channel message's number is taken (messages_channel_seq, migration 0004):
+ * that happens when a channel's numbering restarted while PostgreSQL was
+ * unreachable.  In every channel where one of the rows collides with a
+ * different stored message, all of the batch's rows move after the stored
+ * maximum (seq + max), keeping their order; nothing is dropped and no number
+ * is used twice.  A row already stored under its msgid is skipped as before. */
+static const char *const renumber_sql =
+    "WITH u AS (SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[],"
+    " $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::bigint[],"
+    " $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[])"
+    " AS u (target, conversation, is_private, sender_nick, sender_account, command, body,"
+    " server_time, msgid, seq, sender_client, target_account, target_client, sender_key,"
+    " target_key)),"
+    " taken AS (SELECT DISTINCT u.conversation FROM u JOIN messages m ON NOT m.is_private"
+    " AND m.conversation = u.conversation AND m.seq = u.seq AND m.msgid <> u.msgid"
+    " WHERE NOT u.is_private)"
+    " INSERT INTO messages (target, conversation, is_private, sender_nick, sender_account,"
+    " command, body, server_time, msgid, seq,"
+    " sender_client, target_account, target_client, sender_key, target_key)"
+    " SELECT u.target, u.conversation, u.is_private, u.sender_nick, u.sender_account, u.command,"
+    " u.body, u.server_time, u.msgid, u.seq + CASE WHEN u.is_private OR u.conversation NOT IN"
+    " (SELECT conversation FROM taken) THEN 0 ELSE (SELECT max(m.seq) FROM messages m"
+    " WHERE NOT m.is_private AND m.conversation = u.conversation) END,"
+    " u.sender_client, u.target_account, u.target_client, u.sender_key, u.target_key"
+    " FROM u ON CONFLICT (msgid) DO NOTHING";
 
 static void connect_start(void);
 static void on_poll(uv_poll_t *h, int status, int events);
@@ -375,7 +403,7 @@ static int send_statement(const char *sql, int n, const char *const *values)
     return 0;
 }
 
-static int send_batch(struct batch *b)
+static int send_batch_sql(struct batch *b, const char *sql)
 {
     char *vals[NCOLS];
     struct buf lit[NCOLS];
@@ -387,10 +415,15 @@ static int send_batch(struct batch *b)
         buf_append_byte(&lit[i], '\0');
         vals[i] = lit[i].data;
     }
-    int r = send_statement(insert_sql, NCOLS, (const char *const *)vals);
+    int r = send_statement(sql, NCOLS, (const char *const *)vals);
     for (int i = 0; i < NCOLS; i++)
         buf_free(&lit[i]);
     return r;
+}
+
+static int send_batch(struct batch *b)
+{
+    return send_batch_sql(b, b->renumbered ? renumber_sql : insert_sql);
 }
 
 static void go_down(const char *why);
@@ -415,6 +448,7 @@ static void replay_spool(void)
     unsigned total = 0;
     while (pos < len) {
         struct batch *b = batch_new();
+        b->renumbered = true;             /* numbering may have restarted meanwhile */
         uint64_t start = S.spool_sent + pos;
         while (pos < len && b->n < REPLAY_CHUNK) {
             uint8_t type;
@@ -472,6 +506,29 @@ static void replay_done(uint64_t end)
 
 /* ---- results ---- */
 
+/* A batch refused because a channel message's number is taken goes again
+ * with renumber_sql, behind what is in flight; true if it was sent. */
+static bool resend_renumbered(struct op *o)
+{
+    const char *state = o->result ? PQresultErrorField(o->result, PG_DIAG_SQLSTATE) : NULL;
+    if (o->batch->renumbered || !state || strcmp(state, "23505") != 0)
+        return false;
+    log_warn("store: %u messages collide with stored message numbers; storing them renumbered",
+             o->batch->n);
+    o->batch->renumbered = true;
+    if (send_batch(o->batch) < 0)
+        return false;
+    struct op *again = calloc(1, sizeof *again);
+    PARLOR_ASSERT(again != NULL);
+    again->kind = OP_BATCH;
+    again->batch = o->batch;
+    o->batch = NULL;
+    S.batches_in_flight++;
+    push_op(again);
+    flush_out();
+    return true;
+}
+
 static void op_finish(struct op *o, const char *error)
 {
     switch (o->kind) {
@@ -483,7 +540,9 @@ static void op_finish(struct op *o, const char *error)
         break;
     case OP_BATCH:
         S.batches_in_flight--;
-        if (error) {
+        if (error && resend_renumbered(o)) {
+            break;
+        } else if (error) {
             /* A statement error is not a connection error: the rows are bad
              * (should not happen) — keep them on disk rather than drop them. */
             log_error("store: insert batch of %u failed: %s; spooling it", o->batch->n, error);

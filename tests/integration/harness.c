@@ -424,10 +424,21 @@ void it_server_start_nofile(struct it_server *s, const char *const *extra, int n
             argv[argc++] = "--workers";
             argv[argc++] = "2";
         }
-        argv[argc++] = "--control";
-        argv[argc++] = s->control_path;
-        argv[argc++] = "--log-level";
-        argv[argc++] = "debug";
+        bool log_level = true, control = true;
+        for (int i = 0; extra && extra[i]; i++) {
+            log_level = log_level && strcmp(extra[i], IT_NO_LOG_LEVEL) != 0;
+            control = control && strcmp(extra[i], IT_NO_CONTROL) != 0;
+        }
+        if (control) {
+            argv[argc++] = "--control";
+            argv[argc++] = s->control_path;
+        } else {
+            setenv("PARLOR_CONTROL", s->control_path, 1);   /* inherited by parlord */
+        }
+        if (log_level) {
+            argv[argc++] = "--log-level";
+            argv[argc++] = "debug";
+        }
         /* Every test client comes from 127.0.0.1: the per-address limits
          * are off unless a test sets them (test_limits.c does). */
         argv[argc++] = "--max-connections-per-ip";
@@ -435,7 +446,8 @@ void it_server_start_nofile(struct it_server *s, const char *const *extra, int n
         argv[argc++] = "--connect-rate";
         argv[argc++] = "0";
         for (int i = 0; extra && extra[i] && argc < 63; i++)
-            argv[argc++] = extra[i];
+            if (strcmp(extra[i], IT_NO_LOG_LEVEL) != 0 && strcmp(extra[i], IT_NO_CONTROL) != 0)
+                argv[argc++] = extra[i];
         argv[argc] = NULL;
 
         s->pid = spawn(s, argv);
@@ -996,4 +1008,74 @@ struct it_client *it_connect_on_worker_rcvbuf(const struct it_server *s, int wor
     if (n > 0)
         it_sleep_ms(20);  /* let the server notice the closed spares */
     return found;
+}
+
+/* ---- waiting for events (issue 14) ---------------------------------------- */
+
+int it_server_log_count(const struct it_server *s, const char *needle)
+{
+    FILE *f = fopen(s->log_path, "re");
+    if (!f)
+        return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    while (getline(&line, &cap, f) >= 0)
+        if (strstr(line, needle))
+            n++;
+    free(line);
+    fclose(f);
+    return n;
+}
+
+void it_server_expect_log(const struct it_server *s, const char *needle, int count, int timeout_ms)
+{
+    if (!IT_EVENTUALLY(it_server_log_count(s, needle) >= count, timeout_ms))
+        server_fail(s, "the log has %d lines with '%s' after %d ms, expected %d",
+                    it_server_log_count(s, needle), needle, timeout_ms, count);
+}
+
+static bool workers_replaced(const struct it_server *s, const pid_t *gone, int ngone,
+                             pid_t *pids, int n)
+{
+    pid_t now[IT_MAX_WORKERS];
+    int have = it_server_workers(s, now, IT_MAX_WORKERS);
+    if (have != n)
+        return false;
+    for (int i = 0; i < have; i++)
+        for (int j = 0; j < ngone; j++)
+            if (now[i] == gone[j])
+                return false;
+    memcpy(pids, now, (size_t)n * sizeof *pids);
+    return true;
+}
+
+void it_server_expect_workers_replaced(const struct it_server *s, const pid_t *gone, int ngone,
+                                       pid_t *pids, int n, int timeout_ms)
+{
+    if (!IT_EVENTUALLY(workers_replaced(s, gone, ngone, pids, n), timeout_ms))
+        server_fail(s, "no %d live workers without the replaced ones after %d ms", n, timeout_ms);
+}
+
+void it_require_file(const char *path, const char *what)
+{
+    ck_assert_msg(access(path, X_OK) == 0, "%s (%s) is missing: %s; run make first",
+                  what, path, strerror(errno));
+}
+
+struct it_client *it_connect_when_room(const struct it_server *s)
+{
+    long deadline = it_now_ms() + 10000;
+    for (;;) {
+        struct it_client *c = it_client_connect(s->port, 0);
+        if (!c)
+            server_fail(s, "connect to 127.0.0.1:%d: %s", s->port, strerror(errno));
+        const char *l = it_wait_re(c, "(^ERROR :Closing Link|\\*\\*\\* Connected to worker)", IT_TIMEOUT_MS);
+        if (l && c->worker >= 0)
+            return c;
+        if (!l || it_now_ms() > deadline)
+            it_fail(c, "no room on the server: %s", l ? l : "(nothing)");
+        it_client_free(c);
+        it_sleep_ms(10);
+    }
 }

@@ -60,8 +60,15 @@ struct it_server {
  * --log-level debug --max-connections-per-ip 0 --connect-rate 0 (all test
  * clients share one address; a test that checks those limits sets them in
  * `extra`, which comes after and wins), plus `extra` (NULL-terminated, may
- * be NULL), and wait
- * until a connection is accepted and greeted by a worker. */
+ * be NULL), and wait until a connection is accepted and greeted by a worker.
+ * IT_NO_LOG_LEVEL in `extra` (not passed on) leaves out --log-level, e.g. so
+ * that a configuration file's log-level counts. */
+#define IT_NO_LOG_LEVEL "(it: no --log-level)"
+/* IT_NO_CONTROL in `extra` leaves out --control and sets PARLOR_CONTROL to
+ * the same path instead (in the test's environment, inherited by parlord):
+ * parlord's default-path rule, without the machine-wide root default
+ * /run/parlord/control.sock. */
+#define IT_NO_CONTROL "(it: no --control)"
 void it_server_start(struct it_server *s, const char *const *extra);
 /* The same with parlord's RLIMIT_NOFILE (soft and hard) set to `nofile`. */
 void it_server_start_nofile(struct it_server *s, const char *const *extra, int nofile);
@@ -162,5 +169,39 @@ void it_register(struct it_client *c, const char *nick);
 /* Fail the test with a message and the client's recent lines. */
 void it_fail(const struct it_client *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
+
+/* ---- waiting for events (issue 14) ----------------------------------------
+ *
+ * Assertions wait for the event they are about, polling the state; the
+ * deadline only bounds a hang, it is never the thing being tested. */
+
+/* Poll `cond` every 10 ms until it holds or timeout_ms passed; evaluates to
+ * the last value of `cond`. */
+#define IT_EVENTUALLY(cond, timeout_ms)                                  \
+    __extension__({                                                      \
+        long it_deadline_ = it_now_ms() + (timeout_ms);                  \
+        bool it_ok_;                                                     \
+        while (!(it_ok_ = (cond)) && it_now_ms() < it_deadline_)         \
+            it_sleep_ms(10);                                             \
+        it_ok_;                                                          \
+    })
+/* How many lines of the server's log contain `needle`. */
+int it_server_log_count(const struct it_server *s, const char *needle);
+/* Wait until at least `count` log lines contain `needle`; fails the test
+ * (with the log's tail) after timeout_ms. */
+void it_server_expect_log(const struct it_server *s, const char *needle, int count, int timeout_ms);
+/* Wait until the master has `n` live workers none of which is in
+ * `gone[0..ngone)`; the new PIDs go to `pids`.  Fails the test after
+ * timeout_ms. */
+void it_server_expect_workers_replaced(const struct it_server *s, const pid_t *gone, int ngone,
+                                       pid_t *pids, int n, int timeout_ms);
+/* Connect and read the worker notice once the server has room: a
+ * connection the master still counts (the startup probe, a client that just
+ * left) is released a moment after it closes, so an "ERROR :Closing Link"
+ * refusal is retried until a 10 s deadline that only bounds a hang. */
+struct it_client *it_connect_when_room(const struct it_server *s);
+/* Fail the test: `what` (a prerequisite such as bin/parlorctl) is missing.
+ * A missing prerequisite is a failure, never a silent pass. */
+void it_require_file(const char *path, const char *what);
 
 #endif

@@ -159,8 +159,22 @@ static void register_account(const struct it_server *s, const char *nick)
     it_send(c, "QUIT");
     it_expect_closed(c, NULL, IT_TIMEOUT_MS);
     it_client_free(c);
-    /* The nick's owner worker hears of the QUIT a moment after we do. */
-    it_sleep_ms(300);
+    /* The nick's owner worker hears of the QUIT a moment after we do: wait
+     * until WHOIS says the nick is gone (the deadline only bounds a hang). */
+    struct it_client *probe = it_connect_registered(s, "acctprobe");
+    long deadline = it_now_ms() + 10000;
+    for (;;) {
+        it_send(probe, "WHOIS %s", nick);
+        const char *l = it_wait_re(probe, " (401|318) ", IT_TIMEOUT_MS);
+        if (!l)
+            it_fail(probe, "no answer to WHOIS %s", nick);
+        if (strstr(l, " 401 "))
+            break;
+        if (it_now_ms() > deadline)
+            it_fail(probe, "%s is still online 10 s after its QUIT", nick);
+        it_sleep_ms(10);
+    }
+    it_client_free(probe);
 }
 
 /* Connect, negotiate sasl with CAP LS 302, send NICK/USER and AUTHENTICATE

@@ -528,6 +528,92 @@ START_TEST(test_join_several_channels_with_keys_at_once)
 }
 END_TEST
 
+/* ---- channel modes: +n +t +m +b and granting +o/+v (issue 14) ------------- */
+
+/* Send `cmd` from c and expect the numeric `num` for it. */
+static void expect_refused(struct it_client *c, const char *num, const char *fmt, const char *arg)
+{
+    it_send(c, fmt, arg);
+    it_expect_numeric(c, num);
+}
+
+START_TEST(test_modes_n_t_m_b_and_granting_o_v_are_enforced_across_workers)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    struct it_client *op = it_connect_on_worker(&s, 0);
+    it_register(op, "modeop");
+    struct it_client *usr = it_connect_on_worker(&s, 1);
+    it_register(usr, "modeusr");
+    struct it_client *out = it_connect_on_worker(&s, 1);
+    it_register(out, "modeout");
+    join(op, "#modes");
+    join(usr, "#modes");
+    expect_joined(op, "modeusr", "#modes");
+
+    /* +n (a new channel's default): no messages from outside. */
+    expect_refused(out, "404", "PRIVMSG %s :from outside", "#modes");
+    /* +t (default): only operators set the topic. */
+    expect_refused(usr, "482", "TOPIC %s :mine", "#modes");
+    it_send(op, "TOPIC #modes :the op's topic");
+    it_expect_re(usr, "^:modeop![^ ]+ TOPIC #modes :the op's topic$");
+    it_send(op, "MODE #modes -t");
+    it_expect_re(usr, "^:modeop![^ ]+ MODE #modes -t$");
+    it_send(usr, "TOPIC #modes :now mine");
+    it_expect_re(op, "^:modeusr![^ ]+ TOPIC #modes :now mine$");
+    it_send(op, "MODE #modes -n");
+    it_expect_re(usr, "^:modeop![^ ]+ MODE #modes -n$");
+    it_send(out, "PRIVMSG #modes :from outside, allowed now");
+    it_expect_re(usr, "^:modeout![^ ]+ PRIVMSG #modes :from outside, allowed now$");
+
+    /* +m: only voiced members and operators speak; +v grants it. */
+    it_send(op, "MODE #modes +m");
+    it_expect_re(usr, "^:modeop![^ ]+ MODE #modes \\+m$");
+    expect_refused(usr, "404", "PRIVMSG %s :muted", "#modes");
+    it_send(op, "MODE #modes +v modeusr");
+    it_expect_re(usr, "^:modeop![^ ]+ MODE #modes \\+v modeusr$");
+    it_send(usr, "PRIVMSG #modes :voiced");
+    it_expect_re(op, "^:modeusr![^ ]+ PRIVMSG #modes :voiced$");
+    it_send(op, "MODE #modes -v modeusr");
+    it_expect_re(usr, "^:modeop![^ ]+ MODE #modes -v modeusr$");
+    expect_refused(usr, "404", "PRIVMSG %s :muted again", "#modes");
+    it_send(op, "MODE #modes -m");
+    it_expect_re(usr, "^:modeop![^ ]+ MODE #modes -m$");
+
+    /* +b: a banned member cannot speak, a banned nick cannot join. */
+    it_send(op, "MODE #modes +b modeusr!*@*");
+    it_expect_re(usr, "^:modeop![^ ]+ MODE #modes \\+b modeusr!\\*@\\*$");
+    expect_refused(usr, "404", "PRIVMSG %s :banned", "#modes");
+    it_send(op, "MODE #modes +b modeout!*@*");
+    it_expect_re(op, "^:modeop![^ ]+ MODE #modes \\+b modeout!\\*@\\*$");
+    expect_refused(out, "474", "JOIN %s", "#modes");
+    /* Nothing of what was refused reached the operator. */
+    it_send(usr, "PRIVMSG modeop :sync");
+    const char *l;
+    while ((l = it_next_line(op, IT_TIMEOUT_MS)) && !strstr(l, "PRIVMSG modeop :sync"))
+        if (strstr(l, " PRIVMSG #modes :muted") || strstr(l, " PRIVMSG #modes :banned") ||
+            (strstr(l, " PRIVMSG #modes :from outside") && !strstr(l, "allowed now")))
+            it_fail(op, "a refused message was delivered: %s", l);
+    ck_assert_ptr_nonnull(l);
+
+    /* +o: the granted operator may set modes and kick; the ban is lifted. */
+    it_send(op, "MODE #modes +o modeusr");
+    it_expect_re(usr, "^:modeop![^ ]+ MODE #modes \\+o modeusr$");
+    it_send(usr, "MODE #modes -b modeusr!*@*");
+    it_expect_re(op, "^:modeusr![^ ]+ MODE #modes -b modeusr!\\*@\\*$");
+    it_send(usr, "MODE #modes -o modeop");
+    it_expect_re(op, "^:modeusr![^ ]+ MODE #modes -o modeop$");
+    expect_refused(op, "482", "MODE %s +m", "#modes");
+    it_send(usr, "PRIVMSG #modes :op now");
+    it_expect_re(op, "^:modeusr![^ ]+ PRIVMSG #modes :op now$");
+
+    it_client_free(out);
+    it_client_free(usr);
+    it_client_free(op);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *channel_suite(void)
 {
     Suite *s = suite_create("channel");
@@ -541,6 +627,7 @@ Suite *channel_suite(void)
     tcase_add_test(tc, test_topic_set_on_one_worker_is_read_on_the_other);
     tcase_add_test(tc, test_join_kick_invite_and_mode_errors);
     tcase_add_test(tc, test_join_several_channels_with_keys_at_once);
+    tcase_add_test(tc, test_modes_n_t_m_b_and_granting_o_v_are_enforced_across_workers);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -574,12 +574,22 @@ START_TEST(test_account_logs_in_with_sasl_and_a_wrong_password_fails)
     char port[16];
     port_arg(&s, port, sizeof port);
     struct run r;
-    const char *args[] = { "--port", port, "--account", "saslbot", "--join", "#sasl", "--send",
-                           "logged in", NULL };
+    /* A nick other than the account: only a real login can put the
+     * account on the stored message. */
+    const char *args[] = { "--port", port, "--nick", "saslphone", "--account", "saslbot", "--join",
+                           "#sasl", "--send", "logged in", NULL };
     setenv("PARLOR_PASSWORD", "Correct-Horse-9", 1);
     run_parlor(&r, args, NULL);
     ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
-    it_expect(bob, ":saslbot!");
+    it_expect_re(bob, "^(@[^ ]+ )?:saslphone![^ ]+ PRIVMSG #sasl :logged in$");
+    const char *v[1] = { "#sasl" };
+    IT_EVENTUALLY(it_pg_long(&pg, "SELECT count(*) FROM messages WHERE conversation = $1", 1, v) == 1, 10000);
+    PGresult *q = it_pg_query(&pg, "SELECT sender_nick, sender_account FROM messages WHERE conversation = $1",
+                              1, v);
+    ck_assert_int_eq(PQntuples(q), 1);
+    ck_assert_str_eq(PQgetvalue(q, 0, 0), "saslphone");
+    ck_assert_str_eq(PQgetvalue(q, 0, 1), "saslbot");
+    PQclear(q);
     setenv("PARLOR_PASSWORD", "wrong-password", 1);
     run_parlor(&r, args, NULL);
     unsetenv("PARLOR_PASSWORD");
@@ -626,6 +636,61 @@ START_TEST(test_reconnects_rejoins_and_fetches_missed_messages)
 }
 END_TEST
 
+/* --day prints each kind of stored message (PRIVMSG, /me, NOTICE) as such,
+ * and --json names the kind. */
+START_TEST(test_day_and_json_day_show_message_action_and_notice_kinds)
+{
+    struct it_server s;
+    start_with_db(&s);
+    struct it_client *c = it_connect(&s);
+    it_send(c, "CAP REQ :echo-message server-time");
+    it_send(c, "CAP END");
+    it_register(c, "kinder");
+    it_send(c, "JOIN #kinds");
+    it_expect(c, " 366 ");
+    it_send(c, "PRIVMSG #kinds :plain words");
+    it_expect_re(c, " PRIVMSG #kinds :plain words$");
+    it_send(c, "PRIVMSG #kinds :\001ACTION waves\001");
+    it_expect_re(c, " PRIVMSG #kinds :\001ACTION waves\001$");
+    it_send(c, "NOTICE #kinds :heads up");
+    /* The echo is sent once the message is stored; its date is the day. */
+    const char *l = it_expect_re(c, "^@time=[^ ]+ :kinder![^ ]+ NOTICE #kinds :heads up$");
+    char date[11];
+    snprintf(date, sizeof date, "%.10s", l + 6);
+    char port[16];
+    port_arg(&s, port, sizeof port);
+    struct run r;
+    const char *json[] = { "--port", port, "--nick", "reader", "--json", "--day", date, "#kinds", NULL };
+    run_parlor(&r, json, NULL);
+    ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
+    static const char *const tails[] = {
+        "\",\"nick\":\"kinder\",\"kind\":\"message\",\"text\":\"plain words\"}",
+        "\",\"nick\":\"kinder\",\"kind\":\"action\",\"text\":\"waves\"}",
+        "\",\"nick\":\"kinder\",\"kind\":\"notice\",\"text\":\"heads up\"}",
+    };
+    const char *p = r.out;
+    for (int i = 0; i < 3; i++) {
+        char head[64];
+        snprintf(head, sizeof head, "{\"date\":\"%s\",\"time\":\"", date);
+        ck_assert_msg(strncmp(p, head, strlen(head)) == 0, "line %d: %s", i, p);
+        const char *nl = strchr(p, '\n');
+        ck_assert_ptr_nonnull(nl);
+        size_t len = (size_t)(nl - p), tl = strlen(tails[i]);
+        ck_assert_msg(len > tl && strncmp(nl - tl, tails[i], tl) == 0, "line %d: %.*s", i, (int)len, p);
+        p = nl + 1;
+    }
+    ck_assert_msg(*p == '\0', "more than three lines: %s", r.out);
+    const char *day[] = { "--port", port, "--nick", "reader", "--day", date, "#kinds", NULL };
+    run_parlor(&r, day, NULL);
+    const char *a1 = strstr(r.out, "\tkinder\tplain words\n");
+    const char *a2 = strstr(r.out, "\tkinder\t/me waves\n");
+    const char *a3 = strstr(r.out, "\tkinder\theads up\n");
+    ck_assert_msg(r.status == 0 && a1 && a2 && a3 && a1 < a2 && a2 < a3, "day output:\n%s", r.out);
+    it_client_free(c);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *client_suite(void)
 {
     Suite *s = suite_create("client");
@@ -646,6 +711,7 @@ Suite *client_suite(void)
     tcase_add_unchecked_fixture(hist, pg_up, pg_down);
     tcase_set_timeout(hist, 90);
     tcase_add_test(hist, test_days_and_day_print_todays_messages);
+    tcase_add_test(hist, test_day_and_json_day_show_message_action_and_notice_kinds);
     tcase_add_test(hist, test_slash_days_shows_todays_count);
     tcase_add_test(hist, test_slash_game_invites_and_plays_a_round);
     tcase_add_test(hist, test_account_logs_in_with_sasl_and_a_wrong_password_fails);

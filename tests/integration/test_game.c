@@ -7,6 +7,7 @@
  * the game_rounds row the server writes when the round starts (before any
  * guess can count).  Nothing in the server reveals it otherwise. */
 #include <check.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -127,7 +128,7 @@ static void round_word(long id, int round, char *out, size_t cap)
 {
     char r[16];
     snprintf(r, sizeof r, "%d", round);
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 400; i++) {
         pg_text(out, cap, "SELECT word FROM game_rounds WHERE game = $1 AND round = $2::int", id, r);
         if (out[0])
             return;
@@ -160,6 +161,26 @@ static void player_row(long id, const char *player, char *out, size_t cap)
 {
     pg_text(out, cap, "SELECT nick || ' ' || score || ' ' || coalesce(result, '-') FROM game_players"
             " WHERE game = $1 AND player = $2", id, player);
+}
+
+/* "NICK found it in T s: WORD (+P points)": returns P after checking it is
+ * what the speed rule gives for T (1 to 10 points, more the faster:
+ * 1 + ceil(9 * time left / round length); T is shown to 0.1 s). */
+static int round_points(const char *line, int round_seconds)
+{
+    const char *p = strstr(line, " found it in ");
+    ck_assert_ptr_nonnull(p);
+    double took = atof(p + 13);
+    const char *q = strstr(line, " (+");
+    ck_assert_ptr_nonnull(q);
+    int points = atoi(q + 3);
+    int lo = 1 + (int)ceil(9.0 * fmax(0, round_seconds - (took + 0.05)) / round_seconds);
+    int hi = 1 + (int)ceil(9.0 * fmax(0, round_seconds - (took - 0.05)) / round_seconds);
+    if (hi > 10)
+        hi = 10;
+    ck_assert_msg(points >= lo && points <= hi, "%d points after %.1f s of %d: %s", points, took,
+                  round_seconds, line);
+    return points;
 }
 
 START_TEST(test_a_whole_game_on_two_workers_scores_announces_and_stores_results)
@@ -198,17 +219,23 @@ START_TEST(test_a_whole_game_on_two_workers_scores_announces_and_stores_results)
     sloppy(word, guess, sizeof guess);
     it_send(bob, "PRIVMSG %s :%s", room, guess);
     expect_room(alice, room, "bob found it in ");
-    const char *l = expect_room(carol, room, "+10 points");
+    const char *l = expect_room(carol, room, "bob found it in ");
     ck_assert_ptr_nonnull(strstr(l, word));
-    ck_assert_ptr_nonnull(strstr(l, "Scores: bob 10, "));
+    int p1 = round_points(l, 30);
+    char sc[64];
+    snprintf(sc, sizeof sc, "Scores: bob %d, ", p1);
+    ck_assert_msg(strstr(l, sc), "no '%s' in %s", sc, l);
 
-    /* Round 2: a wrong guess, then alice as the word is written. */
+    /* Round 2: a wrong guess, then alice as the word is written, after the
+     * first hint (a quarter of the round): fewer points, by the speed rule. */
     expect_room(alice, room, "Round 2 of 3");
     round_word(id, 2, word, sizeof word);
     it_send(carol, "PRIVMSG %s :surely not this one", room);
+    expect_room(alice, room, "Hint: ");
     it_send(alice, "PRIVMSG %s :%s", room, word);
     l = expect_room(bob, room, "alice found it in ");
-    ck_assert_ptr_nonnull(strstr(l, "(+10 points)"));
+    int p2 = round_points(l, 30);
+    ck_assert_msg(p2 <= 8, "alice got %d points after a quarter of the round: %s", p2, l);
 
     /* Round 3: dave watches; his right answer does not count, bob's does. */
     it_send(dave, "JOIN %s", room);
@@ -218,12 +245,16 @@ START_TEST(test_a_whole_game_on_two_workers_scores_announces_and_stores_results)
     it_send(dave, "PRIVMSG %s :%s", room, word);
     expect_notice(dave, "only its players' guesses count");
     it_send(bob, "PRIVMSG %s :%s", room, word);
-    expect_room(alice, room, "bob found it in ");
+    int p3 = round_points(expect_room(alice, room, "bob found it in "), 30);
+    int bob_total = p1 + p3;
+    /* Quick answers (well under a quarter of a round) outscore alice's. */
+    ck_assert_msg(bob_total > p2, "bob %d + %d, alice %d", p1, p3, p2);
     l = expect_room(dave, room, "Game over!");
-    ck_assert_ptr_nonnull(strstr(l, "Final scores: bob 20, alice 10, carol 0. Winner: bob."));
+    snprintf(want, sizeof want, "Final scores: bob %d, alice %d, carol 0. Winner: bob.", bob_total, p2);
+    ck_assert_msg(strstr(l, want), "no '%s' in %s", want, l);
 
     /* Stored, with the results. */
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 400; i++) {
         pg_text(row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
         if (strcmp(row, "finished") == 0)
             break;
@@ -234,16 +265,19 @@ START_TEST(test_a_whole_game_on_two_workers_scores_announces_and_stores_results)
             id, NULL);
     ck_assert_str_eq(row, "true");
     player_row(id, "bob", row, sizeof row);
-    ck_assert_str_eq(row, "bob 20 win");
+    snprintf(want, sizeof want, "bob %d win", bob_total);
+    ck_assert_str_eq(row, want);
     player_row(id, "alice", row, sizeof row);
-    ck_assert_str_eq(row, "alice 10 lose");
+    snprintf(want, sizeof want, "alice %d lose", p2);
+    ck_assert_str_eq(row, want);
     player_row(id, "carol", row, sizeof row);
     ck_assert_str_eq(row, "carol 0 lose");
     pg_text(row, sizeof row, "SELECT count(*) FROM game_players WHERE game = $1", id, NULL);
     ck_assert_str_eq(row, "3");
     pg_text(row, sizeof row, "SELECT string_agg(winner || ':' || points, ',' ORDER BY round) FROM game_rounds"
             " WHERE game = $1", id, NULL);
-    ck_assert_str_eq(row, "bob:10,alice:10,bob:10");
+    snprintf(want, sizeof want, "bob:%d,alice:%d,bob:%d", p1, p2, p3);
+    ck_assert_str_eq(row, want);
 
     /* Talking in the room after the end: told once that it is over. */
     it_send(carol, "PRIVMSG %s :%s", room, word);
@@ -252,11 +286,16 @@ START_TEST(test_a_whole_game_on_two_workers_scores_announces_and_stores_results)
     /* The leaderboard and the stats. */
     gs(carol, "top movies");
     expect_notice(carol, "Top players (movies)");
-    l = expect_notice(carol, "1. bob: 1 win, 1 game, 20 points");
+    snprintf(want, sizeof want, "1. bob: 1 win, 1 game, %d points", bob_total);
+    l = expect_notice(carol, want);
     gs(carol, "stats BOB");
-    expect_notice(carol, "BOB: 1 games, 1 wins, 0 draws, 0 losses, 20 points. Best category: movies.");
+    snprintf(want, sizeof want, "BOB: 1 games, 1 wins, 0 draws, 0 losses, %d points. Best category: movies.",
+             bob_total);
+    expect_notice(carol, want);
     gs(carol, "status %ld", id);
-    expect_notice(carol, "finished, rounds played: 3 of 3. Scores: bob 20, alice 10, carol 0.");
+    snprintf(want, sizeof want, "finished, rounds played: 3 of 3. Scores: bob %d, alice %d, carol 0.",
+             bob_total, p2);
+    expect_notice(carol, want);
 
     it_client_free(alice);
     it_client_free(bob);
@@ -391,7 +430,7 @@ START_TEST(test_invitation_and_round_timeouts)
     snprintf(want, sizeof want, "Time is up! Nobody found it: it was %s.", word);
     expect_room(alice, room, want);
     expect_room(bob, room, "It is a draw between amy and bo.");
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 400; i++) {
         pg_text(row, sizeof row, "SELECT string_agg(nick || ' ' || score || ' ' || coalesce(result, '-'), ','"
                 " ORDER BY nick) FROM game_players WHERE game = $1", id, NULL);
         if (strcmp(row, "amy 0 draw,bo 0 draw") == 0)
@@ -438,7 +477,7 @@ START_TEST(test_a_game_whose_worker_dies_is_aborted_and_its_players_are_told)
     expect_joined(alice, room);
     expect_joined(bob, room);
     expect_room(bob, room, "Round 1 of 2");
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 400; i++) {
         pg_text(row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
         if (strcmp(row, "running") == 0)
             break;

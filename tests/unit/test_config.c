@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/log.h"
 
 static struct parlor_config cfg;
 static char err[512];
@@ -42,8 +43,23 @@ START_TEST(test_defaults_listen_on_loopback_6667_with_limits)
     ck_assert_str_eq(cfg.listen[0].host, "127.0.0.1");
     ck_assert_int_eq(cfg.listen[0].port, 6667);
     ck_assert_int_eq(cfg.line_length, 512);
-    ck_assert_int_gt((int)cfg.sendq, 0);
-    ck_assert_int_gt(cfg.workers, 0);
+    /* The documented defaults (README, parlord.8), each exactly. */
+    ck_assert_uint_eq(cfg.sendq, 1024 * 1024);
+    ck_assert_int_eq(cfg.workers, (int)sysconf(_SC_NPROCESSORS_ONLN));
+    ck_assert_int_eq(cfg.log_level, LOG_INFO);
+    ck_assert_str_eq(cfg.server_name, "parlor.local");
+    ck_assert_str_eq(cfg.history_tz, "UTC");
+    ck_assert_str_eq(cfg.password, "");
+    ck_assert_str_eq(cfg.control_path, "");
+    ck_assert_str_eq(cfg.spool_dir, "");
+    ck_assert_int_eq(cfg.max_clients, 20000);
+    ck_assert_int_eq(cfg.max_clients_per_worker, 20000);
+    ck_assert_int_eq(cfg.flood_lines, 5);
+    ck_assert_int_eq(cfg.flood_burst, 20);
+    ck_assert_int_eq(cfg.ping_timeout, 120);
+    ck_assert_int_eq(cfg.registration_timeout, 30);
+    ck_assert_int_eq(cfg.game_invite_timeout, 60);
+    ck_assert_int_eq(cfg.game_round_seconds, 60);
 }
 END_TEST
 
