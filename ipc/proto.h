@@ -82,8 +82,10 @@ enum ipc_type {
                            6 NOTICE (to a client's worker): u64 client, str text */
     IPC_P_JOIN_DONE,    /* owner -> joiner's worker: u64 client, str channel: the
                            JOIN got no membership (refused, or already in) */
-    IPC_P_REQ,          /* u64 seq, str frame: a request to an owner, numbered by
-                           the sender, kept until acknowledged (worker/outbox.c) */
+    IPC_P_REQ,          /* u64 seq, u64 mseq, str frame: a request to an owner,
+                           numbered by the sender, kept until acknowledged
+                           (worker/outbox.c); mseq: a message's number from the
+                           owner that died, 0 if none */
     IPC_P_ACK,          /* u64 seq: every request up to seq is handled and what
                            it stored is durable */
     IPC_P_SYNCED,       /* after a new link's re-announcement: the receiver may

@@ -41,6 +41,8 @@ struct chan_event {
     const char *a1, *a2;
     const char *msgid, *ctags;    /* EV_MSG */
     uint64_t mseq;                /* EV_MSG: the message number (0 for TAGMSG) */
+    int origin_slot;              /* EV_MSG: the numbered request it came in */
+    uint64_t origin_seq;          /* (worker/outbox.c), 0 when none */
 };
 
 #define STATE_REANNOUNCE 1u
@@ -290,19 +292,6 @@ static bool shares_other_channel(struct client *x, uint64_t client, struct chann
     for (int i = 0; i < x->nchans; i++)
         if (x->chans[i] != except && chan_member_id(x->chans[i], client))
             return true;
-    return false;
-}
-
-/* Was this message delivered here lately?  Remembers it if not. */
-static bool seen_msgid(struct channel *ch, const char *msgid)
-{
-    if (!msgid || !msgid[0])
-        return false;
-    for (int i = 0; i < RECENT_MSGIDS; i++)
-        if (strcmp(ch->recent_msgids[i], msgid) == 0)
-            return true;
-    snprintf(ch->recent_msgids[ch->recent_pos], sizeof ch->recent_msgids[0], "%s", msgid);
-    ch->recent_pos = (ch->recent_pos + 1) % RECENT_MSGIDS;
     return false;
 }
 
@@ -592,9 +581,15 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
     }
     case EV_MSG: {
         /* A request sent again to a new owner comes back as the same
-         * message: members who had it already do not get it twice. */
-        if (seen_msgid(ch, ev->msgid))
-            return;
+         * message: members who had it already do not get it twice.  Each
+         * worker's requests reach a room in the order it numbered them. */
+        if (ev->origin_seq && ev->origin_slot >= 0 && ev->origin_slot < MAX_WORKERS) {
+            if (ev->origin_seq <= ch->origin_seq[ev->origin_slot])
+                return;
+            ch->origin_seq[ev->origin_slot] = ev->origin_seq;
+            if (ev->origin_slot == W.slot)    /* ours: a copy sent again keeps its number */
+                outbox_note_mseq(ev->msgid, ev->mseq);
+        }
         /* The sender's own copy is its echo, sent once the message is
          * durable (see on_msg_durable), never from here. */
         struct msgline ml = {
@@ -644,6 +639,8 @@ static void encode_event(struct buf *b, struct channel *ch, const struct chan_ev
     ipc_put_cstr(b, ev->ctags);
     ipc_put_u64(b, ev->mseq);
     ipc_put_cstr(b, ev->account);
+    ipc_put_u32(b, (uint32_t)ev->origin_slot);
+    ipc_put_u64(b, ev->origin_seq);
     ipc_end(b, f);
 }
 
@@ -670,6 +667,8 @@ void chan_handle_event(const char *payload, size_t len)
     ev.ctags = ipc_get_str(&r, NULL);
     ev.mseq = ipc_get_u64(&r);
     ev.account = ipc_get_str(&r, NULL);
+    ev.origin_slot = (int)ipc_get_u32(&r);
+    ev.origin_seq = ipc_get_u64(&r);
     if (r.err) {
         log_warn("malformed channel event");
         return;
@@ -895,6 +894,8 @@ static void fill_subject(struct chan_event *ev, const struct chan_req *q, char *
     ev->a1 = ev->a2 = "";
     ev->msgid = ev->ctags = "";
     ev->mseq = 0;
+    ev->origin_slot = 0;
+    ev->origin_seq = 0;
 }
 
 #define ERR(num, ...) reply_remote(q->slot, q->client, q->nick, num, __VA_ARGS__)
@@ -1518,7 +1519,10 @@ static void handle_request(const struct chan_req *q)
         ev.a2 = q->arg2;
         ev.msgid = msgid;
         ev.ctags = q->ctags;
-        ev.mseq = strcmp(q->arg1, "TAGMSG") == 0 ? 0 : ch->msg_seq + 1;
+        ev.origin_slot = q->origin_slot;
+        ev.origin_seq = q->origin_seq;
+        /* A message the owner that died had numbered keeps its number. */
+        ev.mseq = strcmp(q->arg1, "TAGMSG") == 0 ? 0 : q->mseq ? q->mseq : ch->msg_seq + 1;
         emit(ch, &ev);
         msg_stored(ch, q, &ev);
         game_on_message(q);           /* GameServ: a guess? (worker/game.c) */
@@ -1727,6 +1731,9 @@ void chan_handle_request_frame(const char *payload, size_t len)
     q.account = ipc_get_str(&r, NULL);
     q.ctags = ipc_get_str(&r, NULL);
     q.msgid = ipc_get_str(&r, NULL);
+    q.origin_slot = W.req.slot;           /* 0s unless it came numbered (outbox.c) */
+    q.origin_seq = W.req.seq;
+    q.mseq = W.req.mseq;
     if (r.err || q.slot < 0 || q.slot >= W.nworkers) {
         log_warn("malformed channel request");
         return;

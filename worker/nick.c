@@ -344,17 +344,19 @@ static void store_pm(struct client *t, const struct nick_msg *m)
 
 /* Private messages delivered here lately, so one sent twice (the nick's
  * owner died before acknowledging it, worker/outbox.c) arrives once. */
+#define PM_RECENT 1024
+
 static bool pm_seen(const char *msgid)
 {
-    static char recent[256][17];
+    static char recent[PM_RECENT][17];
     static int pos;
     if (!msgid[0])
         return false;
-    for (int i = 0; i < 256; i++)
+    for (int i = 0; i < PM_RECENT; i++)
         if (strcmp(recent[i], msgid) == 0)
             return true;
     snprintf(recent[pos], sizeof recent[pos], "%s", msgid);
-    pos = (pos + 1) % 256;
+    pos = (pos + 1) % PM_RECENT;
     return false;
 }
 

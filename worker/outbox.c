@@ -42,6 +42,7 @@ struct entry {
     char command[16];              /* for FAIL; "" for internal requests */
     char target[IRC_CHANNEL_MAX + 1];
     char msgid[17];                /* "" or the message's id */
+    uint64_t mseq;                 /* its number, once the owner gave it one */
     bool echoed;
     double queued;
     struct buf frame;              /* the request frame, unwrapped */
@@ -89,11 +90,12 @@ bool outbox_synced(void)
     return synced;
 }
 
-static void wrap(struct buf *b, uint64_t seq, const struct buf *frame)
+static void wrap(struct buf *b, const struct entry *e)
 {
     size_t f = ipc_begin(b, IPC_P_REQ);
-    ipc_put_u64(b, seq);
-    ipc_put_str(b, frame->data, frame->len);
+    ipc_put_u64(b, e->seq);
+    ipc_put_u64(b, e->mseq);
+    ipc_put_str(b, e->frame.data, e->frame.len);
     ipc_end(b, f);
 }
 
@@ -121,7 +123,7 @@ void outbox_request(int slot, const struct buf *frame, uint64_t client, const ch
     if (peer_connected(slot)) {
         struct buf *b = peer_buf(slot);
         if (b)
-            wrap(b, e->seq, &e->frame);
+            wrap(b, e);
     }
 }
 
@@ -155,7 +157,7 @@ void outbox_resend(int slot)
         return;
     size_t n = 0;
     for (struct entry *e = boxes[slot].head; e; e = e->next, n++)
-        wrap(b, e->seq, &e->frame);
+        wrap(b, e);
     if (n)
         log_info("worker %d is back: %zu requests sent again", slot, n);
 }
@@ -169,6 +171,13 @@ bool outbox_echo_is_duplicate(const char *msgid)
         return true;
     e->echoed = true;
     return false;
+}
+
+void outbox_note_mseq(const char *msgid, uint64_t mseq)
+{
+    struct entry *e = msgid[0] ? hmap_get_name(&by_msgid, msgid) : NULL;
+    if (e)
+        e->mseq = mseq;
 }
 
 /* Answer and drop every kept request for `slot`: its owner is not back. */

@@ -48,7 +48,12 @@ static void on_poll_closed(uv_handle_t *h)
 }
 
 /* The link to `slot` is gone: forget what lived there. */
-static void peer_down(int slot, const char *why)
+/* The link to `slot` is gone.  `ask_relink`: the other worker is probably
+ * alive (we dropped the link over a bad frame, or a write failed), so ask
+ * the master for a new pair; when the other end closed, it died (the master
+ * respawns it with a new link) or it asks itself; a replaced link asks
+ * nothing (asking then is how a relink loop would start). */
+static void peer_down(int slot, const char *why, bool ask_relink)
 {
     struct peer *p = &W.peers[slot];
     if (p->fd < 0)
@@ -69,7 +74,7 @@ static void peer_down(int slot, const char *why)
     /* A link must never stay cut: if the other worker died the master
      * respawns it with a new link anyway; if it is alive (a broken frame, a
      * write error), the master makes the pair a new socket. */
-    if (!W.stopping)
+    if (ask_relink && !W.stopping)
         worker_send_master(IPC_W_RELINK, (uint32_t)slot);
 }
 
@@ -199,7 +204,7 @@ static void peer_write(int slot)
     ssize_t n = send(p->fd, p->out.data, p->out.len, MSG_NOSIGNAL);
     if (n < 0) {
         if (errno != EAGAIN && errno != EINTR)
-            peer_down(slot, strerror(errno));
+            peer_down(slot, strerror(errno), errno != EPIPE && errno != ECONNRESET);
         else
             uv_poll_start(p->poll, UV_READABLE | UV_WRITABLE, on_peer);
         return;
@@ -221,7 +226,7 @@ static void on_peer(uv_poll_t *h, int status, int events)
     struct peer *p = &W.peers[slot];
     W.now = now_wall();
     if (status < 0) {
-        peer_down(slot, uv_strerror(status));
+        peer_down(slot, uv_strerror(status), false);
         return;
     }
     if (events & UV_WRITABLE)
@@ -232,13 +237,13 @@ static void on_peer(uv_poll_t *h, int status, int events)
         buf_reserve(&p->in, PEER_READ_CHUNK);
         ssize_t n = recv(p->fd, p->in.data + p->in.len, PEER_READ_CHUNK, 0);
         if (n == 0) {
-            peer_down(slot, "connection closed");
+            peer_down(slot, "connection closed", false);
             return;
         }
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 break;
-            peer_down(slot, strerror(errno));
+            peer_down(slot, strerror(errno), false);
             return;
         }
         p->in.len += (size_t)n;
@@ -252,7 +257,7 @@ static void on_peer(uv_poll_t *h, int status, int events)
             if (fl == 0)
                 break;
             if (fl < 0) {
-                peer_down(slot, "protocol error (bad frame)");
+                peer_down(slot, "protocol error (bad frame)", true);
                 return;
             }
             dispatch(slot, type, payload, plen);
@@ -271,7 +276,7 @@ void peer_attach(int slot, int fd)
 {
     struct peer *p = &W.peers[slot];
     if (p->fd >= 0)
-        peer_down(slot, "replaced by a new link");
+        peer_down(slot, "replaced by a new link", false);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     int sz = 4 * 1024 * 1024;
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
@@ -341,6 +346,7 @@ void peer_dispatch_request(int slot, const char *payload, size_t len)
     struct ipc_reader r;
     ipc_reader_init(&r, payload, len);
     uint64_t seq = ipc_get_u64(&r);
+    uint64_t mseq = ipc_get_u64(&r);
     size_t n;
     const char *frame = ipc_get_str(&r, &n);
     if (r.err) {
@@ -349,7 +355,13 @@ void peer_dispatch_request(int slot, const char *payload, size_t len)
     }
     /* A request handled before (sent again over a new link to this same
      * process) is only acknowledged again. */
-    if (seq > outbox_handled_from(slot))
+    if (seq > outbox_handled_from(slot)) {
+        W.req.slot = slot;
+        W.req.seq = seq;
+        W.req.mseq = mseq;
         peer_dispatch_frame(slot, frame, n);
+        W.req.slot = 0;
+        W.req.seq = W.req.mseq = 0;
+    }
     outbox_handled(slot, seq);
 }

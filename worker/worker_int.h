@@ -134,7 +134,6 @@ struct member {
 };
 
 #define MAX_BANS 64
-#define RECENT_MSGIDS 64
 
 struct ban {
     char mask[128];
@@ -172,10 +171,10 @@ struct channel {
     int nop_accounts;
     double *invite_times;          /* owner only: when recent INVITEs were sent */
     int ninvite_times;
-    /* The last messages delivered here, so one sent twice to a new owner
-     * (worker/outbox.c) is delivered once. */
-    char recent_msgids[RECENT_MSGIDS][17];
-    int recent_pos;
+    /* The last numbered request (worker/outbox.c) of each worker whose
+     * message was delivered here: one sent again to a new owner is
+     * delivered once. */
+    uint64_t origin_seq[MAX_WORKERS];
 };
 
 /* A mesh link to another worker.  Owned by W.peers[]. */
@@ -207,6 +206,10 @@ struct worker {
     int nclients;
     bool stopping;
     bool unsolicited;              /* the line being sent is not a response (label.c) */
+    struct {                       /* the numbered request being handled (outbox.c) */
+        int slot;
+        uint64_t seq, mseq;
+    } req;
     struct {
         uint64_t messages_in;      /* PRIVMSG/NOTICE from local clients */
         uint64_t lines_out;        /* lines queued to local clients */
@@ -369,6 +372,10 @@ struct chan_req {
     const char *ctags;             /* client-only tags of a message, "" if none */
     const char *msgid;             /* CHAN_MSG: given by the sender's worker, so a
                                       request sent twice is one message; else "" */
+    /* The numbered request this came in (worker/outbox.c; 0: none) and, for a
+     * message sent again to a new owner, the number the old owner gave it. */
+    int origin_slot;
+    uint64_t origin_seq, mseq;
 };
 void chan_request(struct client *c, int op, const char *channel, const char *arg1, const char *arg2);
 void chan_handle_request_frame(const char *payload, size_t len);
@@ -408,6 +415,9 @@ void outbox_handle_ack(int slot, uint64_t seq);
 void outbox_handle_synced(int slot);
 void outbox_resend(int slot);
 bool outbox_echo_is_duplicate(const char *msgid);
+/* Our own message went out with number `mseq` (seen on our mirror): a copy
+ * sent again to a new owner keeps it. */
+void outbox_note_mseq(const char *msgid, uint64_t mseq);
 void outbox_link_up(int slot);
 void outbox_peer_hello(int slot, int pid);
 void outbox_handled(int slot, uint64_t seq);
