@@ -505,11 +505,15 @@ room_owner() {
     echo $(((((h >> 1) & 0x7fffffffffffffff) % n * 2 + (h & 1)) % n))
 }
 
-# worker_info SLOT KEY: one field of `parlorctl --json show workers` (pid,
-# state, clients...) for one worker of the running parlord, or nothing.
-worker_info() {
-    "$CTL" -s "$server_dir/control.sock" --json show workers 2>/dev/null | tr '{' '\n' |
-        sed -n "/^\"id\":$1,/s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" || true
+# workers_json: `parlorctl --json show workers` of the running parlord.
+# json_worker JSON SLOT KEY: one field of one worker in it (pid, state,
+# clients...), or nothing.
+workers_json() {
+    "$CTL" -s "$server_dir/control.sock" --json show workers 2>/dev/null || true
+}
+json_worker() {
+    printf '%s\n' "$1" | tr '{' '\n' |
+        sed -n "/^\"id\":$2,/s/.*\"$3\":\"\{0,1\}\([^,\"}]*\).*/\1/p"
 }
 
 # A sender offers FAILOVER_RATE/5 msgs/s; its window holds 1000 messages
@@ -526,7 +530,7 @@ failover_load=(fanout --clients "$FAILOVER_CLIENTS" --senders 5 --rate "$FAILOVE
 # the owner, the killed and the new PID, how long until the master had a
 # replacement that answers, and the rows stored for the run.
 phase_failover() {
-    local ph=$1 kill_owner=$2 out owner=$fo_owner old="" new state t0 t1 wait_s i sent rows distinct
+    local ph=$1 kill_owner=$2 out owner=$fo_owner old="" new state w t0 t1 wait_s i sent rows distinct
     out=$(result parlor "$ph")
     PARLORD_STORE=1 start_server parlor "$ph" || return 0
     say "  parlor: $ph"
@@ -541,19 +545,24 @@ phase_failover() {
     while ! grep -q '^setup:' "$out" 2>/dev/null && kill -0 "$gen_pid" 2>/dev/null; do
         sleep 0.05
     done
-    echo "owner=$owner owner_clients=$(worker_info "$owner" clients)" > "$out.fo"
+    echo "owner=$owner owner_clients=$(json_worker "$(workers_json)" "$owner" clients)" > "$out.fo"
     if [ "$kill_owner" = 1 ] && grep -q '^setup:' "$out"; then
         wait_s=$(awk -v d="$DURATION" 'BEGIN { printf "%.2f", 1 + d / 2 }')
         sleep "$wait_s"
-        old=$(worker_info "$owner" pid)
+        old=$(json_worker "$(workers_json)" "$owner" pid)
         # Only a child of the parlord we started.
         if [ -n "$old" ] && [ "$(awk '{ print $4 }' "/proc/$old/stat" 2>/dev/null)" = "$server_pid" ]; then
             t0=$(date +%s%N)
             kill -KILL "$old"
             new=""
+            # Until the master has a new process in the slot that answers
+            # its queries (a query waits up to 1 s for a worker: the time
+            # is an upper bound; the generator's max latency is the outage
+            # as the clients saw it).
             for i in $(seq 500); do           # up to ~10 s
-                new=$(worker_info "$owner" pid)
-                state=$(worker_info "$owner" state)
+                w=$(workers_json)
+                new=$(json_worker "$w" "$owner" pid)
+                state=$(json_worker "$w" "$owner" state)
                 if [ -n "$new" ] && [ "$new" != 0 ] && [ "$new" != "$old" ] &&
                    { [ "$state" = accepting ] || [ "$state" = draining ]; }; then
                     break
@@ -685,6 +694,11 @@ if [ "$hostile" = 1 ]; then
     a=$(grep -h '^ATTACK ' "$(result parlor hostile-attack).attack" 2>/dev/null || echo "ATTACK n/a")
     echo "attack: $a"
 fi
+# log_count PHASE TEXT: lines of the phase's server log that contain TEXT.
+log_count() {
+    local log=$tmp/parlor-$1/server.log
+    if [ -f "$log" ]; then grep -c -F "$2" "$log" || true; else echo n/a; fi
+}
 # fval PHASE KEY: a value from RESULT.fo (failover phase), or "n/a".
 fval() {
     local v="" f
@@ -703,6 +717,8 @@ if [ "$failover" = 1 ]; then
     done
     hrow "clients on the owner" "$(fval failover-calm owner_clients)" "$(fval failover-kill owner_clients)"
     hrow "worker respawns (server log)" "$(respawns failover-calm)" "$(respawns failover-kill)"
+    hrow "mesh links replaced (server log)" "$(log_count failover-calm 'replaced by a new link')" \
+        "$(log_count failover-kill 'replaced by a new link')"
     hrow "replacement answering after ms" "$(fval failover-calm replacement_ms)" "$(fval failover-kill replacement_ms)"
     hrow "rows stored / distinct" "$(fval failover-calm stored_rows)/$(fval failover-calm stored_distinct)" \
         "$(fval failover-kill stored_rows)/$(fval failover-kill stored_distinct)"
