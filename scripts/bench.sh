@@ -15,8 +15,13 @@
 #   hostile    (parlor) a normal room at a fixed moderate rate, once alone and
 #              once with bin/parlor-attack running alongside: latency, losses
 #              and server CPU with and without hostile clients
+#   failover   (parlor, PostgreSQL) a room at a fixed rate whose members are
+#              all on one worker, twice: once as is, once with the room's
+#              owner worker SIGKILLed half-way through the measured period:
+#              losses, duplicates, latency, respawns, rows stored
 #
-# and a table with Parlor/ngircd ratios comes last, then the hostile table.
+# and a table with Parlor/ngircd ratios comes last, then the hostile and the
+# failover tables.
 # bench/README.md explains every number.
 #
 # Environment:
@@ -28,12 +33,14 @@
 #   PARLORD_ARGS                    extra parlord flags
 #   BENCH_STORE=0                   skip the phase with PostgreSQL (rooms load,
 #                                   every message stored; prints stored msgs/s)
-#   BENCH_PHASES="idle connrate fanout rooms sameload stored hostile"
+#   BENCH_PHASES="idle connrate fanout rooms sameload stored hostile failover"
 #                                   phases to run (the default is all of them);
 #                                   sameload needs fanout
 #   BENCH_HOSTILE_CLIENTS=100       hostile: clients in the one room (5 send)
 #   BENCH_HOSTILE_RATE=1000         hostile: msgs/s offered into the room
 #   BENCH_ATTACK_ARGS               extra parlor-attack flags (its --help)
+#   BENCH_FAILOVER_CLIENTS=50       failover: clients in the one room (5 send)
+#   BENCH_FAILOVER_RATE=1000        failover: msgs/s offered into the room
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,10 +52,13 @@ SERVERS=${BENCH_SERVERS:-parlor ngircd}
 DURATION=${BENCH_DURATION:-8}
 IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-10000}
 PARLORD_ARGS=${PARLORD_ARGS:-}
-PHASES=${BENCH_PHASES:-idle connrate fanout rooms sameload stored hostile}
+PHASES=${BENCH_PHASES:-idle connrate fanout rooms sameload stored hostile failover}
 HOSTILE_CLIENTS=${BENCH_HOSTILE_CLIENTS:-100}
 HOSTILE_RATE=${BENCH_HOSTILE_RATE:-1000}
 ATTACK_ARGS=${BENCH_ATTACK_ARGS:-}
+FAILOVER_CLIENTS=${BENCH_FAILOVER_CLIENTS:-50}
+FAILOVER_RATE=${BENCH_FAILOVER_RATE:-1000}
+CTL=$root/bin/parlorctl
 
 server_pid=""
 gen_pid=""
@@ -223,7 +233,9 @@ start_server() {
     case $name in
     parlor)
         [ -x "$PARLORD" ] || { say "bench: $PARLORD is missing"; return 1; }
-        # cwd is the temp dir, so parlord's control socket lands there.
+        # The control socket (and the spool beside it) go in the phase's
+        # dir: the default path (/run/parlord/ as root) may belong to
+        # another parlord on this machine.
         # shellcheck disable=SC2086 # PARLORD_ARGS is a list of flags
         if [ "${PARLORD_STORE:-0}" = 1 ]; then
             # Its own control socket and spool: as root the defaults are
@@ -281,13 +293,19 @@ kv() {
 
 result() { echo "$tmp/result-$1-$2"; }
 
-# run_gen NAME PHASE GENERATOR-ARGS...: run one load, keep its output.
-run_gen() {
+# gen_start NAME PHASE GENERATOR-ARGS...: start one load in the background
+# (gen_pid); gen_finish NAME PHASE waits for it and shows its output.
+gen_start() {
     local name=$1 phase=$2 out
     shift 2
     out=$(result "$name" "$phase")
     "$BENCH" "$@" --port "$port" --label "$name" > "$out" 2> "$out.err" &
     gen_pid=$!
+}
+
+gen_finish() {
+    local name=$1 phase=$2 out
+    out=$(result "$name" "$phase")
     wait "$gen_pid" || say "bench: $name $phase: generator exited with status $?"
     gen_pid=""
     grep -v '^RESULT ' "$out" | sed 's/^/    /' >&2 || true
@@ -295,6 +313,12 @@ run_gen() {
         head -n 12 "$out.err" | sed 's/^/    ! /' >&2
     fi
     grep -q '^RESULT ' "$out" || say "bench: $name $phase: no result"
+}
+
+# run_gen NAME PHASE GENERATOR-ARGS...: run one load, keep its output.
+run_gen() {
+    gen_start "$@"
+    gen_finish "$1" "$2"
 }
 
 oper_for() { [ "$1" = ngircd ] && echo "--oper bench:bench" || true; }
@@ -460,6 +484,141 @@ if echo " $SERVERS " | grep -q ' parlor ' && want hostile; then
     WITH_ATTACK=1 phase parlor hostile-attack "${hostile_load[@]}"
 fi
 
+# Failover: one room (#bench0, the fanout room) at a fixed rate, on parlord
+# with PostgreSQL (every message is stored, and a request is acknowledged by
+# the room's owner only once it is durable), twice on a fresh parlord: once
+# as is and once with the room's owner worker SIGKILLed half-way through the
+# measured period.  The owner is drained before the generator connects, so
+# every member is on the other worker and survives the kill: whatever the
+# run loses or duplicates is the server's doing (worker/outbox.c keeps the
+# requests to a dead owner and replays them to its replacement).
+#
+# The owner is computed here the way worker/worker.c owner_of() does:
+# FNV-1a 64 over the ASCII-lowercased name, modulo the number of workers.
+# Bash arithmetic is 64-bit and wraps like uint64_t; only the last modulo
+# must read the value as unsigned (from the value shifted right by one and
+# its low bit).
+room_owner() {
+    local name=$1 n=$2 h i c
+    h=$((0xcbf29ce484222325))
+    for ((i = 0; i < ${#name}; i++)); do
+        LC_ALL=C printf -v c '%d' "'${name:i:1}"
+        if ((c >= 65 && c <= 90)); then c=$((c + 32)); fi
+        h=$(((h ^ c) * 0x100000001b3))
+    done
+    echo $(((((h >> 1) & 0x7fffffffffffffff) % n * 2 + (h & 1)) % n))
+}
+
+# workers_json: `parlorctl --json show workers` of the running parlord.
+# json_worker JSON SLOT KEY: one field of one worker in it (pid, state,
+# clients...), or nothing.
+workers_json() {
+    "$CTL" -s "$server_dir/control.sock" --json show workers 2>/dev/null || true
+}
+json_worker() {
+    printf '%s\n' "$1" | tr '{' '\n' |
+        sed -n "/^\"id\":$2,/s/.*\"$3\":\"\{0,1\}\([^,\"}]*\).*/\1/p"
+}
+
+# A sender offers FAILOVER_RATE/5 msgs/s; its window holds 1000 messages
+# (5 s of them at the default rate, the default --owner-timeout), so the
+# generator keeps offering the full rate while the owner is gone instead
+# of skipping messages once 32 of them are waiting.
+FAILOVER_ROOM='#bench0'
+FAILOVER_WORKERS=2            # as start_server runs parlord
+failover_load=(fanout --clients "$FAILOVER_CLIENTS" --senders 5 --rate "$FAILOVER_RATE"
+               --window 1000 --warmup 1 --duration "$DURATION")
+
+# phase_failover PHASE KILL: one run; with KILL=1 the owner is SIGKILLed.
+# Besides the generator's RESULT, RESULT.fo gets key=value lines: clients on
+# the owner, the killed and the new PID, how long until the master had a
+# replacement that answers, and the rows stored for the run.
+phase_failover() {
+    local ph=$1 kill_owner=$2 out owner=$fo_owner old="" new state w t0 t1 wait_s i sent rows distinct
+    out=$(result parlor "$ph")
+    PARLORD_STORE=1 start_server parlor "$ph" || return 0
+    say "  parlor: $ph"
+    PGCONNECT_TIMEOUT=5 psql -Atq "$PARLOR_DB_FOR_BENCH" -c "TRUNCATE messages" >/dev/null 2>&1 || true
+    if ! "$CTL" -s "$server_dir/control.sock" drain "$owner" >/dev/null; then
+        say "bench: parlorctl drain $owner failed; skipping $ph"
+        stop_server parlor
+        return 0
+    fi
+    gen_start parlor "$ph" "${failover_load[@]}" --cpu-pid "$server_pid"
+    # The generator prints "setup: ..." when sending starts (warmup first).
+    while ! grep -q '^setup:' "$out" 2>/dev/null && kill -0 "$gen_pid" 2>/dev/null; do
+        sleep 0.05
+    done
+    echo "owner=$owner owner_clients=$(json_worker "$(workers_json)" "$owner" clients)" > "$out.fo"
+    if [ "$kill_owner" = 1 ] && grep -q '^setup:' "$out"; then
+        wait_s=$(awk -v d="$DURATION" 'BEGIN { printf "%.2f", 1 + d / 2 }')
+        sleep "$wait_s"
+        old=$(json_worker "$(workers_json)" "$owner" pid)
+        # Only a child of the parlord we started.
+        if [ -n "$old" ] && [ "$(awk '{ print $4 }' "/proc/$old/stat" 2>/dev/null)" = "$server_pid" ]; then
+            t0=$(date +%s%N)
+            kill -KILL "$old"
+            new=""
+            # Until the master has a new process in the slot that answers
+            # its queries (a query waits up to 1 s for a worker: the time
+            # is an upper bound; the generator's max latency is the outage
+            # as the clients saw it).
+            for i in $(seq 500); do           # up to ~10 s
+                w=$(workers_json)
+                new=$(json_worker "$w" "$owner" pid)
+                state=$(json_worker "$w" "$owner" state)
+                if [ -n "$new" ] && [ "$new" != 0 ] && [ "$new" != "$old" ] &&
+                   { [ "$state" = accepting ] || [ "$state" = draining ]; }; then
+                    break
+                fi
+                new=""
+                sleep 0.02
+            done
+            t1=$(date +%s%N)
+            echo "killed_pid=$old new_pid=${new:-none} replacement_ms=$(((t1 - t0) / 1000000))" >> "$out.fo"
+            say "    SIGKILL worker $owner (pid $old) $wait_s s after sending started;" \
+                "replacement ${new:+pid $new }answering after $(((t1 - t0) / 1000000)) ms"
+        else
+            say "bench: worker $owner of parlord $server_pid not found; not killed"
+        fi
+    fi
+    gen_finish parlor "$ph"
+    # Storing is batched: give the last batch a moment to land.
+    sent=$(kv "$out" sent)
+    rows=""
+    for i in $(seq 25); do
+        rows=$(PGCONNECT_TIMEOUT=5 psql -Atq -F ' ' "$PARLOR_DB_FOR_BENCH" -c \
+            "SELECT count(*), count(DISTINCT body) FROM messages" 2>/dev/null || true)
+        [ "${rows%% *}" = "$sent" ] && break
+        sleep 0.2
+    done
+    read -r rows distinct <<< "$rows"
+    echo "stored_rows=${rows:-n/a} stored_distinct=${distinct:-n/a}" >> "$out.fo"
+    stop_server parlor
+}
+
+failover=0
+if echo " $SERVERS " | grep -q ' parlor ' && want failover; then
+    fo_owner=$(room_owner "$FAILOVER_ROOM" "$FAILOVER_WORKERS")
+    pg_dir=$tmp/pg-failover
+    mkdir -p "$pg_dir"
+    chmod 755 "$tmp" "$pg_dir"
+    if [ ! -x "$CTL" ]; then
+        say "bench: $CTL is missing; skipping the failover phase"
+    elif conninfo=$("$root/scripts/pg.sh" start "$pg_dir" 2>/dev/null); then
+        failover=1
+        export PARLOR_DB_FOR_BENCH="$conninfo"
+        say "== failover: $FAILOVER_CLIENTS clients in $FAILOVER_ROOM (owner: worker $fo_owner, drained)," \
+            "$FAILOVER_RATE msgs/s, with PostgreSQL; without and with a SIGKILL of the owner"
+        phase_failover failover-calm 0
+        phase_failover failover-kill 1
+    else
+        say "bench: could not start PostgreSQL; skipping the failover phase"
+    fi
+    "$root/scripts/pg.sh" stop "$pg_dir" >/dev/null 2>&1 || true
+    pg_dir=""
+fi
+
 # ---- table ------------------------------------------------------------------
 
 row() {   # row LABEL PHASE KEY BETTER(high|low)
@@ -538,6 +697,35 @@ if [ "$hostile" = 1 ]; then
     hrow "worker respawns (server log)" "$(respawns hostile-calm)" "$(respawns hostile-attack)"
     a=$(grep -h '^ATTACK ' "$(result parlor hostile-attack).attack" 2>/dev/null || echo "ATTACK n/a")
     echo "attack: $a"
+fi
+# log_count PHASE TEXT: lines of the phase's server log that contain TEXT.
+log_count() {
+    local log=$tmp/parlor-$1/server.log
+    if [ -f "$log" ]; then grep -c -F "$2" "$log" || true; else echo n/a; fi
+}
+# fval PHASE KEY: a value from RESULT.fo (failover phase), or "n/a".
+fval() {
+    local v="" f
+    f=$(result parlor "$1").fo
+    [ -f "$f" ] && v=$(tr ' ' '\n' < "$f" | sed -n "s/^$2=//p" | tail -n 1)
+    echo "${v:-n/a}"
+}
+if [ "$failover" = 1 ]; then
+    echo
+    echo "Failover: parlor with PostgreSQL, $FAILOVER_CLIENTS clients in $FAILOVER_ROOM, 5 senders, $FAILOVER_RATE msgs/s, $DURATION s measured;"
+    echo "every client on the worker that does not own the room; in the second run the owner (worker $fo_owner) is SIGKILLed half-way"
+    hrow metric "no kill" "owner killed"
+    hrow "delivered/expected" "$(hval failover-calm delivered)" "$(hval failover-kill delivered)"
+    for k in lost dup reordered p50_ms p99_ms max_ms delivered_per_s sent skipped stalls disconnects setup_failed; do
+        hrow "$k" "$(hval failover-calm "$k")" "$(hval failover-kill "$k")"
+    done
+    hrow "clients on the owner" "$(fval failover-calm owner_clients)" "$(fval failover-kill owner_clients)"
+    hrow "worker respawns (server log)" "$(respawns failover-calm)" "$(respawns failover-kill)"
+    hrow "mesh links replaced (server log)" "$(log_count failover-calm 'replaced by a new link')" \
+        "$(log_count failover-kill 'replaced by a new link')"
+    hrow "replacement answering after ms" "$(fval failover-calm replacement_ms)" "$(fval failover-kill replacement_ms)"
+    hrow "rows stored / distinct" "$(fval failover-calm stored_rows)/$(fval failover-calm stored_distinct)" \
+        "$(fval failover-kill stored_rows)/$(fval failover-kill stored_distinct)"
 fi
 echo
 grep -h '^RESULT ' "$tmp"/result-* 2>/dev/null | sort || true
