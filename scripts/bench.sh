@@ -41,6 +41,9 @@
 #   BENCH_ATTACK_ARGS               extra parlor-attack flags (its --help)
 #   BENCH_FAILOVER_CLIENTS=50       failover: clients in the one room (5 send)
 #   BENCH_FAILOVER_RATE=1000        failover: msgs/s offered into the room
+#   BENCH_FAILOVER_HOLD_PG=         failover: seconds to hold PostgreSQL inserts
+#                                   (LOCK TABLE) from 0.3 s before the kill, so
+#                                   the owner dies with many unacknowledged messages
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -526,6 +529,7 @@ json_worker() {
 # of skipping messages once 32 of them are waiting.
 FAILOVER_ROOM='#bench0'
 FAILOVER_WORKERS=2            # as start_server runs parlord
+FAILOVER_HOLD_PG=${BENCH_FAILOVER_HOLD_PG:-}
 failover_load=(fanout --clients "$FAILOVER_CLIENTS" --senders 5 --rate "$FAILOVER_RATE"
                --window 1000 --warmup 1 --duration "$DURATION")
 
@@ -552,7 +556,16 @@ phase_failover() {
     echo "owner=$owner owner_clients=$(json_worker "$(workers_json)" "$owner" clients)" > "$out.fo"
     if [ "$kill_owner" = 1 ] && grep -q '^setup:' "$out"; then
         wait_s=$(awk -v d="$DURATION" 'BEGIN { printf "%.2f", 1 + d / 2 }')
-        sleep "$wait_s"
+        if [ -n "$FAILOVER_HOLD_PG" ]; then
+            # Hold inserts back so the owner dies with many messages handled
+            # but not yet durable (not acknowledged): they are all sent again.
+            sleep "$(awk -v w="$wait_s" 'BEGIN { printf "%.2f", w - 0.3 }')"
+            PGCONNECT_TIMEOUT=5 psql -Atq "$PARLOR_DB_FOR_BENCH" -c "BEGIN; LOCK TABLE messages IN SHARE MODE;
+                SELECT pg_sleep($FAILOVER_HOLD_PG); COMMIT" >/dev/null 2>&1 &
+            sleep 0.3
+        else
+            sleep "$wait_s"
+        fi
         old=$(json_worker "$(workers_json)" "$owner" pid)
         # Only a child of the parlord we started.
         if [ -n "$old" ] && [ "$(awk '{ print $4 }' "/proc/$old/stat" 2>/dev/null)" = "$server_pid" ]; then
