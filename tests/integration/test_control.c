@@ -1434,7 +1434,7 @@ START_TEST(test_check_config_and_reload_change_password_server_name_and_limits)
         struct it_client *extra = it_client_connect(s.port, 0);
         ck_assert_ptr_nonnull(extra);
         const char *l = it_wait_re(extra, "(ERROR|Connected to worker)", IT_TIMEOUT_MS);
-        errors = l && strcmp(l, "ERROR :Closing Link: Server full, try again later") == 0;
+        errors = l && strcmp(l, "ERROR :Closing Link: 127.0.0.1 (Server full, try again later)") == 0;
         it_client_free(extra);
         if (errors || it_now_ms() > deadline)
             break;

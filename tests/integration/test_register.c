@@ -450,7 +450,7 @@ START_TEST(test_max_clients_per_worker_spreads_then_refuses)
     ck_assert_int_ne(a->worker, b->worker);
     struct it_client *extra = it_client_connect(s.port, 0);
     ck_assert_ptr_nonnull(extra);
-    ck_assert_str_eq(closing_error(extra), "ERROR :Closing Link: No worker available, try again later");
+    ck_assert_str_eq(closing_error(extra), "ERROR :Closing Link: 127.0.0.1 (No worker available, try again later)");
     it_expect_alive(a);
     it_expect_alive(b);
     it_client_free(extra);
