@@ -290,7 +290,7 @@ START_TEST(test_numbers_restarted_while_postgres_was_down_are_stored_after_the_s
     start_with_db(&s);
     const char *chan = "#renumber";
     for (int i = 1; i <= 3; i++) {
-        char seq[8], id[32], body[16];
+        char seq[16], id[32], body[32];
         snprintf(seq, sizeof seq, "%d", i);
         snprintf(id, sizeof id, "old-renumber-%d", i);
         snprintf(body, sizeof body, "old %d", i);
