@@ -1612,6 +1612,35 @@ START_TEST(test_reload_changes_the_log_level)
 }
 END_TEST
 
+/* As root, without --control or PARLOR_CONTROL, both programs meet at
+ * /run/parlord/control.sock.  That path is the machine's, so the test runs
+ * parlord and parlorctl in a private mount namespace with a fresh tmpfs
+ * there (unshare -m; root in CI): nothing outside is touched. */
+START_TEST(test_root_default_control_path_in_a_private_mount_namespace)
+{
+    ck_assert_msg(geteuid() == 0, "this test needs root (as CI and `make test` run)");
+    char ctl[256], out[8192], script[2048];
+    it_parlorctl_path(ctl, sizeof ctl);
+    const char *parlord = getenv("PARLORD") ? getenv("PARLORD") : "bin/parlord";
+    int port = it_free_port();
+    ck_assert_int_gt(port, 0);
+    snprintf(script, sizeof script,
+             "unset PARLOR_CONTROL; mkdir -p /run/parlord && mount -t tmpfs tmpfs /run/parlord || exit 90; "
+             "%s --listen 127.0.0.1:%d --workers 1 --max-connections-per-ip 0 --log-level warn "
+             "  > /run/parlord/log 2>&1 & pid=$!; "
+             "i=0; while [ ! -S /run/parlord/control.sock ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; "
+             "%s status; rc=$?; kill -TERM $pid; wait $pid; echo \"parlord exit $?\"; exit $rc",
+             parlord, port, ctl);
+    const char *args[] = { "-m", "sh", "-c", script, NULL };
+    int status = it_run("/usr/bin/unshare", args, out, sizeof out, 20000);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 90,
+                  "cannot make a private /run/parlord (unshare -m, mount tmpfs): %s", out);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0 && strstr(out, "master_pid") &&
+                  strstr(out, "parlord exit 0"),
+                  "parlorctl status at the default path (status %d):\n%s", status, out);
+}
+END_TEST
+
 Suite *control_suite(void)
 {
     Suite *s = suite_create("control");
@@ -1634,6 +1663,7 @@ Suite *control_suite(void)
     tcase_add_test(tc, test_stopped_worker_is_reported_not_answering_in_time);
     tcase_add_test(tc, test_graceful_shutdown_warns_delivers_everything_and_exits);
     tcase_add_test(tc, test_unknown_commands_and_bad_arguments_keep_the_connection);
+    tcase_add_test(tc, test_root_default_control_path_in_a_private_mount_namespace);
     suite_add_tcase(s, tc);
     return s;
 }
