@@ -210,6 +210,23 @@ static void frame_send(int slot, struct buf *tmp, size_t f)
     buf_free(tmp);
 }
 
+/* A player's command (accept, decline, status, quit) to the owner of the
+ * game's room: kept until that worker acknowledges it, and sent again to
+ * its replacement if it dies (worker/outbox.c), like room messages. */
+static void frame_request(int slot, struct buf *tmp, size_t f, uint64_t client, const char *room)
+{
+    if (slot == W.slot && outbox_synced()) {
+        frame_send(slot, tmp, f);
+        return;
+    }
+    ipc_end(tmp, f);
+    if (slot == W.slot)
+        outbox_hold(W.slot, tmp->data, tmp->len);
+    else
+        outbox_request(slot, tmp, client, "PRIVMSG", room, NULL);
+    buf_free(tmp);
+}
+
 /* A NOTICE to a client on any worker. */
 static void notify(int slot, uint64_t client, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void notify(int slot, uint64_t client, const char *fmt, ...)
@@ -1431,7 +1448,7 @@ static void by_id(struct client *c, int verb, const char *name, char *args)
     ipc_put_u64(&tmp, c->id);
     ipc_put_u32(&tmp, (uint32_t)W.slot);
     ipc_put_cstr(&tmp, c->account);
-    frame_send(owner_of(room), &tmp, f);
+    frame_request(owner_of(room), &tmp, f, c->id, room);
 }
 
 struct board_req {

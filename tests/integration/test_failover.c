@@ -309,6 +309,92 @@ START_TEST(test_rolling_restart_replaces_every_worker)
 }
 END_TEST
 
+/* Numbers of "PRIVMSG room :tag N" lines read from c so far (non-blocking
+ * reads), appended to seen[]; returns false once c is closed. */
+static bool collect(struct it_client *c, const char *room, const char *tag, int *seen, int *n, int cap)
+{
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "PRIVMSG %s :%s ", room, tag);
+    for (;;) {
+        const char *l = it_next_line(c, 0);
+        if (!l)
+            return !c->eof;
+        const char *p = strstr(l, prefix);
+        if (p && *n < cap)
+            seen[(*n)++] = atoi(p + strlen(prefix));
+    }
+}
+
+/* The numbers seen are 0, 1, 2, ... with no gap and no repeat. */
+static void assert_contiguous(const char *who, const int *seen, int n)
+{
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(seen[i] == i, "%s: position %d has message %d (a gap, a repeat or a reordering)",
+                      who, i, seen[i]);
+}
+
+/* `parlorctl restart all` under a steady stream: a client of the worker
+ * restarted last streams into a room owned by the worker restarted first.
+ * Until its own worker restarts, nothing is lost, repeated or reordered
+ * (every echo, and what a member beside it reads), and every acknowledged
+ * message is stored once. */
+START_TEST(test_rolling_restart_under_a_steady_stream_loses_nothing)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", "--workers", "3", NULL };
+    it_server_start(&s, extra);
+    char room[32];
+    for (int i = 0;; i++) {                      /* owned by worker 0 of 3 */
+        snprintf(room, sizeof room, "#roll%d", i);
+        if (irc_casehash(room, strlen(room)) % 3u == 0)
+            break;
+    }
+    struct it_client *sender = member(&s, 2, "streamer", room);
+    struct it_client *reader = member(&s, 2, "listener", room);
+    enum { MAX = 6000 };
+    static int echoed[MAX], read_[MAX];
+    int nechoed = 0, nread = 0, sent = 0;
+    bool restarted = false;
+    long deadline = it_now_ms() + 60000;
+    while (sent < MAX && it_now_ms() < deadline) {
+        char line[96];
+        int len = snprintf(line, sizeof line, "PRIVMSG %s :st %d\r\n", room, sent);
+        if (it_send_raw(sender, line, (size_t)len) < 0)
+            break;
+        sent++;
+        if (sent == 200) {
+            ctl(&s, "restart", "all", NULL);
+            restarted = true;
+        }
+        it_sleep_ms(5);
+        if (!collect(sender, room, "st", echoed, &nechoed, MAX))
+            break;                               /* its own worker restarted */
+        collect(reader, room, "st", read_, &nread, MAX);
+    }
+    ck_assert(restarted);
+    while (collect(sender, room, "st", echoed, &nechoed, MAX) && it_fill(sender, 200) > 0)
+        ;
+    ck_assert_msg(it_server_log_contains(&s, "rolling restart: worker 1 is back"),
+                  "the stream ended before workers 0 and 1 were restarted (%d sent)", sent);
+    assert_contiguous("echoes", echoed, nechoed);
+    assert_contiguous("member beside the sender", read_, nread);
+    ck_assert_int_gt(nechoed, 200);
+    for (int i = 0; i < nechoed; i++) {
+        char body[32];
+        snprintf(body, sizeof body, "st %d", i);
+        const char *v[1] = { body };
+        long deadline2 = it_now_ms() + 10000, rows;
+        while ((rows = it_pg_long(&pg, "SELECT count(*) FROM messages WHERE body = $1", 1, v)) == 0 &&
+               it_now_ms() < deadline2)
+            it_sleep_ms(20);
+        ck_assert_msg(rows == 1, "acknowledged '%s' stored %ld times", body, rows);
+    }
+    it_client_free(sender);
+    it_client_free(reader);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *failover_suite(void)
 {
     Suite *s = suite_create("failover");
@@ -322,6 +408,7 @@ Suite *failover_suite(void)
     tcase_add_test(tc, test_owner_not_back_in_time_fails_exactly_the_held_messages);
     tcase_add_test(tc, test_restart_of_a_room_owner_loses_no_message);
     tcase_add_test(tc, test_rolling_restart_replaces_every_worker);
+    tcase_add_test(tc, test_rolling_restart_under_a_steady_stream_loses_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
