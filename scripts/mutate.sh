@@ -66,11 +66,16 @@ for patch in "$root"/tests/mutations/*.patch; do
         git apply -R "$patch" 2>> "$log"
     else
         say "mutate: $name: CK_RUN_SUITE=$suite${case_:+ CK_RUN_CASE=$case_}"
-        if CK_RUN_SUITE=$suite CK_RUN_CASE=$case_ PARLORD=bin/parlord \
+        # CK_RUN_CASE only when the patch names a case: an empty one
+        # selects no test at all.
+        if env CK_RUN_SUITE="$suite" ${case_:+CK_RUN_CASE="$case_"} PARLORD=bin/parlord \
             bin/test_integration >> "$log" 2>&1; then
             verdict=MISSED
         else
             verdict=caught
+        fi
+        if grep -q 'Checks: 0,' "$log"; then
+            verdict=NO-TESTS-RAN       # a wrong Suite/Case line is not a pass
         fi
         git apply -R "$patch" 2>> "$log" || { say "mutate: cannot revert $name"; exit 1; }
     fi
