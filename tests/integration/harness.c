@@ -954,6 +954,27 @@ void it_register(struct it_client *c, const char *nick)
     }
 }
 
+void it_join(struct it_client *c, const char *chan, const char *key)
+{
+    if (key)
+        it_send(c, "JOIN %s %s", chan, key);
+    else
+        it_send(c, "JOIN %s", chan);
+    char end[128];
+    snprintf(end, sizeof end, " 366 %s %s ", c->nick, chan);
+    long deadline = it_now_ms() + IT_TIMEOUT_MS;
+    for (;;) {
+        const char *l = it_next_line(c, (int)(deadline - it_now_ms()));
+        if (!l)
+            it_fail(c, "JOIN %s: no 366 within %d ms", chan, IT_TIMEOUT_MS);
+        if (strstr(l, end))
+            return;
+        char num[8];
+        if (sscanf(l, ":parlor.local %7s", num) == 1 && num[0] == '4')
+            it_fail(c, "JOIN %s refused: %s", chan, l);
+    }
+}
+
 static struct it_client *connect_greeted(const struct it_server *s, int rcvbuf)
 {
     struct it_client *c = it_client_connect(s->port, rcvbuf);

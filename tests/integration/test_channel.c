@@ -7,34 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* JOIN (with a key unless NULL) and wait for the end of NAMES (366);
- * fails on an error reply. */
-static void join_key(struct it_client *c, const char *chan, const char *key)
-{
-    if (key)
-        it_send(c, "JOIN %s %s", chan, key);
-    else
-        it_send(c, "JOIN %s", chan);
-    char end[128];
-    snprintf(end, sizeof end, " 366 %s %s ", c->nick, chan);
-    long deadline = it_now_ms() + IT_TIMEOUT_MS;
-    for (;;) {
-        const char *l = it_next_line(c, (int)(deadline - it_now_ms()));
-        if (!l)
-            it_fail(c, "JOIN %s: no 366 within %d ms", chan, IT_TIMEOUT_MS);
-        if (strstr(l, end))
-            return;
-        char num[8];
-        if (sscanf(l, ":parlor.local %7s", num) == 1 && num[0] == '4')
-            it_fail(c, "JOIN %s refused: %s", chan, l);
-    }
-}
-
-static void join(struct it_client *c, const char *chan)
-{
-    join_key(c, chan, NULL);
-}
-
 /* Wait until `c` has seen `nick` join `chan`. */
 static void expect_joined(struct it_client *c, const char *nick, const char *chan)
 {
@@ -110,7 +82,7 @@ START_TEST(test_room_with_concurrent_senders_delivers_every_message_once_in_one_
         it_register(m[i], nick);
     }
     for (int i = 0; i < MEMBERS; i++)
-        join(m[i], "#race");
+        it_join(m[i], "#race", NULL);
     /* Every join has reached the room's sequencer once the first member
      * has seen it. */
     for (int i = 1; i < MEMBERS; i++)
@@ -265,8 +237,8 @@ START_TEST(test_nick_change_is_seen_by_channel_members_on_the_other_worker)
     it_register(a, "al");
     struct it_client *b = it_connect_on_worker(&s, 1);
     it_register(b, "bo");
-    join(a, "#nicks");
-    join(b, "#nicks");
+    it_join(a, "#nicks", NULL);
+    it_join(b, "#nicks", NULL);
     expect_joined(a, "bo", "#nicks");
 
     it_send(a, "NICK alvin");
@@ -307,11 +279,11 @@ START_TEST(test_quit_is_seen_once_by_a_member_sharing_two_channels)
     it_register(m, "stayer");
     struct it_client *x = it_connect_on_worker(&s, 0);
     it_register(x, "local");
-    join(q, "#one");
-    join(q, "#two");
-    join(m, "#one");
-    join(m, "#two");
-    join(x, "#two");
+    it_join(q, "#one", NULL);
+    it_join(q, "#two", NULL);
+    it_join(m, "#one", NULL);
+    it_join(m, "#two", NULL);
+    it_join(x, "#two", NULL);
     expect_joined(q, "stayer", "#two");
     expect_joined(q, "local", "#two");
 
@@ -380,8 +352,8 @@ START_TEST(test_topic_set_on_one_worker_is_read_on_the_other)
     it_register(a, "setter");
     struct it_client *b = it_connect_on_worker(&s, 1);
     it_register(b, "reader");
-    join(a, "#topic");
-    join(b, "#topic");
+    it_join(a, "#topic", NULL);
+    it_join(b, "#topic", NULL);
     expect_joined(a, "reader", "#topic");
 
     it_send(a, "TOPIC #topic :Hello 세계, welcome");
@@ -417,14 +389,14 @@ START_TEST(test_join_kick_invite_and_mode_errors)
     it_expect_numeric(u, "403");
 
     /* +k: 475 without or with a wrong key, in with the right one. */
-    join(op, "#keyed");
+    it_join(op, "#keyed", NULL);
     it_send(op, "MODE #keyed +k secret");
     it_expect_re(op, "^:oper![^ ]+ MODE #keyed \\+k :?secret$");
     it_send(u, "JOIN #keyed");
     it_expect_numeric(u, "475");
     it_send(u, "JOIN #keyed wrong");
     it_expect_numeric(u, "475");
-    join_key(u, "#keyed", "secret");
+    it_join(u, "#keyed", "secret");
     expect_joined(op, "user", "#keyed");
 
     /* Not an operator: 482 for KICK and MODE. */
@@ -437,7 +409,7 @@ START_TEST(test_join_kick_invite_and_mode_errors)
     it_expect_numeric(op, "443");
 
     /* +i: 473 until invited (the invite crosses workers). */
-    join(op, "#inv");
+    it_join(op, "#inv", NULL);
     it_send(op, "MODE #inv +i");
     it_expect_re(op, "^:oper![^ ]+ MODE #inv :?\\+i$");
     it_send(u, "JOIN #inv");
@@ -452,10 +424,10 @@ START_TEST(test_join_kick_invite_and_mode_errors)
     it_send(op, "INVITE user #inv");
     it_expect_numeric(op, "341");
     it_expect_re(u, "^:oper![^ ]+ INVITE user :?#inv$");
-    join(u, "#inv");
+    it_join(u, "#inv", NULL);
 
     /* +l 1: 471. */
-    join(op, "#lim");
+    it_join(op, "#lim", NULL);
     it_send(op, "MODE #lim +l 1");
     it_expect_re(op, "^:oper![^ ]+ MODE #lim \\+l :?1$");
     it_send(u, "JOIN #lim");
@@ -481,8 +453,8 @@ START_TEST(test_join_several_channels_with_keys_at_once)
     it_register(op, "keeper");
     struct it_client *u = it_connect_on_worker(&s, 1);
     it_register(u, "guest");
-    join(op, "#lock1");
-    join(op, "#lock2");
+    it_join(op, "#lock1", NULL);
+    it_join(op, "#lock2", NULL);
     it_send(op, "MODE #lock1 +k one");
     it_expect_re(op, "^:keeper![^ ]+ MODE #lock1 \\+k :?one$");
     it_send(op, "MODE #lock2 +k two");
@@ -547,8 +519,8 @@ START_TEST(test_modes_n_t_m_b_and_granting_o_v_are_enforced_across_workers)
     it_register(usr, "modeusr");
     struct it_client *out = it_connect_on_worker(&s, 1);
     it_register(out, "modeout");
-    join(op, "#modes");
-    join(usr, "#modes");
+    it_join(op, "#modes", NULL);
+    it_join(usr, "#modes", NULL);
     expect_joined(op, "modeusr", "#modes");
 
     /* +n (a new channel's default): no messages from outside. */

@@ -54,28 +54,6 @@ static struct it_client *user_on(const struct it_server *s, int worker, const ch
     return c;
 }
 
-/* JOIN and wait for the end of NAMES; fails on an error numeric. */
-static void join(struct it_client *c, const char *chan, const char *key)
-{
-    if (key)
-        it_send(c, "JOIN %s %s", chan, key);
-    else
-        it_send(c, "JOIN %s", chan);
-    char end[128];
-    snprintf(end, sizeof end, " 366 %s %s ", c->nick, chan);
-    long deadline = it_now_ms() + IT_TIMEOUT_MS;
-    for (;;) {
-        const char *l = it_next_line(c, (int)(deadline - it_now_ms()));
-        if (!l)
-            it_fail(c, "JOIN %s: no 366", chan);
-        if (strstr(l, end))
-            return;
-        char num[8];
-        if (sscanf(l, ":parlor.local %7s", num) == 1 && num[0] == '4')
-            it_fail(c, "JOIN %s refused: %s", chan, l);
-    }
-}
-
 /* The NAMES of `chan` as " a b @c " (prefixes kept). */
 static void names(struct it_client *c, const char *chan, char *out, size_t cap)
 {
@@ -169,7 +147,7 @@ START_TEST(test_join_and_nick_in_one_packet_leave_no_ghost_member)
         }
         snprintf(a->nick, sizeof a->nick, "%s", newnick);
         struct it_client *b = user_on(&s, 1 - w, w ? "witb" : "wita");
-        join(b, room, NULL);
+        it_join(b, room, NULL);
         char list[512];
         names(b, room, list, sizeof list);
         char want[64];
@@ -210,7 +188,7 @@ START_TEST(test_join_of_stored_room_then_quit_in_one_packet)
         char room[32];
         name_owned_by("#stored", own, room, sizeof room);
         struct it_client *x = user_on(&s, own, own ? "maker1" : "maker0");
-        join(x, room, NULL);
+        it_join(x, room, NULL);
         it_send(x, "TOPIC %s :kept in PostgreSQL", room);
         it_expect(x, " TOPIC ");
         it_send(x, "PART %s", room);
@@ -228,7 +206,7 @@ START_TEST(test_join_of_stored_room_then_quit_in_one_packet)
             it_client_free(y);
         }
         struct it_client *z = user_on(&s, 1 - own, own ? "late1" : "late0");
-        join(z, room, NULL);
+        it_join(z, room, NULL);
         char list[256];
         names(z, room, list, sizeof list);
         ck_assert_msg(strcmp(list, own ? " late1 " : " late0 ") == 0, "names: %s", list);
@@ -247,7 +225,7 @@ START_TEST(test_mode_query_shows_the_key_to_members_only)
     it_server_start(&s, NULL);
     struct it_client *a = user_on(&s, 0, "keeper");
     struct it_client *b = user_on(&s, 1, "outsider");
-    join(a, "#vault", NULL);
+    it_join(a, "#vault", NULL);
     it_send(a, "MODE #vault +k sesame");
     it_expect(a, "MODE #vault +k sesame");
     it_send(b, "MODE #vault");
@@ -279,7 +257,7 @@ START_TEST(test_empty_stored_room_keeps_its_protection_and_its_operators)
     char room[32];
     name_owned_by("#fort", 1, room, sizeof room);
     struct it_client *a = with_account(&s, 0, "founder", true);
-    join(a, room, NULL);
+    it_join(a, room, NULL);
     it_send(a, "MODE %s +ik sesame", room);
     it_expect(a, "MODE ");
     it_send(a, "MODE %s +b stranger!*@*", room);
@@ -297,7 +275,7 @@ START_TEST(test_empty_stored_room_keeps_its_protection_and_its_operators)
     /* The founder's account gets op back, past +i and the key; a stranger
      * never gets op by being first. */
     a = with_account(&s, 1, "founder", false);
-    join(a, room, NULL);
+    it_join(a, room, NULL);
     char list[256];
     names(a, room, list, sizeof list);
     ck_assert_msg(strcmp(list, " @founder ") == 0, "names: %s", list);
@@ -309,7 +287,7 @@ START_TEST(test_empty_stored_room_keeps_its_protection_and_its_operators)
     it_expect(a, "-b stranger!*@*");
     it_send(a, "PART %s", room);
     it_expect(a, " PART ");
-    join(b, room, "sesame");
+    it_join(b, room, "sesame");
     names(b, room, list, sizeof list);
     ck_assert_msg(strcmp(list, " stranger ") == 0, "a stranger got op: %s", list);
     it_send(b, "MODE %s -k sesame", room);
@@ -327,8 +305,8 @@ START_TEST(test_invites_belong_to_connections_and_never_override_a_ban_unless_fr
     it_server_start(&s, extra);
     struct it_client *op = user_on(&s, 0, "chanop");
     struct it_client *member = user_on(&s, 1, "member");
-    join(op, "#club", NULL);
-    join(member, "#club", NULL);
+    it_join(op, "#club", NULL);
+    it_join(member, "#club", NULL);
     it_send(op, "MODE #club +b eve!*@*");
     it_expect(op, "+b eve!*@*");
     /* An invitation to a nick nobody holds is not kept for a later holder. */
@@ -352,7 +330,7 @@ START_TEST(test_invites_belong_to_connections_and_never_override_a_ban_unless_fr
     it_send(op, "INVITE eve #club");
     it_expect_numeric(op, "341");
     it_expect(eve, "INVITE eve #club");
-    join(eve, "#club", NULL);
+    it_join(eve, "#club", NULL);
     /* Invitations per room are capped (3 here). */
     it_send(op, "INVITE later #club");
     it_expect_numeric(op, "FAIL");
@@ -372,8 +350,8 @@ START_TEST(test_cr_inside_a_line_is_refused_and_controls_are_stripped)
     it_server_start(&s, NULL);
     struct it_client *a = user_on(&s, 0, "forger");
     struct it_client *b = user_on(&s, 1, "victim");
-    join(a, "#cr", NULL);
-    join(b, "#cr", NULL);
+    it_join(a, "#cr", NULL);
+    it_join(b, "#cr", NULL);
     const char *evil = "PRIVMSG #cr :hi\r:NickServ!NickServ@services PRIVMSG victim :password?\r\n";
     ck_assert_int_eq(it_send_raw(a, evil, strlen(evil)), 0);
     const char *l = it_expect_numeric(a, "FAIL");
@@ -436,9 +414,9 @@ START_TEST(test_long_list_and_big_room_state_cross_workers_in_several_frames)
         snprintf(nick, sizeof nick, "crowd%02d", i);
         hold[i] = it_connect_on_worker(&s, 1);   /* keeps the workers balanced */
         crowd[i] = user_on(&s, 0, nick);
-        join(crowd[i], room, NULL);
+        it_join(crowd[i], room, NULL);
     }
-    join(b, room, NULL);
+    it_join(b, room, NULL);
     it_send(crowd[7], "NICK renamed07");
     it_expect(b, "NICK :renamed07");    /* only a full mirror knows who crowd07 was */
     ck_assert(!it_server_log_contains(&s, "lost worker"));
@@ -459,7 +437,7 @@ START_TEST(test_ban_list_is_answered_once_per_mode_command)
     struct it_server s;
     it_server_start(&s, NULL);
     struct it_client *a = user_on(&s, 0, "banner");
-    join(a, "#bans", NULL);
+    it_join(a, "#bans", NULL);
     it_send(a, "MODE #bans +bbb x!*@* y!*@* z!*@*");
     it_expect(a, "MODE #bans +bbb");
     char line[600];
@@ -545,8 +523,8 @@ START_TEST(test_length_limits_cut_between_characters)
     it_send(a, "USER cutter 0 * :%s", text);
     it_expect_re(a, " (376|422) ");
     struct it_client *b = user_on(&s, 1, "reader");
-    join(a, "#cut", NULL);
-    join(b, "#cut", NULL);
+    it_join(a, "#cut", NULL);
+    it_join(b, "#cut", NULL);
     it_send(a, "TOPIC #cut :%s", text);
     expect_valid_utf8(b, it_expect(b, " TOPIC #cut :"));
     it_send(a, "AWAY :%s", text);
@@ -560,7 +538,7 @@ START_TEST(test_length_limits_cut_between_characters)
     }
     it_send(a, "PART #cut :%s", text);
     expect_valid_utf8(b, it_expect(b, " PART #cut"));
-    join(a, "#cut", NULL);
+    it_join(a, "#cut", NULL);
     it_send(a, "QUIT :%s", text);
     expect_valid_utf8(b, it_expect(b, " QUIT :"));
     it_client_free(a);
@@ -591,8 +569,8 @@ START_TEST(test_slowloris_huge_lines_and_bad_utf8_leave_others_served)
     it_server_start(&s, extra);
     struct it_client *x = user_on(&s, 0, "steady0");
     struct it_client *y = user_on(&s, 1, "steady1");
-    join(x, "#calm", NULL);
-    join(y, "#calm", NULL);
+    it_join(x, "#calm", NULL);
+    it_join(y, "#calm", NULL);
     /* Slowloris: connections that trickle bytes and never register. */
     struct it_client *slow[20];
     for (int i = 0; i < 20; i++) {
@@ -639,8 +617,8 @@ START_TEST(test_pipelined_join_nick_part_quit_races_across_workers)
     it_server_start(&s, extra);
     struct it_client *x = user_on(&s, 0, "calm0");
     struct it_client *y = user_on(&s, 1, "calm1");
-    join(x, "#race0", NULL);
-    join(y, "#race0", NULL);
+    it_join(x, "#race0", NULL);
+    it_join(y, "#race0", NULL);
     for (int round = 0; round < 30; round++) {
         struct it_client *r = it_connect_on_worker(&s, round % 2);
         char burst[512];
@@ -728,8 +706,8 @@ START_TEST(test_broken_mesh_link_is_made_again_and_rooms_heal)
     name_owned_by("#relink", 0, room, sizeof room);
     struct it_client *a = user_on(&s, 0, "linka");
     struct it_client *b = user_on(&s, 1, "linkb");
-    join(a, room, NULL);
-    join(b, room, NULL);
+    it_join(a, room, NULL);
+    it_join(b, room, NULL);
     /* Take a copy of worker 1's end of its link to worker 0 and write a
      * frame with a bad version into it: worker 0 must drop the link as a
      * protocol error (as an oversized frame was). */
