@@ -1921,6 +1921,10 @@ void chan_handle_list_request(uint64_t id, int slot, const char *nick, const cha
             n = frame_budget();
             while (n > 0 && out.data[pos + n - 1] != '\n')
                 n--;
+            if (n == 0) {                 /* one line over the budget: it alone */
+                const char *nl = memchr(out.data + pos, '\n', out.len - pos);
+                n = nl ? (size_t)(nl - (out.data + pos)) + 1 : out.len - pos;
+            }
         }
         struct buf *b = peer_buf(slot);
         if (!b)

@@ -343,19 +343,29 @@ static void store_pm(struct client *t, const struct nick_msg *m)
 }
 
 /* Private messages delivered here lately, so one sent twice (the nick's
- * owner died before acknowledging it, worker/outbox.c) arrives once. */
+ * owner died before acknowledging it, worker/outbox.c) arrives once: the
+ * last PM_RECENT msgids, in a ring, with a hash index (one lookup per
+ * private message). */
 #define PM_RECENT 1024
 
 static bool pm_seen(const char *msgid)
 {
     static char recent[PM_RECENT][17];
     static int pos;
+    static struct hmap index;      /* msgid -> (void *)1 */
+    static bool index_ready;
     if (!msgid[0])
         return false;
-    for (int i = 0; i < PM_RECENT; i++)
-        if (strcmp(recent[i], msgid) == 0)
-            return true;
+    if (!index_ready) {
+        hmap_init(&index);
+        index_ready = true;
+    }
+    if (hmap_get_name(&index, msgid))
+        return true;
+    if (recent[pos][0])
+        hmap_del_name(&index, recent[pos]);
     snprintf(recent[pos], sizeof recent[pos], "%s", msgid);
+    hmap_put_name(&index, recent[pos], (void *)1);
     pos = (pos + 1) % PM_RECENT;
     return false;
 }
@@ -481,6 +491,8 @@ void nick_handle_frame(const char *payload, size_t len)
     m.ctags = ipc_get_str(&r, NULL);
     m.time = (double)ipc_get_u64(&r) / 1000.0;
     m.by_op = ipc_get_u8(&r);
+    if (stage > 1 || m.kind < TO_NICK_MSG || m.kind > TO_NICK_WHO)
+        r.err = true;
     if (r.err || m.from_slot < 0 || m.from_slot >= W.nworkers) {
         log_warn("malformed TO_NICK frame");
         return;

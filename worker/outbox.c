@@ -64,7 +64,6 @@ static uint64_t next_seq;
 static uint64_t handled[MAX_WORKERS];
 static int handled_pid[MAX_WORKERS];
 static uint64_t link_gen[MAX_WORKERS];
-static bool dup_seen[MAX_WORKERS];
 
 /* Requests that came before every survivor had re-announced (held). */
 struct held {
@@ -221,9 +220,8 @@ static void dispatch_held(void)
         if (h->slot == W.slot) {
             peer_dispatch_frame(W.slot, h->frame.data, h->frame.len);
         } else {
-            uint64_t before = handled[h->slot];
             peer_dispatch_request(h->slot, h->frame.data, h->frame.len);
-            outbox_batch_done(h->slot, before);
+            outbox_batch_done(h->slot);
         }
         buf_free(&h->frame);
         free(h);
@@ -272,18 +270,29 @@ void outbox_tick(double now)
     }
 }
 
-/* ---- the receiving side ---- */
+/* ---- the receiving side ----
+ *
+ * An acknowledgement waits for a store barrier (everything stored so far is
+ * durable).  At most one barrier per link is out at a time: what is handled
+ * while it is out is acknowledged by the next one, so a stream of requests
+ * costs one barrier per round trip to PostgreSQL, not one per read. */
+
+static bool barrier_out[MAX_WORKERS];
+static bool ack_wanted[MAX_WORKERS];
 
 struct ack_arg {
     int slot;
     uint64_t gen, seq;
 };
 
+static void start_barrier(int slot);
+
 static void on_durable(void *arg)
 {
     struct ack_arg *a = arg;
-    if (a->gen == link_gen[a->slot] && peer_connected(a->slot)) {
-        struct buf *b = peer_buf(a->slot);
+    int slot = a->slot;
+    if (a->gen == link_gen[slot] && peer_connected(slot)) {
+        struct buf *b = peer_buf(slot);
         if (b) {
             size_t f = ipc_begin(b, IPC_P_ACK);
             ipc_put_u64(b, a->seq);
@@ -291,6 +300,21 @@ static void on_durable(void *arg)
         }
     }
     free(a);
+    barrier_out[slot] = false;
+    if (ack_wanted[slot])
+        start_barrier(slot);
+}
+
+static void start_barrier(int slot)
+{
+    struct ack_arg *a = malloc(sizeof *a);
+    PARLOR_ASSERT(a != NULL);
+    a->slot = slot;
+    a->gen = link_gen[slot];
+    a->seq = handled[slot];
+    barrier_out[slot] = true;
+    ack_wanted[slot] = false;
+    store_barrier(on_durable, a);
 }
 
 void outbox_link_up(int slot)
@@ -310,31 +334,18 @@ void outbox_handled(int slot, uint64_t seq)
 {
     if (seq > handled[slot])
         handled[slot] = seq;
-    else
-        dup_seen[slot] = true;     /* acknowledged again, so the sender forgets it */
+    ack_wanted[slot] = true;       /* a repeat too: the sender must forget it */
 }
 
 /* After a batch of frames from `slot`: acknowledge what was handled once
  * what it stored is durable. */
-void outbox_batch_done(int slot, uint64_t before)
+void outbox_batch_done(int slot)
 {
-    if (handled[slot] == before && !dup_seen[slot])
-        return;
-    dup_seen[slot] = false;
-    struct ack_arg *a = malloc(sizeof *a);
-    PARLOR_ASSERT(a != NULL);
-    a->slot = slot;
-    a->gen = link_gen[slot];
-    a->seq = handled[slot];
-    store_barrier(on_durable, a);
+    if (ack_wanted[slot] && !barrier_out[slot])
+        start_barrier(slot);
 }
 
 uint64_t outbox_handled_from(int slot)
 {
     return handled[slot];
-}
-
-size_t outbox_kept(int slot)
-{
-    return boxes[slot].count;
 }

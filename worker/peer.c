@@ -248,7 +248,6 @@ static void on_peer(uv_poll_t *h, int status, int events)
         }
         p->in.len += (size_t)n;
         size_t pos = 0;
-        uint64_t before = outbox_handled_from(slot);
         for (;;) {
             uint8_t type;
             const char *payload;
@@ -265,7 +264,7 @@ static void on_peer(uv_poll_t *h, int status, int events)
             if (p->fd < 0)
                 return;
         }
-        outbox_batch_done(slot, before);
+        outbox_batch_done(slot);
         buf_consume(&p->in, pos);
         if ((size_t)n < PEER_READ_CHUNK)
             break;
@@ -356,12 +355,12 @@ void peer_dispatch_request(int slot, const char *payload, size_t len)
     /* A request handled before (sent again over a new link to this same
      * process) is only acknowledged again. */
     if (seq > outbox_handled_from(slot)) {
+        struct current_req outer = W.req;
         W.req.slot = slot;
         W.req.seq = seq;
         W.req.mseq = mseq;
         peer_dispatch_frame(slot, frame, n);
-        W.req.slot = 0;
-        W.req.seq = W.req.mseq = 0;
+        W.req = outer;
     }
     outbox_handled(slot, seq);
 }

@@ -206,7 +206,7 @@ struct worker {
     int nclients;
     bool stopping;
     bool unsolicited;              /* the line being sent is not a response (label.c) */
-    struct {                       /* the numbered request being handled (outbox.c) */
+    struct current_req {           /* the numbered request being handled (outbox.c) */
         int slot;
         uint64_t seq, mseq;
     } req;
@@ -422,9 +422,8 @@ void outbox_link_up(int slot);
 void outbox_peer_hello(int slot, int pid);
 void outbox_handled(int slot, uint64_t seq);
 uint64_t outbox_handled_from(int slot);
-void outbox_batch_done(int slot, uint64_t before);
+void outbox_batch_done(int slot);
 void outbox_tick(double now);
-size_t outbox_kept(int slot);
 
 /* peer.c */
 /* Handle one whole frame as if it came from `slot` (held requests). */
