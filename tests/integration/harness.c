@@ -1,6 +1,8 @@
 /* Integration test harness; see harness.h for the contract. */
 #include "tests/integration/harness.h"
 
+#include "common/irc.h"
+
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -951,6 +953,15 @@ void it_register(struct it_client *c, const char *nick)
         else if (!welcomed && (cmd[0] == '4' || strcmp(cmd, "ERROR") == 0 ||
                                strcmp(cmd, "FAIL") == 0))
             it_fail(c, "registration as %s refused: %s", nick, l);
+    }
+}
+
+void it_name_owned_by(const char *prefix, int worker, int nworkers, char *out, size_t cap)
+{
+    for (int i = 0;; i++) {
+        snprintf(out, cap, "%s%d", prefix, i);
+        if ((int)(irc_casehash(out, strlen(out)) % (uint64_t)nworkers) == worker)
+            return;
     }
 }
 

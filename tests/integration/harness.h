@@ -165,6 +165,9 @@ int it_expect_closed(struct it_client *c, const char *needle, int timeout_ms);
 
 /* NICK + USER, then wait for 001 and for 376/422. */
 void it_register(struct it_client *c, const char *nick);
+/* `prefix` and the first number that makes a name whose owner worker
+ * (irc_casehash(name) % nworkers, as the server picks it) is `worker`. */
+void it_name_owned_by(const char *prefix, int worker, int nworkers, char *out, size_t cap);
 /* JOIN `chan` (with `key` unless NULL) and wait for the end of NAMES
  * (366); fails the test on a 4xx reply. */
 void it_join(struct it_client *c, const char *chan, const char *key);

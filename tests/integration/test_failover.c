@@ -27,15 +27,6 @@ static void pg_down(void)
     it_pg_stop(&pg);
 }
 
-static void room_owned_by(int worker, const char *prefix, char *out, size_t cap)
-{
-    for (int i = 0;; i++) {
-        snprintf(out, cap, "%s%d", prefix, i);
-        if ((int)(irc_casehash(out, strlen(out)) % 2u) == worker)
-            return;
-    }
-}
-
 static struct it_client *member(const struct it_server *s, int worker, const char *nick, const char *chan)
 {
     struct it_client *c = it_connect_on_worker(s, worker);
@@ -89,7 +80,7 @@ static void kill_owner_mid_stream(int kill_at, const char *tag)
     const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", NULL };
     it_server_start(&s, extra);
     char room[32];
-    room_owned_by(0, "#fo", room, sizeof room);
+    it_name_owned_by("#fo", 0, 2, room, sizeof room);
     struct it_client *doomed = member(&s, 0, "doomed", room);
     struct it_client *sender = member(&s, 1, "sender", room);
     struct it_client *reader = member(&s, 1, "reader", room);
@@ -149,7 +140,7 @@ START_TEST(test_owner_killed_during_a_burst_of_joins_completes_them)
     for (int i = 0; i < 20; i++) {
         char prefix[16];
         snprintf(prefix, sizeof prefix, "#jb%d_", i);
-        room_owned_by(0, prefix, rooms[i], sizeof rooms[i]);
+        it_name_owned_by(prefix, 0, 2, rooms[i], sizeof rooms[i]);
     }
     struct it_client *doomed = member(&s, 0, "doomed", rooms[0]);
     struct it_client *joiner = it_connect_on_worker(&s, 1);
@@ -183,7 +174,7 @@ START_TEST(test_owner_not_back_in_time_fails_exactly_the_held_messages)
     const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", "--owner-timeout", "2", NULL };
     it_server_start(&s, extra);
     char room[32];
-    room_owned_by(0, "#held", room, sizeof room);
+    it_name_owned_by("#held", 0, 2, room, sizeof room);
     struct it_client *doomed = member(&s, 0, "doomed", room);
     struct it_client *sender = member(&s, 1, "sender", room);
     struct it_client *reader = member(&s, 1, "reader", room);
@@ -240,7 +231,7 @@ START_TEST(test_restart_of_a_room_owner_loses_no_message)
     const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", NULL };
     it_server_start(&s, extra);
     char room[32];
-    room_owned_by(0, "#rs", room, sizeof room);
+    it_name_owned_by("#rs", 0, 2, room, sizeof room);
     struct it_client *local = member(&s, 0, "local0", room);
     struct it_client *sender = member(&s, 1, "sender", room);
     struct it_client *reader = member(&s, 1, "reader", room);
@@ -344,11 +335,7 @@ START_TEST(test_rolling_restart_under_a_steady_stream_loses_nothing)
     const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", "--workers", "3", NULL };
     it_server_start(&s, extra);
     char room[32];
-    for (int i = 0;; i++) {                      /* owned by worker 0 of 3 */
-        snprintf(room, sizeof room, "#roll%d", i);
-        if (irc_casehash(room, strlen(room)) % 3u == 0)
-            break;
-    }
+    it_name_owned_by("#roll", 0, 3, room, sizeof room);
     struct it_client *sender = member(&s, 2, "streamer", room);
     struct it_client *reader = member(&s, 2, "listener", room);
     enum { MAX = 6000 };

@@ -32,21 +32,6 @@ static void pg_down(void)
     it_pg_stop(&pg);
 }
 
-static int owner(const char *name)
-{
-    return (int)(irc_casehash(name, strlen(name)) % 2u);
-}
-
-/* prefix + a number, the first whose owner is `worker`. */
-static void name_owned_by(const char *prefix, int worker, char *out, size_t cap)
-{
-    for (int i = 0;; i++) {
-        snprintf(out, cap, "%s%d", prefix, i);
-        if (owner(out) == worker)
-            return;
-    }
-}
-
 static struct it_client *user_on(const struct it_server *s, int worker, const char *nick)
 {
     struct it_client *c = it_connect_on_worker(s, worker);
@@ -103,7 +88,7 @@ START_TEST(test_nick_claimed_before_registration_is_released_on_close)
     for (int conn = 0; conn < 2; conn++)
         for (int own = 0; own < 2; own++) {
             char nick[32];
-            name_owned_by(conn == 0 ? "ghosta" : "ghostb", own, nick, sizeof nick);
+            it_name_owned_by(conn == 0 ? "ghosta" : "ghostb", own, 2, nick, sizeof nick);
             struct it_client *g = it_connect_on_worker(&s, conn);
             it_send(g, "NICK %s", nick);
             it_send(g, "PING claimed");       /* answered once the claim is */
@@ -132,8 +117,8 @@ START_TEST(test_join_and_nick_in_one_packet_leave_no_ghost_member)
     it_server_start(&s, NULL);
     for (int w = 0; w < 2; w++) {
         char room[32], newnick[32], oldnick[32];
-        name_owned_by(w ? "#roomb" : "#rooma", 1 - w, room, sizeof room);
-        name_owned_by(w ? "nnb" : "nna", w, newnick, sizeof newnick);
+        it_name_owned_by(w ? "#roomb" : "#rooma", 1 - w, 2, room, sizeof room);
+        it_name_owned_by(w ? "nnb" : "nna", w, 2, newnick, sizeof newnick);
         snprintf(oldnick, sizeof oldnick, "vic%d", w);
         struct it_client *a = user_on(&s, w, oldnick);
         char burst[160];
@@ -186,7 +171,7 @@ START_TEST(test_join_of_stored_room_then_quit_in_one_packet)
     it_server_start(&s, extra);
     for (int own = 0; own < 2; own++) {
         char room[32];
-        name_owned_by("#stored", own, room, sizeof room);
+        it_name_owned_by("#stored", own, 2, room, sizeof room);
         struct it_client *x = user_on(&s, own, own ? "maker1" : "maker0");
         it_join(x, room, NULL);
         it_send(x, "TOPIC %s :kept in PostgreSQL", room);
@@ -255,7 +240,7 @@ START_TEST(test_empty_stored_room_keeps_its_protection_and_its_operators)
     const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", NULL };
     it_server_start(&s, extra);
     char room[32];
-    name_owned_by("#fort", 1, room, sizeof room);
+    it_name_owned_by("#fort", 1, 2, room, sizeof room);
     struct it_client *a = with_account(&s, 0, "founder", true);
     it_join(a, room, NULL);
     it_send(a, "MODE %s +ik sesame", room);
@@ -408,7 +393,7 @@ START_TEST(test_long_list_and_big_room_state_cross_workers_in_several_frames)
      * mirror there needs the whole member list. */
     struct it_client *crowd[40], *hold[40];
     char room[32];
-    name_owned_by("#crowd", 0, room, sizeof room);
+    it_name_owned_by("#crowd", 0, 2, room, sizeof room);
     for (int i = 0; i < 40; i++) {
         char nick[24];
         snprintf(nick, sizeof nick, "crowd%02d", i);
@@ -703,7 +688,7 @@ START_TEST(test_broken_mesh_link_is_made_again_and_rooms_heal)
     struct it_server s;
     it_server_start(&s, NULL);
     char room[32];
-    name_owned_by("#relink", 0, room, sizeof room);
+    it_name_owned_by("#relink", 0, 2, room, sizeof room);
     struct it_client *a = user_on(&s, 0, "linka");
     struct it_client *b = user_on(&s, 1, "linkb");
     it_join(a, room, NULL);
