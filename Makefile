@@ -36,6 +36,7 @@ INTEG_SRC  := $(wildcard tests/integration/*.c)
 # bench/: the load generator (loadgen + hist) and the attacker are two programs.
 BENCH_SRC  := $(wildcard bench/loadgen.c bench/hist.c)
 ATTACK_SRC := $(wildcard bench/attack.c)
+PIPE_SRC   := $(wildcard bench/pipeline.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -43,7 +44,8 @@ PROGRAMS := $(BIN)/parlord $(BIN)/parlorctl $(BIN)/parlor
 TESTS    := $(BIN)/test_unit $(BIN)/test_integration
 
 .PHONY: all asan test test-unit test-integration test-asan run deps bench mutate clean install
-all: $(PROGRAMS) $(TESTS) $(if $(BENCH_SRC),$(BIN)/parlor-bench) $(if $(ATTACK_SRC),$(BIN)/parlor-attack)
+all: $(PROGRAMS) $(TESTS) $(if $(BENCH_SRC),$(BIN)/parlor-bench) $(if $(ATTACK_SRC),$(BIN)/parlor-attack) \
+     $(if $(PIPE_SRC),$(BIN)/parlor-pipeline)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -76,6 +78,10 @@ $(BIN)/parlor-bench: $(call obj,$(BENCH_SRC) $(COMMON_SRC))
 $(BIN)/parlor-attack: $(call obj,$(ATTACK_SRC) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV)
+
+$(BIN)/parlor-pipeline: $(call obj,$(PIPE_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@
 
 asan:
 	$(MAKE) BUILD=build-asan SANITIZE=1 OPT="-O1 -g"

@@ -62,10 +62,11 @@ enum ipc_type {
     IPC_P_ECHO,         /* u64 client, u64 time_ms, str msgid, str ctags, str source,
                            str command, str target, str text: the durable echo
                            of the client's own message */
-    IPC_P_FENCE,        /* u8 kind (1 channel, 2 nick), u8 stage, str target,
-                           u64 client, u32 slot, u32 token: labeled-response
-                           fence, answered once the path is done (worker/label.c) */
-    IPC_P_FENCE_ACK,    /* u64 client, u32 token */
+    IPC_P_FENCE,        /* u8 kind (1 channel, 2 nick, 3 store), u8 stage,
+                           u8 durable, str target, u64 client, u32 origin slot,
+                           u32 fence id: answered once the path is done
+                           (worker/order.c) */
+    IPC_P_FENCE_ACK,    /* u64 client, u32 fence id */
     IPC_P_GAME,         /* GameServ (worker/game.c): u8 kind, then by kind:
                            1 LOOKUP (to a nick's owner, then its holder): u64
                              token, u32 reply_slot, u8 stage, str nick;

@@ -19,6 +19,10 @@
 #              all on one worker, twice: once as is, once with the room's
 #              owner worker SIGKILLed half-way through the measured period:
 #              losses, duplicates, latency, respawns, rows stored
+#   pipeline   (parlor, PostgreSQL) replies in command order: one client
+#              pipelines BENCH_PIPELINE_COUNT messages and a PING into a room
+#              owned by its own worker and by the other one, with and without
+#              echo-message: seconds until the PONG (bin/parlor-pipeline)
 #
 # and a table with Parlor/ngircd ratios comes last, then the hostile and the
 # failover tables.
@@ -33,7 +37,8 @@
 #   PARLORD_ARGS                    extra parlord flags
 #   BENCH_STORE=0                   skip the phase with PostgreSQL (rooms load,
 #                                   every message stored; prints stored msgs/s)
-#   BENCH_PHASES="idle connrate fanout rooms sameload stored hostile failover"
+#   BENCH_PIPELINE_COUNT=1000       pipeline: messages pipelined per run
+#   BENCH_PHASES="idle connrate fanout rooms sameload stored hostile failover pipeline"
 #                                   phases to run (the default is all of them);
 #                                   sameload needs fanout
 #   BENCH_HOSTILE_CLIENTS=100       hostile: clients in the one room (5 send)
@@ -55,7 +60,8 @@ SERVERS=${BENCH_SERVERS:-parlor ngircd}
 DURATION=${BENCH_DURATION:-8}
 IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-10000}
 PARLORD_ARGS=${PARLORD_ARGS:-}
-PHASES=${BENCH_PHASES:-idle connrate fanout rooms sameload stored hostile failover}
+PHASES=${BENCH_PHASES:-idle connrate fanout rooms sameload stored hostile failover pipeline}
+PIPELINE_COUNT=${BENCH_PIPELINE_COUNT:-1000}
 HOSTILE_CLIENTS=${BENCH_HOSTILE_CLIENTS:-100}
 HOSTILE_RATE=${BENCH_HOSTILE_RATE:-1000}
 ATTACK_ARGS=${BENCH_ATTACK_ARGS:-}
@@ -632,6 +638,37 @@ if echo " $SERVERS " | grep -q ' parlor ' && want failover; then
     pg_dir=""
 fi
 
+# Replies in command order: what waiting for each command's replies costs a
+# client that pipelines (worker/order.c).  Both rooms are tried: one owned
+# by worker 0, one by worker 1; the client lands on either.
+pipeline_out=""
+if echo " $SERVERS " | grep -q ' parlor ' && want pipeline; then
+    pg_dir=$tmp/pg-pipeline
+    mkdir -p "$pg_dir"
+    chmod 755 "$tmp" "$pg_dir"
+    if conninfo=$("$root/scripts/pg.sh" start "$pg_dir" 2>/dev/null); then
+        export PARLOR_DB_FOR_BENCH="$conninfo"
+        say "== pipeline: one client, $PIPELINE_COUNT messages then PING, with PostgreSQL"
+        if PARLORD_STORE=1 start_server parlor pipeline; then
+            pipeline_out=$tmp/result-parlor-pipeline
+            : > "$pipeline_out"
+            for w in 0 1; do
+                i=0
+                while [ "$(room_owner "#pipe$i" 2)" != "$w" ]; do i=$((i + 1)); done
+                for e in echo noecho; do
+                    "$root/bin/parlor-pipeline" "$port" "#pipe$i" "$PIPELINE_COUNT" "$e" \
+                        | sed "s/^pipeline /pipeline owner=worker$w /" | tee -a "$pipeline_out" >&2 || true
+                done
+            done
+            stop_server parlor
+        fi
+    else
+        say "bench: could not start PostgreSQL; skipping the pipeline phase"
+    fi
+    "$root/scripts/pg.sh" stop "$pg_dir" >/dev/null 2>&1 || true
+    pg_dir=""
+fi
+
 # ---- table ------------------------------------------------------------------
 
 row() {   # row LABEL PHASE KEY BETTER(high|low)
@@ -744,3 +781,9 @@ echo
 grep -h '^RESULT ' "$tmp"/result-* 2>/dev/null | sort || true
 grep -h '^ATTACK ' "$tmp"/result-*.attack 2>/dev/null || true
 echo "bench: done in $(( $(date +%s) - start )) s"
+
+if [ -n "$pipeline_out" ] && [ -s "$pipeline_out" ]; then
+    echo
+    echo "Replies in command order: one client pipelining $PIPELINE_COUNT messages (with PostgreSQL)"
+    cat "$pipeline_out"
+fi

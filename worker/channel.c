@@ -1745,7 +1745,7 @@ void chan_handle_request_frame(const char *payload, size_t len)
 
 void chan_request(struct client *c, int op, const char *channel, const char *arg1, const char *arg2)
 {
-    label_note_channel(channel);
+    order_note_channel(channel);
     struct chan_req q = {
         .op = op, .channel = channel, .client = c->id, .slot = W.slot, .caps = c->caps,
         .nick = c->nick, .user = c->user, .host = c->host,
@@ -1839,7 +1839,7 @@ struct list_req {
     uint64_t client;
     int waiting;
     double deadline;
-    uint32_t label_token;          /* a labeled LIST waits for its end */
+    uint32_t fence;                /* the LIST command waits for its end */
 };
 static uint64_t next_list_id;
 
@@ -1864,7 +1864,7 @@ static void list_finish(struct list_req *lr)
     struct client *c = client_by_id(lr->client);
     if (c)
         reply(c, "323", ":End of LIST");
-    label_release(lr->client, lr->label_token);
+    order_release(lr->fence);
     free(lr);
 }
 
@@ -1881,7 +1881,7 @@ void chan_list_request(struct client *c, const char *mask)
     PARLOR_ASSERT(lr != NULL);
     lr->client = c->id;
     lr->deadline = W.now + 2.0;
-    lr->label_token = label_hold(c);
+    lr->fence = order_hold(c);
     reply(c, "321", "Channel :Users  Name");
     struct buf out = BUF_INIT;
     list_lines(&out, c->nick, mask);

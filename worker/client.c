@@ -39,7 +39,7 @@ static void update_poll(struct client *c)
     if (c->closing)
         return;
     int ev = 0;
-    if (!c->blocked && !c->throttled && !c->label_wait)
+    if (!c->blocked && !c->throttled && !c->cmd_wait)
         ev |= UV_READABLE;
     if (c->out.len)
         ev |= UV_WRITABLE;
@@ -125,6 +125,7 @@ static void on_closed(uv_handle_t *h)
     buf_free(&c->in);
     buf_free(&c->out);
     buf_free(&c->label_out);
+    buf_free(&c->steps);
     free(c->away);
     free(c->chans);
     free(c->pjoins);
@@ -361,7 +362,13 @@ void client_process_input(struct client *c)
         return;                 /* the running loop picks up where it is */
     c->in_input = true;
     size_t pos = 0;
-    while (!c->closing && !c->blocked && !c->label_wait && pos < c->in.len) {
+    while (!c->closing && !c->blocked && !c->cmd_wait) {
+        if (c->steps.len) {            /* the rest of a command comes first */
+            command_run_step(c);
+            continue;
+        }
+        if (pos >= c->in.len)
+            break;
         char *start = c->in.data + pos;
         char *nl = memchr(start, '\n', c->in.len - pos);
         if (!nl)
@@ -481,8 +488,6 @@ void client_tick(double now)
         struct client *c = e->value;
         if (c->closing)
             continue;
-        if (c->label_wait && now > c->label_deadline)
-            label_tick(now);
         if (!c->registered) {
             if (now - c->signon > cfg->registration_timeout)
                 client_close(c, "Registration timed out");

@@ -25,6 +25,23 @@ struct command {
     int flags;
 };
 
+/* Commands that take a comma list of targets: parameter `list`, with a
+ * parallel list in parameter `keys` (JOIN's keys; -1: none).  Up to `max`
+ * targets run as one step each (worker/order.c); more are left to the
+ * command, which answers that itself. */
+static const struct target_list {
+    const char *name;
+    int list, keys, max;
+} target_lists[] = {
+    { "JOIN", 0, 1, 64 },
+    { "KICK", 1, -1, 8 },
+    { "NAMES", 0, -1, 8 },
+    { "NOTICE", 0, -1, MAX_TARGETS },
+    { "PART", 0, -1, 64 },
+    { "PRIVMSG", 0, -1, MAX_TARGETS },
+    { "TAGMSG", 0, -1, MAX_TARGETS },
+};
+
 /* Capabilities we really implement; names as in the IRCv3 registry. */
 static const struct { const char *name; uint32_t bit; } caps[] = {
     { "batch", CAP_BATCH },
@@ -511,50 +528,132 @@ static int cmp_command(const void *key, const void *elem)
     return strcmp(key, ((const struct command *)elem)->name);
 }
 
-void command_dispatch(struct client *c, char *line)
+static const struct command *find_command(const char *command, char *name, size_t cap)
 {
-    struct irc_msg m;
-    if (irc_parse(line, &m) < 0)
-        return;                        /* empty line: silently ignored (RFC 2812) */
-    char name[32];
     size_t n = 0;
-    for (const char *p = m.command; *p && n + 1 < sizeof name; p++)
+    for (const char *p = command; *p && n + 1 < cap; p++)
         name[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
     name[n] = '\0';
-    const struct command *cmd = bsearch(name, commands, sizeof commands / sizeof commands[0],
-                                        sizeof commands[0], cmp_command);
+    return bsearch(name, commands, sizeof commands / sizeof commands[0], sizeof commands[0],
+                   cmp_command);
+}
+
+/* The label of a labeled command (labeled-response needs batch), or NULL. */
+static const char *find_label(struct client *c, const struct irc_msg *m, char *lab, size_t cap)
+{
+    if (!m->tags || !(c->caps & CAP_LABELED_RESPONSE) || !(c->caps & CAP_BATCH))
+        return NULL;
+    const char *label = NULL;
+    char copy[IRC_TAGS_MAX + 1];
+    snprintf(copy, sizeof copy, "%s", m->tags);
+    for (char *save, *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save))
+        if (strncmp(tok, "label=", 6) == 0 && tok[6] && strlen(tok + 6) < cap && !strpbrk(tok + 6, " \\")) {
+            snprintf(lab, cap, "%s", tok + 6);
+            label = lab;
+        }
+    return label;
+}
+
+/* A command with a list of targets becomes one step per target, queued in
+ * c->steps and run in order by client_process_input, each waiting for the
+ * one before it (JOIN #a,#b key1,key2 -> JOIN #a :key1, JOIN #b :key2).
+ * Returns false when there is nothing to split (one target, or more than
+ * the command takes: it answers that itself). */
+static bool split_steps(struct client *c, const char *name, const struct irc_msg *m)
+{
+    const struct target_list *tl = NULL;
+    for (size_t i = 0; i < sizeof target_lists / sizeof target_lists[0]; i++)
+        if (strcmp(target_lists[i].name, name) == 0)
+            tl = &target_lists[i];
+    if (!tl)
+        return false;
+    int li = tl->list, ki = tl->keys;
+    if (li < 0 || li >= m->nparams || !strchr(m->params[li], ','))
+        return false;
+    char list[IRC_LINE_LIMIT + 1], keys[IRC_LINE_LIMIT + 1] = "";
+    snprintf(list, sizeof list, "%s", m->params[li]);
+    if (ki >= 0 && ki < m->nparams)
+        snprintf(keys, sizeof keys, "%s", m->params[ki]);
+    char *items[65], *keyv[65];
+    int n = split_commas(list, items, 65);
+    int nk = keys[0] ? split_commas(keys, keyv, 65) : 0;
+    if (n < 2 || n > tl->max)
+        return false;
+    for (int i = 0; i < n; i++)          /* a middle parameter cannot start with ':' */
+        if ((items[i][0] == ':' && li < m->nparams - 1) || (i < nk && keyv[i][0] == ':' && ki < m->nparams - 1))
+            return false;
+    for (int i = 0; i < n; i++) {
+        struct buf *b = &c->steps;
+        if (m->tags)
+            buf_appendf(b, "@%s ", m->tags);
+        buf_append_str(b, m->command);
+        int last = m->nparams - 1;
+        if (ki == last && i >= nk)
+            last--;                        /* no key for this one */
+        for (int p = 0; p <= last; p++) {
+            const char *v = p == li ? items[i] : p == ki ? keyv[i] : m->params[p];
+            buf_appendf(b, p == last ? " :%s" : " %s", v);
+        }
+        buf_append_byte(b, '\n');
+    }
+    return true;
+}
+
+static void run(struct client *c, struct irc_msg *m, bool step)
+{
+    char name[32];
+    const struct command *cmd = find_command(m->command, name, sizeof name);
     if (!cmd) {
-        reply(c, "421", "%s :Unknown command", m.command);
+        reply(c, "421", "%s :Unknown command", m->command);
         return;
     }
     if ((cmd->flags & NEED_REG) && !c->registered) {
         reply(c, "451", ":You have not registered");
         return;
     }
-    if (m.nparams < cmd->min_params) {
+    if (m->nparams < cmd->min_params) {
         reply(c, "461", "%s :Not enough parameters", name);
         return;
     }
-    if (strcmp(name, "NICK") == 0 && m.nparams == 0) {
+    if (strcmp(name, "NICK") == 0 && m->nparams == 0) {
         reply(c, "431", ":No nickname given");
         return;
     }
-    /* labeled-response (needs batch): collect this command's responses. */
-    const char *label = NULL;
+    if (!step && split_steps(c, name, m))
+        return;
+    cmd->fn(c, m);
+}
+
+/* One line from the client.  Its replies, wherever they come from, reach
+ * the client before those of the next line (worker/order.c). */
+void command_dispatch(struct client *c, char *line)
+{
+    struct irc_msg m;
+    if (irc_parse(line, &m) < 0)
+        return;                        /* empty line: silently ignored (RFC 2812) */
     char lab[65];
-    if (m.tags && (c->caps & CAP_LABELED_RESPONSE) && (c->caps & CAP_BATCH)) {
-        char copy[IRC_TAGS_MAX + 1];
-        snprintf(copy, sizeof copy, "%s", m.tags);
-        for (char *save, *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save))
-            if (strncmp(tok, "label=", 6) == 0 && tok[6] && strlen(tok + 6) < sizeof lab &&
-                !strpbrk(tok + 6, " \\")) {
-                snprintf(lab, sizeof lab, "%s", tok + 6);
-                label = lab;
-            }
-    }
+    const char *label = find_label(c, &m, lab, sizeof lab);
     if (label)
         label_begin(c, label);
-    cmd->fn(c, &m);
-    if (label)
-        label_end_command(c);
+    order_begin(c);
+    run(c, &m, false);
+    order_end(c);
+}
+
+/* The next step of a command split by split_steps. */
+void command_run_step(struct client *c)
+{
+    const char *nl = memchr(c->steps.data, '\n', c->steps.len);
+    size_t n = nl ? (size_t)(nl - c->steps.data) : c->steps.len;
+    char *line = malloc(n + 1);
+    PARLOR_ASSERT(line != NULL);
+    memcpy(line, c->steps.data, n);
+    line[n] = '\0';
+    buf_consume(&c->steps, nl ? n + 1 : n);
+    struct irc_msg m;
+    order_begin(c);
+    if (irc_parse(line, &m) == 0)
+        run(c, &m, true);
+    order_end(c);
+    free(line);
 }

@@ -215,6 +215,7 @@ static void frame_send(int slot, struct buf *tmp, size_t f)
  * its replacement if it dies (worker/outbox.c), like room messages. */
 static void frame_request(int slot, struct buf *tmp, size_t f, uint64_t client, const char *room)
 {
+    order_note_channel(room);          /* the answer comes from the room's owner */
     if (slot == W.slot && outbox_synced()) {
         frame_send(slot, tmp, f);
         return;

@@ -460,7 +460,7 @@ void nick_route(const struct nick_msg *m)
 void to_nick(int kind, const char *target, struct client *from, const char *command,
              const char *text, const char *msgid, const char *ctags)
 {
-    label_note_nick(target);
+    order_note_nick(target);
     char prefix[256];
     client_prefix(from, prefix, sizeof prefix);
     struct nick_msg m = {

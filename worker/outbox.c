@@ -68,6 +68,7 @@ static uint64_t link_gen[MAX_WORKERS];
 /* Requests that came before every survivor had re-announced (held). */
 struct held {
     int slot;
+    bool whole;                    /* a whole frame, not an IPC_P_REQ payload */
     struct buf frame;
     struct held *next;
 };
@@ -208,6 +209,7 @@ static void fail_all(int slot)
     }
     log_warn("worker %d did not come back within %d s: %zu requests answered with FAIL (%zu clients told)",
              slot, W.cfg->owner_timeout, n, told);
+    order_fail_slot(slot);             /* their fences are not answered either */
 }
 
 static void dispatch_held(void)
@@ -217,8 +219,8 @@ static void dispatch_held(void)
         held_head = h->next;
         if (!held_head)
             held_tail = &held_head;
-        if (h->slot == W.slot) {
-            peer_dispatch_frame(W.slot, h->frame.data, h->frame.len);
+        if (h->slot == W.slot || h->whole) {
+            peer_dispatch_frame(h->slot, h->frame.data, h->frame.len);
         } else {
             peer_dispatch_request(h->slot, h->frame.data, h->frame.len);
             outbox_batch_done(h->slot);
@@ -250,14 +252,25 @@ void outbox_handle_synced(int slot)
     check_synced();
 }
 
-void outbox_hold(int slot, const char *frame, size_t len)
+static void hold(int slot, bool whole, const char *frame, size_t len)
 {
     struct held *h = calloc(1, sizeof *h);
     PARLOR_ASSERT(h != NULL);
     h->slot = slot;
+    h->whole = whole;
     buf_append(&h->frame, frame, len);
     *held_tail = h;
     held_tail = &h->next;
+}
+
+void outbox_hold(int slot, const char *frame, size_t len)
+{
+    hold(slot, false, frame, len);
+}
+
+void outbox_hold_frame(int slot, const char *frame, size_t len)
+{
+    hold(slot, true, frame, len);
 }
 
 void outbox_tick(double now)

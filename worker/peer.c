@@ -144,10 +144,10 @@ static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
         break;
     }
     case IPC_P_FENCE:
-        label_handle_fence(payload, len);
+        order_handle_fence(slot, payload, len);
         break;
     case IPC_P_FENCE_ACK:
-        label_handle_ack(payload, len);
+        order_handle_ack(payload, len);
         break;
     case IPC_P_ECHO:
         handle_echo_frame(payload, len);
@@ -303,6 +303,7 @@ void peer_attach(int slot, int fd)
     ipc_end(&p->out, f);
     outbox_link_up(slot);
     outbox_resend(slot);
+    order_resend(slot);
     buf_append(&p->out, kept.data, kept.len);
     buf_free(&kept);
     uv_poll_start(p->poll, UV_READABLE | UV_WRITABLE, on_peer);

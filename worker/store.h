@@ -32,6 +32,10 @@ typedef void store_query_cb(void *arg, const PGresult *res, const char *error);
 void store_query(const char *sql, int nparams, const char *const *values,
                  store_query_cb *cb, void *arg);
 
+/* How many queries and messages have been queued with a callback so far
+ * (a callback may answer a client later: worker/order.c). */
+uint64_t store_submitted(void);
+
 /* Is the connection up right now? */
 bool store_available(void);
 /* Up, or being set up (queries made now are sent once it is up). */
@@ -66,8 +70,11 @@ typedef void store_durable_cb(void *arg);
 void store_message(const struct store_msg *m, store_durable_cb *cb, void *arg);
 
 /* `cb` runs once everything queued so far (messages and queries) has
- * finished: a fence for labeled responses. */
+ * finished and is durable (worker/order.c, worker/outbox.c). */
 void store_barrier(store_durable_cb *cb, void *arg);
+/* `cb` runs once every query made so far has been answered, without waiting
+ * for queued messages to be stored (at once when no query is out). */
+void store_sync(store_durable_cb *cb, void *arg);
 
 /* Called by the worker: start (connect in the background), flush the batch
  * of this loop iteration, and stop (flush, then close). */

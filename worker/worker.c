@@ -108,6 +108,7 @@ static void report_closed(void)
 void worker_on_check(uv_check_t *h)
 {
     W.now = now_wall();
+    order_run_resumed();               /* input held behind a command goes on */
     while (W.dirty) {
         struct client *c = W.dirty;
         W.dirty = c->next_dirty;
@@ -125,6 +126,7 @@ static void on_tick(uv_timer_t *t)
     W.now = now_wall();
     client_tick(W.now);
     outbox_tick(W.now);
+    order_tick(W.now);
     chan_list_tick(W.now);
 }
 

@@ -91,13 +91,18 @@ struct client {
     bool blocked;                  /* waiting for a nick claim; input paused */
     bool closing, dirty, throttled, discarding, invisible;
     bool in_input;                 /* inside client_process_input (no re-entry) */
+    /* Replies in command order (worker/order.c): the running command's
+     * token, its fences not answered yet, and the rest of its steps (one
+     * line per target of a list, run one after the other). */
+    uint32_t cmd_token;
+    int cmd_fences;
+    double cmd_deadline;
+    bool cmd_wait;                 /* input waits until the command is complete */
+    struct buf steps;
     /* labeled-response (worker/label.c): label of the command being answered */
     char label[65];
     struct buf label_out;          /* its responses, collected */
-    int label_fences;              /* paths not yet known to be done */
-    uint32_t label_token;
-    double label_deadline;
-    bool label_wait;               /* input waits until the response is complete */
+    uint32_t label_batch;
     double signon, last_recv, last_active, ping_sent;
     double flood_tokens, flood_at;
     struct channel **chans;        /* channels it is in (mirrors; not owned) */
@@ -221,19 +226,29 @@ struct worker {
 
 extern struct worker W;
 
+/* order.c: every command's replies in command order */
+void order_begin(struct client *c);
+void order_end(struct client *c);
+bool order_waiting(const struct client *c);
+/* The running command sent work along this path (a room's owner, a nick's
+ * route); its replies come back along it. */
+void order_note_channel(const char *channel);
+void order_note_nick(const char *nick);
+/* An asynchronous part of the running command (LIST): returns an id for
+ * order_release, or 0 when no command of `c` is running. */
+uint32_t order_hold(struct client *c);
+void order_release(uint32_t id);
+void order_handle_fence(int from, const char *payload, size_t len);
+void order_handle_ack(const char *payload, size_t len);
+void order_resend(int slot);
+void order_fail_slot(int slot);
+void order_tick(double now);
+void order_run_resumed(void);
+
 /* label.c: IRCv3 labeled-response */
 bool label_capturing(const struct client *c);
 void label_begin(struct client *c, const char *label);
-void label_end_command(struct client *c);
-void label_note_channel(const char *channel);
-void label_note_nick(const char *nick);
-/* An asynchronous part of the running labeled command (LIST): returns a
- * token for label_release, or 0 when no label is being answered. */
-uint32_t label_hold(struct client *c);
-void label_release(uint64_t client, uint32_t token);
-void label_handle_fence(const char *payload, size_t len);
-void label_handle_ack(const char *payload, size_t len);
-void label_tick(double now);
+void label_finish(struct client *c);
 
 /* session.c: the sessions table */
 void session_open(struct client *c);
@@ -322,6 +337,8 @@ void echo_unstored(struct client *c, const char *cmd, const char *target, const 
 
 /* commands.c */
 void command_dispatch(struct client *c, char *line);
+/* Run the next of c->steps (a command split per target; worker/order.c). */
+void command_run_step(struct client *c);
 
 /* nick.c */
 void nick_request(struct client *c, const char *nick);
@@ -411,6 +428,8 @@ void outbox_request(int slot, const struct buf *frame, uint64_t client, const ch
 /* Keep a frame (a REQ payload from `slot`, or one of our own requests to
  * ourselves when slot == W.slot) until every worker has re-announced. */
 void outbox_hold(int slot, const char *frame, size_t len);
+/* Hold a whole frame from `slot` (not a request) until synced. */
+void outbox_hold_frame(int slot, const char *frame, size_t len);
 void outbox_handle_ack(int slot, uint64_t seq);
 void outbox_handle_synced(int slot);
 void outbox_resend(int slot);
