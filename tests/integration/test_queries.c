@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/pg.h"
 #include "tests/integration/suites.h"
 
 /* A registered client on worker `w`. */
@@ -374,6 +375,58 @@ START_TEST(test_secret_room_is_hidden_from_non_members_and_private_marked)
 }
 END_TEST
 
+/* ---- with PostgreSQL: accounts and stored room modes ---- */
+
+static struct it_pg pg;
+
+static void pg_up(void)
+{
+    ck_assert_msg(it_pg_start(&pg) == 0, "cannot start PostgreSQL");
+}
+
+static void pg_down(void)
+{
+    it_pg_stop(&pg);
+}
+
+START_TEST(test_whois_account_and_secret_mode_kept_by_an_empty_room)
+{
+    struct it_server s;
+    const char *args[] = { "--database", pg.conninfo, "--flood-lines", "0", NULL };
+    it_server_start(&s, args);
+    it_server_expect_log(&s, "store: connected to PostgreSQL", s.nworkers, IT_TIMEOUT_MS);
+    char room[32];
+    room_on(1, room, sizeof room);
+    struct it_client *a = user_on(&s, 0, "acq");
+    struct it_client *b = user_on(&s, 1, "bcq");
+    it_send(a, "PRIVMSG NickServ :REGISTER Queries-Pass-42");
+    it_expect(a, " 900 acq ");
+    char all[4096];
+    it_send(b, "WHOIS acq");
+    until(b, "318", NULL, all, sizeof all);
+    ck_assert_msg(strstr(all, " 330 bcq acq acq :is logged in as\n"), "%s", all);
+    it_send(b, "WHO acq %%na");
+    it_expect(b, " 354 bcq acq acq");
+    /* +s is stored with the room: still there once it was empty. */
+    it_join(a, room, NULL);
+    it_send(a, "MODE %s +s", room);
+    it_expect(a, " MODE ");
+    it_send(a, "PART %s", room);
+    it_expect(a, " PART ");
+    it_join(b, room, NULL);
+    char want[128];
+    it_send(b, "MODE %s", room);
+    snprintf(want, sizeof want, " 324 bcq %s +nst", room);
+    it_expect(b, want);
+    it_send(a, "LIST");
+    until(a, "323", NULL, all, sizeof all);
+    ck_assert_msg(!strstr(all, room), "LIST: %s", all);
+    it_client_free(a);
+    it_client_free(b);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *queries_suite(void)
 {
     Suite *s = suite_create("queries");
@@ -389,5 +442,10 @@ Suite *queries_suite(void)
     tcase_add_test(t, test_mode_key_and_limit_parameters_are_validated);
     tcase_add_test(t, test_secret_room_is_hidden_from_non_members_and_private_marked);
     suite_add_tcase(s, t);
+    TCase *st = tcase_create("queries-store");
+    tcase_set_timeout(st, 60);
+    tcase_add_unchecked_fixture(st, pg_up, pg_down);
+    tcase_add_test(st, test_whois_account_and_secret_mode_kept_by_an_empty_room);
+    suite_add_tcase(s, st);
     return s;
 }
