@@ -56,9 +56,11 @@ enum ipc_type {
                            channel event (see worker/channel.c) */
     IPC_P_CHAN_STATE,   /* owner -> a worker that gets its first member:
                            the whole channel (see worker/channel.c) */
-    IPC_P_LIST_REQ,     /* u64 client, u32 slot, str nick, str mask */
-    IPC_P_LIST_REPLY,   /* u64 list id, u8 last, str lines (322s); a worker's
-                           answer may take several frames, the last has last=1 */
+    IPC_P_ASK,          /* a question about this worker's clients or rooms
+                           (worker/ask.c): u64 ask id, u8 kind, u64 client,
+                           u32 slot, str nick, u32 caps, str a1, str a2 */
+    IPC_P_ANSWER,       /* u64 ask id, u8 last, str lines; a worker's answer
+                           may take several frames, the last has last=1 */
     IPC_P_ECHO,         /* u64 client, u64 time_ms, str msgid, str ctags, str source,
                            str command, str target, str text: the durable echo
                            of the client's own message */
@@ -91,6 +93,12 @@ enum ipc_type {
                            it stored is durable */
     IPC_P_SYNCED,       /* after a new link's re-announcement: the receiver may
                            handle requests once every worker has said it */
+    IPC_P_COUNTS,       /* u32 users, u32 invisible, u32 opers, u32 unknown,
+                           u32 channels: the sender's part of LUSERS
+                           (worker/lusers.c), sent when it changes */
+    IPC_P_WHOWAS,       /* to the nick's owner: str nick, str user, str host,
+                           str realname, str account, u64 time_ms: a nick was
+                           given up (worker/whowas.c) */
 };
 
 /* What the master asks workers for (control socket commands). */

@@ -120,6 +120,8 @@ static struct channel *chan_new(const char *name, bool owned)
     PARLOR_ASSERT(ch != NULL);
     snprintf(ch->name, sizeof ch->name, "%s", name);
     ch->owned = owned;
+    if (owned)
+        lusers_changed();
     ch->created = W.now;
     hmap_init(&ch->members);
     hmap_put_name(&W.channels, name, ch);
@@ -128,6 +130,8 @@ static struct channel *chan_new(const char *name, bool owned)
 
 static void chan_free(struct channel *ch)
 {
+    if (ch->owned)
+        lusers_changed();
     struct hmap_iter it;
     hmap_iter_init(&it, &ch->members);
     for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
@@ -314,6 +318,7 @@ static bool told_nick_elsewhere(struct client *x, uint64_t client, const char *n
 
 static void names_reply(struct channel *ch, int slot, uint64_t client, const char *nick, uint32_t caps)
 {
+    char sym = ch->mode_s ? '@' : ch->mode_p ? '*' : '=';
     char buf[420];
     size_t len = 0;
     struct hmap_iter it;
@@ -330,7 +335,7 @@ static void names_reply(struct channel *ch, int slot, uint64_t client, const cha
         if (n < 0)
             continue;
         if (len && len + (size_t)n + 1 > 380) {
-            reply_remote(slot, client, nick, "353", "= %s :%.*s", ch->name, (int)len, buf);
+            reply_remote(slot, client, nick, "353", "%c %s :%.*s", sym, ch->name, (int)len, buf);
             len = 0;
         }
         if (len)
@@ -339,7 +344,7 @@ static void names_reply(struct channel *ch, int slot, uint64_t client, const cha
         len += (size_t)n;
     }
     if (len)
-        reply_remote(slot, client, nick, "353", "= %s :%.*s", ch->name, (int)len, buf);
+        reply_remote(slot, client, nick, "353", "%c %s :%.*s", sym, ch->name, (int)len, buf);
     reply_remote(slot, client, nick, "366", "%s :End of NAMES list", ch->name);
 }
 
@@ -355,8 +360,9 @@ static void topic_reply(struct channel *ch, int slot, uint64_t client, const cha
 
 void chan_mode_string(const struct channel *ch, bool params, char *out, size_t cap)
 {
-    size_t n = (size_t)snprintf(out, cap, "+%s%s%s%s%s%s", ch->mode_i ? "i" : "", ch->key[0] ? "k" : "",
-                                ch->limit ? "l" : "", ch->mode_m ? "m" : "", ch->mode_n ? "n" : "",
+    size_t n = (size_t)snprintf(out, cap, "+%s%s%s%s%s%s%s%s", ch->mode_i ? "i" : "",
+                                ch->key[0] ? "k" : "", ch->limit ? "l" : "", ch->mode_m ? "m" : "",
+                                ch->mode_n ? "n" : "", ch->mode_p ? "p" : "", ch->mode_s ? "s" : "",
                                 ch->mode_t ? "t" : "");
     if (!params)
         return;
@@ -445,6 +451,8 @@ static void apply_modes(struct channel *ch, const char *changes, const char *sou
         case 'm': ch->mode_m = plus; break;
         case 'n': ch->mode_n = plus; break;
         case 't': ch->mode_t = plus; break;
+        case 's': ch->mode_s = plus; break;
+        case 'p': ch->mode_p = plus; break;
         case 'k':
             arg = strtok_r(NULL, " ", &save);
             if (plus && arg)
@@ -684,20 +692,6 @@ void chan_handle_event(const char *payload, size_t len)
     leave();
 }
 
-/* How many bytes of members (STATE) or lines (LIST) one frame carries:
- * 64 KiB, far below IPC_FRAME_MAX whatever the room or server size.  The
- * integration tests lower it (PARLOR_TEST_FRAME_BUDGET) so that splitting
- * happens with a few dozen rooms. */
-static size_t frame_budget(void)
-{
-    static size_t budget;
-    if (!budget) {
-        const char *e = getenv("PARLOR_TEST_FRAME_BUDGET");
-        budget = e && atoi(e) > 0 ? (size_t)atoi(e) : 64u * 1024;
-    }
-    return budget;
-}
-
 /* The channel's settings and its members (all, or those on `only_slot`),
  * in frames of at most frame_budget() bytes of members each: the first
  * carries the settings, the following ones (STATE_MORE) only members, so a
@@ -718,7 +712,8 @@ static void encode_state(struct buf *b, struct channel *ch, unsigned flags, int 
         ipc_put_cstr(b, ch->topic);
         ipc_put_cstr(b, ch->topic_by);
         ipc_put_u64(b, (uint64_t)(ch->topic_at * 1000.0));
-        ipc_put_u8(b, (uint8_t)(ch->mode_i | ch->mode_m << 1 | ch->mode_n << 2 | ch->mode_t << 3));
+        ipc_put_u8(b, (uint8_t)(ch->mode_i | ch->mode_m << 1 | ch->mode_n << 2 | ch->mode_t << 3 |
+                                ch->mode_s << 4 | ch->mode_p << 5));
         ipc_put_cstr(b, ch->key);
         ipc_put_u32(b, (uint32_t)ch->limit);
         ipc_put_u32(b, (uint32_t)ch->nbans);
@@ -811,6 +806,8 @@ void chan_handle_state(int from_slot, const char *payload, size_t len)
         ch->mode_m = (modes >> 1) & 1;
         ch->mode_n = (modes >> 2) & 1;
         ch->mode_t = (modes >> 3) & 1;
+        ch->mode_s = (modes >> 4) & 1;
+        ch->mode_p = (modes >> 5) & 1;
         snprintf(ch->key, sizeof ch->key, "%s", key);
         ch->limit = limit;
         ch->seq = seq;
@@ -1059,6 +1056,42 @@ static void req_join(struct channel *ch, const struct chan_req *q, struct chan_e
 }
 #undef REFUSE
 
+/* The next parameter of a MODE request: commands.c separates them with
+ * '\n', which no IRC parameter can hold, so an empty one or one with spaces
+ * arrives as it was sent.  NULL when there are no more. */
+static char *next_param(char **rest)
+{
+    char *s = *rest;
+    if (!s)
+        return NULL;
+    char *nl = strchr(s, '\n');
+    *rest = nl ? nl + 1 : NULL;
+    if (nl)
+        *nl = '\0';
+    return s;
+}
+
+/* Why `key` cannot be a room key (ISUPPORT KEYLEN), or NULL if it can. */
+static const char *key_problem(const char *key)
+{
+    if (!key[0])
+        return "Key is empty";
+    if (strlen(key) > CHAN_KEY_MAX)
+        return "Key is too long";
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        if (*p <= ' ' || *p == ',' || *p == 0x7f)
+            return "Key may not contain spaces, commas or control characters";
+    return NULL;
+}
+
+/* A +l limit: all digits, 1..INT_MAX; 0 when it is not one. */
+static int limit_value(const char *s)
+{
+    if (!s[0] || strspn(s, "0123456789") != strlen(s) || strlen(s) > 9)
+        return 0;
+    return atoi(s);
+}
+
 /* Validate "MODE #chan changes" and build the accepted change string. */
 static void req_mode(struct channel *ch, const struct chan_req *q, struct member *me, struct chan_event *ev)
 {
@@ -1071,7 +1104,7 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
     }
     char copy[512];
     snprintf(copy, sizeof copy, "%s", q->arg1);
-    char *save, *modes = strtok_r(copy, " ", &save);
+    char *rest = copy, *modes = next_param(&rest);
     char flags[64], args[400];
     size_t nf = 0, na = 0;
     int nparam = 0;
@@ -1084,8 +1117,8 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
             continue;
         }
         if (*p == 'b') {
-            const char *mask = strtok_r(NULL, " ", &save);
-            if (!mask) {                 /* the list, once per command */
+            const char *mask = next_param(&rest);
+            if (!mask || !mask[0]) {                 /* the list, once per command */
                 if (listed)
                     continue;
                 listed = true;
@@ -1128,7 +1161,7 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
             continue;
         }
         list_only = false;
-        if (!strchr("imntklov", *p)) {
+        if (!strchr("imnpstklov", *p)) {
             ERR("472", "%c :is unknown mode char to me", *p);
             continue;
         }
@@ -1139,7 +1172,7 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
         const char *arg = NULL;
         bool takes = *p == 'o' || *p == 'v' || *p == 'k' || (*p == 'l' && plus);
         if (takes) {
-            arg = strtok_r(NULL, " ", &save);
+            arg = next_param(&rest);
             if (*p == 'k' && !plus && !arg)
                 arg = "*";
             if (!arg) {
@@ -1156,15 +1189,18 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
         }
         if (*p == 'o')                    /* op comes back with the account */
             op_account_set(ch, target->account, plus);
-        if (*p == 'k' && plus && (strchr(arg, ',') || strlen(arg) > 23)) {
-            ERR("696", "%s k %s :Invalid key", ch->name, arg);
+        /* A parameter that cannot be shown as one word is shown as "*". */
+        const char *shown = arg && arg[0] && !strchr(arg, ' ') ? arg : "*";
+        const char *why = *p == 'k' && plus ? key_problem(arg) : NULL;
+        if (why) {
+            ERR("696", "%s k %s :%s", ch->name, shown, why);
             continue;
         }
         char lim[16];
         if (*p == 'l' && plus) {
-            int v = atoi(arg);
+            int v = limit_value(arg);
             if (v <= 0) {
-                ERR("696", "%s l %s :Invalid limit", ch->name, arg);
+                ERR("696", "%s l %s :Invalid limit (a number above 0)", ch->name, shown);
                 continue;
             }
             snprintf(lim, sizeof lim, "%d", v);
@@ -1474,8 +1510,6 @@ static void handle_request(const struct chan_req *q)
     if (!ch) {
         if (q->op == CHAN_NAMES)
             ERR("366", "%s :End of NAMES list", q->channel);
-        else if (q->op == CHAN_WHO)
-            ERR("315", "%s :End of WHO list", q->channel);
         else if (q->op != CHAN_QUIT && q->op != CHAN_NICK && !notice)
             ERR("403", "%s :No such channel", q->channel);
         return;
@@ -1606,19 +1640,11 @@ static void handle_request(const struct chan_req *q)
         return;
     }
     case CHAN_NAMES:
-        names_reply(ch, q->slot, q->client, q->nick, q->caps);
+        if (ch->mode_s && !me)            /* secret: nothing for non-members */
+            ERR("366", "%s :End of NAMES list", ch->name);
+        else
+            names_reply(ch, q->slot, q->client, q->nick, q->caps);
         return;
-    case CHAN_WHO: {
-        struct hmap_iter it;
-        hmap_iter_init(&it, &ch->members);
-        for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
-            struct member *m = e->value;
-            ERR("352", "%s %s %s %s %s H%s :0 %s", ch->name, m->user, m->host, W.cfg->server_name,
-                m->nick, member_prefix(m->modes, q->caps & CAP_MULTI_PREFIX), m->realname);
-        }
-        ERR("315", "%s :End of WHO list", ch->name);
-        return;
-    }
     default:
         return;
     }
@@ -1669,7 +1695,6 @@ static const char *request_command(const struct chan_req *q)
     case CHAN_KICK: return "KICK";
     case CHAN_INVITE: return "INVITE";
     case CHAN_NAMES: return "NAMES";
-    case CHAN_WHO: return "WHO";
     default: return "";
     }
 }
@@ -1832,18 +1857,9 @@ void chan_reannounce(int slot)
     }
 }
 
-/* ---- LIST: every worker answers for the channels it owns ---- */
+/* ---- LIST: every worker answers for the channels it owns (worker/ask.c) ---- */
 
-/* Owned by W.lists. */
-struct list_req {
-    uint64_t client;
-    int waiting;
-    double deadline;
-    uint32_t fence;                /* the LIST command waits for its end */
-};
-static uint64_t next_list_id;
-
-static void list_lines(struct buf *out, const char *nick, const char *mask)
+void chan_list_answer(const struct ask_args *a, struct buf *out)
 {
     struct hmap_iter it;
     hmap_iter_init(&it, &W.channels);
@@ -1851,115 +1867,12 @@ static void list_lines(struct buf *out, const char *nick, const char *mask)
         struct channel *ch = e->value;
         if (!ch->owned)
             continue;
-        if (mask[0] && irc_casecmp(mask, ch->name) != 0)
+        if (a->a1[0] && irc_casecmp(a->a1, ch->name) != 0)
             continue;
-        buf_appendf(out, ":%s 322 %s %s %u :%.390s\r\n", W.cfg->server_name, nick, ch->name,
-                    (unsigned)ch->members.count, ch->topic);
-    }
-}
-
-/* End a LIST (all answers in, or timed out); frees lr. */
-static void list_finish(struct list_req *lr)
-{
-    struct client *c = client_by_id(lr->client);
-    if (c)
-        reply(c, "323", ":End of LIST");
-    order_release(lr->fence);
-    free(lr);
-}
-
-static void list_done(uint64_t id, struct list_req *lr)
-{
-    hmap_del_id(&W.lists, id);
-    list_finish(lr);
-}
-
-void chan_list_request(struct client *c, const char *mask)
-{
-    uint64_t id = ++next_list_id;
-    struct list_req *lr = calloc(1, sizeof *lr);
-    PARLOR_ASSERT(lr != NULL);
-    lr->client = c->id;
-    lr->deadline = W.now + 2.0;
-    lr->fence = order_hold(c);
-    reply(c, "321", "Channel :Users  Name");
-    struct buf out = BUF_INIT;
-    list_lines(&out, c->nick, mask);
-    client_send(c, out.data, out.len);
-    buf_free(&out);
-    for (int s = 0; s < W.nworkers; s++) {
-        if (s == W.slot || !peer_connected(s))
-            continue;
-        struct buf *b = peer_buf(s);
-        if (!b)
-            continue;
-        size_t f = ipc_begin(b, IPC_P_LIST_REQ);
-        ipc_put_u64(b, id);
-        ipc_put_u32(b, (uint32_t)W.slot);
-        ipc_put_cstr(b, c->nick);
-        ipc_put_cstr(b, mask);
-        ipc_end(b, f);
-        lr->waiting++;
-    }
-    hmap_put_id(&W.lists, id, lr);
-    if (!lr->waiting)
-        list_done(id, lr);
-}
-
-/* Our part of a LIST, in frames of whole lines, at most frame_budget()
- * bytes each (a server with many rooms never makes a frame over the
- * limit); the last one says so. */
-
-void chan_handle_list_request(uint64_t id, int slot, const char *nick, const char *mask)
-{
-    struct buf out = BUF_INIT;
-    list_lines(&out, nick, mask);
-    size_t pos = 0;
-    do {
-        size_t n = out.len - pos;
-        if (n > frame_budget()) {
-            n = frame_budget();
-            while (n > 0 && out.data[pos + n - 1] != '\n')
-                n--;
-            if (n == 0) {                 /* one line over the budget: it alone */
-                const char *nl = memchr(out.data + pos, '\n', out.len - pos);
-                n = nl ? (size_t)(nl - (out.data + pos)) + 1 : out.len - pos;
-            }
-        }
-        struct buf *b = peer_buf(slot);
-        if (!b)
-            break;
-        size_t f = ipc_begin(b, IPC_P_LIST_REPLY);
-        ipc_put_u64(b, id);
-        ipc_put_u8(b, pos + n >= out.len);
-        ipc_put_str(b, out.data ? out.data + pos : "", n);
-        ipc_end(b, f);
-        pos += n;
-    } while (pos < out.len);
-    buf_free(&out);
-}
-
-void chan_handle_list_reply(uint64_t id, bool last, const char *lines, size_t len)
-{
-    struct list_req *lr = hmap_get_id(&W.lists, id);
-    if (!lr)
-        return;                        /* timed out already */
-    struct client *c = client_by_id(lr->client);
-    if (c)
-        client_send(c, lines, len);
-    if (last && --lr->waiting <= 0)
-        list_done(id, lr);
-}
-
-void chan_list_tick(double now)
-{
-    struct hmap_iter it;
-    hmap_iter_init(&it, &W.lists);
-    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
-        struct list_req *lr = e->value;
-        if (now < lr->deadline)
-            continue;
-        hmap_iter_remove(&it);
-        list_finish(lr);
+        if (ch->mode_s && !chan_member_id(ch, a->client))
+            continue;                     /* secret: members only */
+        char line[600];
+        buf_append(out, line, reply_format(line, sizeof line, a->nick, "322", "%s %u :%.390s",
+                                           ch->name, (unsigned)ch->members.count, ch->topic));
     }
 }

@@ -94,6 +94,7 @@ void client_accept(int fd, const char *ip, int port)
     c->poll.data = c;
     hmap_put_id(&W.clients, c->id, c);
     W.nclients++;
+    lusers_changed();
     start_poll(c);
     session_open(c);
     log_debug("client %s:%d connected (id %llx)", ip, port, (unsigned long long)c->id);
@@ -132,6 +133,7 @@ static void on_closed(uv_handle_t *h)
     free(c->invites);
     free(c);
     W.nclients--;
+    lusers_changed();
     W.closed_unreported++;
     worker_check_stop();
 }
@@ -158,6 +160,7 @@ static void client_release(struct client *c, const char *reason)
     if (c->got_nick) {
         if (hmap_get_name(&W.nicks, c->nick) == c)
             hmap_del_name(&W.nicks, c->nick);
+        whowas_note(c);
         nick_release(c->nick, c->id);
         c->got_nick = false;
     }

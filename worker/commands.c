@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "worker/store.h"
@@ -167,6 +168,10 @@ static void cmd_user(struct client *c, struct irc_msg *m)
 {
     if (c->registered || c->got_user) {
         reply(c, "462", ":You may not reregister");
+        return;
+    }
+    if (!m->params[3][0] || !m->params[0][0]) {   /* RFC 2812: all four, realname not empty */
+        reply(c, "461", "USER :Not enough parameters");
         return;
     }
     /* Keep the ident printable and short; it is shown to everyone. */
@@ -393,8 +398,10 @@ static void user_mode(struct client *c, struct irc_msg *m)
         for (const char *p = m->params[1]; *p; p++) {
             if (*p == '+' || *p == '-')
                 plus = *p == '+';
-            else if (*p == 'i')
+            else if (*p == 'i') {
                 c->invisible = plus;
+                lusers_changed();
+            }
             else
                 reply(c, "501", ":Unknown MODE flag");
         }
@@ -408,11 +415,13 @@ static void cmd_mode(struct client *c, struct irc_msg *m)
         user_mode(c, m);
         return;
     }
-    /* Re-join the mode string and its arguments into arg1 for the owner. */
+    /* Re-join the mode string and its arguments into arg1 for the owner,
+     * separated by '\n' (no parameter can hold one): an empty parameter or
+     * one with spaces reaches the owner as it was sent. */
     char modes[512] = "";
     size_t len = 0;
     for (int i = 1; i < m->nparams; i++) {
-        int w = snprintf(modes + len, sizeof modes - len, "%s%s", i > 1 ? " " : "", m->params[i]);
+        int w = snprintf(modes + len, sizeof modes - len, "%s%s", i > 1 ? "\n" : "", m->params[i]);
         if (w < 0 || (size_t)w >= sizeof modes - len)
             break;
         len += (size_t)w;
@@ -439,17 +448,6 @@ static void cmd_invite(struct client *c, struct irc_msg *m)
     chan_request(c, CHAN_INVITE, m->params[1], m->params[0], NULL);
 }
 
-static void cmd_who(struct client *c, struct irc_msg *m)
-{
-    const char *mask = m->params[0];
-    if (is_channel(mask))
-        chan_request(c, CHAN_WHO, mask, "", NULL);
-    else if (irc_nick_valid(mask, strlen(mask)))
-        to_nick(TO_NICK_WHO, mask, c, NULL, NULL, NULL, NULL);
-    else
-        reply(c, "315", "%s :End of WHO list", mask);
-}
-
 static void cmd_whois(struct client *c, struct irc_msg *m)
 {
     /* WHOIS [server] nick: the last parameter is the nick. */
@@ -471,7 +469,18 @@ static void cmd_whois(struct client *c, struct irc_msg *m)
 
 static void cmd_list(struct client *c, struct irc_msg *m)
 {
-    chan_list_request(c, m->nparams ? m->params[0] : "");
+    reply(c, "321", "Channel :Users  Name");
+    ask_start(c, ASK_LIST, -1, m->nparams ? m->params[0] : "", NULL);   /* worker/ask.c */
+}
+
+static void cmd_time(struct client *c, struct irc_msg *m)
+{
+    time_t now = (time_t)W.now;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char when[64];
+    strftime(when, sizeof when, "%A %B %d %Y -- %H:%M:%S +00:00", &tm);
+    reply(c, "391", "%s :%s", W.cfg->server_name, when);
 }
 
 static void cmd_motd(struct client *c, struct irc_msg *m) { send_motd(c); }
@@ -480,17 +489,6 @@ static void cmd_version(struct client *c, struct irc_msg *m)
 {
     reply(c, "351", "parlor-%s %s :prefork IRC server, %d workers", PARLOR_VERSION,
           W.cfg->server_name, W.nworkers);
-}
-
-static void cmd_userhost(struct client *c, struct irc_msg *m)
-{
-    /* Only our own host is known locally; others need a lookup we skip. */
-    char out[400] = "";
-    for (int i = 0; i < m->nparams && i < 5; i++)
-        if (irc_casecmp(m->params[i], c->nick) == 0) {
-            snprintf(out, sizeof out, "%s=%c%s@%s", c->nick, c->away ? '-' : '+', c->user, c->host);
-        }
-    reply(c, "302", ":%s", out);
 }
 
 /* Sorted by name (bsearch). */
@@ -503,6 +501,7 @@ static const struct command commands[] = {
     { "JOIN",     cmd_join,     1, NEED_REG },
     { "KICK",     cmd_kick,     2, NEED_REG },
     { "LIST",     cmd_list,     0, NEED_REG },
+    { "LUSERS",   lusers_command, 0, NEED_REG },  /* worker/lusers.c */
     { "MODE",     cmd_mode,     1, NEED_REG },
     { "MOTD",     cmd_motd,     0, NEED_REG },
     { "NAMES",    cmd_names,    0, NEED_REG },
@@ -515,12 +514,14 @@ static const struct command commands[] = {
     { "PRIVMSG",  cmd_privmsg,  0, NEED_REG },
     { "QUIT",     cmd_quit,     0, 0 },
     { "TAGMSG",   cmd_tagmsg,   1, NEED_REG },
+    { "TIME",     cmd_time,     0, NEED_REG },
     { "TOPIC",    cmd_topic,    1, NEED_REG },
     { "USER",     cmd_user,     4, 0 },
-    { "USERHOST", cmd_userhost, 1, NEED_REG },
+    { "USERHOST", userhost_command, 1, NEED_REG },  /* worker/who.c */
     { "VERSION",  cmd_version,  0, NEED_REG },
-    { "WHO",      cmd_who,      1, NEED_REG },
+    { "WHO",      who_command,  0, NEED_REG },       /* worker/who.c */
     { "WHOIS",    cmd_whois,    1, NEED_REG },
+    { "WHOWAS",   whowas_command, 0, NEED_REG },     /* worker/whowas.c */
 };
 
 static int cmp_command(const void *key, const void *elem)

@@ -135,6 +135,7 @@ static void try_register(struct client *c)
     }
     c->registered = true;
     c->last_active = W.now;
+    lusers_changed();
     log_debug("client %s:%d registered as %s", c->ip, c->port, c->nick);
     session_registered(c);
     send_welcome(c);
@@ -167,8 +168,10 @@ void nick_handle_result(uint64_t client, bool ok, const char *nick)
     bool same = c->got_nick && irc_casecmp(nick, c->nick) == 0;
     if (c->got_nick) {
         hmap_del_name(&W.nicks, c->nick);
-        if (!same)
+        if (!same) {
+            whowas_note(c);
             nick_release(c->nick, c->id);
+        }
     }
     if (c->registered) {
         char prefix[256];
@@ -245,10 +248,6 @@ static void no_such_nick(const struct nick_msg *m)
     uint64_t from = m->from_client;
     if (m->kind == TO_NICK_MSG && strcmp(m->command, "PRIVMSG") != 0)
         return;                      /* NOTICE and TAGMSG never get automatic replies */
-    if (m->kind == TO_NICK_WHO) {
-        reply_remote(slot, from, m->from_nick, "315", "%s :End of WHO list", m->target);
-        return;
-    }
     reply_remote(slot, from, m->from_nick, "401", "%s :No such nick/channel", m->target);
     if (m->kind == TO_NICK_WHOIS)
         reply_remote(slot, from, m->from_nick, "318", "%s :End of WHOIS list", m->target);
@@ -263,6 +262,8 @@ static void whois_reply(struct client *t, uint64_t from, int slot, const char *n
         size_t n = 0;
         list[0] = '\0';
         for (int i = 0; i < t->nchans; i++) {
+            if (t->chans[i]->mode_s && !chan_member_id(t->chans[i], from))
+                continue;                 /* a secret room: shown to its members only */
             struct member *m = chan_member_id(t->chans[i], t->id);
             int w = snprintf(list + n, sizeof list - n, "%s%s%s", n ? " " : "",
                              m ? member_prefix(m->modes, false) : "", t->chans[i]->name);
@@ -270,9 +271,12 @@ static void whois_reply(struct client *t, uint64_t from, int slot, const char *n
                 break;
             n += (size_t)w;
         }
-        reply_remote(slot, from, nick, "319", "%s :%s", t->nick, list);
+        if (n)
+            reply_remote(slot, from, nick, "319", "%s :%s", t->nick, list);
     }
     reply_remote(slot, from, nick, "312", "%s %s :Parlor worker %d", t->nick, cfg->server_name, W.slot);
+    if (t->account[0])
+        reply_remote(slot, from, nick, "330", "%s %s :is logged in as", t->nick, t->account);
     if (t->away)
         reply_remote(slot, from, nick, "301", "%s :%s", t->nick, t->away);
     reply_remote(slot, from, nick, "317", "%s %ld %ld :seconds idle, signon time", t->nick,
@@ -403,12 +407,6 @@ static void deliver_to_nick(struct client *t, const struct nick_msg *m)
     case TO_NICK_WHOIS:
         whois_reply(t, from, slot, m->from_nick);
         break;
-    case TO_NICK_WHO:
-        reply_remote(slot, from, m->from_nick, "352", "* %s %s %s %s %s :0 %s",
-                     t->user, t->host, W.cfg->server_name, t->nick, t->away ? "G" : "H",
-                     t->realname);
-        reply_remote(slot, from, m->from_nick, "315", "%s :End of WHO list", t->nick);
-        break;
     }
 }
 
@@ -426,7 +424,7 @@ static void route(int stage, const struct nick_msg *m)
     if (owner != W.slot || !outbox_synced()) {   /* stage 0: to the owner */
         struct buf frame = BUF_INIT;
         encode_to_nick(&frame, 0, m);
-        static const char *const kinds[] = { "", "", "INVITE", "WHOIS", "WHO" };
+        static const char *const kinds[] = { "", "", "INVITE", "WHOIS" };
         const char *command = m->kind == TO_NICK_MSG ? m->command : kinds[m->kind];
         nick_send(owner, &frame, m->from_slot == W.slot ? m->from_client : 0, command, m->target,
                   m->kind == TO_NICK_MSG ? m->msgid : NULL);
@@ -491,7 +489,7 @@ void nick_handle_frame(const char *payload, size_t len)
     m.ctags = ipc_get_str(&r, NULL);
     m.time = (double)ipc_get_u64(&r) / 1000.0;
     m.by_op = ipc_get_u8(&r);
-    if (stage > 1 || m.kind < TO_NICK_MSG || m.kind > TO_NICK_WHO)
+    if (stage > 1 || m.kind < TO_NICK_MSG || m.kind > TO_NICK_WHOIS)
         r.err = true;
     if (r.err || m.from_slot < 0 || m.from_slot >= W.nworkers) {
         log_warn("malformed TO_NICK frame");

@@ -71,6 +71,7 @@ static void peer_down(int slot, const char *why, bool ask_relink)
     buf_clear(&p->out);
     nick_forget_slot(slot);
     chan_forget_slot(slot);
+    lusers_forget_slot(slot);
     /* A link must never stay cut: if the other worker died the master
      * respawns it with a new link anyway; if it is alive (a broken frame, a
      * write error), the master makes the pair a new socket. */
@@ -164,24 +165,18 @@ static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
     case IPC_P_CHAN_STATE:
         chan_handle_state(slot, payload, len);
         break;
-    case IPC_P_LIST_REQ: {
-        uint64_t id = ipc_get_u64(&r);
-        int from = (int)ipc_get_u32(&r);
-        const char *nick = ipc_get_str(&r, NULL);
-        const char *mask = ipc_get_str(&r, NULL);
-        if (!r.err && from == slot)
-            chan_handle_list_request(id, from, nick, mask);
+    case IPC_P_ASK:                    /* worker/ask.c */
+        ask_handle_request(slot, payload, len);
         break;
-    }
-    case IPC_P_LIST_REPLY: {
-        uint64_t id = ipc_get_u64(&r);
-        bool last = ipc_get_u8(&r);
-        size_t n;
-        const char *lines = ipc_get_str(&r, &n);
-        if (!r.err)
-            chan_handle_list_reply(id, last, lines, n);
+    case IPC_P_ANSWER:
+        ask_handle_answer(payload, len);
         break;
-    }
+    case IPC_P_COUNTS:                 /* worker/lusers.c */
+        lusers_handle_frame(slot, payload, len);
+        break;
+    case IPC_P_WHOWAS:                 /* worker/whowas.c */
+        whowas_handle_frame(payload, len);
+        break;
     case IPC_P_JOIN_DONE: {
         uint64_t client = ipc_get_u64(&r);
         const char *channel = ipc_get_str(&r, NULL);
@@ -299,6 +294,7 @@ void peer_attach(int slot, int fd)
     ipc_end(&p->out, f);
     nick_reannounce(slot);
     chan_reannounce(slot);
+    lusers_link_up(slot);
     f = ipc_begin(&p->out, IPC_P_SYNCED);
     ipc_end(&p->out, f);
     outbox_link_up(slot);

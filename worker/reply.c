@@ -28,6 +28,16 @@ static size_t format_numeric(char *line, size_t cap, const char *nick, const cha
     return len;
 }
 
+size_t reply_format(char *line, size_t cap, const char *nick, const char *numeric,
+                    const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t len = format_numeric(line, cap, nick, numeric, fmt, ap);
+    va_end(ap);
+    return len;
+}
+
 void reply(struct client *c, const char *numeric, const char *fmt, ...)
 {
     char line[1024];
@@ -94,9 +104,9 @@ void send_welcome(struct client *c)
     reply(c, "001", ":Welcome to the %s IRC Network %s", cfg->network_name, prefix);
     reply(c, "002", ":Your host is %s, running version parlor-%s", cfg->server_name, PARLOR_VERSION);
     reply(c, "003", ":This server is a prefork IRC server with %d workers", W.nworkers);
-    reply(c, "004", "%s parlor-%s i biklmnotv", cfg->server_name, PARLOR_VERSION);
+    reply(c, "004", "%s parlor-%s i biklmnopstv", cfg->server_name, PARLOR_VERSION);
     /* ISUPPORT: only what is implemented. */
-    reply(c, "005", "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:%d CHANMODES=b,k,l,imnt "
+    reply(c, "005", "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:%d CHANMODES=b,k,l,imnpst "
           "CHANNELLEN=%d CHANTYPES=# KICKLEN=390 LINELEN=%d MAXLIST=b:%d MODES=4 NETWORK=%s "
           "NICKLEN=%d PREFIX=(ov)@+ :are supported by this server",
           cfg->max_channels_per_client, IRC_CHANNEL_MAX, cfg->line_length, MAX_BANS,
@@ -104,6 +114,8 @@ void send_welcome(struct client *c)
     reply(c, "005", "CHATHISTORY=%d MSGREFTYPES=msgid,timestamp "   /* worker/history.c */
           "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,KICK:1,NAMES:1,WHOIS:1 "
           "TOPICLEN=390 UTF8ONLY :are supported by this server", CHATHISTORY_MAX);
+    reply(c, "005", "KEYLEN=%d WHOX :are supported by this server", CHAN_KEY_MAX);
+    lusers_send(c);                     /* worker/lusers.c */
     send_motd(c);
 }
 

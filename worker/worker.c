@@ -39,6 +39,19 @@ double now_wall(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* 64 KiB, far below IPC_FRAME_MAX whatever the room or server size.  The
+ * integration tests lower it (PARLOR_TEST_FRAME_BUDGET) so that splitting
+ * happens with a few dozen rooms. */
+size_t frame_budget(void)
+{
+    static size_t budget;
+    if (!budget) {
+        const char *e = getenv("PARLOR_TEST_FRAME_BUDGET");
+        budget = e && atoi(e) > 0 ? (size_t)atoi(e) : 64u * 1024;
+    }
+    return budget;
+}
+
 int owner_of(const char *name)
 {
     return (int)(irc_casehash(name, strlen(name)) % (uint64_t)W.nworkers);
@@ -116,6 +129,7 @@ void worker_on_check(uv_check_t *h)
         client_flush(c);
     }
     store_flush();
+    lusers_flush();
     peer_flush_all();
     report_closed();
     worker_check_stop();
@@ -127,7 +141,7 @@ static void on_tick(uv_timer_t *t)
     client_tick(W.now);
     outbox_tick(W.now);
     order_tick(W.now);
-    chan_list_tick(W.now);
+    ask_tick(W.now);
 }
 
 static void begin_stop(const char *reason)
@@ -281,7 +295,7 @@ void worker_tables_init(void)
     hmap_init(&W.nicks);
     hmap_init(&W.nick_owner);
     hmap_init(&W.channels);
-    hmap_init(&W.lists);
+    hmap_init(&W.asks);
 }
 
 int worker_main(const struct parlor_config *cfg, int slot, int nworkers, int master_fd)
@@ -321,7 +335,7 @@ int worker_main(const struct parlor_config *cfg, int slot, int nworkers, int mas
     hmap_free(&W.nicks);
     hmap_free(&W.nick_owner);
     hmap_free(&W.channels);
-    hmap_free(&W.lists);
+    hmap_free(&W.asks);
     buf_free(&gone_ips);
     uv_loop_close(W.loop);
     return 0;

@@ -83,6 +83,7 @@ struct client {
     char realname[128];
     char host[64];
     char *away;                    /* NULL when not away */
+    bool oper;                     /* an IRC operator (shown by WHO, USERHOST, LUSERS) */
     char account[IRC_NICK_MAX + 1];/* "" until logged in (worker/account.c) */
     struct account_state *auth;    /* SASL/NickServ exchange in progress, or NULL */
     const char *pending_ctags;     /* client-only tags of the line being handled */
@@ -139,6 +140,7 @@ struct member {
 };
 
 #define MAX_BANS 64
+#define CHAN_KEY_MAX 23            /* ISUPPORT KEYLEN */
 
 struct ban {
     char mask[128];
@@ -157,6 +159,7 @@ struct channel {
     char topic_by[128];
     double topic_at;
     bool mode_i, mode_m, mode_n, mode_t;
+    bool mode_s, mode_p;           /* secret (hidden from non-members), private */
     char key[64];
     int limit;
     struct ban *bans;              /* +b masks, nbans of them */
@@ -204,7 +207,7 @@ struct worker {
     struct hmap nicks;             /* local registered nick -> client */
     struct hmap nick_owner;        /* nicks this worker owns -> struct nick_rec */
     struct hmap channels;          /* name -> struct channel */
-    struct hmap lists;             /* pending LIST requests: id -> struct list_req */
+    struct hmap asks;              /* questions to other workers: id -> struct ask (ask.c) */
     struct client *dirty;
     uint32_t closed_unreported;
     uint32_t next_client;
@@ -244,6 +247,55 @@ void order_resend(int slot);
 void order_fail_slot(int slot);
 void order_tick(double now);
 void order_run_resumed(void);
+/* ---- ask.c: questions to every worker (or one), answered with lines ---- */
+enum ask_kind { ASK_LIST = 1, ASK_WHO, ASK_USERHOST, ASK_WHOWAS, ASK_KINDS };
+/* A question as each worker asked sees it. */
+struct ask_args {
+    int kind;
+    uint64_t client;               /* who asks */
+    int slot;                      /* its worker */
+    const char *nick;              /* its nick (the numerics are addressed to it) */
+    uint32_t caps;                 /* its capabilities (multi-prefix) */
+    const char *a1, *a2;           /* by kind: LIST mask; WHO mask, options;
+                                      USERHOST nicks; WHOWAS nick, count */
+};
+/* Ask worker `slot` (-1: every worker, this one included) and send the
+ * answers to `c` as they come; the kind's end (worker/ask.c) follows once
+ * every worker asked answered or after 2 s. */
+void ask_start(struct client *c, int kind, int slot, const char *a1, const char *a2);
+void ask_handle_request(int from_slot, const char *payload, size_t len);
+void ask_handle_answer(const char *payload, size_t len);
+void ask_tick(double now);
+/* ---- end ask.c ---- */
+
+/* ---- who.c: WHO (with WHOX) and USERHOST over every worker's clients ---- */
+void who_command(struct client *c, struct irc_msg *m);
+void userhost_command(struct client *c, struct irc_msg *m);
+void who_answer(const struct ask_args *a, struct buf *out);
+void userhost_answer(const struct ask_args *a, struct buf *out);
+/* USERHOST's 302, the replies in the order asked. */
+void userhost_finish(struct client *c, const struct ask_args *a, const char *data, size_t len);
+/* ---- end who.c ---- */
+
+/* ---- whowas.c: nicks given up, kept by the nick's owner ---- */
+void whowas_command(struct client *c, struct irc_msg *m);
+/* `c` gives up its nick (QUIT, NICK): its owner remembers who held it. */
+void whowas_note(const struct client *c);
+void whowas_handle_frame(const char *payload, size_t len);
+void whowas_answer(const struct ask_args *a, struct buf *out);
+/* ---- end whowas.c ---- */
+
+/* ---- lusers.c: network-wide counts for LUSERS ---- */
+void lusers_command(struct client *c, struct irc_msg *m);
+void lusers_send(struct client *c);
+/* Something LUSERS counts changed here: the others are told at the end of
+ * the loop iteration (lusers_flush, from worker_on_check). */
+void lusers_changed(void);
+void lusers_flush(void);
+void lusers_handle_frame(int slot, const char *payload, size_t len);
+void lusers_link_up(int slot);
+void lusers_forget_slot(int slot);
+/* ---- end lusers.c ---- */
 
 /* label.c: IRCv3 labeled-response */
 bool label_capturing(const struct client *c);
@@ -262,6 +314,9 @@ void admin_query(uint32_t qid, int what, const char *arg1, const char *arg2);
 
 /* worker.c */
 double now_wall(void);
+/* How many bytes of members (STATE) or lines (answers) one mesh frame
+ * carries (PARLOR_TEST_FRAME_BUDGET lowers it in tests). */
+size_t frame_budget(void);
 int owner_of(const char *name);
 void worker_mark_dirty(struct client *c);
 /* The check handle's callback: flushes clients, store and peers once per
@@ -302,6 +357,9 @@ struct client *client_by_id(uint64_t id);
 void send_raw(int slot, uint64_t client, const char *data, size_t len);
 
 /* reply.c: numerics to a local client ("*" as nick before registration) */
+/* One numeric line for `nick`, CRLF included, cut to 512 bytes; returns its length. */
+size_t reply_format(char *line, size_t cap, const char *nick, const char *numeric,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void reply(struct client *c, const char *numeric, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Format a numeric for a client known only by (slot, id, nick) and send it. */
 void reply_remote(int slot, uint64_t client, const char *nick, const char *numeric,
@@ -348,7 +406,7 @@ void nick_release(const char *nick, uint64_t client);
 void nick_handle_release(const char *nick, uint64_t client);
 void nick_forget_slot(int slot);
 void nick_reannounce(int slot);
-enum { TO_NICK_MSG = 1, TO_NICK_INVITE, TO_NICK_WHOIS, TO_NICK_WHO };
+enum { TO_NICK_MSG = 1, TO_NICK_INVITE, TO_NICK_WHOIS };
 /* Something addressed to a nick, on its way to the holder's worker. */
 struct nick_msg {
     int kind;
@@ -363,7 +421,7 @@ struct nick_msg {
     double time;
     bool by_op;                    /* INVITE from a channel operator */
 };
-/* command/text/msgid/ctags may be NULL (WHOIS, WHO); INVITE: text = channel. */
+/* command/text/msgid/ctags may be NULL (WHOIS); INVITE: text = channel. */
 void to_nick(int kind, const char *target, struct client *from, const char *command,
              const char *text, const char *msgid, const char *ctags);
 void nick_route(const struct nick_msg *m);
@@ -375,7 +433,7 @@ void nick_try_register(struct client *c);
 /* channel.c */
 enum chan_op {
     CHAN_JOIN = 1, CHAN_PART, CHAN_MSG, CHAN_TOPIC, CHAN_MODE, CHAN_KICK, CHAN_INVITE,
-    CHAN_NAMES, CHAN_WHO, CHAN_QUIT, CHAN_NICK,
+    CHAN_NAMES, CHAN_QUIT, CHAN_NICK,
 };
 struct chan_req {
     int op;
@@ -400,10 +458,8 @@ void chan_handle_event(const char *payload, size_t len);
 void chan_handle_state(int from_slot, const char *payload, size_t len);
 void chan_forget_slot(int slot);
 void chan_reannounce(int slot);
-void chan_list_request(struct client *c, const char *mask);
-void chan_handle_list_request(uint64_t client, int slot, const char *nick, const char *mask);
-void chan_handle_list_reply(uint64_t client, bool last, const char *lines, size_t len);
-void chan_list_tick(double now);
+/* LIST's answer at each worker: a 322 for each room it owns that the asker may see. */
+void chan_list_answer(const struct ask_args *a, struct buf *out);
 struct channel *chan_find(const char *name);
 /* The member that is connection `client`, or NULL. */
 struct member *chan_member_id(struct channel *ch, uint64_t client);

@@ -36,8 +36,11 @@ mesh = {
     'raw': frame(37, u64(CLIENT) + s(':x NOTICE alice :hi\r\n')),
     'chan_req_join': frame(38, u8(1) + s('#room') + u64(OTHER) + u32(1) + s('bob') + s('b')
                            + s('host') + s('') + s('')),
-    'list_req': frame(41, u64(OTHER) + u32(1) + s('bob') + s('*')),
-    'list_reply': frame(42, u64(CLIENT) + s(':srv 322 alice #room 2 :topic\r\n')),
+    'ask_who': frame(41, u64(3) + u8(2) + u64(OTHER) + u32(1) + s('bob') + u32(0) + s('*')
+                     + s('%tnf,7')),
+    'answer': frame(42, u64(1) + u8(1) + s(':srv 322 alice #room 2 :topic\r\n')),
+    'counts': frame(51, u32(3) + u32(1) + u32(0) + u32(1) + u32(2)),
+    'whowas': frame(52, s('bob') + s('~b') + s('host') + s('Bob') + s('') + u64(1700000000000)),
     'echo': frame(43, u64(CLIENT) + u64(1700000000000) + s('msgid') + s('') + s('alice!a@h')
                   + s('PRIVMSG') + s('#room') + s('hi')),
     'fence': frame(44, u8(1) + u8(0) + s('#room') + u64(OTHER) + u32(1) + u32(5)),

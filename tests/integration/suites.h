@@ -19,5 +19,6 @@ Suite *failover_suite(void);
 Suite *limits_suite(void);
 Suite *privacy_suite(void);
 Suite *order_suite(void);
+Suite *queries_suite(void);
 
 #endif
