@@ -93,7 +93,7 @@ test-unit: $(BIN)/test_unit
 	$(BIN)/test_unit
 
 test-integration: $(BIN)/parlord $(BIN)/parlorctl $(BIN)/parlor $(BIN)/test_integration
-	PARLORD=$(BIN)/parlord $(BIN)/test_integration
+	scripts/test-integration.sh $(BIN)/test_integration $(BIN)/parlord
 
 test-asan:
 	$(MAKE) BUILD=build-asan SANITIZE=1 OPT="-O1 -g" test-unit test-integration

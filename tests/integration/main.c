@@ -1,14 +1,44 @@
 /* bin/test_integration: real parlord processes and real TCP clients.
  * PARLORD names the binary under test (default bin/parlord).  Check's
- * CK_RUN_SUITE / CK_RUN_CASE select a subset. */
+ * CK_RUN_SUITE / CK_RUN_CASE select a subset; --list prints the suites. */
 #include "tests/integration/suites.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
-int main(void)
+/* Every suite, by name (scripts/test-integration.sh runs them in parallel,
+ * one process per suite, selected with CK_RUN_SUITE). */
+static const struct {
+    const char *name;
+    Suite *(*make)(void);
+} suites[] = {
+    { "harness", harness_suite },
+    { "register", register_suite },
+    { "channel", channel_suite },
+    { "process", process_suite },
+    { "control", control_suite },
+    { "account", account_suite },
+    { "store", store_suite },
+    { "client", client_suite },
+    { "history", history_suite },
+    { "game", game_suite },
+    { "hostile", hostile_suite },
+    { "failover", failover_suite },
+    { "limits", limits_suite },
+    { "privacy", privacy_suite },
+    { "order", order_suite },
+    { "queries", queries_suite },
+};
+
+int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--list") == 0) {
+        for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++)
+            printf("%s\n", suites[i].name);
+        return EXIT_SUCCESS;
+    }
     const char *bin = getenv("PARLORD");
     if (!bin || !*bin)
         bin = "bin/parlord";
@@ -19,22 +49,9 @@ int main(void)
     /* Line-buffered so the harness's diagnostics interleave with Check's. */
     setvbuf(stderr, NULL, _IOLBF, 0);
 
-    SRunner *sr = srunner_create(harness_suite());
-    srunner_add_suite(sr, register_suite());
-    srunner_add_suite(sr, channel_suite());
-    srunner_add_suite(sr, process_suite());
-    srunner_add_suite(sr, control_suite());
-    srunner_add_suite(sr, account_suite());
-    srunner_add_suite(sr, store_suite());
-    srunner_add_suite(sr, client_suite());
-    srunner_add_suite(sr, history_suite());
-    srunner_add_suite(sr, game_suite());
-    srunner_add_suite(sr, hostile_suite());
-    srunner_add_suite(sr, failover_suite());
-    srunner_add_suite(sr, limits_suite());
-    srunner_add_suite(sr, privacy_suite());
-    srunner_add_suite(sr, order_suite());
-    srunner_add_suite(sr, queries_suite());
+    SRunner *sr = srunner_create(suites[0].make());
+    for (size_t i = 1; i < sizeof suites / sizeof suites[0]; i++)
+        srunner_add_suite(sr, suites[i].make());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY, default normal */
     int failed = srunner_ntests_failed(sr);
