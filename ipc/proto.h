@@ -90,6 +90,8 @@ enum ipc_type {
                            it stored is durable */
     IPC_P_SYNCED,       /* after a new link's re-announcement: the receiver may
                            handle requests once every worker has said it */
+    IPC_P_WALLOPS,      /* str line: a WALLOPS line for every local +w client
+                           (worker/oper.c) */
 };
 
 /* What the master asks workers for (control socket commands). */
@@ -101,6 +103,8 @@ enum ipc_query {
     Q_KICK,             /* arg1 = nick, arg2 = reason: one record if kicked */
     Q_WALL,             /* arg1 = text: one record with the count told */
     Q_NOTICE_ALL,       /* arg1 = text: like wall, for shutdown warnings */
+    Q_KILL,             /* arg1 = nick, arg2 = reason: like kick, with the
+                           reason "Killed by admin (reason)" as IRC KILL words it */
 };
 
 #endif

@@ -378,11 +378,18 @@ static void user_mode(struct client *c, struct irc_msg *m)
                 plus = *p == '+';
             else if (*p == 'i')
                 c->invisible = plus;
-            else
+            else if (*p == 'w')
+                c->wallops = plus;
+            else if (*p == 'o') {
+                if (!plus)                 /* +o only through OPER (ignored, RFC 2812) */
+                    oper_drop(c);
+            } else
                 reply(c, "501", ":Unknown MODE flag");
         }
     }
-    reply(c, "221", "%s", c->invisible ? "+i" : "+");
+    char modes[8];
+    oper_user_modes(c, modes, sizeof modes);
+    reply(c, "221", "%s", modes);
 }
 
 static void cmd_mode(struct client *c, struct irc_msg *m)
@@ -485,12 +492,14 @@ static const struct command commands[] = {
     { "INVITE",   cmd_invite,   2, NEED_REG },
     { "JOIN",     cmd_join,     1, NEED_REG },
     { "KICK",     cmd_kick,     2, NEED_REG },
+    { "KILL",     oper_kill,    1, NEED_REG },     /* worker/oper.c */
     { "LIST",     cmd_list,     0, NEED_REG },
     { "MODE",     cmd_mode,     1, NEED_REG },
     { "MOTD",     cmd_motd,     0, NEED_REG },
     { "NAMES",    cmd_names,    0, NEED_REG },
     { "NICK",     cmd_nick,     0, 0 },
     { "NOTICE",   cmd_notice,   0, NEED_REG },
+    { "OPER",     oper_command, 2, NEED_REG },     /* worker/oper.c */
     { "PART",     cmd_part,     1, NEED_REG },
     { "PASS",     cmd_pass,     1, 0 },
     { "PING",     cmd_ping,     1, 0 },
@@ -502,6 +511,7 @@ static const struct command commands[] = {
     { "USER",     cmd_user,     4, 0 },
     { "USERHOST", cmd_userhost, 1, NEED_REG },
     { "VERSION",  cmd_version,  0, NEED_REG },
+    { "WALLOPS",  oper_wallops, 1, NEED_REG },     /* worker/oper.c */
     { "WHO",      cmd_who,      1, NEED_REG },
     { "WHOIS",    cmd_whois,    1, NEED_REG },
 };
