@@ -80,6 +80,19 @@ static void start_with(struct it_server *s, const struct conf *c)
     it_server_start(s, extra);
 }
 
+/* A server with conf_with_opers(); down() stops it and removes the file. */
+static void up(struct conf *cf, struct it_server *s)
+{
+    conf_with_opers(cf);
+    start_with(s, cf);
+}
+
+static void down(struct conf *cf, struct it_server *s)
+{
+    it_server_stop(s);
+    conf_remove(cf);
+}
+
 static void become_oper(struct it_client *c)
 {
     it_send(c, "OPER boss %s", OPER_PW);
@@ -112,9 +125,8 @@ END_TEST
 START_TEST(test_oper_success_and_each_refusal)
 {
     struct conf cf = {0};
-    conf_with_opers(&cf);
     struct it_server s;
-    start_with(&s, &cf);
+    up(&cf, &s);
     struct it_client *a = it_connect_registered(&s, "opa");
     it_send(a, "OPER boss");
     it_expect_numeric(a, "461");
@@ -142,17 +154,15 @@ START_TEST(test_oper_success_and_each_refusal)
     it_send(a, "WALLOPS :no longer");
     it_expect_numeric(a, "481");
     it_client_free(a);
-    it_server_stop(&s);
-    conf_remove(&cf);
+    down(&cf, &s);
 }
 END_TEST
 
 START_TEST(test_three_failed_opers_close_the_connection)
 {
     struct conf cf = {0};
-    conf_with_opers(&cf);
     struct it_server s;
-    start_with(&s, &cf);
+    up(&cf, &s);
     struct it_client *a = it_connect_registered(&s, "guesser");
     long t0 = it_now_ms();
     it_send(a, "OPER boss guess1");
@@ -165,8 +175,7 @@ START_TEST(test_three_failed_opers_close_the_connection)
     it_expect_numeric(a, "464");
     it_expect_closed(a, "Too many failed OPER attempts", IT_TIMEOUT_MS);
     it_client_free(a);
-    it_server_stop(&s);
-    conf_remove(&cf);
+    down(&cf, &s);
 }
 END_TEST
 
@@ -174,9 +183,8 @@ END_TEST
 START_TEST(test_kill_same_worker_and_cross_worker)
 {
     struct conf cf = {0};
-    conf_with_opers(&cf);
     struct it_server s;
-    start_with(&s, &cf);
+    up(&cf, &s);
     struct it_client *op = user_on(&s, 0, "killer", 0);
     struct it_client *near = user_on(&s, 0, "near", 1);
     struct it_client *far = user_on(&s, 1, "far", 1);
@@ -207,8 +215,7 @@ START_TEST(test_kill_same_worker_and_cross_worker)
     it_client_free(far);
     it_client_free(witness);
     it_client_free(op);
-    it_server_stop(&s);
-    conf_remove(&cf);
+    down(&cf, &s);
 }
 END_TEST
 
@@ -230,9 +237,8 @@ static void expect_no_wallops(struct it_client *c)
 START_TEST(test_wallops_reaches_plus_w_users_on_every_worker)
 {
     struct conf cf = {0};
-    conf_with_opers(&cf);
     struct it_server s;
-    start_with(&s, &cf);
+    up(&cf, &s);
     struct it_client *op = user_on(&s, 0, "wallop", 0);
     struct it_client *w0 = user_on(&s, 0, "listen", 0);
     struct it_client *w1 = user_on(&s, 1, "listen", 1);
@@ -260,8 +266,7 @@ START_TEST(test_wallops_reaches_plus_w_users_on_every_worker)
     it_client_free(w1);
     it_client_free(w0);
     it_client_free(op);
-    it_server_stop(&s);
-    conf_remove(&cf);
+    down(&cf, &s);
 }
 END_TEST
 
@@ -300,9 +305,8 @@ static bool whois_has(struct it_client *c, const char *nick, const char *num)
 START_TEST(test_whois_shows_operators_to_all_and_addresses_to_operators)
 {
     struct conf cf = {0};
-    conf_with_opers(&cf);
     struct it_server s;
-    start_with(&s, &cf);
+    up(&cf, &s);
     struct it_client *op = user_on(&s, 0, "watcher", 0);
     struct it_client *u = user_on(&s, 1, "plain", 1);
     ck_assert_msg(!whois_has(u, op->nick, "313"), "313 before OPER");
@@ -318,8 +322,7 @@ START_TEST(test_whois_shows_operators_to_all_and_addresses_to_operators)
     it_expect(op, " 318 ");
     it_client_free(u);
     it_client_free(op);
-    it_server_stop(&s);
-    conf_remove(&cf);
+    down(&cf, &s);
 }
 END_TEST
 
@@ -327,9 +330,8 @@ END_TEST
 START_TEST(test_operator_kicks_in_any_room)
 {
     struct conf cf = {0};
-    conf_with_opers(&cf);
     struct it_server s;
-    start_with(&s, &cf);
+    up(&cf, &s);
     struct it_client *op = user_on(&s, 0, "kicker", 0);
     struct it_client *u = user_on(&s, 1, "member", 1);
     char room[32];
@@ -344,8 +346,7 @@ START_TEST(test_operator_kicks_in_any_room)
     it_expect(u, want);
     it_client_free(u);
     it_client_free(op);
-    it_server_stop(&s);
-    conf_remove(&cf);
+    down(&cf, &s);
 }
 END_TEST
 
@@ -365,8 +366,7 @@ START_TEST(test_reload_adds_an_oper_block)
     it_server_expect_log(&s, "configuration reloaded", before + 1 + s.nworkers, IT_TIMEOUT_MS);
     become_oper(a);
     it_client_free(a);
-    it_server_stop(&s);
-    conf_remove(&cf);
+    down(&cf, &s);
 }
 END_TEST
 
