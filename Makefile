@@ -20,6 +20,8 @@ LDLIBS_UV := $(shell pkg-config --libs libuv 2>/dev/null)
 LDLIBS_PQ := $(shell pkg-config --libs libpq 2>/dev/null)
 LDLIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null)
 LDLIBS_EDIT := $(shell pkg-config --libs libedit 2>/dev/null)
+# common/password.c uses libsodium, so every program linking common/ needs it.
+LDLIBS_SODIUM := $(shell pkg-config --libs libsodium 2>/dev/null)
 
 ifeq ($(SANITIZE),1)
 SAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -53,31 +55,31 @@ $(BUILD)/%.o: %.c
 
 $(BIN)/parlord: $(call obj,$(PARLORD_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_PQ) $(shell pkg-config --libs libsodium) -lm
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_PQ) $(LDLIBS_SODIUM) -lm
 
 $(BIN)/parlorctl: $(call obj,client-cli/parlorctl.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_EDIT)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_EDIT) $(LDLIBS_SODIUM)
 
 $(BIN)/parlor: $(call obj,$(wildcard client-cli/parlor_*.c) client-cli/parlor.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_EDIT)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_EDIT) $(LDLIBS_SODIUM)
 
 $(BIN)/test_unit: $(call obj,$(UNIT_SRC) $(IPC_SRC) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CHECK)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CHECK) $(LDLIBS_SODIUM)
 
 $(BIN)/test_integration: $(call obj,$(INTEG_SRC) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CHECK) $(LDLIBS_PQ)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CHECK) $(LDLIBS_PQ) $(LDLIBS_SODIUM)
 
 $(BIN)/parlor-bench: $(call obj,$(BENCH_SRC) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) -lm
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_SODIUM) -lm
 
 $(BIN)/parlor-attack: $(call obj,$(ATTACK_SRC) $(COMMON_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_SODIUM)
 
 $(BIN)/parlor-pipeline: $(call obj,$(PIPE_SRC))
 	@mkdir -p $(dir $@)

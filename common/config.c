@@ -13,6 +13,7 @@
 #include "common/buf.h"
 #include "common/irc.h"
 #include "common/log.h"
+#include "common/password.h"
 #include "common/paths.h"
 
 void config_defaults(struct parlor_config *c)
@@ -114,7 +115,10 @@ void config_usage(FILE *out)
         "  --login-failures-per-ip N  failed logins from one address, per window (default 100)\n"
         "  --login-failure-window SEC window failed logins are counted in (default 600)\n"
         "  --login-backoff SEC        refusal after too many, doubled each time (default 60)\n"
-        "  --help, --version\n");
+        "  --help, --version\n"
+        "IRC operators are [oper] blocks of the configuration file (see parlord(8)).\n"
+        "usage: parlord migrate [options]   apply the database schema and exit\n"
+        "       parlord hash-password       print the hash of a password read from stdin\n");
 }
 
 static int parse_int(const char *s, long min, long max, long *out)
@@ -310,6 +314,51 @@ int config_set(struct parlor_config *c, const char *name, const char *v, char *e
     return -1;
 }
 
+/* One "name = value" line inside an [oper] block. */
+static int oper_set(struct parlor_config *c, struct oper_conf *o, const char *name, const char *v,
+                    char *err, size_t errlen)
+{
+    if (strcmp(name, "name") == 0) {
+        if (!v[0] || strpbrk(v, " ,:")) {
+            snprintf(err, errlen, "oper name: '%s' is not a valid name (no spaces, ',' or ':')", v);
+            return -1;
+        }
+        for (int i = 0; i < c->nopers; i++)
+            if (&c->opers[i] != o && strcmp(c->opers[i].name, v) == 0) {
+                snprintf(err, errlen, "oper name: '%s' is used by two [oper] blocks", v);
+                return -1;
+            }
+        return set_str(o->name, sizeof o->name, "oper name", v, err, errlen);
+    }
+    if (strcmp(name, "password-hash") == 0) {
+        if (!password_hash_valid(v)) {
+            snprintf(err, errlen, "oper password-hash: not an argon2id hash "
+                     "(make one with `parlord hash-password`)");
+            return -1;
+        }
+        return set_str(o->hash, sizeof o->hash, "oper password-hash", v, err, errlen);
+    }
+    if (strcmp(name, "host") == 0) {
+        if (strchr(v, ' ')) {
+            snprintf(err, errlen, "oper host: '%s' has a space", v);
+            return -1;
+        }
+        return set_str(o->mask, sizeof o->mask, "oper host", v, err, errlen);
+    }
+    snprintf(err, errlen, "unknown oper setting '%s' (name, password-hash, host)", name);
+    return -1;
+}
+
+/* An [oper] block ends: it needs a name and a password hash. */
+static int oper_end(const struct oper_conf *o, char *err, size_t errlen)
+{
+    if (o && (!o->name[0] || !o->hash[0])) {
+        snprintf(err, errlen, "[oper] block without %s", !o->name[0] ? "name" : "password-hash");
+        return -1;
+    }
+    return 0;
+}
+
 int config_load_file(struct parlor_config *c, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -320,6 +369,9 @@ int config_load_file(struct parlor_config *c, const char *path, char *err, size_
     char line[4096], msg[400];
     int lineno = 0, rc = 0;
     bool listen_seen = false;
+    struct oper_conf *oper = NULL;      /* the [oper] block being read */
+    c->nopers = 0;                      /* the file's blocks replace any before */
+    memset(c->opers, 0, sizeof c->opers);
     while (fgets(line, sizeof line, f)) {
         lineno++;
         char *s = str_trim(line);
@@ -330,6 +382,21 @@ int config_load_file(struct parlor_config *c, const char *path, char *err, size_
                 snprintf(err, errlen, "%s:%d: unterminated section header", path, lineno);
                 rc = -1;
                 break;
+            }
+            if (oper_end(oper, msg, sizeof msg) < 0) {
+                snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
+                rc = -1;
+                break;
+            }
+            oper = NULL;
+            if (strcmp(s, "[oper]") == 0) {
+                if (c->nopers == CONFIG_MAX_OPERS) {
+                    snprintf(err, errlen, "%s:%d: more than %d [oper] blocks", path, lineno,
+                             CONFIG_MAX_OPERS);
+                    rc = -1;
+                    break;
+                }
+                oper = &c->opers[c->nopers++];
             }
             continue;
         }
@@ -350,11 +417,16 @@ int config_load_file(struct parlor_config *c, const char *path, char *err, size_
             c->nlisten = 0;                 /* the file's list replaces the default */
             listen_seen = true;
         }
-        if (config_set(c, name, value, msg, sizeof msg) < 0) {
+        if (oper ? oper_set(c, oper, name, value, msg, sizeof msg) < 0
+                 : config_set(c, name, value, msg, sizeof msg) < 0) {
             snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
             rc = -1;
             break;
         }
+    }
+    if (rc == 0 && oper_end(oper, msg, sizeof msg) < 0) {
+        snprintf(err, errlen, "%s: at the end: %s", path, msg);
+        rc = -1;
     }
     fclose(f);
     return rc;

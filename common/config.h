@@ -10,6 +10,14 @@
 
 #define PARLOR_VERSION "0.1.0"
 #define CONFIG_MAX_LISTEN 8
+#define CONFIG_MAX_OPERS 16
+
+/* An IRC operator: an [oper] block of the configuration file. */
+struct oper_conf {
+    char name[32];                 /* what OPER gives as its first parameter */
+    char hash[128];                /* password-hash: argon2id (common/password.h) */
+    char mask[128];                /* host: "" any; nick!user@host or host/IP glob */
+};
 
 struct listen_addr {
     char host[64];
@@ -64,6 +72,8 @@ struct parlor_config {
     int login_failures_ip;
     int login_failure_window;    /* seconds */
     int login_backoff;           /* seconds */
+    struct oper_conf opers[CONFIG_MAX_OPERS];   /* [oper] blocks (worker/oper.c) */
+    int nopers;
 };
 
 void config_defaults(struct parlor_config *c);

@@ -99,6 +99,8 @@ enum ipc_type {
     IPC_P_WHOWAS,       /* to the nick's owner: str nick, str user, str host,
                            str realname, str account, u64 time_ms: a nick was
                            given up (worker/whowas.c) */
+    IPC_P_WALLOPS,      /* str line: a WALLOPS line for every local +w client
+                           (worker/oper.c) */
 };
 
 /* What the master asks workers for (control socket commands). */
@@ -110,6 +112,8 @@ enum ipc_query {
     Q_KICK,             /* arg1 = nick, arg2 = reason: one record if kicked */
     Q_WALL,             /* arg1 = text: one record with the count told */
     Q_NOTICE_ALL,       /* arg1 = text: like wall, for shutdown warnings */
+    Q_KILL,             /* arg1 = nick, arg2 = reason: like kick, with the
+                           reason "Killed by admin (reason)" as IRC KILL words it */
 };
 
 #endif

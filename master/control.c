@@ -434,13 +434,16 @@ static void render_client(struct ctl_conn *c)
     error(c, "no such nick: %s", q->arg);
 }
 
-static void render_kick(struct ctl_conn *c)
+static void render_disconnect(struct ctl_conn *c, const char *done)
 {
     if (count_records(c->q))
-        ok(c, "kicked %s", c->q->arg);
+        ok(c, "%s %s", done, c->q->arg);
     else
         error(c, "no such nick: %s", c->q->arg);
 }
+
+static void render_kick(struct ctl_conn *c) { render_disconnect(c, "kicked"); }
+static void render_kill(struct ctl_conn *c) { render_disconnect(c, "killed"); }
 
 static void render_wall(struct ctl_conn *c)
 {
@@ -627,17 +630,19 @@ static void cmd_stats(struct ctl_conn *c, char **argv, int argc, const char *res
     ask(c, -1, Q_SUMMARY, NULL, NULL, render_stats);
 }
 
+/* kick and kill: the same query; kill words the reason as IRC KILL does. */
 static void cmd_kick(struct ctl_conn *c, char **argv, int argc, const char *rest)
 {
+    bool kill = strcmp(argv[0], "kill") == 0;
     if (argc < 2) {
-        error(c, "usage: kick NICK [REASON]");
+        error(c, "usage: %s NICK [REASON]", argv[0]);
         return;
     }
     /* rest starts at the nick; the reason is what follows it */
     const char *reason = rest + strlen(argv[1]);
     while (*reason == ' ')
         reason++;
-    ask(c, -1, Q_KICK, argv[1], reason, render_kick);
+    ask(c, -1, kill ? Q_KILL : Q_KICK, argv[1], reason, kill ? render_kill : render_kick);
 }
 
 static void cmd_wall(struct ctl_conn *c, char **argv, int argc, const char *rest)
@@ -738,6 +743,7 @@ static const struct ctl_command commands[] = {
     { "show", "show client NICK", "one client in detail", NULL },
     { "stats", "stats", "counters in the Prometheus text format", cmd_stats },
     { "kick", "kick NICK [REASON]", "disconnect a user", cmd_kick },
+    { "kill", "kill NICK [REASON]", "disconnect a user as IRC KILL does (\"Killed by admin (REASON)\")", cmd_kick },
     { "wall", "wall TEXT", "a server notice to everyone", cmd_wall },
     { "reload", "reload", "re-read the configuration file (also SIGHUP)", cmd_reload },
     { "restart", "restart worker N | restart all", "restart one worker, or all one at a time (their clients reconnect)", cmd_restart },

@@ -14,6 +14,8 @@ int main(int argc, char **argv)
     static struct parlor_config cfg;
     char err[512];
     config_defaults(&cfg);
+    if (argc == 2 && strcmp(argv[1], "hash-password") == 0)
+        return hash_password_main();
     /* `parlord migrate [flags]`: apply the schema and exit. */
     bool migrate_only = argc > 1 && strcmp(argv[1], "migrate") == 0;
     if (migrate_only) {

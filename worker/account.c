@@ -74,6 +74,7 @@
 #include <strings.h>
 
 #include "common/log.h"
+#include "common/password.h"
 #include "worker/sasl_plain.h"
 #include "worker/store.h"
 #include "worker/worker_int.h"
@@ -127,7 +128,7 @@ struct pw_job {
     int rc;
     char name[IRC_NICK_MAX + 1];  /* as typed, then as stored */
     char folded[IRC_NICK_MAX + 1];
-    char hash[crypto_pwhash_STRBYTES];
+    char hash[PASSWORD_HASH_MAX];
     char password[PASSWORD_MAX + 1];
     size_t password_len;
     char account_key[IRC_NICK_MAX + 3]; /* login_failures keys; "" when not counted */
@@ -309,11 +310,9 @@ static void job_run(uv_work_t *req)
 {
     struct pw_job *j = req->data;
     if (j->verify)
-        j->rc = crypto_pwhash_str_verify(j->hash, j->password, j->password_len);
+        j->rc = password_verify(j->hash, j->password, j->password_len) ? 0 : -1;
     else
-        j->rc = crypto_pwhash_str(j->hash, j->password, j->password_len,
-                                  crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                                  crypto_pwhash_MEMLIMIT_INTERACTIVE);
+        j->rc = password_hash(j->password, j->password_len, j->hash);
 }
 
 static bool job_queue(struct pw_job *j, uv_after_work_cb done)

@@ -228,12 +228,16 @@ void admin_query(uint32_t qid, int what, const char *arg1, const char *arg2)
         }
         break;
     }
-    case Q_KICK: {
+    case Q_KICK: case Q_KILL: {
         struct client *c = hmap_get_name(&W.nicks, arg1);
         if (c && c->registered && !c->closing) {
             char reason[400];
-            snprintf(reason, sizeof reason, "Killed by administrator: %s", arg2[0] ? arg2 : "no reason");
-            log_info("admin kick of %s (%s:%d): %s", c->nick, c->ip, c->port, reason);
+            if (what == Q_KILL)       /* worded as an operator's KILL (worker/oper.c) */
+                snprintf(reason, sizeof reason, "Killed by admin (%s)", arg2[0] ? arg2 : "No reason");
+            else
+                snprintf(reason, sizeof reason, "Killed by administrator: %s", arg2[0] ? arg2 : "no reason");
+            log_info("admin %s of %s (%s:%d): %s", what == Q_KILL ? "kill" : "kick", c->nick, c->ip,
+                     c->port, reason);
             rec_begin(&a);
             rec_str(&a, "nick", c->nick);
             rec_num(&a, "worker", W.slot);

@@ -1484,6 +1484,15 @@ static void msg_stored(struct channel *ch, const struct chan_req *q, const struc
     store_message(&m, on_msg_durable, a);
 }
 
+/* The owner keeps each member's IRC operator flag (WHO). */
+static void note_member_oper(const struct chan_req *q)
+{
+    struct channel *ch = chan_find(q->channel);
+    struct member *m = ch && ch->owned ? chan_member_id(ch, q->client) : NULL;
+    if (m)
+        m->oper = q->oper;
+}
+
 static void handle_request(const struct chan_req *q)
 {
     struct channel *ch = chan_find(q->channel);
@@ -1504,13 +1513,14 @@ static void handle_request(const struct chan_req *q)
     fill_subject(&ev, q, source, sizeof source);
     if (q->op == CHAN_JOIN) {
         req_join(ch, q, &ev);
+        note_member_oper(q);
         return;
     }
     bool notice = q->op == CHAN_MSG && strcmp(q->arg1, "PRIVMSG") != 0;
     if (!ch) {
         if (q->op == CHAN_NAMES)
             ERR("366", "%s :End of NAMES list", q->channel);
-        else if (q->op != CHAN_QUIT && q->op != CHAN_NICK && !notice)
+        else if (q->op != CHAN_QUIT && q->op != CHAN_NICK && q->op != CHAN_OPER && !notice)
             ERR("403", "%s :No such channel", q->channel);
         return;
     }
@@ -1531,6 +1541,9 @@ static void handle_request(const struct chan_req *q)
         ev.kind = EV_QUIT;
         ev.a1 = q->arg1;
         break;
+    case CHAN_OPER:
+        note_member_oper(q);
+        return;
     case CHAN_NICK:
         if (!me)
             return;
@@ -1584,11 +1597,12 @@ static void handle_request(const struct chan_req *q)
         req_mode(ch, q, me, &ev);
         return;
     case CHAN_KICK: {
-        if (!me) {
+        /* An IRC operator may kick in any room (worker/oper.c). */
+        if (!me && !q->oper) {
             ERR("442", "%s :You're not on that channel", ch->name);
             return;
         }
-        if (!(me->modes & MEMBER_OP)) {
+        if (!q->oper && !(me->modes & MEMBER_OP)) {
             ERR("482", "%s :You're not channel operator", ch->name);
             return;
         }
@@ -1729,6 +1743,7 @@ static void send_request(const struct chan_req *q)
     ipc_put_cstr(&frame, q->account);
     ipc_put_cstr(&frame, q->ctags);
     ipc_put_cstr(&frame, q->msgid);
+    ipc_put_u8(&frame, q->oper);
     ipc_end(&frame, f);
     if (owner == W.slot)                /* ours, before the others re-announced */
         outbox_hold(W.slot, frame.data, frame.len);
@@ -1756,6 +1771,7 @@ void chan_handle_request_frame(const char *payload, size_t len)
     q.account = ipc_get_str(&r, NULL);
     q.ctags = ipc_get_str(&r, NULL);
     q.msgid = ipc_get_str(&r, NULL);
+    q.oper = ipc_get_u8(&r);
     q.origin_slot = W.req.slot;           /* 0s unless it came numbered (outbox.c) */
     q.origin_seq = W.req.seq;
     q.mseq = W.req.mseq;
@@ -1777,12 +1793,21 @@ void chan_request(struct client *c, int op, const char *channel, const char *arg
         .realname = op == CHAN_JOIN ? c->realname : "",
         .arg1 = arg1 ? arg1 : "", .arg2 = arg2 ? arg2 : "",
         .account = c->account, .ctags = c->pending_ctags ? c->pending_ctags : "",
+        .oper = c->oper,
     };
     char msgid[17] = "";
     if (op == CHAN_MSG)
         store_new_msgid(msgid);
     q.msgid = msgid;
     send_request(&q);
+}
+
+void chan_note_oper(struct client *c)
+{
+    for (int i = 0; i < c->nchans; i++)
+        chan_request(c, CHAN_OPER, c->chans[i]->name, NULL, NULL);
+    for (int i = 0; i < c->npjoins; i++)     /* arrives after the JOIN (one link, in order) */
+        chan_request(c, CHAN_OPER, c->pjoins[i], NULL, NULL);
 }
 
 static void request_leave(const char *channel, const char *nick, uint64_t client)

@@ -401,12 +401,18 @@ static void user_mode(struct client *c, struct irc_msg *m)
             else if (*p == 'i') {
                 c->invisible = plus;
                 lusers_changed();
-            }
-            else
+            } else if (*p == 'w')
+                c->wallops = plus;
+            else if (*p == 'o') {
+                if (!plus)                 /* +o only through OPER (ignored, RFC 2812) */
+                    oper_drop(c);
+            } else
                 reply(c, "501", ":Unknown MODE flag");
         }
     }
-    reply(c, "221", "%s", c->invisible ? "+i" : "+");
+    char modes[8];
+    oper_user_modes(c, modes, sizeof modes);
+    reply(c, "221", "%s", modes);
 }
 
 static void cmd_mode(struct client *c, struct irc_msg *m)
@@ -500,6 +506,7 @@ static const struct command commands[] = {
     { "INVITE",   cmd_invite,   2, NEED_REG },
     { "JOIN",     cmd_join,     1, NEED_REG },
     { "KICK",     cmd_kick,     2, NEED_REG },
+    { "KILL",     oper_kill,    1, NEED_REG },     /* worker/oper.c */
     { "LIST",     cmd_list,     0, NEED_REG },
     { "LUSERS",   lusers_command, 0, NEED_REG },  /* worker/lusers.c */
     { "MODE",     cmd_mode,     1, NEED_REG },
@@ -507,6 +514,7 @@ static const struct command commands[] = {
     { "NAMES",    cmd_names,    0, NEED_REG },
     { "NICK",     cmd_nick,     0, 0 },
     { "NOTICE",   cmd_notice,   0, NEED_REG },
+    { "OPER",     oper_command, 2, NEED_REG },     /* worker/oper.c */
     { "PART",     cmd_part,     1, NEED_REG },
     { "PASS",     cmd_pass,     1, 0 },
     { "PING",     cmd_ping,     1, 0 },
@@ -519,6 +527,7 @@ static const struct command commands[] = {
     { "USER",     cmd_user,     4, 0 },
     { "USERHOST", userhost_command, 1, NEED_REG },  /* worker/who.c */
     { "VERSION",  cmd_version,  0, NEED_REG },
+    { "WALLOPS",  oper_wallops, 1, NEED_REG },     /* worker/oper.c */
     { "WHO",      who_command,  0, NEED_REG },       /* worker/who.c */
     { "WHOIS",    cmd_whois,    1, NEED_REG },
     { "WHOWAS",   whowas_command, 0, NEED_REG },     /* worker/whowas.c */

@@ -239,6 +239,7 @@ static void encode_to_nick(struct buf *b, int stage, const struct nick_msg *m)
     ipc_put_cstr(b, m->ctags);
     ipc_put_u64(b, (uint64_t)(m->time * 1000.0));
     ipc_put_u8(b, m->by_op);
+    ipc_put_u8(b, m->from_oper);
     ipc_end(b, f);
 }
 
@@ -253,7 +254,7 @@ static void no_such_nick(const struct nick_msg *m)
         reply_remote(slot, from, m->from_nick, "318", "%s :End of WHOIS list", m->target);
 }
 
-static void whois_reply(struct client *t, uint64_t from, int slot, const char *nick)
+static void whois_reply(struct client *t, uint64_t from, int slot, const char *nick, bool from_oper)
 {
     const struct parlor_config *cfg = W.cfg;
     reply_remote(slot, from, nick, "311", "%s %s %s * :%s", t->nick, t->user, t->host, t->realname);
@@ -277,6 +278,12 @@ static void whois_reply(struct client *t, uint64_t from, int slot, const char *n
     reply_remote(slot, from, nick, "312", "%s %s :Parlor worker %d", t->nick, cfg->server_name, W.slot);
     if (t->account[0])
         reply_remote(slot, from, nick, "330", "%s %s :is logged in as", t->nick, t->account);
+    if (t->oper)
+        reply_remote(slot, from, nick, "313", "%s :is an IRC operator", t->nick);
+    if (from_oper) {               /* operators only: where it really connects from */
+        reply_remote(slot, from, nick, "378", "%s :is connecting from *@%s %s", t->nick, t->host, t->ip);
+        reply_remote(slot, from, nick, "338", "%s %s :actually using host", t->nick, t->ip);
+    }
     if (t->away)
         reply_remote(slot, from, nick, "301", "%s :%s", t->nick, t->away);
     reply_remote(slot, from, nick, "317", "%s %ld %ld :seconds idle, signon time", t->nick,
@@ -405,7 +412,10 @@ static void deliver_to_nick(struct client *t, const struct nick_msg *m)
         reply_remote(slot, from, m->from_nick, "341", "%s %s", t->nick, m->text);
         break;
     case TO_NICK_WHOIS:
-        whois_reply(t, from, slot, m->from_nick);
+        whois_reply(t, from, slot, m->from_nick, m->from_oper);
+        break;
+    case TO_NICK_KILL:
+        oper_kill_local(t, m->from_nick, m->text);
         break;
     }
 }
@@ -424,7 +434,7 @@ static void route(int stage, const struct nick_msg *m)
     if (owner != W.slot || !outbox_synced()) {   /* stage 0: to the owner */
         struct buf frame = BUF_INIT;
         encode_to_nick(&frame, 0, m);
-        static const char *const kinds[] = { "", "", "INVITE", "WHOIS" };
+        static const char *const kinds[] = { "", "", "INVITE", "WHOIS", "KILL" };
         const char *command = m->kind == TO_NICK_MSG ? m->command : kinds[m->kind];
         nick_send(owner, &frame, m->from_slot == W.slot ? m->from_client : 0, command, m->target,
                   m->kind == TO_NICK_MSG ? m->msgid : NULL);
@@ -466,6 +476,7 @@ void to_nick(int kind, const char *target, struct client *from, const char *comm
         .from_nick = from->nick, .from_account = from->account, .source = prefix,
         .command = command ? command : "", .text = text ? text : "",
         .msgid = msgid ? msgid : "", .ctags = ctags ? ctags : "", .time = W.now,
+        .from_oper = from->oper,
     };
     route(0, &m);
 }
@@ -489,7 +500,8 @@ void nick_handle_frame(const char *payload, size_t len)
     m.ctags = ipc_get_str(&r, NULL);
     m.time = (double)ipc_get_u64(&r) / 1000.0;
     m.by_op = ipc_get_u8(&r);
-    if (stage > 1 || m.kind < TO_NICK_MSG || m.kind > TO_NICK_WHOIS)
+    m.from_oper = ipc_get_u8(&r);
+    if (stage > 1 || m.kind < TO_NICK_MSG || m.kind > TO_NICK_KILL)
         r.err = true;
     if (r.err || m.from_slot < 0 || m.from_slot >= W.nworkers) {
         log_warn("malformed TO_NICK frame");

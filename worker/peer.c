@@ -156,6 +156,9 @@ static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
     case IPC_P_CHAN_REQ:
         chan_handle_request_frame(payload, len);
         break;
+    case IPC_P_WALLOPS:                /* worker/oper.c */
+        oper_handle_wallops(payload, len);
+        break;
     case IPC_P_GAME:                   /* worker/game.c */
         game_handle_frame(slot, payload, len);
         break;

@@ -184,7 +184,10 @@ void worker_check_stop(void)
 
 static void on_master(uv_poll_t *h, int status, int events)
 {
-    char data[8192];
+    /* Room for the largest frame: IPC_M_CONFIG carries the whole struct
+     * parlor_config (about 11 KB with its [oper] blocks). */
+    static char data[1 << 16];
+    _Static_assert(sizeof(struct parlor_config) + 1024 < sizeof data, "master frame buffer");
     W.now = now_wall();
     for (;;) {
         int fd;

@@ -83,7 +83,8 @@ struct client {
     char realname[128];
     char host[64];
     char *away;                    /* NULL when not away */
-    bool oper;                     /* an IRC operator (shown by WHO, USERHOST, LUSERS) */
+    bool oper;                     /* IRC operator, user mode +o (worker/oper.c);
+                                      shown by WHO, USERHOST, LUSERS */
     char account[IRC_NICK_MAX + 1];/* "" until logged in (worker/account.c) */
     struct account_state *auth;    /* SASL/NickServ exchange in progress, or NULL */
     const char *pending_ctags;     /* client-only tags of the line being handled */
@@ -100,6 +101,9 @@ struct client {
     double cmd_deadline;
     bool cmd_wait;                 /* input waits until the command is complete */
     struct buf steps;
+    bool wallops;                  /* user mode +w: gets WALLOPS */
+    char oper_name[32];            /* the [oper] block it used ("" when not oper) */
+    int oper_failures;             /* failed OPER attempts on this connection */
     /* labeled-response (worker/label.c): label of the command being answered */
     char label[65];
     struct buf label_out;          /* its responses, collected */
@@ -136,6 +140,7 @@ struct member {
     uint64_t client;
     int slot;
     unsigned modes;
+    bool oper;                     /* an IRC operator (owner: kept up to date) */
     struct client *local;          /* when slot == W.slot and still connected */
 };
 
@@ -406,7 +411,7 @@ void nick_release(const char *nick, uint64_t client);
 void nick_handle_release(const char *nick, uint64_t client);
 void nick_forget_slot(int slot);
 void nick_reannounce(int slot);
-enum { TO_NICK_MSG = 1, TO_NICK_INVITE, TO_NICK_WHOIS };
+enum { TO_NICK_MSG = 1, TO_NICK_INVITE, TO_NICK_WHOIS, TO_NICK_KILL };
 /* Something addressed to a nick, on its way to the holder's worker. */
 struct nick_msg {
     int kind;
@@ -420,8 +425,10 @@ struct nick_msg {
     const char *msgid, *ctags;     /* "" when none */
     double time;
     bool by_op;                    /* INVITE from a channel operator */
+    bool from_oper;                /* the sender is an IRC operator (WHOIS details) */
 };
-/* command/text/msgid/ctags may be NULL (WHOIS); INVITE: text = channel. */
+/* command/text/msgid/ctags may be NULL (WHOIS); INVITE: text = channel;
+ * KILL: text = reason. */
 void to_nick(int kind, const char *target, struct client *from, const char *command,
              const char *text, const char *msgid, const char *ctags);
 void nick_route(const struct nick_msg *m);
@@ -434,6 +441,7 @@ void nick_try_register(struct client *c);
 enum chan_op {
     CHAN_JOIN = 1, CHAN_PART, CHAN_MSG, CHAN_TOPIC, CHAN_MODE, CHAN_KICK, CHAN_INVITE,
     CHAN_NAMES, CHAN_QUIT, CHAN_NICK,
+    CHAN_OPER,                     /* the requester's operator status changed */
 };
 struct chan_req {
     int op;
@@ -447,6 +455,8 @@ struct chan_req {
     const char *ctags;             /* client-only tags of a message, "" if none */
     const char *msgid;             /* CHAN_MSG: given by the sender's worker, so a
                                       request sent twice is one message; else "" */
+    bool oper;                     /* the requester is an IRC operator (KICK
+                                      anywhere; WHO's flag) */
     /* The numbered request this came in (worker/outbox.c; 0: none) and, for a
      * message sent again to a new owner, the number the old owner gave it. */
     int origin_slot;
@@ -522,6 +532,22 @@ bool service_message(struct client *c, const char *target, const char *cmd, cons
 bool service_whois(struct client *c, const char *nick);
 /* A NOTICE from `service` to a local client, split over lines if long. */
 void service_notice(struct client *c, const char *service, const char *text);
+
+/* ---- oper.c: IRC operators (OPER, KILL, WALLOPS, user modes +o +w) ---- */
+void oper_command(struct client *c, struct irc_msg *m);    /* OPER */
+void oper_kill(struct client *c, struct irc_msg *m);       /* KILL */
+void oper_wallops(struct client *c, struct irc_msg *m);    /* WALLOPS */
+/* At the victim's worker: close it with "Killed (killer (reason))". */
+void oper_kill_local(struct client *t, const char *killer, const char *reason);
+/* MODE nick -o. */
+void oper_drop(struct client *c);
+/* "+iow"-style user modes for 221. */
+void oper_user_modes(const struct client *c, char *out, size_t cap);
+/* IPC_P_WALLOPS from another worker. */
+void oper_handle_wallops(const char *payload, size_t len);
+/* channel.c: tell the owners of c's rooms that c's operator status changed. */
+void chan_note_oper(struct client *c);
+/* ---- end oper.c ---- */
 
 /* ---- account.c: SASL PLAIN, NickServ, registered-nick protection ---- */
 /* AUTHENTICATE (command table entry). */

@@ -30,6 +30,7 @@ static const struct {
     { "privacy", privacy_suite },
     { "order", order_suite },
     { "queries", queries_suite },
+    { "oper", oper_suite },
 };
 
 int main(int argc, char **argv)

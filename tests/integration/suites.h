@@ -20,5 +20,6 @@ Suite *limits_suite(void);
 Suite *privacy_suite(void);
 Suite *order_suite(void);
 Suite *queries_suite(void);
+Suite *oper_suite(void);
 
 #endif

@@ -157,6 +157,40 @@ START_TEST(test_broken_file_names_file_and_line)
 }
 END_TEST
 
+START_TEST(test_oper_blocks_are_read_and_checked)
+{
+    const char *hash = "$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2g";
+    char path[] = "/tmp/parlor-conf-XXXXXX", text[1024];
+    snprintf(text, sizeof text, "password = serverpass\n[oper]\nname = alice\npassword-hash = %s\n"
+             "host = *@10.0.0.*\n[oper]\nname = bob\npassword-hash = %s\n[limits]\nsendq = 70000\n",
+             hash, hash);
+    write_temp_file(path, text);
+    char *argv[] = { "parlord", "--config", path, NULL };
+    ck_assert_int_eq(parse(3, argv), 0);
+    ck_assert_int_eq(cfg.nopers, 2);
+    ck_assert_str_eq(cfg.opers[0].name, "alice");
+    ck_assert_str_eq(cfg.opers[0].mask, "*@10.0.0.*");
+    ck_assert_str_eq(cfg.opers[1].hash, hash);
+    ck_assert_str_eq(cfg.opers[1].mask, "");
+    ck_assert_str_eq(cfg.password, "serverpass");  /* outside the blocks: the server's */
+    ck_assert_uint_eq(cfg.sendq, 70000);           /* [limits] ended the block */
+    write_file(path, "[oper]\nname = carol\npassword-hash = plain-text\n");
+    ck_assert_int_eq(parse(3, argv), -1);
+    ck_assert_ptr_nonnull(strstr(err, "argon2id"));
+    write_file(path, "[oper]\nname = carol\n");
+    ck_assert_int_eq(parse(3, argv), -1);
+    ck_assert_ptr_nonnull(strstr(err, "without password-hash"));
+    snprintf(text, sizeof text, "[oper]\nname = dup\npassword-hash = %s\n[oper]\nname = dup\n", hash);
+    write_file(path, text);
+    ck_assert_int_eq(parse(3, argv), -1);
+    ck_assert_ptr_nonnull(strstr(err, "two [oper] blocks"));
+    write_file(path, "[oper]\nsendq = 5000\n");
+    ck_assert_int_eq(parse(3, argv), -1);
+    ck_assert_ptr_nonnull(strstr(err, "unknown oper setting"));
+    unlink(path);
+}
+END_TEST
+
 Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -167,6 +201,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_file_is_read_and_flags_override_it);
     tcase_add_test(tc, test_broken_file_names_file_and_line);
     tcase_add_test(tc, test_a_parse_after_an_error_inside_an_option_cluster_starts_afresh);
+    tcase_add_test(tc, test_oper_blocks_are_read_and_checked);
     suite_add_tcase(s, tc);
     return s;
 }
