@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +63,7 @@ static struct {
     int batch_count;
     bool day_auto;                /* /day: fetch the following pages too */
     int connections;              /* successful registrations so far */
+    char before_game[PARLOR_NAME_MAX];  /* the current target when a game took over */
 } U;
 
 /* ---- output ---- */
@@ -327,6 +329,13 @@ static bool seen_before(const char *msgid)
     return false;
 }
 
+static void on_game_over(struct app *a, const char *room);
+
+static bool is_game_room(const char *name)
+{
+    return strncasecmp(name, "#game-", 6) == 0;
+}
+
 static bool is_me(struct app *a, const char *nick)
 {
     return irc_casecmp(nick, a->nick) == 0;
@@ -405,6 +414,12 @@ static void show_message(struct app *a, struct irc_msg *m, time_t when, const ch
     if (text[0] == '\001')
         return;                                 /* other CTCP requests: not answered */
     text_sanitize(text);
+    if (room && !hist[0] && is_game_room(to) && irc_casecmp(from, "GameServ") == 0 &&
+        (strncmp(text, "Game over", 9) == 0 || strstr(text, " was aborted"))) {
+        ui_print(a, when, "%s <%s> %s", to, fromc, text);
+        on_game_over(a, to);
+        return;
+    }
     if (room) {
         if (notice)
             ui_print(a, when, "%s%s -%s- %s", hist, to, fromc, text);
@@ -447,10 +462,38 @@ static void on_join_self(struct app *a, const char *room)
         net_sendf(a, "CHATHISTORY AFTER %s msgid=%s %d", t->name, t->last_msgid,
                   HISTORY_AFTER_LIMIT);
     }
+    if (is_game_room(room) && irc_casecmp(U.current, room) != 0) {
+        /* GameServ joined us to a game: guesses typed now go there. */
+        if (!is_game_room(U.current))
+            snprintf(U.before_game, sizeof U.before_game, "%s", U.current);
+        ui_set_current(a, room);
+        ui_print(a, 0, "-!- The game is in %s: what you type now goes there "
+                 "(back to %s when it ends)", room, U.before_game[0] ? U.before_game : "where you were");
+        return;
+    }
     if (!U.current[0] || irc_casecmp(U.switch_to, room) == 0) {
         U.switch_to[0] = '\0';
         ui_set_current(a, room);
     }
+}
+
+/* GameServ said the game in `room` is over: leave the room (it is not
+ * rejoined on reconnect and does not fill /list) and go back to where the
+ * user was when the game started. */
+static void on_game_over(struct app *a, const char *room)
+{
+    if (!target_find(a, room))
+        return;
+    bool was_current = irc_casecmp(U.current, room) == 0;
+    net_sendf(a, "PART %s :game over", room);
+    target_remove(a, room);
+    if (was_current) {
+        const char *back = U.before_game[0] && target_find(a, U.before_game) ? U.before_game
+                         : a->ntargets ? a->targets[0].name : NULL;
+        ui_set_current(a, back);
+        ui_print(a, 0, "-!- The game is over; back to %s", back ? back : "no room");
+    }
+    U.before_game[0] = '\0';
 }
 
 static void forget_room(struct app *a, const char *room)
