@@ -312,8 +312,10 @@ static void spawn_worker(int slot)
         sigemptyset(&sa.sa_mask);
         sigaction(SIGCHLD, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
         sigaction(SIGHUP, &sa, NULL);
+        /* Ctrl-C in a terminal reaches the whole process group: the master
+         * turns it into a graceful shutdown, so a worker must not die of it. */
+        signal(SIGINT, SIG_IGN);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
