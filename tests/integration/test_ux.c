@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,6 +101,114 @@ START_TEST(test_game_switches_to_the_game_room_and_back)
 }
 END_TEST
 
+/* ---- make run (scripts/run.sh) ---- */
+
+/* Wait until the file at `path` contains `needle`; its text goes to `out`. */
+static bool file_wait(const char *path, const char *needle, char *out, size_t cap, int ms)
+{
+    long deadline = it_now_ms() + ms;
+    do {
+        out[0] = '\0';
+        FILE *f = fopen(path, "r");
+        if (f) {
+            size_t n = fread(out, 1, cap - 1, f);
+            out[n] = '\0';
+            fclose(f);
+        }
+        if (strstr(out, needle))
+            return true;
+        it_sleep_ms(50);
+    } while (it_now_ms() < deadline);
+    return false;
+}
+
+/* run.sh in a terminal: a second one on the same folder or port is refused
+ * and leaves the first one's database alone; the configuration file makes
+ * `parlorctl reload` work; Ctrl-C stops gracefully (clients get ERROR, no
+ * worker dies of the signal) and logs no spooling warning. */
+START_TEST(test_make_run_second_instance_reload_and_ctrl_c)
+{
+    char dir[] = "/tmp/parlor-run-XXXXXX", log[128], text[65536];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(chmod(dir, 0755), 0);       /* pg.sh runs the cluster as postgres when root */
+    snprintf(log, sizeof log, "%s/run.log", dir);
+    int port = it_free_port();
+    ck_assert_int_gt(port, 0);
+    struct term t;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "PORT=%d DATA=%s timeout --foreground 100 scripts/run.sh 2>%s; echo run.sh exit $?; sleep 5",
+             port, dir, log);
+    snprintf(t.name, sizeof t.name, "parlor-run-%d", (int)getpid());
+    const char *argv[] = { "tmux", "new-session", "-d", "-s", t.name, "-x", "120", "-y", "30",
+                           cmd, NULL };
+    ck_assert_int_eq(run_argv(argv), 0);
+    if (!file_wait(log, "ready: ", text, sizeof text, 60000)) {
+        term_stop(&t);
+        ck_abort_msg("run.sh did not start:\n%s", text);
+    }
+    char want[64];
+    snprintf(want, sizeof want, "parlord on 127.0.0.1:%d", port);
+    ck_assert_msg(strstr(text, want), "run.sh does not print its port:\n%s", text);
+
+    /* A second one, same folder: refused, the first keeps its database. */
+    char out[4096];
+    const char *same[] = { NULL };
+    setenv("DATA", dir, 1);
+    char portenv[16];
+    snprintf(portenv, sizeof portenv, "%d", port + 1 > 65535 ? port - 1 : port + 1);
+    setenv("PORT", portenv, 1);
+    int st = it_run("scripts/run.sh", same, out, sizeof out, 30000);
+    ck_assert_msg(st >= 0 && WEXITSTATUS(st) == 1 && strstr(out, "is in use by another make run"),
+                  "second run.sh, same folder: status %d:\n%s", st, out);
+    /* Same port, another folder: refused before a database is started. */
+    char dir2[] = "/tmp/parlor-run2-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir2));
+    setenv("DATA", dir2, 1);
+    snprintf(portenv, sizeof portenv, "%d", port);
+    setenv("PORT", portenv, 1);
+    st = it_run("scripts/run.sh", same, out, sizeof out, 30000);
+    unsetenv("DATA");
+    unsetenv("PORT");
+    ck_assert_msg(st >= 0 && WEXITSTATUS(st) == 1 && strstr(out, "is already in use"),
+                  "second run.sh, same port: status %d:\n%s", st, out);
+    char pgdir[160];
+    snprintf(pgdir, sizeof pgdir, "%s/pg", dir2);
+    ck_assert_msg(access(pgdir, F_OK) != 0, "the refused run.sh created %s", pgdir);
+    rmdir(dir2);
+
+    struct it_client *c = it_client_connect(port, 0);
+    ck_assert_ptr_nonnull(c);
+    it_register(c, "runner");
+    it_join(c, "#run", NULL);
+    it_send(c, "PRIVMSG #run :stored");
+    it_expect_alive(c);
+
+    /* reload: the configuration file is there and parlord reads it. */
+    char ctl[256], sock[160];
+    it_parlorctl_path(ctl, sizeof ctl);
+    snprintf(sock, sizeof sock, "%s/control.sock", dir);
+    const char *reload[] = { "-s", sock, "reload", NULL };
+    st = it_run(ctl, reload, out, sizeof out, 10000);
+    ck_assert_msg(st == 0 && strstr(out, "configuration reloaded"), "reload: %d %s", st, out);
+
+    term_key(&t, "C-c");
+    int errors = it_expect_closed(c, "ERROR :", 15000);
+    if (errors != 1)
+        it_fail(c, "expected one ERROR line before the close, got %d", errors);
+    char screen[4096];
+    term_wait(&t, "run.sh exit 0", screen, sizeof screen);
+    file_wait(log, "stopped PostgreSQL", text, sizeof text, 10000);
+    ck_assert_msg(!strstr(text, "killed by signal"), "a worker was killed:\n%s", text);
+    ck_assert_msg(!strstr(text, "spooling"), "spooling warning on a normal stop:\n%s", text);
+    ck_assert_msg(strstr(text, "stopped PostgreSQL"), "the database was not stopped:\n%s", text);
+    it_client_free(c);
+    term_stop(&t);
+    char rm[200];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(rm), 0);
+}
+END_TEST
+
 Suite *ux_suite(void)
 {
     Suite *s = suite_create("ux");
@@ -107,5 +217,9 @@ Suite *ux_suite(void)
     tcase_set_timeout(db, 90);
     tcase_add_test(db, test_game_switches_to_the_game_room_and_back);
     suite_add_tcase(s, db);
+    TCase *run = tcase_create("run");
+    tcase_set_timeout(run, 120);
+    tcase_add_test(run, test_make_run_second_instance_reload_and_ctrl_c);
+    suite_add_tcase(s, run);
     return s;
 }
