@@ -159,6 +159,10 @@ void ui_quit(struct app *a, const char *reason);
 extern int ui_histserv_pending;
 /* /join asked for `room`: make it the current room once joined. */
 void ui_expect_join(const char *room);
+/* /history sent a CHATHISTORY request: say so when its batch is empty. */
+void ui_expect_history(void);
+/* /clear: empty the screen (the terminal's scrollback too). */
+void ui_clear(struct app *a);
 /* /day: fetch the day's further pages as they are announced. */
 void ui_day_auto(bool on);
 

@@ -170,6 +170,14 @@ static int c_query(struct app *a, char *args)
     return OK;
 }
 
+static int c_clear(struct app *a, char *args)
+{
+    if (word(&args))
+        return USAGE;
+    ui_clear(a);
+    return OK;
+}
+
 static int c_close(struct app *a, char *args)
 {
     char *name = word(&args);
@@ -365,6 +373,7 @@ static int c_history(struct app *a, char *args)
         say(a, "The server does not offer chat history");
         return OK;
     }
+    ui_expect_history();
     net_sendf(a, "CHATHISTORY LATEST %s * %d", t, n);
     return OK;
 }
@@ -451,6 +460,7 @@ static int c_help(struct app *a, char *args);
 /* Sorted by name (bsearch). */
 static const struct command commands[] = {
     { "away",    "/away [message]", "mark yourself away (no message: back)", c_away, NEED_CONN },
+    { "clear",   "/clear", "empty the screen", c_clear, 0 },
     { "close",   "/close [nick]", "close a private conversation", c_close, 0 },
     { "day",     "/day YYYY-MM-DD [#room|nick]", "that day's messages in order", c_day, NEED_CONN },
     { "days",    "/days [#room|nick]", "the days with messages, with a count each", c_days, NEED_CONN },

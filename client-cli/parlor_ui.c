@@ -62,6 +62,8 @@ static struct {
     char batch_target[PARLOR_NAME_MAX];
     int batch_count;
     bool day_auto;                /* /day: fetch the following pages too */
+    int history_asked;            /* /history requests whose batch has not come yet */
+    bool batch_asked;             /* the open batch answers /history: say when empty */
     int connections;              /* successful registrations so far */
     char before_game[PARLOR_NAME_MAX];  /* the current target when a game took over */
 } U;
@@ -525,9 +527,12 @@ static void ui_line(struct app *a, struct irc_msg *m)
     if (strcmp(cmd, "PRIVMSG") == 0 || strcmp(cmd, "NOTICE") == 0) {
         if (m->nparams < 2)
             return;
-        if (seen_before(msgid))
+        bool in_history = batch[0] && strcmp(batch, U.batch_ref) == 0;
+        /* Live duplicates (a replay after reconnect) are dropped; a batch
+         * the user asked for shows every line, also those seen before. */
+        if (seen_before(msgid) && !in_history)
             return;
-        if (batch[0] && strcmp(batch, U.batch_ref) == 0)
+        if (in_history)
             U.batch_count++;
         show_message(a, m, when, msgid);
     } else if (strcmp(cmd, "JOIN") == 0) {
@@ -574,11 +579,18 @@ static void ui_line(struct app *a, struct irc_msg *m)
             snprintf(U.batch_ref, sizeof U.batch_ref, "%s", p0 + 1);
             snprintf(U.batch_target, sizeof U.batch_target, "%s", p2);
             U.batch_count = 0;
+            U.batch_asked = U.history_asked > 0;
+            if (U.history_asked > 0)
+                U.history_asked--;
         } else if (p0[0] == '-' && strcmp(p0 + 1, U.batch_ref) == 0) {
             if (U.batch_count > 0)
                 ui_print(a, 0, "-!- End of history of %s (%d message%s)", U.batch_target,
                          U.batch_count, U.batch_count == 1 ? "" : "s");
+            else if (U.batch_asked)
+                ui_print(a, 0, "-!- No messages %s %s", U.batch_target[0] == '#' ? "in" : "with",
+                         U.batch_target);
             U.batch_ref[0] = '\0';
+            U.batch_asked = false;
         }
     } else if (strcmp(cmd, "FAIL") == 0 || strcmp(cmd, "WARN") == 0) {
         char t[600];
@@ -769,6 +781,23 @@ int ui_start(struct app *a)
 void ui_expect_join(const char *room)
 {
     snprintf(U.switch_to, sizeof U.switch_to, "%s", room);
+}
+
+void ui_expect_history(void)
+{
+    U.history_asked++;
+}
+
+void ui_clear(struct app *a)
+{
+    if (!U.tty)
+        return;
+    if (U.editing)
+        clear_input();
+    fputs("\033[H\033[2J\033[3J", stdout);
+    fflush(stdout);
+    if (U.editing)
+        rl_forced_update_display();
 }
 
 void ui_day_auto(bool on)

@@ -101,6 +101,47 @@ START_TEST(test_game_switches_to_the_game_room_and_back)
 }
 END_TEST
 
+/* ---- /history ---- */
+
+/* /history shows every line the server returns, also lines already on the
+ * screen; it takes a room or a nick and a count, and says when there is
+ * nothing. */
+START_TEST(test_history_shows_all_returned_lines_and_says_when_empty)
+{
+    struct it_server s;
+    start_with_db(&s);
+    struct it_client *bob = it_connect_registered(&s, "hbob");
+    it_send(bob, "CAP REQ :echo-message");
+    it_join(bob, "#dev", NULL);
+    struct term t;
+    term_start(&t, &s, "halice", "#dev");
+    char screen[16384];
+    term_wait(&t, "[#dev]", screen, sizeof screen);
+    for (int i = 1; i <= 8; i++)
+        it_send(bob, "PRIVMSG #dev :line number %d", i);
+    term_wait(&t, "<hbob> line number 8", screen, sizeof screen);
+    type_line(&t, "/clear");
+    term_wait(&t, "[#dev]", screen, sizeof screen);
+    type_line(&t, "/history 8");
+    term_wait(&t, "End of history of #dev (8 messages)", screen, sizeof screen);
+    for (int i = 1; i <= 8; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "[history] #dev <hbob> line number %d", i);
+        ck_assert_msg(strstr(screen, want), "\"%s\" missing:\n%s", want, screen);
+    }
+    type_line(&t, "/clear");
+    type_line(&t, "/history #dev 3");
+    term_wait(&t, "End of history of #dev (3 messages)", screen, sizeof screen);
+    ck_assert_msg(strstr(screen, "<hbob> line number 6") && !strstr(screen, "line number 5"),
+                  "/history #dev 3:\n%s", screen);
+    type_line(&t, "/history hbob 5");
+    term_wait(&t, "No messages with hbob", screen, sizeof screen);
+    term_stop(&t);
+    it_client_free(bob);
+    it_server_stop(&s);
+}
+END_TEST
+
 /* ---- make run (scripts/run.sh) ---- */
 
 /* Wait until the file at `path` contains `needle`; its text goes to `out`. */
@@ -216,6 +257,7 @@ Suite *ux_suite(void)
     tcase_add_unchecked_fixture(db, pg_up, pg_down);
     tcase_set_timeout(db, 90);
     tcase_add_test(db, test_game_switches_to_the_game_room_and_back);
+    tcase_add_test(db, test_history_shows_all_returned_lines_and_says_when_empty);
     suite_add_tcase(s, db);
     TCase *run = tcase_create("run");
     tcase_set_timeout(run, 120);
