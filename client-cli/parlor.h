@@ -7,6 +7,8 @@
  *                    libuv loop, output above the prompt, rooms, display
  *   parlor_cmd.c     interactive slash commands (a table, as in parlorctl)
  *   parlor_script.c  script mode: --send, stdin lines, --days, --day
+ *   parlor_account.c a NickServ login made during the session is kept for
+ *                    reconnects (SASL) and remembered in a state file
  *
  * One libuv loop drives everything.  The connection layer knows nothing
  * about the screen: it hands every line to the mode's callbacks (struct
@@ -169,6 +171,15 @@ void ui_day_auto(bool on);
 /* ---- parlor_cmd.c ---- */
 /* Run one input line that starts with '/'. */
 void cmd_run(struct app *a, const char *line);
+
+/* ---- parlor_account.c ---- */
+/* The user sent `text` to NickServ: note REGISTER/IDENTIFY credentials. */
+void acct_note_nickserv(struct app *a, const char *text);
+/* 900 for `account`: if it answers a noted REGISTER/IDENTIFY, keep the
+ * credentials for SASL on reconnect, remember the account; true then. */
+bool acct_logged_in(struct app *a, const char *account);
+/* Without --account: the account remembered for this server and nick. */
+bool acct_remembered(const struct app *a, char *account, size_t cap);
 
 /* ---- parlor_script.c ---- */
 enum script_kind { SCRIPT_SEND, SCRIPT_DAYS, SCRIPT_DAY };

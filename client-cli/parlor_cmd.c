@@ -134,6 +134,8 @@ static int c_msg(struct app *a, char *args)
     char *to = word(&args);
     if (!valid_target(to) || !*args)
         return USAGE;
+    if (irc_casecmp(to, "NickServ") == 0)
+        acct_note_nickserv(a, args);
     net_privmsg(a, to, args);
     return OK;
 }
@@ -164,8 +166,11 @@ static int c_query(struct app *a, char *args)
     if (*args) {
         if (!a->registered)
             say(a, "Not connected; the message was not sent");
-        else
+        else {
+            if (irc_casecmp(nick, "NickServ") == 0)
+                acct_note_nickserv(a, args);
             net_privmsg(a, nick, args);
+        }
     }
     return OK;
 }

@@ -273,6 +273,8 @@ static void on_line(char *line)
         else if (!a->registered)
             ui_print(a, 0, "-!- Not connected; the message was not sent");
         else {
+            if (irc_casecmp(cur, "NickServ") == 0)
+                acct_note_nickserv(a, text);
             net_privmsg(a, cur, text);
             if (!(a->caps & PCAP_ECHO_MESSAGE)) {
                 char n[128];
@@ -661,9 +663,15 @@ static void ui_line(struct app *a, struct irc_msg *m)
     } else if (strcmp(cmd, "002") == 0 || strcmp(cmd, "003") == 0 || strcmp(cmd, "004") == 0 ||
                strcmp(cmd, "005") == 0 || strcmp(cmd, "375") == 0 || strcmp(cmd, "376") == 0 ||
                strcmp(cmd, "366") == 0 || strcmp(cmd, "315") == 0 || strcmp(cmd, "318") == 0 ||
-               strcmp(cmd, "329") == 0 || strcmp(cmd, "900") == 0 || strcmp(cmd, "903") == 0 ||
+               strcmp(cmd, "329") == 0 || strcmp(cmd, "903") == 0 ||
                (strcmp(cmd, "250") >= 0 && strcmp(cmd, "266") <= 0 && strlen(cmd) == 3)) {
         return;                                        /* noise */
+    } else if (strcmp(cmd, "900") == 0) {
+        const char *acct = m->nparams > 2 ? m->params[2] : a->account;
+        ui_print(a, 0, "-!- Logged in as %s", acct);
+        if (acct_logged_in(a, acct))
+            ui_print(a, 0, "-!- parlor logs in as %s again by itself if the connection drops; "
+                     "next time start it with --account %s", acct, acct);
     } else if (strcmp(cmd, "372") == 0) {
         ui_print(a, 0, "-!- %s", last);
     } else if (strcmp(cmd, "CAP") == 0 || strcmp(cmd, "PONG") == 0 ||
@@ -678,8 +686,7 @@ static void ui_line(struct app *a, struct irc_msg *m)
         }
         show_numeric(a, m);
     }
-    if (strcmp(cmd, "900") == 0)
-        ui_print(a, 0, "-!- Logged in as %s", m->nparams > 2 ? m->params[2] : a->account);
+
 }
 
 static void ui_registered(struct app *a)
@@ -773,6 +780,10 @@ int ui_start(struct app *a)
     U.started = true;
 
     ui_print(a, 0, "-!- parlor %s. /help lists the commands, /quit leaves.", PARLOR_CLIENT_VERSION);
+    char remembered[PARLOR_NAME_MAX];
+    if (acct_remembered(a, remembered, sizeof remembered))
+        ui_print(a, 0, "-!- %s is a registered account on this server: start parlor with "
+                 "--account %s to log in (the password is asked)", remembered, remembered);
     net_connect(a);
     return 0;
 }

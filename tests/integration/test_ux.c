@@ -142,6 +142,63 @@ START_TEST(test_history_shows_all_returned_lines_and_says_when_empty)
 }
 END_TEST
 
+/* ---- a login made during the session ---- */
+
+static int count_in(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* /msg NickServ REGISTER: the client logs in again by itself after a
+ * reconnect (SASL), and a later start with that nick says how to log in. */
+START_TEST(test_register_is_remembered_for_reconnect_and_next_start)
+{
+    char state[] = "/tmp/parlor-state-XXXXXX", env[128], args[256], screen[16384];
+    ck_assert_ptr_nonnull(mkdtemp(state));
+    snprintf(env, sizeof env, "XDG_STATE_HOME=%s", state);
+    struct it_server s1, s2;
+    start_with_db(&s1);
+    int port = s1.port;
+    struct term t;
+    snprintf(args, sizeof args, "--port %d --nick regme --join '#reg'", port);
+    term_start_args(&t, env, args);
+    term_wait(&t, "[#reg]", screen, sizeof screen);
+    type_line(&t, "/msg NickServ REGISTER Secret-Pass-123");
+    term_wait(&t, "parlor logs in as regme again by itself", screen, sizeof screen);
+    ck_assert_msg(!strstr(screen, "Secret-Pass-123"), "the password is shown:\n%s", screen);
+    it_server_stop(&s1);
+    term_wait(&t, "Disconnected", screen, sizeof screen);
+    char listen[32];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    const char *extra[] = { "--database", pg.conninfo, "--listen", listen, NULL };
+    it_server_start(&s2, extra);
+    long deadline = it_now_ms() + 20000;
+    do {
+        term_screen(&t, screen, sizeof screen);
+        if (count_in(screen, "Logged in as regme") >= 2 && strstr(screen, "You joined #reg"))
+            break;
+        it_sleep_ms(100);
+    } while (it_now_ms() < deadline);
+    ck_assert_msg(count_in(screen, "Logged in as regme") >= 2, "no login after reconnect:\n%s", screen);
+    ck_assert_msg(!strstr(screen, "Guest"), "renamed to a guest:\n%s", screen);
+    type_line(&t, "/quit");
+    term_stop(&t);
+
+    /* The next start with that nick (no --account) says how to log in. */
+    struct term t2;
+    term_start_args(&t2, env, args);
+    term_wait(&t2, "start parlor with --account regme", screen, sizeof screen);
+    term_stop(&t2);
+    it_server_stop(&s2);
+    char rm[128];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", state);
+    ck_assert_int_eq(system(rm), 0);
+}
+END_TEST
+
 /* ---- make run (scripts/run.sh) ---- */
 
 /* Wait until the file at `path` contains `needle`; its text goes to `out`. */
@@ -258,6 +315,7 @@ Suite *ux_suite(void)
     tcase_set_timeout(db, 90);
     tcase_add_test(db, test_game_switches_to_the_game_room_and_back);
     tcase_add_test(db, test_history_shows_all_returned_lines_and_says_when_empty);
+    tcase_add_test(db, test_register_is_remembered_for_reconnect_and_next_start);
     suite_add_tcase(s, db);
     TCase *run = tcase_create("run");
     tcase_set_timeout(run, 120);
