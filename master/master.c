@@ -504,6 +504,14 @@ static void accept_clients(int lfd)
         peer_address(&ss, ip, sizeof ip, &port);
         mstats.accepted++;
         const char *why;
+        char banned[256];
+        if (bans_match(ip, banned, sizeof banned)) {
+            mstats.refused++;
+            if (ratelog_due(&log_refused_ip, now, note, sizeof note))
+                log_info("refusing %s:%d: %s%s", ip, port, banned, note);
+            refuse(fd, ip, banned);
+            continue;
+        }
         if (limits_admit(ip, now, &why) < 0) {
             mstats.refused++;
             if (ratelog_due(&log_refused_ip, now, note, sizeof note))
