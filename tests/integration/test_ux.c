@@ -199,6 +199,64 @@ START_TEST(test_register_is_remembered_for_reconnect_and_next_start)
 }
 END_TEST
 
+/* ---- bans from the admin side ---- */
+
+static void ctl(const struct it_server *s, const char *const *args, char *out, size_t cap, int want)
+{
+    char path[256];
+    it_parlorctl_path(path, sizeof path);
+    const char *argv[16];
+    int n = 0;
+    argv[n++] = "-s";
+    argv[n++] = s->control_path;
+    for (int i = 0; args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    int st = it_run(path, argv, out, cap, 10000);
+    ck_assert_msg(st >= 0 && WEXITSTATUS(st) == want, "parlorctl %s: status %d: %s", args[0], st, out);
+}
+
+/* kick --ban keeps the user out: the client's reconnects are refused with
+ * the reason until the ban is lifted. */
+START_TEST(test_kick_with_ban_keeps_the_client_out_until_unban)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    struct term t;
+    term_start(&t, &s, "pest", "#bans");
+    char screen[8192], out[4096];
+    term_wait(&t, "[#bans]", screen, sizeof screen);
+    const char *kick[] = { "kick", "pest", "--ban", "10m", "spamming", NULL };
+    ctl(&s, kick, out, sizeof out, 0);
+    ck_assert_msg(strstr(out, "kicked pest; 127.0.0.1 banned for 600 s"), "%s", out);
+    term_wait(&t, "Banned: spamming", screen, sizeof screen);
+    const char *list[] = { "bans", NULL };
+    ctl(&s, list, out, sizeof out, 0);
+    ck_assert_msg(strstr(out, "127.0.0.1") && strstr(out, "spamming"), "bans: %s", out);
+    struct it_client *other = it_client_connect(s.port, 0);
+    ck_assert_ptr_nonnull(other);
+    ck_assert_int_eq(it_expect_closed(other, "Banned: spamming", IT_TIMEOUT_MS), 1);
+    it_client_free(other);
+    const char *bad[] = { "kick", "pest", "--ban", "soon", NULL };
+    ctl(&s, bad, out, sizeof out, 1);
+    const char *unban[] = { "unban", "127.0.0.1", NULL };
+    ctl(&s, unban, out, sizeof out, 0);
+    /* The client's next try gets in again. */
+    long deadline = it_now_ms() + 40000;
+    do {
+        term_screen(&t, screen, sizeof screen);
+        const char *ban = strstr(screen, "Banned");
+        if (ban && strstr(ban, "You joined #bans"))
+            break;
+        it_sleep_ms(200);
+    } while (it_now_ms() < deadline);
+    const char *ban = strstr(screen, "Banned");
+    ck_assert_msg(ban && strstr(ban, "You joined #bans"), "no way back in after unban:\n%s", screen);
+    term_stop(&t);
+    it_server_stop(&s);
+}
+END_TEST
+
 /* ---- make run (scripts/run.sh) ---- */
 
 /* Wait until the file at `path` contains `needle`; its text goes to `out`. */
@@ -317,6 +375,10 @@ Suite *ux_suite(void)
     tcase_add_test(db, test_history_shows_all_returned_lines_and_says_when_empty);
     tcase_add_test(db, test_register_is_remembered_for_reconnect_and_next_start);
     suite_add_tcase(s, db);
+    TCase *plain = tcase_create("plain");
+    tcase_set_timeout(plain, 90);
+    tcase_add_test(plain, test_kick_with_ban_keeps_the_client_out_until_unban);
+    suite_add_tcase(s, plain);
     TCase *run = tcase_create("run");
     tcase_set_timeout(run, 120);
     tcase_add_test(run, test_make_run_second_instance_reload_and_ctrl_c);
