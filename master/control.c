@@ -309,7 +309,8 @@ static void render_status(struct ctl_conn *c)
     for (int s = 0; s < cfg->workers; s++) {
         alive += slots[s].pid != 0;
         answering += q->done[s];
-        int w = snprintf(pids + pl, sizeof pids - pl, "%s%d", pl ? " " : "", (int)slots[s].pid);
+        int w = snprintf(pids + pl, sizeof pids - pl, "%s%d", pl ? (c->json ? "," : " ") : "",
+                         (int)slots[s].pid);
         if (w > 0 && (size_t)w < sizeof pids - pl)
             pl += (size_t)w;
     }
@@ -336,7 +337,7 @@ static void render_status(struct ctl_conn *c)
     ROW("version", false, "%s", PARLOR_VERSION);
     ROW("uptime_s", true, "%.0f", now - master_started);
     ROW("master_pid", true, "%d", (int)getpid());
-    ROW("worker_pids", false, "%s", pids);
+    ROW("worker_pids", c->json, c->json ? "[%s]" : "%s", pids);   /* JSON: an array */
     ROW("workers", true, "%d", cfg->workers);
     ROW("workers_running", true, "%d", alive);
     ROW("workers_answering", true, "%d", answering);

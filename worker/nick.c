@@ -272,7 +272,7 @@ static void whois_reply(struct client *t, uint64_t from, int slot, const char *n
         }
         reply_remote(slot, from, nick, "319", "%s :%s", t->nick, list);
     }
-    reply_remote(slot, from, nick, "312", "%s %s :Parlor worker %d", t->nick, cfg->server_name, W.slot);
+    reply_remote(slot, from, nick, "312", "%s %s :Parlor", t->nick, cfg->server_name);
     if (t->away)
         reply_remote(slot, from, nick, "301", "%s :%s", t->nick, t->away);
     reply_remote(slot, from, nick, "317", "%s %ld %ld :seconds idle, signon time", t->nick,
