@@ -124,8 +124,9 @@ void net_close(struct app *a, const char *reason);
 void net_schedule_reconnect(struct app *a);
 /* Stop timers and the connection so the loop can end. */
 void net_shutdown(struct app *a);
-/* Split `text` into PRIVMSG lines of at most PARLOR_TEXT_MAX bytes (cut
- * between UTF-8 characters) and send them; returns how many were sent. */
+/* Split `text` into PRIVMSG lines of at most PARLOR_TEXT_MAX bytes (cut at
+ * a space when there is one, else between UTF-8 characters) and send them;
+ * returns how many were sent. */
 int net_privmsg(struct app *a, const char *target, const char *text);
 
 /* ---- helpers (parlor_net.c) ---- */
@@ -163,6 +164,10 @@ extern int ui_histserv_pending;
 void ui_expect_join(const char *room);
 /* /history sent a CHATHISTORY request: say so when its batch is empty. */
 void ui_expect_history(void);
+/* /server, /connect: (re)connect now, to host:port when host is given. */
+void ui_connect_to(struct app *a, const char *host, int port);
+/* The terminal's width in columns (80 when unknown). */
+int ui_columns(void);
 /* /clear: empty the screen (the terminal's scrollback too). */
 void ui_clear(struct app *a);
 /* /day: fetch the day's further pages as they are announced. */

@@ -38,6 +38,7 @@
 #define QUIT_GRACE_MS 700
 #define SEEN_MAX 512              /* msgids remembered to drop duplicates */
 #define HISTORY_AFTER_LIMIT 100
+#define CONNECT_TRIES 4           /* a server never reached: give up after this many */
 
 int ui_histserv_pending;
 
@@ -64,7 +65,8 @@ static struct {
     bool day_auto;                /* /day: fetch the following pages too */
     int history_asked;            /* /history requests whose batch has not come yet */
     bool batch_asked;             /* the open batch answers /history: say when empty */
-    int connections;              /* successful registrations so far */
+    int connections;              /* successful registrations with this server */
+    int connect_fails;            /* failed connects in a row */
     char before_game[PARLOR_NAME_MAX];  /* the current target when a game took over */
 } U;
 
@@ -363,6 +365,8 @@ static void show_message(struct app *a, struct irc_msg *m, time_t when, const ch
     bool mine = m->source && is_me(a, from);
     if (!m->source || strchr(from, '.')) {      /* the server itself */
         text_sanitize(text);
+        if (strncmp(text, "*** Connected to worker ", 24) == 0)
+            return;                             /* the server's internals: not for people */
         ui_print(a, when, "-!- %s", text);
         return;
     }
@@ -450,6 +454,24 @@ static void show_numeric(struct app *a, struct irc_msg *m)
                               i > 1 ? " " : "", m->params[i]);
     text_sanitize(text);
     ui_print(a, 0, "-!- %s", text);
+}
+
+/* WHOIS 317: "alice has been idle 3 min, online since 2026-05-01 09:12". */
+static void show_idle(struct app *a, const char *nick, long idle, time_t signon)
+{
+    char span[48], since[40] = "";
+    if (idle < 60)
+        snprintf(span, sizeof span, "%ld s", idle);
+    else if (idle < 3600)
+        snprintf(span, sizeof span, "%ld min", idle / 60);
+    else if (idle < 86400)
+        snprintf(span, sizeof span, "%ld h %ld min", idle / 3600, idle / 60 % 60);
+    else
+        snprintf(span, sizeof span, "%ld day%s", idle / 86400, idle / 86400 == 1 ? "" : "s");
+    struct tm tm;
+    if (signon > 0 && localtime_r(&signon, &tm))
+        strftime(since, sizeof since, ", online since %Y-%m-%d %H:%M", &tm);
+    ui_print(a, 0, "-!- %s has been idle %s%s", nick, span, since);
 }
 
 static void on_join_self(struct app *a, const char *room)
@@ -621,6 +643,8 @@ static void ui_line(struct app *a, struct irc_msg *m)
             U.names_count++;
         }
     } else if (strcmp(cmd, "366") == 0) {
+        if (irc_casecmp(U.names_room, p1) != 0 && a->registered)
+            ui_print(a, 0, "-!- Nobody in %s (or no such room)", p1);
         if (irc_casecmp(U.names_room, p1) == 0) {
             buf_append_byte(&U.names, '\0');
             ui_print(a, 0, "-!- Users in %s (%d): %s", p1, U.names_count, U.names.data);
@@ -658,6 +682,19 @@ static void ui_line(struct app *a, struct irc_msg *m)
         const char *real = strchr(m->params[7], ' ');
         ui_print(a, 0, "-!- %s %s (%s@%s) %s %s", p1, who, p2, m->params[3], m->params[6],
                  real ? real + 1 : "");
+    } else if (strcmp(cmd, "301") == 0 && m->nparams >= 3) {
+        char t[600];
+        snprintf(t, sizeof t, "%s", p2);
+        text_sanitize(t);
+        ui_print(a, 0, "-!- %s is away: %s", p1, t);
+    } else if (strcmp(cmd, "312") == 0 && m->nparams >= 3) {
+        ui_print(a, 0, "-!- %s is on %s", p1, p2);
+    } else if (strcmp(cmd, "317") == 0 && m->nparams >= 4) {
+        show_idle(a, p1, atol(p2), (time_t)strtoll(m->params[3], NULL, 10));
+    } else if (strcmp(cmd, "319") == 0 && m->nparams >= 3) {
+        ui_print(a, 0, "-!- %s is in %s", p1, p2);
+    } else if (strcmp(cmd, "330") == 0 && m->nparams >= 3) {
+        ui_print(a, 0, "-!- %s is logged in as %s", p1, p2);
     } else if (strcmp(cmd, "311") == 0 && m->nparams >= 6) {
         ui_print(a, 0, "-!- %s is %s@%s (%s)", p1, p2, m->params[3], m->params[5]);
     } else if (strcmp(cmd, "002") == 0 || strcmp(cmd, "003") == 0 || strcmp(cmd, "004") == 0 ||
@@ -720,9 +757,45 @@ static void ui_disconnected(struct app *a, const char *reason)
         stop_all(a);
         return;
     }
-    ui_print(a, 0, "-!- Disconnected: %s. Reconnecting in %d s (/quit to stop)", reason,
-             a->backoff_s < 1 ? 1 : a->backoff_s);
+    int delay = a->backoff_s < 1 ? 1 : a->backoff_s;
+    if (strncmp(reason, "cannot ", 7) != 0) {       /* "cannot connect", "cannot resolve" */
+        U.connect_fails = 0;
+        ui_print(a, 0, "-!- Disconnected: %s. Reconnecting in %d s (/quit to stop)", reason, delay);
+    } else if (++U.connect_fails >= CONNECT_TRIES && U.connections == 0) {
+        /* A server that never answered: a typo in --host or --port, most
+         * likely.  Stop trying; the user picks another or tries again. */
+        ui_print(a, 0, "-!- Cannot connect to %s:%d (%s); giving up. "
+                 "/server HOST [PORT] tries another server, /connect this one again",
+                 a->host, a->port, strstr(reason, ": ") ? strstr(reason, ": ") + 2 : reason);
+        return;
+    } else {
+        ui_print(a, 0, "-!- C%s. Reconnecting in %d s (/quit to stop)", reason + 1, delay);
+    }
     net_schedule_reconnect(a);
+}
+
+void ui_connect_to(struct app *a, const char *host, int port)
+{
+    if (host) {
+        snprintf(a->host, sizeof a->host, "%s", host);
+        a->port = port;
+        U.connections = 0;
+    }
+    U.connect_fails = 0;
+    a->backoff_s = 1;
+    if (a->tcp) {
+        net_sendf(a, "QUIT :changing server");
+        net_close(a, "changing server");     /* reconnects in 1 s, to the new one */
+        return;
+    }
+    uv_timer_stop(&a->reconnect_timer);
+    if (!a->connecting)
+        net_connect(a);
+}
+
+int ui_columns(void)
+{
+    return term_cols();
 }
 
 static void ui_fatal(struct app *a, const char *text)

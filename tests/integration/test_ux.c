@@ -199,6 +199,111 @@ START_TEST(test_register_is_remembered_for_reconnect_and_next_start)
 }
 END_TEST
 
+/* ---- small things a new user meets ---- */
+
+/* "/join lobby" joins #lobby; /whois, away and /names replies read as
+ * sentences; the server's internals are not shown; /help wraps at words. */
+START_TEST(test_join_without_hash_readable_replies_and_help_wrap)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    struct it_client *bob = it_connect_registered(&s, "wbob");
+    it_send(bob, "AWAY :gone for lunch");
+    it_expect_numeric(bob, "306");
+    struct term t;
+    term_start(&t, &s, "walice", "#start");
+    char screen[8192];
+    term_wait(&t, "[#start]", screen, sizeof screen);
+    type_line(&t, "/join lobby");
+    term_wait(&t, "You joined #lobby", screen, sizeof screen);
+    term_wait(&t, "[#lobby]", screen, sizeof screen);
+    type_line(&t, "/whois wbob");
+    term_wait(&t, "wbob is away: gone for lunch", screen, sizeof screen);
+    term_wait(&t, "wbob has been idle ", screen, sizeof screen);
+    ck_assert_msg(strstr(screen, ", online since "), "no signon time:\n%s", screen);
+    type_line(&t, "/names #nowhere");
+    term_wait(&t, "Nobody in #nowhere", screen, sizeof screen);
+    ck_assert_msg(!strstr(screen, "Connected to worker") && !strstr(screen, "Parlor worker"),
+                  "internal details shown:\n%s", screen);
+    type_line(&t, "/clear");
+    type_line(&t, "/help");
+    term_wait(&t, "/whois nick", screen, sizeof screen);
+    /* No row filled to the last column: the client wrapped, not the terminal. */
+    for (const char *p = screen; *p;) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        ck_assert_msg(len < 120, "a /help row reaches the edge: %.*s", (int)len, p);
+        p += len + (e ? 1 : 0);
+    }
+    ck_assert_msg(strstr(screen, "categories | status ID"), "/game usage cut mid-word:\n%s", screen);
+    term_stop(&t);
+    it_client_free(bob);
+    it_server_stop(&s);
+}
+END_TEST
+
+/* A message longer than one line is split between words. */
+START_TEST(test_long_message_is_split_at_a_space)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    struct it_client *bob = it_connect_registered(&s, "lbob");
+    it_join(bob, "#long", NULL);
+    struct term t;
+    term_start(&t, &s, "lalice", "#long");
+    char screen[8192], text[1200] = "";
+    term_wait(&t, "[#long]", screen, sizeof screen);
+    it_expect(bob, "JOIN");
+    size_t n = 0;
+    for (int i = 0; i < 120; i++)                 /* 120 words of 5 bytes: 719 bytes */
+        n += (size_t)snprintf(text + n, sizeof text - n, "%sw%03d", i ? " " : "", i);
+    type_line(&t, text);
+    char got[1400] = "";
+    size_t gl = 0;
+    int parts = 0;
+    while (gl < strlen(text) && parts < 4) {
+        const char *l = it_expect(bob, "PRIVMSG #long :");
+        const char *body = strstr(l, "PRIVMSG #long :") + 15;
+        ck_assert_msg(body[0] == 'w' && strlen(body) % 5 == 4, "a piece cut mid-word: \"%s\"", body);
+        gl += (size_t)snprintf(got + gl, sizeof got - gl, "%s%s", gl ? " " : "", body);
+        parts++;
+    }
+    ck_assert_int_eq(parts, 2);
+    ck_assert_str_eq(got, text);
+    term_stop(&t);
+    it_client_free(bob);
+    it_server_stop(&s);
+}
+END_TEST
+
+/* A wrong port: "cannot connect", a few tries, then the client gives up;
+ * /server reaches the right one. */
+START_TEST(test_wrong_port_gives_up_and_server_command_connects)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    int dead = it_free_port();
+    ck_assert_int_gt(dead, 0);
+    struct term t;
+    char args[256], screen[8192], cmd[64];
+    snprintf(args, sizeof args, "--port %d --nick lost --join '#found'", dead);
+    term_start_args(&t, NULL, args);
+    term_wait(&t, "Cannot connect to 127.0.0.1", screen, sizeof screen);
+    long deadline = it_now_ms() + 20000;
+    while (!strstr(screen, "giving up") && it_now_ms() < deadline) {
+        it_sleep_ms(200);
+        term_screen(&t, screen, sizeof screen);
+    }
+    ck_assert_msg(strstr(screen, "giving up"), "still trying:\n%s", screen);
+    ck_assert_msg(!strstr(screen, "Disconnected"), "\"Disconnected\" without a connection:\n%s", screen);
+    snprintf(cmd, sizeof cmd, "/server 127.0.0.1 %d", s.port);
+    type_line(&t, cmd);
+    term_wait(&t, "You joined #found", screen, sizeof screen);
+    term_stop(&t);
+    it_server_stop(&s);
+}
+END_TEST
+
 /* ---- bans from the admin side ---- */
 
 static void ctl(const struct it_server *s, const char *const *args, char *out, size_t cap, int want)
@@ -237,6 +342,9 @@ START_TEST(test_kick_with_ban_keeps_the_client_out_until_unban)
     ck_assert_ptr_nonnull(other);
     ck_assert_int_eq(it_expect_closed(other, "Banned: spamming", IT_TIMEOUT_MS), 1);
     it_client_free(other);
+    const char *status[] = { "--json", "status", NULL };    /* worker_pids: a JSON array */
+    ctl(&s, status, out, sizeof out, 0);
+    ck_assert_msg(strstr(out, "\"worker_pids\":[") && strstr(out, "],\"workers\":2"), "%s", out);
     const char *bad[] = { "kick", "pest", "--ban", "soon", NULL };
     ctl(&s, bad, out, sizeof out, 1);
     const char *unban[] = { "unban", "127.0.0.1", NULL };
@@ -378,6 +486,9 @@ Suite *ux_suite(void)
     TCase *plain = tcase_create("plain");
     tcase_set_timeout(plain, 90);
     tcase_add_test(plain, test_kick_with_ban_keeps_the_client_out_until_unban);
+    tcase_add_test(plain, test_join_without_hash_readable_replies_and_help_wrap);
+    tcase_add_test(plain, test_long_message_is_split_at_a_space);
+    tcase_add_test(plain, test_wrong_port_gives_up_and_server_command_connects);
     suite_add_tcase(s, plain);
     TCase *run = tcase_create("run");
     tcase_set_timeout(run, 120);
