@@ -111,7 +111,7 @@ test: deps
 
 run: deps
 	$(MAKE) all
-	scripts/run.sh
+	PORT="$(PORT)" DATA="$(DATA)" scripts/run.sh
 
 bench:
 	@scripts/deps.sh --bench

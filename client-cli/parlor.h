@@ -7,6 +7,8 @@
  *                    libuv loop, output above the prompt, rooms, display
  *   parlor_cmd.c     interactive slash commands (a table, as in parlorctl)
  *   parlor_script.c  script mode: --send, stdin lines, --days, --day
+ *   parlor_account.c a NickServ login made during the session is kept for
+ *                    reconnects (SASL) and remembered in a state file
  *
  * One libuv loop drives everything.  The connection layer knows nothing
  * about the screen: it hands every line to the mode's callbacks (struct
@@ -122,8 +124,9 @@ void net_close(struct app *a, const char *reason);
 void net_schedule_reconnect(struct app *a);
 /* Stop timers and the connection so the loop can end. */
 void net_shutdown(struct app *a);
-/* Split `text` into PRIVMSG lines of at most PARLOR_TEXT_MAX bytes (cut
- * between UTF-8 characters) and send them; returns how many were sent. */
+/* Split `text` into PRIVMSG lines of at most PARLOR_TEXT_MAX bytes (cut at
+ * a space when there is one, else between UTF-8 characters) and send them;
+ * returns how many were sent. */
 int net_privmsg(struct app *a, const char *target, const char *text);
 
 /* ---- helpers (parlor_net.c) ---- */
@@ -159,12 +162,29 @@ void ui_quit(struct app *a, const char *reason);
 extern int ui_histserv_pending;
 /* /join asked for `room`: make it the current room once joined. */
 void ui_expect_join(const char *room);
+/* /history sent a CHATHISTORY request: say so when its batch is empty. */
+void ui_expect_history(void);
+/* /server, /connect: (re)connect now, to host:port when host is given. */
+void ui_connect_to(struct app *a, const char *host, int port);
+/* The terminal's width in columns (80 when unknown). */
+int ui_columns(void);
+/* /clear: empty the screen (the terminal's scrollback too). */
+void ui_clear(struct app *a);
 /* /day: fetch the day's further pages as they are announced. */
 void ui_day_auto(bool on);
 
 /* ---- parlor_cmd.c ---- */
 /* Run one input line that starts with '/'. */
 void cmd_run(struct app *a, const char *line);
+
+/* ---- parlor_account.c ---- */
+/* The user sent `text` to NickServ: note REGISTER/IDENTIFY credentials. */
+void acct_note_nickserv(struct app *a, const char *text);
+/* 900 for `account`: if it answers a noted REGISTER/IDENTIFY, keep the
+ * credentials for SASL on reconnect, remember the account; true then. */
+bool acct_logged_in(struct app *a, const char *account);
+/* Without --account: the account remembered for this server and nick. */
+bool acct_remembered(const struct app *a, char *account, size_t cap);
 
 /* ---- parlor_script.c ---- */
 enum script_kind { SCRIPT_SEND, SCRIPT_DAYS, SCRIPT_DAY };

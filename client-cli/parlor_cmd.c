@@ -78,22 +78,27 @@ static int c_join(struct app *a, char *args)
     char *rooms = word(&args), *key = word(&args);
     if (!rooms || word(&args))
         return USAGE;
-    char copy[512];
+    /* "lobby" means "#lobby", as in other clients. */
+    char copy[512], list[600] = "", first[PARLOR_NAME_MAX + 1] = "";
     snprintf(copy, sizeof copy, "%s", rooms);
-    char *first = NULL;
+    size_t n = 0;
     for (char *save, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (!is_room(tok) || !irc_channel_valid(tok, strlen(tok)))
+        char room[PARLOR_NAME_MAX + 1];
+        snprintf(room, sizeof room, "%s%s", is_room(tok) ? "" : "#", tok);
+        if (!irc_channel_valid(room, strlen(room)))
             return USAGE;
-        if (!first)
-            first = tok;
+        if (!first[0])
+            snprintf(first, sizeof first, "%s", room);
+        n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s",
+                              n ? "," : "", room);
     }
-    if (!first)
+    if (!first[0] || n >= sizeof list)
         return USAGE;
     ui_expect_join(first);
     if (key)
-        net_sendf(a, "JOIN %s %s", rooms, key);
+        net_sendf(a, "JOIN %s %s", list, key);
     else
-        net_sendf(a, "JOIN %s", rooms);
+        net_sendf(a, "JOIN %s", list);
     return OK;
 }
 
@@ -134,6 +139,8 @@ static int c_msg(struct app *a, char *args)
     char *to = word(&args);
     if (!valid_target(to) || !*args)
         return USAGE;
+    if (irc_casecmp(to, "NickServ") == 0)
+        acct_note_nickserv(a, args);
     net_privmsg(a, to, args);
     return OK;
 }
@@ -164,9 +171,20 @@ static int c_query(struct app *a, char *args)
     if (*args) {
         if (!a->registered)
             say(a, "Not connected; the message was not sent");
-        else
+        else {
+            if (irc_casecmp(nick, "NickServ") == 0)
+                acct_note_nickserv(a, args);
             net_privmsg(a, nick, args);
+        }
     }
+    return OK;
+}
+
+static int c_clear(struct app *a, char *args)
+{
+    if (word(&args))
+        return USAGE;
+    ui_clear(a);
     return OK;
 }
 
@@ -365,6 +383,7 @@ static int c_history(struct app *a, char *args)
         say(a, "The server does not offer chat history");
         return OK;
     }
+    ui_expect_history();
     net_sendf(a, "CHATHISTORY LATEST %s * %d", t, n);
     return OK;
 }
@@ -446,12 +465,39 @@ static int c_quit(struct app *a, char *args)
     return OK;
 }
 
+static int c_server(struct app *a, char *args)
+{
+    char *host = word(&args), *port = word(&args);
+    if (!host || word(&args) || strlen(host) >= sizeof a->host)
+        return USAGE;
+    long p = 6667;
+    if (port) {
+        char *end;
+        p = strtol(port, &end, 10);
+        if (*end || p < 1 || p > 65535)
+            return USAGE;
+    }
+    ui_print(a, 0, "-!- Connecting to %s:%ld", host, p);
+    ui_connect_to(a, host, (int)p);
+    return OK;
+}
+
+static int c_connect(struct app *a, char *args)
+{
+    if (word(&args))
+        return USAGE;
+    ui_connect_to(a, NULL, 0);
+    return OK;
+}
+
 static int c_help(struct app *a, char *args);
 
 /* Sorted by name (bsearch). */
 static const struct command commands[] = {
     { "away",    "/away [message]", "mark yourself away (no message: back)", c_away, NEED_CONN },
+    { "clear",   "/clear", "empty the screen", c_clear, 0 },
     { "close",   "/close [nick]", "close a private conversation", c_close, 0 },
+    { "connect", "/connect", "connect again now (after giving up, or to skip the wait)", c_connect, 0 },
     { "day",     "/day YYYY-MM-DD [#room|nick]", "that day's messages in order", c_day, NEED_CONN },
     { "days",    "/days [#room|nick]", "the days with messages, with a count each", c_days, NEED_CONN },
     { "game",    "/game invite NICK... [category=C] [rounds=N] | accept ID | decline ID | "
@@ -472,6 +518,7 @@ static const struct command commands[] = {
     { "query",   "/query nick [text]", "open a private conversation", c_query, 0 },
     { "quit",    "/quit [reason]", "leave", c_quit, 0 },
     { "quote",   "/quote RAW IRC LINE", "send a line to the server as it is", c_quote, NEED_CONN },
+    { "server",  "/server HOST [PORT]", "connect to another server (port 6667 by default)", c_server, 0 },
     { "switch",  "/switch [#room|nick|number]", "change the current room (no argument: list)", c_switch, 0 },
     { "topic",   "/topic [#room] [new topic]", "show or set the topic", c_topic, NEED_CONN },
     { "who",     "/who [#room|nick]", "who is there, with user and host", c_who, NEED_CONN },
@@ -504,8 +551,32 @@ static int c_help(struct app *a, char *args)
         return OK;
     }
     say(a, "Commands (a line without / is sent to the current room; // sends a line starting with /):");
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        ui_print(a, 0, "-!-   %-36s %s", commands[i].usage, commands[i].help);
+    /* Wrapped at spaces to the terminal's width (after "HH:MM -!- "). */
+    int width = ui_columns() - 11;
+    if (width < 40)
+        width = 40;
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        char text[600];
+        snprintf(text, sizeof text, "  %-36s %s", commands[i].usage, commands[i].help);
+        const char *p = text;
+        bool first = true;
+        while (*p) {
+            int room = first ? width : width - 8;
+            size_t len = strlen(p), cut = len;
+            if ((int)len > room) {
+                cut = (size_t)room;
+                while (cut > 0 && p[cut] != ' ')
+                    cut--;
+                if (cut == 0)
+                    cut = (size_t)room;
+            }
+            ui_print(a, 0, "-!- %s%.*s", first ? "" : "          ", (int)cut, p);
+            p += cut;
+            while (*p == ' ')
+                p++;
+            first = false;
+        }
+    }
     return OK;
 }
 

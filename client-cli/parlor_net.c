@@ -249,13 +249,23 @@ int net_privmsg(struct app *a, const char *target, const char *text)
     size_t pos = 0;
     while (pos < len) {
         size_t n = len - pos;
+        size_t skip = 0;
         if (n > PARLOR_TEXT_MAX) {
             n = PARLOR_TEXT_MAX;
             while (n > 0 && ((unsigned char)text[pos + n] & 0xc0) == 0x80)
                 n--;
+            /* Cut at the last space when there is one in the second half:
+             * words stay whole; the space itself is not sent. */
+            size_t sp = n;
+            while (sp > n / 2 && text[pos + sp] != ' ')
+                sp--;
+            if (sp > n / 2) {
+                n = sp;
+                skip = 1;
+            }
         }
         net_sendf(a, "PRIVMSG %s :%.*s", target, (int)n, text + pos);
-        pos += n;
+        pos += n + skip;
         sent++;
     }
     return sent;

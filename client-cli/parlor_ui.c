@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +38,7 @@
 #define QUIT_GRACE_MS 700
 #define SEEN_MAX 512              /* msgids remembered to drop duplicates */
 #define HISTORY_AFTER_LIMIT 100
+#define CONNECT_TRIES 4           /* a server never reached: give up after this many */
 
 int ui_histserv_pending;
 
@@ -61,7 +63,11 @@ static struct {
     char batch_target[PARLOR_NAME_MAX];
     int batch_count;
     bool day_auto;                /* /day: fetch the following pages too */
-    int connections;              /* successful registrations so far */
+    int history_asked;            /* /history requests whose batch has not come yet */
+    bool batch_asked;             /* the open batch answers /history: say when empty */
+    int connections;              /* successful registrations with this server */
+    int connect_fails;            /* failed connects in a row */
+    char before_game[PARLOR_NAME_MAX];  /* the current target when a game took over */
 } U;
 
 /* ---- output ---- */
@@ -269,6 +275,8 @@ static void on_line(char *line)
         else if (!a->registered)
             ui_print(a, 0, "-!- Not connected; the message was not sent");
         else {
+            if (irc_casecmp(cur, "NickServ") == 0)
+                acct_note_nickserv(a, text);
             net_privmsg(a, cur, text);
             if (!(a->caps & PCAP_ECHO_MESSAGE)) {
                 char n[128];
@@ -327,6 +335,13 @@ static bool seen_before(const char *msgid)
     return false;
 }
 
+static void on_game_over(struct app *a, const char *room);
+
+static bool is_game_room(const char *name)
+{
+    return strncasecmp(name, "#game-", 6) == 0;
+}
+
 static bool is_me(struct app *a, const char *nick)
 {
     return irc_casecmp(nick, a->nick) == 0;
@@ -350,6 +365,8 @@ static void show_message(struct app *a, struct irc_msg *m, time_t when, const ch
     bool mine = m->source && is_me(a, from);
     if (!m->source || strchr(from, '.')) {      /* the server itself */
         text_sanitize(text);
+        if (strncmp(text, "*** Connected to worker ", 24) == 0)
+            return;                             /* the server's internals: not for people */
         ui_print(a, when, "-!- %s", text);
         return;
     }
@@ -405,6 +422,12 @@ static void show_message(struct app *a, struct irc_msg *m, time_t when, const ch
     if (text[0] == '\001')
         return;                                 /* other CTCP requests: not answered */
     text_sanitize(text);
+    if (room && !hist[0] && is_game_room(to) && irc_casecmp(from, "GameServ") == 0 &&
+        (strncmp(text, "Game over", 9) == 0 || strstr(text, " was aborted"))) {
+        ui_print(a, when, "%s <%s> %s", to, fromc, text);
+        on_game_over(a, to);
+        return;
+    }
     if (room) {
         if (notice)
             ui_print(a, when, "%s%s -%s- %s", hist, to, fromc, text);
@@ -433,6 +456,24 @@ static void show_numeric(struct app *a, struct irc_msg *m)
     ui_print(a, 0, "-!- %s", text);
 }
 
+/* WHOIS 317: "alice has been idle 3 min, online since 2026-05-01 09:12". */
+static void show_idle(struct app *a, const char *nick, long idle, time_t signon)
+{
+    char span[48], since[40] = "";
+    if (idle < 60)
+        snprintf(span, sizeof span, "%ld s", idle);
+    else if (idle < 3600)
+        snprintf(span, sizeof span, "%ld min", idle / 60);
+    else if (idle < 86400)
+        snprintf(span, sizeof span, "%ld h %ld min", idle / 3600, idle / 60 % 60);
+    else
+        snprintf(span, sizeof span, "%ld day%s", idle / 86400, idle / 86400 == 1 ? "" : "s");
+    struct tm tm;
+    if (signon > 0 && localtime_r(&signon, &tm))
+        strftime(since, sizeof since, ", online since %Y-%m-%d %H:%M", &tm);
+    ui_print(a, 0, "-!- %s has been idle %s%s", nick, span, since);
+}
+
 static void on_join_self(struct app *a, const char *room)
 {
     struct target *t = target_add(a, room);
@@ -447,10 +488,38 @@ static void on_join_self(struct app *a, const char *room)
         net_sendf(a, "CHATHISTORY AFTER %s msgid=%s %d", t->name, t->last_msgid,
                   HISTORY_AFTER_LIMIT);
     }
+    if (is_game_room(room) && irc_casecmp(U.current, room) != 0) {
+        /* GameServ joined us to a game: guesses typed now go there. */
+        if (!is_game_room(U.current))
+            snprintf(U.before_game, sizeof U.before_game, "%s", U.current);
+        ui_set_current(a, room);
+        ui_print(a, 0, "-!- The game is in %s: what you type now goes there "
+                 "(back to %s when it ends)", room, U.before_game[0] ? U.before_game : "where you were");
+        return;
+    }
     if (!U.current[0] || irc_casecmp(U.switch_to, room) == 0) {
         U.switch_to[0] = '\0';
         ui_set_current(a, room);
     }
+}
+
+/* GameServ said the game in `room` is over: leave the room (it is not
+ * rejoined on reconnect and does not fill /list) and go back to where the
+ * user was when the game started. */
+static void on_game_over(struct app *a, const char *room)
+{
+    if (!target_find(a, room))
+        return;
+    bool was_current = irc_casecmp(U.current, room) == 0;
+    net_sendf(a, "PART %s :game over", room);
+    target_remove(a, room);
+    if (was_current) {
+        const char *back = U.before_game[0] && target_find(a, U.before_game) ? U.before_game
+                         : a->ntargets ? a->targets[0].name : NULL;
+        ui_set_current(a, back);
+        ui_print(a, 0, "-!- The game is over; back to %s", back ? back : "no room");
+    }
+    U.before_game[0] = '\0';
 }
 
 static void forget_room(struct app *a, const char *room)
@@ -482,9 +551,12 @@ static void ui_line(struct app *a, struct irc_msg *m)
     if (strcmp(cmd, "PRIVMSG") == 0 || strcmp(cmd, "NOTICE") == 0) {
         if (m->nparams < 2)
             return;
-        if (seen_before(msgid))
+        bool in_history = batch[0] && strcmp(batch, U.batch_ref) == 0;
+        /* Live duplicates (a replay after reconnect) are dropped; a batch
+         * the user asked for shows every line, also those seen before. */
+        if (seen_before(msgid) && !in_history)
             return;
-        if (batch[0] && strcmp(batch, U.batch_ref) == 0)
+        if (in_history)
             U.batch_count++;
         show_message(a, m, when, msgid);
     } else if (strcmp(cmd, "JOIN") == 0) {
@@ -531,11 +603,18 @@ static void ui_line(struct app *a, struct irc_msg *m)
             snprintf(U.batch_ref, sizeof U.batch_ref, "%s", p0 + 1);
             snprintf(U.batch_target, sizeof U.batch_target, "%s", p2);
             U.batch_count = 0;
+            U.batch_asked = U.history_asked > 0;
+            if (U.history_asked > 0)
+                U.history_asked--;
         } else if (p0[0] == '-' && strcmp(p0 + 1, U.batch_ref) == 0) {
             if (U.batch_count > 0)
                 ui_print(a, 0, "-!- End of history of %s (%d message%s)", U.batch_target,
                          U.batch_count, U.batch_count == 1 ? "" : "s");
+            else if (U.batch_asked)
+                ui_print(a, 0, "-!- No messages %s %s", U.batch_target[0] == '#' ? "in" : "with",
+                         U.batch_target);
             U.batch_ref[0] = '\0';
+            U.batch_asked = false;
         }
     } else if (strcmp(cmd, "FAIL") == 0 || strcmp(cmd, "WARN") == 0) {
         char t[600];
@@ -564,6 +643,8 @@ static void ui_line(struct app *a, struct irc_msg *m)
             U.names_count++;
         }
     } else if (strcmp(cmd, "366") == 0) {
+        if (irc_casecmp(U.names_room, p1) != 0 && a->registered)
+            ui_print(a, 0, "-!- Nobody in %s (or no such room)", p1);
         if (irc_casecmp(U.names_room, p1) == 0) {
             buf_append_byte(&U.names, '\0');
             ui_print(a, 0, "-!- Users in %s (%d): %s", p1, U.names_count, U.names.data);
@@ -601,14 +682,33 @@ static void ui_line(struct app *a, struct irc_msg *m)
         const char *real = strchr(m->params[7], ' ');
         ui_print(a, 0, "-!- %s %s (%s@%s) %s %s", p1, who, p2, m->params[3], m->params[6],
                  real ? real + 1 : "");
+    } else if (strcmp(cmd, "301") == 0 && m->nparams >= 3) {
+        char t[600];
+        snprintf(t, sizeof t, "%s", p2);
+        text_sanitize(t);
+        ui_print(a, 0, "-!- %s is away: %s", p1, t);
+    } else if (strcmp(cmd, "312") == 0 && m->nparams >= 3) {
+        ui_print(a, 0, "-!- %s is on %s", p1, p2);
+    } else if (strcmp(cmd, "317") == 0 && m->nparams >= 4) {
+        show_idle(a, p1, atol(p2), (time_t)strtoll(m->params[3], NULL, 10));
+    } else if (strcmp(cmd, "319") == 0 && m->nparams >= 3) {
+        ui_print(a, 0, "-!- %s is in %s", p1, p2);
+    } else if (strcmp(cmd, "330") == 0 && m->nparams >= 3) {
+        ui_print(a, 0, "-!- %s is logged in as %s", p1, p2);
     } else if (strcmp(cmd, "311") == 0 && m->nparams >= 6) {
         ui_print(a, 0, "-!- %s is %s@%s (%s)", p1, p2, m->params[3], m->params[5]);
     } else if (strcmp(cmd, "002") == 0 || strcmp(cmd, "003") == 0 || strcmp(cmd, "004") == 0 ||
                strcmp(cmd, "005") == 0 || strcmp(cmd, "375") == 0 || strcmp(cmd, "376") == 0 ||
                strcmp(cmd, "366") == 0 || strcmp(cmd, "315") == 0 || strcmp(cmd, "318") == 0 ||
-               strcmp(cmd, "329") == 0 || strcmp(cmd, "900") == 0 || strcmp(cmd, "903") == 0 ||
+               strcmp(cmd, "329") == 0 || strcmp(cmd, "903") == 0 ||
                (strcmp(cmd, "250") >= 0 && strcmp(cmd, "266") <= 0 && strlen(cmd) == 3)) {
         return;                                        /* noise */
+    } else if (strcmp(cmd, "900") == 0) {
+        const char *acct = m->nparams > 2 ? m->params[2] : a->account;
+        ui_print(a, 0, "-!- Logged in as %s", acct);
+        if (acct_logged_in(a, acct))
+            ui_print(a, 0, "-!- parlor logs in as %s again by itself if the connection drops; "
+                     "next time start it with --account %s", acct, acct);
     } else if (strcmp(cmd, "372") == 0) {
         ui_print(a, 0, "-!- %s", last);
     } else if (strcmp(cmd, "CAP") == 0 || strcmp(cmd, "PONG") == 0 ||
@@ -623,8 +723,7 @@ static void ui_line(struct app *a, struct irc_msg *m)
         }
         show_numeric(a, m);
     }
-    if (strcmp(cmd, "900") == 0)
-        ui_print(a, 0, "-!- Logged in as %s", m->nparams > 2 ? m->params[2] : a->account);
+
 }
 
 static void ui_registered(struct app *a)
@@ -658,9 +757,45 @@ static void ui_disconnected(struct app *a, const char *reason)
         stop_all(a);
         return;
     }
-    ui_print(a, 0, "-!- Disconnected: %s. Reconnecting in %d s (/quit to stop)", reason,
-             a->backoff_s < 1 ? 1 : a->backoff_s);
+    int delay = a->backoff_s < 1 ? 1 : a->backoff_s;
+    if (strncmp(reason, "cannot ", 7) != 0) {       /* "cannot connect", "cannot resolve" */
+        U.connect_fails = 0;
+        ui_print(a, 0, "-!- Disconnected: %s. Reconnecting in %d s (/quit to stop)", reason, delay);
+    } else if (++U.connect_fails >= CONNECT_TRIES && U.connections == 0) {
+        /* A server that never answered: a typo in --host or --port, most
+         * likely.  Stop trying; the user picks another or tries again. */
+        ui_print(a, 0, "-!- Cannot connect to %s:%d (%s); giving up. "
+                 "/server HOST [PORT] tries another server, /connect this one again",
+                 a->host, a->port, strstr(reason, ": ") ? strstr(reason, ": ") + 2 : reason);
+        return;
+    } else {
+        ui_print(a, 0, "-!- C%s. Reconnecting in %d s (/quit to stop)", reason + 1, delay);
+    }
     net_schedule_reconnect(a);
+}
+
+void ui_connect_to(struct app *a, const char *host, int port)
+{
+    if (host) {
+        snprintf(a->host, sizeof a->host, "%s", host);
+        a->port = port;
+        U.connections = 0;
+    }
+    U.connect_fails = 0;
+    a->backoff_s = 1;
+    if (a->tcp) {
+        net_sendf(a, "QUIT :changing server");
+        net_close(a, "changing server");     /* reconnects in 1 s, to the new one */
+        return;
+    }
+    uv_timer_stop(&a->reconnect_timer);
+    if (!a->connecting)
+        net_connect(a);
+}
+
+int ui_columns(void)
+{
+    return term_cols();
 }
 
 static void ui_fatal(struct app *a, const char *text)
@@ -718,6 +853,10 @@ int ui_start(struct app *a)
     U.started = true;
 
     ui_print(a, 0, "-!- parlor %s. /help lists the commands, /quit leaves.", PARLOR_CLIENT_VERSION);
+    char remembered[PARLOR_NAME_MAX];
+    if (acct_remembered(a, remembered, sizeof remembered))
+        ui_print(a, 0, "-!- %s is a registered account on this server: start parlor with "
+                 "--account %s to log in (the password is asked)", remembered, remembered);
     net_connect(a);
     return 0;
 }
@@ -726,6 +865,23 @@ int ui_start(struct app *a)
 void ui_expect_join(const char *room)
 {
     snprintf(U.switch_to, sizeof U.switch_to, "%s", room);
+}
+
+void ui_expect_history(void)
+{
+    U.history_asked++;
+}
+
+void ui_clear(struct app *a)
+{
+    if (!U.tty)
+        return;
+    if (U.editing)
+        clear_input();
+    fputs("\033[H\033[2J\033[3J", stdout);
+    fflush(stdout);
+    if (U.editing)
+        rl_forced_update_display();
 }
 
 void ui_day_auto(bool on)

@@ -47,6 +47,8 @@ struct pending {
     double deadline;
     ctl_render *render;
     char arg[400];
+    long ban_s;                         /* kick --ban: seconds, 0 = no ban */
+    char ban_reason[160];
 };
 
 /* One admin connection; owned by conns[]. */
@@ -307,7 +309,8 @@ static void render_status(struct ctl_conn *c)
     for (int s = 0; s < cfg->workers; s++) {
         alive += slots[s].pid != 0;
         answering += q->done[s];
-        int w = snprintf(pids + pl, sizeof pids - pl, "%s%d", pl ? " " : "", (int)slots[s].pid);
+        int w = snprintf(pids + pl, sizeof pids - pl, "%s%d", pl ? (c->json ? "," : " ") : "",
+                         (int)slots[s].pid);
         if (w > 0 && (size_t)w < sizeof pids - pl)
             pl += (size_t)w;
     }
@@ -334,7 +337,7 @@ static void render_status(struct ctl_conn *c)
     ROW("version", false, "%s", PARLOR_VERSION);
     ROW("uptime_s", true, "%.0f", now - master_started);
     ROW("master_pid", true, "%d", (int)getpid());
-    ROW("worker_pids", false, "%s", pids);
+    ROW("worker_pids", c->json, c->json ? "[%s]" : "%s", pids);   /* JSON: an array */
     ROW("workers", true, "%d", cfg->workers);
     ROW("workers_running", true, "%d", alive);
     ROW("workers_answering", true, "%d", answering);
@@ -434,12 +437,41 @@ static void render_client(struct ctl_conn *c)
     error(c, "no such nick: %s", q->arg);
 }
 
+/* The value of field `key` in the first record any worker returned. */
+static const char *first_field(struct pending *q, const char *key)
+{
+    struct field f[MAX_FIELDS];
+    for (int s = 0; s < cfg->workers; s++) {
+        if (!q->done[s] || !q->count[s])
+            continue;
+        struct ipc_reader r;
+        ipc_reader_init(&r, q->records[s].data, q->records[s].len);
+        int n = next_record(&r, f);
+        for (int i = 0; i < n; i++)
+            if (strcmp(f[i].key, key) == 0)
+                return f[i].value;
+    }
+    return NULL;
+}
+
+/* kick and kill; with --ban the address the user came from is banned too. */
 static void render_disconnect(struct ctl_conn *c, const char *done)
 {
-    if (count_records(c->q))
-        ok(c, "%s %s", done, c->q->arg);
+    struct pending *q = c->q;
+    if (!count_records(q)) {
+        error(c, "no such nick: %s", q->arg);
+        return;
+    }
+    const char *ip = q->ban_s ? first_field(q, "ip") : NULL;
+    if (q->ban_s && (!ip || bans_add(ip, q->ban_s, q->ban_reason) < 0)) {
+        error(c, "%s %s, but could not ban %s (the ban list is full)", done, q->arg,
+              ip ? ip : "its address");
+        return;
+    }
+    if (ip)
+        ok(c, "%s %s; %s banned for %ld s", done, q->arg, ip, q->ban_s);
     else
-        error(c, "no such nick: %s", c->q->arg);
+        ok(c, "%s %s", done, q->arg);
 }
 
 static void render_kick(struct ctl_conn *c) { render_disconnect(c, "kicked"); }
@@ -635,14 +667,84 @@ static void cmd_kick(struct ctl_conn *c, char **argv, int argc, const char *rest
 {
     bool kill = strcmp(argv[0], "kill") == 0;
     if (argc < 2) {
-        error(c, "usage: %s NICK [REASON]", argv[0]);
+        error(c, "usage: %s NICK [--ban DURATION] [REASON]", argv[0]);
         return;
     }
     /* rest starts at the nick; the reason is what follows it */
     const char *reason = rest + strlen(argv[1]);
     while (*reason == ' ')
         reason++;
+    long ban_s = 0;
+    if (argc >= 3 && strcmp(argv[2], "--ban") == 0) {
+        if (argc < 4 || (ban_s = bans_parse_duration(argv[3])) < 0) {
+            error(c, "%s --ban: expected a duration such as 30m, 2h or 7d, got '%s'",
+                  argv[0], argc < 4 ? "" : argv[3]);
+            return;
+        }
+        reason = strstr(reason, argv[3]) + strlen(argv[3]);
+        while (*reason == ' ')
+            reason++;
+    }
     ask(c, -1, kill ? Q_KILL : Q_KICK, argv[1], reason, kill ? render_kill : render_kick);
+    if (c->q) {
+        c->q->ban_s = ban_s;
+        snprintf(c->q->ban_reason, sizeof c->q->ban_reason, "%s", reason[0] ? reason : kill ? "killed" : "kicked");
+    }
+}
+
+static void cmd_ban(struct ctl_conn *c, char **argv, int argc, const char *rest)
+{
+    long secs;
+    if (argc < 3 || (secs = bans_parse_duration(argv[2])) < 0) {
+        error(c, "usage: ban ADDRESS DURATION [REASON]  (DURATION: 30m, 2h, 7d...)");
+        return;
+    }
+    const char *reason = strstr(rest + strlen(argv[1]), argv[2]) + strlen(argv[2]);
+    while (*reason == ' ')
+        reason++;
+    if (bans_add(argv[1], secs, reason) < 0) {
+        error(c, "the ban list is full");
+        return;
+    }
+    ok(c, "%s banned for %ld s", argv[1], secs);
+}
+
+static void cmd_unban(struct ctl_conn *c, char **argv, int argc, const char *rest)
+{
+    if (argc != 2) {
+        error(c, "usage: unban ADDRESS");
+        return;
+    }
+    if (bans_remove(argv[1]) < 0)
+        error(c, "no ban on %s", argv[1]);
+    else
+        ok(c, "ban on %s lifted", argv[1]);
+}
+
+static void list_ban(void *ctx, const char *key, long left, const char *reason)
+{
+    struct ctl_conn *c = ctx;
+    if (c->json) {
+        buf_append_str(&c->out, c->out.data[c->out.len - 1] == '[' ? "{\"address\":" : ",{\"address\":");
+        buf_append_json(&c->out, key);
+        buf_appendf(&c->out, ",\"seconds_left\":%ld,\"reason\":", left);
+        buf_append_json(&c->out, reason);
+        buf_append_byte(&c->out, '}');
+    } else {
+        out(c, "%-40s %8ld  %s\n", key, left, reason);
+    }
+}
+
+static void cmd_bans(struct ctl_conn *c, char **argv, int argc, const char *rest)
+{
+    if (c->json)
+        buf_append_str(&c->out, "{\"bans\":[");
+    else
+        out(c, "%-40s %8s  %s\n", "ADDRESS", "SECONDS", "REASON");
+    bans_each(list_ban, c);
+    if (c->json)
+        buf_append_str(&c->out, "]}\n");
+    answer_end(c);
 }
 
 static void cmd_wall(struct ctl_conn *c, char **argv, int argc, const char *rest)
@@ -742,8 +844,11 @@ static const struct ctl_command commands[] = {
     { "show", "show channels", "every channel with its owner, members and topic", NULL },
     { "show", "show client NICK", "one client in detail", NULL },
     { "stats", "stats", "counters in the Prometheus text format", cmd_stats },
-    { "kick", "kick NICK [REASON]", "disconnect a user", cmd_kick },
-    { "kill", "kill NICK [REASON]", "disconnect a user as IRC KILL does (\"Killed by admin (REASON)\")", cmd_kick },
+    { "kick", "kick NICK [--ban DURATION] [REASON]", "disconnect a user (and keep their address out)", cmd_kick },
+    { "kill", "kill NICK [--ban DURATION] [REASON]", "disconnect a user as IRC KILL does (\"Killed by admin (REASON)\")", cmd_kick },
+    { "ban", "ban ADDRESS DURATION [REASON]", "refuse connections from an address (IPv6: its /64)", cmd_ban },
+    { "unban", "unban ADDRESS", "lift a ban", cmd_unban },
+    { "bans", "bans", "the bans in force, with seconds left", cmd_bans },
     { "wall", "wall TEXT", "a server notice to everyone", cmd_wall },
     { "reload", "reload", "re-read the configuration file (also SIGHUP)", cmd_reload },
     { "restart", "restart worker N | restart all", "restart one worker, or all one at a time (their clients reconnect)", cmd_restart },

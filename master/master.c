@@ -312,8 +312,10 @@ static void spawn_worker(int slot)
         sigemptyset(&sa.sa_mask);
         sigaction(SIGCHLD, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
         sigaction(SIGHUP, &sa, NULL);
+        /* Ctrl-C in a terminal reaches the whole process group: the master
+         * turns it into a graceful shutdown, so a worker must not die of it. */
+        signal(SIGINT, SIG_IGN);
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -502,6 +504,14 @@ static void accept_clients(int lfd)
         peer_address(&ss, ip, sizeof ip, &port);
         mstats.accepted++;
         const char *why;
+        char banned[256];
+        if (bans_match(ip, banned, sizeof banned)) {
+            mstats.refused++;
+            if (ratelog_due(&log_refused_ip, now, note, sizeof note))
+                log_info("refusing %s:%d: %s%s", ip, port, banned, note);
+            refuse(fd, ip, banned);
+            continue;
+        }
         if (limits_admit(ip, now, &why) < 0) {
             mstats.refused++;
             if (ratelog_due(&log_refused_ip, now, note, sizeof note))

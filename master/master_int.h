@@ -49,6 +49,16 @@ void master_shutdown(int grace, const char *why);
  * back.  0, or -1 with msg filled. */
 int master_restart(int slot, char *msg, size_t msglen);
 
+/* bans.c: admin bans by address (see the top of bans.c) */
+/* "30", "30s", "10m", "2h", "7d" -> seconds (at most a year); -1 if bad. */
+long bans_parse_duration(const char *s);
+int bans_add(const char *ip, long seconds, const char *reason);   /* -1: table full */
+int bans_remove(const char *ip);                                  /* -1: no such ban */
+/* True (and the ERROR text in `why`) when `ip` is banned now. */
+bool bans_match(const char *ip, char *why, size_t cap);
+/* Call fn for each ban in force; returns how many. */
+int bans_each(void (*fn)(void *ctx, const char *key, long seconds_left, const char *reason), void *ctx);
+
 /* limits.c: per-address limits (see the top of limits.c) */
 /* The key an address is counted under: IPv4 as it is, IPv6 as its /64. */
 void limits_key(const char *ip, char *key, size_t cap);

@@ -241,6 +241,7 @@ void admin_query(uint32_t qid, int what, const char *arg1, const char *arg2)
             rec_begin(&a);
             rec_str(&a, "nick", c->nick);
             rec_num(&a, "worker", W.slot);
+            rec_str(&a, "ip", c->ip);              /* for kick --ban */
             client_close(c, reason);
         }
         break;

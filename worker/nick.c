@@ -275,7 +275,7 @@ static void whois_reply(struct client *t, uint64_t from, int slot, const char *n
         if (n)
             reply_remote(slot, from, nick, "319", "%s :%s", t->nick, list);
     }
-    reply_remote(slot, from, nick, "312", "%s %s :Parlor worker %d", t->nick, cfg->server_name, W.slot);
+    reply_remote(slot, from, nick, "312", "%s %s :Parlor", t->nick, cfg->server_name);
     if (t->account[0])
         reply_remote(slot, from, nick, "330", "%s %s :is logged in as", t->nick, t->account);
     if (t->oper)

@@ -95,6 +95,7 @@ struct failed {
 static struct {
     char conninfo[1024];
     bool configured;
+    bool closing;                 /* store_close: the worker is exiting, not an outage */
     enum conn_state state;
     PGconn *conn;
     int fd;
@@ -646,7 +647,10 @@ static void go_down(const char *why)
     size_t l = strlen(reason);
     while (l && (reason[l - 1] == '\n' || reason[l - 1] == ' '))
         reason[--l] = '\0';
-    if (S.state == ST_UP)
+    if (S.state == ST_UP && S.closing)
+        log_info("store: PostgreSQL connection closed (%s)%s", reason,
+                 S.head ? "; unfinished writes go to the spool" : "");
+    else if (S.state == ST_UP)
         log_warn("store: PostgreSQL connection lost (%s); spooling messages", reason);
     else
         log_warn("store: cannot connect to PostgreSQL (%s); retrying in %d ms", reason, S.backoff_ms);
@@ -1012,6 +1016,8 @@ void store_close(void)
             read_results();
         }
     }
+    if (S.state == ST_UP)
+        S.closing = true;                 /* a normal close: no outage warning */
     S.state = ST_UP;                      /* so go_down spools what is left */
     go_down("worker stopping");
     uv_timer_stop(&S.retry);

@@ -31,6 +31,7 @@ static const struct {
     { "order", order_suite },
     { "queries", queries_suite },
     { "oper", oper_suite },
+    { "ux", ux_suite },
 };
 
 int main(int argc, char **argv)

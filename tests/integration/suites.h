@@ -21,5 +21,6 @@ Suite *privacy_suite(void);
 Suite *order_suite(void);
 Suite *queries_suite(void);
 Suite *oper_suite(void);
+Suite *ux_suite(void);
 
 #endif
