@@ -16,6 +16,9 @@
 /* IRCv3 message-tags: the tag section (with '@' and trailing space) may add
  * up to 8191 bytes from clients. */
 #define IRC_TAGS_MAX 8191
+/* Of which the client's own tag data (between '@' and the space) is at most
+ * this; a longer one is refused with 417 (message-tags, "Size limit"). */
+#define IRC_CLIENT_TAGS_MAX 4094
 #define IRC_NICK_MAX 30          /* bytes (UTF-8), advertised as NICKLEN */
 #define IRC_CHANNEL_MAX 50       /* bytes, advertised as CHANNELLEN */
 

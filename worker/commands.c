@@ -30,12 +30,14 @@ static const struct { const char *name; uint32_t bit; } caps[] = {
     { "batch", CAP_BATCH },
     { "cap-notify", CAP_CAP_NOTIFY },
     { "draft/chathistory", CAP_CHATHISTORY },   /* worker/history.c */
+    { "draft/event-playback", CAP_EVENT_PLAYBACK }, /* history holds messages only */
     { "echo-message", CAP_ECHO_MESSAGE },
     { "labeled-response", CAP_LABELED_RESPONSE },
     { "message-tags", CAP_MESSAGE_TAGS },
     { "multi-prefix", CAP_MULTI_PREFIX },
     { "sasl", CAP_SASL },                  /* "sasl=PLAIN" in CAP LS 302 */
     { "server-time", CAP_SERVER_TIME },
+    { "standard-replies", CAP_STANDARD_REPLIES },   /* FAIL/WARN/NOTE are sent to all */
     { "userhost-in-names", CAP_USERHOST_IN_NAMES },
 };
 #define NCAPS (sizeof caps / sizeof caps[0])
@@ -293,9 +295,10 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
     c->last_active = W.now;
     W.stats.messages_in++;
     const char *text = tagmsg ? "" : m->params[1];
-    /* Client-only tags ("+typing=active") travel with the message to
-     * message-tags clients; the server's own tags are never taken from
-     * clients. */
+    /* Client-only tags ("+typing=active") travel as they came (escaped)
+     * with the message to message-tags clients; the server's own tags are
+     * never taken from clients.  The whole tag data is at most
+     * IRC_CLIENT_TAGS_MAX bytes (client.c refuses longer with 417). */
     char ctags[IRC_TAGS_MAX + 1];
     size_t cl = 0;
     ctags[0] = '\0';
@@ -303,13 +306,11 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
         char copy[IRC_TAGS_MAX + 1];
         snprintf(copy, sizeof copy, "%s", m->tags);
         for (char *save, *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-            if (tok[0] != '+' || cl + strlen(tok) + 2 > 4094)
+            if (tok[0] != '+')
                 continue;
             cl += (size_t)snprintf(ctags + cl, sizeof ctags - cl, "%s%s", cl ? ";" : "", tok);
         }
     }
-    if (tagmsg && !cl)
-        return;                          /* a TAGMSG without client tags says nothing */
     c->pending_ctags = ctags;
     for (int i = 0; i < n; i++) {
         const char *t = targets[i];
@@ -511,6 +512,30 @@ static int cmp_command(const void *key, const void *elem)
     return strcmp(key, ((const struct command *)elem)->name);
 }
 
+/* Check the command against the table (421, 451, 461) and run it. */
+static void run_command(struct client *c, struct irc_msg *m, const char *name)
+{
+    const struct command *cmd = bsearch(name, commands, sizeof commands / sizeof commands[0],
+                                        sizeof commands[0], cmp_command);
+    if (!cmd) {
+        reply(c, "421", "%s :Unknown command", m->command);
+        return;
+    }
+    if ((cmd->flags & NEED_REG) && !c->registered) {
+        reply(c, "451", ":You have not registered");
+        return;
+    }
+    if (m->nparams < cmd->min_params) {
+        reply(c, "461", "%s :Not enough parameters", name);
+        return;
+    }
+    if (strcmp(name, "NICK") == 0 && m->nparams == 0) {
+        reply(c, "431", ":No nickname given");
+        return;
+    }
+    cmd->fn(c, m);
+}
+
 void command_dispatch(struct client *c, char *line)
 {
     struct irc_msg m;
@@ -521,25 +546,8 @@ void command_dispatch(struct client *c, char *line)
     for (const char *p = m.command; *p && n + 1 < sizeof name; p++)
         name[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
     name[n] = '\0';
-    const struct command *cmd = bsearch(name, commands, sizeof commands / sizeof commands[0],
-                                        sizeof commands[0], cmp_command);
-    if (!cmd) {
-        reply(c, "421", "%s :Unknown command", m.command);
-        return;
-    }
-    if ((cmd->flags & NEED_REG) && !c->registered) {
-        reply(c, "451", ":You have not registered");
-        return;
-    }
-    if (m.nparams < cmd->min_params) {
-        reply(c, "461", "%s :Not enough parameters", name);
-        return;
-    }
-    if (strcmp(name, "NICK") == 0 && m.nparams == 0) {
-        reply(c, "431", ":No nickname given");
-        return;
-    }
-    /* labeled-response (needs batch): collect this command's responses. */
+    /* labeled-response (needs batch): collect this command's responses,
+     * early errors (421, 451, 461) included. */
     const char *label = NULL;
     char lab[65];
     if (m.tags && (c->caps & CAP_LABELED_RESPONSE) && (c->caps & CAP_BATCH)) {
@@ -554,7 +562,7 @@ void command_dispatch(struct client *c, char *line)
     }
     if (label)
         label_begin(c, label);
-    cmd->fn(c, &m);
+    run_command(c, &m, name);
     if (label)
         label_end_command(c);
 }
