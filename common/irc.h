@@ -36,6 +36,13 @@ struct irc_msg {
  * Returns 0, or -EINVAL for an empty line or one without a command. */
 int irc_parse(char *line, struct irc_msg *out);
 
+/* The client-only tags ("+key" or "+key=value") of a tag section `tags`
+ * (without the '@'), ';'-separated into out[cap] (NUL-terminated): each key
+ * once, at its last occurrence (message-tags: only the final one counts),
+ * values as they came (escaped); other tags and empty keys are left out.  A
+ * tag that does not fit whole is left out.  Returns the length. */
+size_t irc_client_tags(const char *tags, char *out, size_t cap);
+
 /* Valid UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
 bool utf8_valid(const char *s, size_t len);
 /* The length of the longest prefix of s[0..len) of at most `max` bytes

@@ -300,17 +300,7 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
      * never taken from clients.  The whole tag data is at most
      * IRC_CLIENT_TAGS_MAX bytes (client.c refuses longer with 417). */
     char ctags[IRC_TAGS_MAX + 1];
-    size_t cl = 0;
-    ctags[0] = '\0';
-    if (m->tags) {
-        char copy[IRC_TAGS_MAX + 1];
-        snprintf(copy, sizeof copy, "%s", m->tags);
-        for (char *save, *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-            if (tok[0] != '+')
-                continue;
-            cl += (size_t)snprintf(ctags + cl, sizeof ctags - cl, "%s%s", cl ? ";" : "", tok);
-        }
-    }
+    irc_client_tags(m->tags ? m->tags : "", ctags, sizeof ctags);
     c->pending_ctags = ctags;
     for (int i = 0; i < n; i++) {
         const char *t = targets[i];
