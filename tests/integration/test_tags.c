@@ -22,25 +22,14 @@
 #define FROM_2000 "timestamp=2000-01-01T00:00:00.000Z"
 #define TO_2100 "timestamp=2100-01-01T00:00:00.000Z"
 
-static struct it_pg pg;
-
-static void pg_up(void)
+/* Start parlord; with `room`, a room name owned by worker `owner` goes to
+ * chan[64]. */
+static void start(struct it_server *s, const char *room, int owner, char *chan)
 {
-    if (it_pg_start(&pg) < 0) {
-        fprintf(stderr, "tags suite: cannot start PostgreSQL\n");
-        exit(1);
-    }
-}
-
-static void pg_down(void)
-{
-    it_pg_stop(&pg);
-}
-
-static void start(struct it_server *s)
-{
-    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", NULL };
+    const char *extra[] = { "--database", it_suite_pg.conninfo, "--flood-lines", "0", NULL };
     it_server_start(s, extra);
+    if (room)
+        it_name_owned_by(room, owner, 2, chan, 64);
 }
 
 /* A client on `worker` with `caps` ("" for none), registered as `nick`, in
@@ -124,9 +113,8 @@ static void expect_untagged_until(struct it_client *c, const char *marker)
 START_TEST(test_client_only_tags_reach_message_tags_clients_on_both_workers_only)
 {
     struct it_server s;
-    start(&s);
     char chan[64];
-    it_name_owned_by("#tagroom", 1, 2, chan, sizeof chan);
+    start(&s, "#tagroom", 1, chan);
     struct it_client *a = member(&s, 0, "tgalice", TAG_CAPS, chan);
     struct it_client *b = member(&s, 1, "tgbob", "message-tags", chan);
     struct it_client *c = member(&s, 1, "tgcarol", "", chan);
@@ -173,9 +161,8 @@ END_TEST
 START_TEST(test_tagmsg_reaches_message_tags_clients_only_across_workers_with_echo)
 {
     struct it_server s;
-    start(&s);
     char chan[64];
-    it_name_owned_by("#tagmsg", 1, 2, chan, sizeof chan);
+    start(&s, "#tagmsg", 1, chan);
     struct it_client *a = member(&s, 0, "tmalice", TAG_CAPS, chan);
     struct it_client *b = member(&s, 1, "tmbob", "message-tags", chan);
     struct it_client *c = member(&s, 1, "tmcarol", "", chan);
@@ -222,9 +209,8 @@ END_TEST
 START_TEST(test_labeled_tagmsg_and_early_errors_carry_the_label)
 {
     struct it_server s;
-    start(&s);
     char chan[64];
-    it_name_owned_by("#taglabel", 1, 2, chan, sizeof chan);
+    start(&s, "#taglabel", 1, chan);
     struct it_client *a = member(&s, 0, "tlalice", TAG_CAPS, chan);
     struct it_client *q = member(&s, 1, "tlquiet", "labeled-response batch message-tags", chan);
 
@@ -266,9 +252,8 @@ END_TEST
 START_TEST(test_client_tag_data_over_4094_bytes_is_refused_with_417)
 {
     struct it_server s;
-    start(&s);
     char chan[64];
-    it_name_owned_by("#tagsize", 1, 2, chan, sizeof chan);
+    start(&s, "#tagsize", 1, chan);
     struct it_client *a = member(&s, 0, "tsalice", TAG_CAPS, chan);
     struct it_client *b = member(&s, 1, "tsbob", "message-tags", chan);
     static char v[4200];
@@ -336,7 +321,7 @@ static size_t sasl_send_chunked(struct it_client *c, const char *account, const 
 START_TEST(test_sasl_plain_payloads_longer_than_400_bytes_come_in_chunks)
 {
     struct it_server s;
-    start(&s);
+    start(&s, NULL, 0, NULL);
     /* "tgsasla" twice and 284 bytes: 300 bytes, exactly 400 in base64. */
     char pw1[300], pw2[400];
     memset(pw1, 'p', 284);
@@ -477,9 +462,8 @@ static const char *replay(struct it_client *c, char *type, size_t type_cap, cons
 START_TEST(test_chathistory_replays_private_conversations_and_self_messages_with_their_tags)
 {
     struct it_server s;
-    start(&s);
     char chan[64], type[64], around[64];
-    it_name_owned_by("#taghist", 1, 2, chan, sizeof chan);
+    start(&s, "#taghist", 1, chan);
     struct it_client *a = member(&s, 0, "thalice", TAG_CAPS, chan);
     struct it_client *b = member(&s, 1, "thbob", TAG_CAPS, chan);
     say(a, "+x=1", "thbob", "p1", around);
@@ -517,9 +501,8 @@ END_TEST
 START_TEST(test_chathistory_targets_is_a_batch_in_time_order)
 {
     struct it_server s;
-    start(&s);
     char chan[64], type[64];
-    it_name_owned_by("#tagtargets", 0, 2, chan, sizeof chan);
+    start(&s, "#tagtargets", 0, chan);
     struct it_client *a = member(&s, 0, "ttalice", TAG_CAPS, chan);
     struct it_client *b = member(&s, 1, "ttbob", "", NULL);
     struct it_client *c = member(&s, 1, "ttcarol", "", NULL);
@@ -558,7 +541,8 @@ static bool matches(const char *s, const char *re)
 START_TEST(test_caps_advertised_event_playback_has_only_messages_and_fails_are_standard)
 {
     struct it_server s;
-    start(&s);
+    char chan[64], type[64];
+    start(&s, "#tagcaps", 1, chan);
     struct it_client *x = it_connect(&s);
     it_send(x, "CAP LS 302");
     const char *l = it_expect(x, " CAP * LS :");
@@ -568,8 +552,6 @@ START_TEST(test_caps_advertised_event_playback_has_only_messages_and_fails_are_s
     it_expect(x, " ACK :standard-replies");
     it_send(x, "CAP END");
     it_register(x, "tcxavier");
-    char chan[64], type[64];
-    it_name_owned_by("#tagcaps", 1, 2, chan, sizeof chan);
     it_join(x, chan, NULL);
     struct it_client *b = member(&s, 1, "tcbob", "echo-message", chan);
     say(b, "", chan, "m1", NULL);
@@ -603,7 +585,7 @@ Suite *tags_suite(void)
     Suite *s = suite_create("tags");
     TCase *tc = tcase_create("tags");
     tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, pg_up, pg_down);
+    tcase_add_unchecked_fixture(tc, it_suite_pg_up, it_suite_pg_down);
     tcase_add_test(tc, test_client_only_tags_reach_message_tags_clients_on_both_workers_only);
     tcase_add_test(tc, test_tagmsg_reaches_message_tags_clients_only_across_workers_with_echo);
     tcase_add_test(tc, test_labeled_tagmsg_and_early_errors_carry_the_label);
