@@ -300,3 +300,37 @@ bool irc_channel_valid(const char *s, size_t len)
             return false;
     return utf8_valid(s + 1, len - 1);
 }
+
+/* Length of the key of the tag at p (up to '=', ';' or the end). */
+static size_t tag_key_len(const char *p)
+{
+    return strcspn(p, "=;");
+}
+
+size_t irc_client_tags(const char *tags, char *out, size_t cap)
+{
+    size_t len = 0;
+    if (cap == 0)
+        return 0;
+    out[0] = '\0';
+    for (const char *p = tags; *p;) {
+        size_t tl = strcspn(p, ";"), kl = tag_key_len(p);
+        const char *next = p[tl] ? p + tl + 1 : p + tl;
+        bool keep = p[0] == '+' && kl > 1;
+        for (const char *q = next; keep && *q;) {      /* a later one wins */
+            size_t ql = strcspn(q, ";");
+            if (tag_key_len(q) == kl && memcmp(q, p, kl) == 0)
+                keep = false;
+            q += q[ql] ? ql + 1 : ql;
+        }
+        if (keep && len + (len ? 1 : 0) + tl < cap) {
+            if (len)
+                out[len++] = ';';
+            memcpy(out + len, p, tl);
+            len += tl;
+            out[len] = '\0';
+        }
+        p = next;
+    }
+    return len;
+}

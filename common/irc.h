@@ -16,6 +16,9 @@
 /* IRCv3 message-tags: the tag section (with '@' and trailing space) may add
  * up to 8191 bytes from clients. */
 #define IRC_TAGS_MAX 8191
+/* Of which the client's own tag data (between '@' and the space) is at most
+ * this; a longer one is refused with 417 (message-tags, "Size limit"). */
+#define IRC_CLIENT_TAGS_MAX 4094
 #define IRC_NICK_MAX 30          /* bytes (UTF-8), advertised as NICKLEN */
 #define IRC_CHANNEL_MAX 50       /* bytes, advertised as CHANNELLEN */
 
@@ -32,6 +35,13 @@ struct irc_msg {
  * and the fields point into `line`.  `line` must be NUL-terminated.
  * Returns 0, or -EINVAL for an empty line or one without a command. */
 int irc_parse(char *line, struct irc_msg *out);
+
+/* The client-only tags ("+key" or "+key=value") of a tag section `tags`
+ * (without the '@'), ';'-separated into out[cap] (NUL-terminated): each key
+ * once, at its last occurrence (message-tags: only the final one counts),
+ * values as they came (escaped); other tags and empty keys are left out.  A
+ * tag that does not fit whole is left out.  Returns the length. */
+size_t irc_client_tags(const char *tags, char *out, size_t cap);
 
 /* Valid UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF). */
 bool utf8_valid(const char *s, size_t len);

@@ -80,7 +80,7 @@
 #include "worker/worker_int.h"
 
 #define PASSWORD_MIN 8
-#define PASSWORD_MAX 256
+#define PASSWORD_MAX 400          /* fits a NickServ REGISTER line of 512 bytes */
 #define FAIL_DELAY 1.5            /* seconds from an attempt to its failure answer */
 #define MAX_FAILURES 5            /* per connection; the last one closes it */
 #define GRACE 30.0                /* seconds to identify for a registered nick */
@@ -88,7 +88,7 @@
 #define RENAME_TRIES 3
 #define BUSY_TIMEOUT 30.0         /* a query that never answers counts as unavailable */
 #define SASL_CHUNK 400
-#define SASL_MAX 1200             /* base64 bytes of one PLAIN message */
+#define SASL_MAX 8192             /* base64 bytes of one PLAIN message, all chunks */
 #define TICK_MS 100
 
 
@@ -630,7 +630,7 @@ void account_authenticate(struct client *c, struct irc_msg *m)
     if (strcmp(arg, "+") != 0) {
         if (st->sasl_len + n > sizeof st->sasl_in) {
             sasl_reset(st);
-            reply(c, "904", ":SASL authentication failed");
+            reply(c, "905", ":SASL message too long");
             state_maybe_free(c);
             return;
         }

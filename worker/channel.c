@@ -1480,6 +1480,7 @@ static void msg_stored(struct channel *ch, const struct chan_req *q, const struc
         .target = ch->name, .conversation = folded, .is_private = false,
         .sender_nick = q->nick, .sender_account = q->account[0] ? q->account : NULL,
         .command = q->arg1, .body = q->arg2, .msgid = ev->msgid, .seq = ev->mseq, .time = ev->time,
+        .client_tags = q->ctags,
     };
     store_message(&m, on_msg_durable, a);
 }

@@ -327,7 +327,7 @@ static void handle_line(struct client *c, char *line, size_t len)
     if (len && line[0] == '@') {
         const char *sp = memchr(line, ' ', len);
         size_t tags = sp ? (size_t)(sp - line) + 1 : len;
-        if (tags > IRC_TAGS_MAX) {
+        if (tags - (sp ? 2 : 1) > IRC_CLIENT_TAGS_MAX) {    /* tag data: without '@' and ' ' */
             reply(c, "417", ":Input line was too long");
             return;
         }

@@ -48,12 +48,14 @@ static const struct { const char *name; uint32_t bit; } caps[] = {
     { "batch", CAP_BATCH },
     { "cap-notify", CAP_CAP_NOTIFY },
     { "draft/chathistory", CAP_CHATHISTORY },   /* worker/history.c */
+    { "draft/event-playback", CAP_EVENT_PLAYBACK }, /* history holds messages only */
     { "echo-message", CAP_ECHO_MESSAGE },
     { "labeled-response", CAP_LABELED_RESPONSE },
     { "message-tags", CAP_MESSAGE_TAGS },
     { "multi-prefix", CAP_MULTI_PREFIX },
     { "sasl", CAP_SASL },                  /* "sasl=PLAIN" in CAP LS 302 */
     { "server-time", CAP_SERVER_TIME },
+    { "standard-replies", CAP_STANDARD_REPLIES },   /* FAIL/WARN/NOTE are sent to all */
     { "userhost-in-names", CAP_USERHOST_IN_NAMES },
 };
 #define NCAPS (sizeof caps / sizeof caps[0])
@@ -315,23 +317,12 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
     c->last_active = W.now;
     W.stats.messages_in++;
     const char *text = tagmsg ? "" : m->params[1];
-    /* Client-only tags ("+typing=active") travel with the message to
-     * message-tags clients; the server's own tags are never taken from
-     * clients. */
+    /* Client-only tags ("+typing=active") travel as they came (escaped)
+     * with the message to message-tags clients; the server's own tags are
+     * never taken from clients.  The whole tag data is at most
+     * IRC_CLIENT_TAGS_MAX bytes (client.c refuses longer with 417). */
     char ctags[IRC_TAGS_MAX + 1];
-    size_t cl = 0;
-    ctags[0] = '\0';
-    if (m->tags) {
-        char copy[IRC_TAGS_MAX + 1];
-        snprintf(copy, sizeof copy, "%s", m->tags);
-        for (char *save, *tok = strtok_r(copy, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-            if (tok[0] != '+' || cl + strlen(tok) + 2 > 4094)
-                continue;
-            cl += (size_t)snprintf(ctags + cl, sizeof ctags - cl, "%s%s", cl ? ";" : "", tok);
-        }
-    }
-    if (tagmsg && !cl)
-        return;                          /* a TAGMSG without client tags says nothing */
+    irc_client_tags(m->tags ? m->tags : "", ctags, sizeof ctags);
     c->pending_ctags = ctags;
     for (int i = 0; i < n; i++) {
         const char *t = targets[i];

@@ -245,11 +245,11 @@ static void fail(struct client *c, const char *code, const char *context, const 
                  context, context[0] ? " " : "", text);
 }
 
-/* Columns of every message query, in this order (see send_batch):
+/* Columns of every message query, in this order (see send_rows):
  * 0 part, 1 sender_nick, 2 command, 3 target, 4 body, 5 msgid, 6-7 time,
- * then the ordering key. */
+ * 8-9 the ordering key, 10 the client-only tags (NULL: none). */
 #define MSG_COLS "m.sender_nick, m.command, m.target, m.body, m.msgid, " \
-    SQL_TIME("m.server_time") ", m.server_time AS st, m.id AS id"
+    SQL_TIME("m.server_time") ", m.server_time AS st, m.id AS id, m.client_tags"
 
 /* Conditions placing m relative to a selector whose value is parameter $k:
  * after it, before it, or at-or-after it (AROUND's second half).  A msgid is
@@ -461,6 +461,7 @@ static void send_rows(struct client *c, const struct history_req *r, const PGres
         struct msgline ml = {
             .time = row_time(res, i, 6, 7),
             .msgid = PQgetvalue(res, i, 5),
+            .ctags = PQgetvalue(res, i, 10),    /* "" when NULL */
             .source = PQgetvalue(res, i, 1),
             .command = PQgetvalue(res, i, 2),
             .target = PQgetvalue(res, i, 3),

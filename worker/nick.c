@@ -337,7 +337,7 @@ static void store_pm(struct client *t, const struct nick_msg *m)
         .body = m->text, .msgid = m->msgid, .seq = ++pm_seq, .time = m->time,
         .sender_client = m->from_client, .target_client = t->id,
         .target_account = t->account[0] ? t->account : NULL,
-        .sender_key = sender_key, .target_key = target_key,
+        .sender_key = sender_key, .target_key = target_key, .client_tags = m->ctags,
     };
     struct pm_ack *ack = calloc(1, sizeof *ack);
     PARLOR_ASSERT(ack != NULL);

@@ -126,6 +126,12 @@ int msgline_form(uint32_t caps)
     return (caps & CAP_SERVER_TIME) ? 1 : 0;
 }
 
+/* A TAGMSG has no text, whichever way it came (NULL or "" from a frame). */
+static bool no_text(const struct msgline *m)
+{
+    return !m->text || strcmp(m->command, "TAGMSG") == 0;
+}
+
 size_t msgline_format(const struct msgline *m, int form, char *out, size_t cap)
 {
     struct buf b = BUF_INIT;
@@ -133,19 +139,18 @@ size_t msgline_format(const struct msgline *m, int form, char *out, size_t cap)
         char tag[64];
         size_t tl = format_time_tag(m->time, tag, sizeof tag);   /* "@time=... " */
         buf_append(&b, tag, tl - 1);                              /* without the space */
-        if (form == 2) {
-            if (m->msgid && m->msgid[0])
-                buf_appendf(&b, ";msgid=%s", m->msgid);
-            if (m->ctags && m->ctags[0])
-                buf_appendf(&b, ";%s", m->ctags);
-        }
+        if (form == 2 && m->msgid && m->msgid[0])
+            buf_appendf(&b, ";msgid=%s", m->msgid);
         if (m->batch && m->batch[0])
             buf_appendf(&b, ";batch=%s", m->batch);
+        /* The server's tags come first (message-tags, "Client-only tags"). */
+        if (form == 2 && m->ctags && m->ctags[0])
+            buf_appendf(&b, ";%s", m->ctags);
         buf_append_byte(&b, ' ');
     } else if (m->batch && m->batch[0]) {
         buf_appendf(&b, "@batch=%s ", m->batch);   /* batch cap without time tags (history.c) */
     }
-    if (m->text)
+    if (!no_text(m))
         buf_appendf(&b, ":%s %s %s :%s\r\n", m->source, m->command, m->target, m->text);
     else
         buf_appendf(&b, ":%s %s %s\r\n", m->source, m->command, m->target);
@@ -161,7 +166,7 @@ size_t msgline_format(const struct msgline *m, int form, char *out, size_t cap)
 
 void send_msgline(struct client *c, const struct msgline *m)
 {
-    if (!m->text && !(c->caps & CAP_MESSAGE_TAGS))
+    if (no_text(m) && !(c->caps & CAP_MESSAGE_TAGS))
         return;                          /* TAGMSG only for message-tags clients */
     char line[IRC_TAGS_MAX + IRC_LINE_LIMIT + 600];
     size_t n = msgline_format(m, msgline_form(c->caps), line, sizeof line);

@@ -41,7 +41,7 @@
 
 enum conn_state { ST_NONE, ST_CONNECTING, ST_UP, ST_DOWN };
 
-#define NCOLS 15
+#define NCOLS 16
 
 /* Messages in column form, ready to become the INSERT's array parameters. */
 struct batch {
@@ -119,10 +119,10 @@ static struct {
 static const char *const insert_sql =
     "INSERT INTO messages (target, conversation, is_private, sender_nick, sender_account,"
     " command, body, server_time, msgid, seq,"
-    " sender_client, target_account, target_client, sender_key, target_key)"
+    " sender_client, target_account, target_client, sender_key, target_key, client_tags)"
     " SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[],"
     " $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::bigint[],"
-    " $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[])"
+    " $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::text[])"
     " ON CONFLICT (msgid) DO NOTHING";
 
 /* The same rows, for the spool replay and for a batch refused because a
@@ -135,22 +135,22 @@ static const char *const insert_sql =
 static const char *const renumber_sql =
     "WITH u AS (SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[],"
     " $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::bigint[],"
-    " $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[])"
+    " $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::text[])"
     " AS u (target, conversation, is_private, sender_nick, sender_account, command, body,"
     " server_time, msgid, seq, sender_client, target_account, target_client, sender_key,"
-    " target_key)),"
+    " target_key, client_tags)),"
     " taken AS (SELECT DISTINCT u.conversation FROM u JOIN messages m ON NOT m.is_private"
     " AND m.conversation = u.conversation AND m.seq = u.seq AND m.msgid <> u.msgid"
     " WHERE NOT u.is_private)"
     " INSERT INTO messages (target, conversation, is_private, sender_nick, sender_account,"
     " command, body, server_time, msgid, seq,"
-    " sender_client, target_account, target_client, sender_key, target_key)"
+    " sender_client, target_account, target_client, sender_key, target_key, client_tags)"
     " SELECT u.target, u.conversation, u.is_private, u.sender_nick, u.sender_account, u.command,"
     " u.body, u.server_time, u.msgid, u.seq + CASE WHEN u.is_private OR u.conversation NOT IN"
     " (SELECT conversation FROM taken) THEN 0 ELSE (SELECT max(m.seq) FROM messages m"
     " WHERE NOT m.is_private AND m.conversation = u.conversation) END,"
-    " u.sender_client, u.target_account, u.target_client, u.sender_key, u.target_key"
-    " FROM u ON CONFLICT (msgid) DO NOTHING";
+    " u.sender_client, u.target_account, u.target_client, u.sender_key, u.target_key,"
+    " u.client_tags FROM u ON CONFLICT (msgid) DO NOTHING";
 
 static void connect_start(void);
 static void on_poll(uv_poll_t *h, int status, int events);
@@ -249,13 +249,15 @@ static void batch_add_columns(struct batch *b, const struct store_msg *m)
     col_client(&b->col[12], m->target_client);
     col_text(&b->col[13], m->sender_key);
     col_text(&b->col[14], m->target_key);
+    col_text(&b->col[15], m->client_tags && m->client_tags[0] ? m->client_tags : NULL);
     b->n++;
 }
 
 /* Spool record: one IPC frame with the message's fields.  Type 1 is the
  * record before private messages had owners (still read from old spools);
- * type 2 adds the fields of migration 0005 at the end. */
-enum { RECORD_V1 = 1, RECORD_V2 = 2 };
+ * type 2 adds the fields of migration 0005 at the end, type 3 the client
+ * tags (migration 0007). */
+enum { RECORD_V1 = 1, RECORD_V2 = 2, RECORD_V3 = 3 };
 
 /* A string that may be NULL: a presence byte, then the string. */
 static void put_opt_str(struct buf *out, const char *s)
@@ -273,7 +275,7 @@ static const char *get_opt_str(struct ipc_reader *r)
 
 static void record_encode(struct buf *out, const struct store_msg *m)
 {
-    size_t f = ipc_begin(out, RECORD_V2);
+    size_t f = ipc_begin(out, RECORD_V3);
     ipc_put_cstr(out, m->target);
     ipc_put_cstr(out, m->conversation);
     ipc_put_u8(out, m->is_private);
@@ -289,6 +291,7 @@ static void record_encode(struct buf *out, const struct store_msg *m)
     ipc_put_u64(out, m->target_client);
     put_opt_str(out, m->sender_key);
     put_opt_str(out, m->target_key);
+    put_opt_str(out, m->client_tags);
     ipc_end(out, f);
 }
 
@@ -307,12 +310,14 @@ static int record_decode(uint8_t type, const char *payload, size_t len, struct s
     m->msgid = ipc_get_str(&r, NULL);
     m->seq = ipc_get_u64(&r);
     m->time = (double)ipc_get_u64(&r) / 1e6;
-    if (type == RECORD_V2) {
+    if (type == RECORD_V2 || type == RECORD_V3) {
         m->sender_client = ipc_get_u64(&r);
         m->target_account = get_opt_str(&r);
         m->target_client = ipc_get_u64(&r);
         m->sender_key = get_opt_str(&r);
         m->target_key = get_opt_str(&r);
+        if (type == RECORD_V3)
+            m->client_tags = get_opt_str(&r);
     } else if (type != RECORD_V1) {
         return -1;
     }

@@ -62,6 +62,7 @@ struct store_msg {
     uint64_t sender_client, target_client;
     const char *target_account;    /* NULL when not logged in */
     const char *sender_key, *target_key;
+    const char *client_tags;   /* "+a=b;+c" as received, or NULL / "" (migration 0007) */
 };
 
 typedef void store_durable_cb(void *arg);

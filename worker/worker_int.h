@@ -60,6 +60,8 @@ enum {
     CAP_LABELED_RESPONSE = 1u << 7,
     CAP_SASL = 1u << 8,
     CAP_CHATHISTORY = 1u << 9,     /* draft/chathistory (worker/history.c) */
+    CAP_EVENT_PLAYBACK = 1u << 30, /* draft/event-playback */
+    CAP_STANDARD_REPLIES = 1u << 31,
 };
 
 /* Member modes in a channel. */

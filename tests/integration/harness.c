@@ -1111,3 +1111,16 @@ struct it_client *it_connect_when_room(const struct it_server *s)
         it_sleep_ms(10);
     }
 }
+
+void it_base64(const void *in, size_t len, char *out)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = in;
+    for (size_t i = 0; i < len; i += 3, out += 4) {
+        unsigned long v = (unsigned long)p[i] << 16 | (i + 1 < len ? p[i + 1] << 8 : 0) |
+                          (i + 2 < len ? p[i + 2] : 0);
+        for (int k = 0; k < 4; k++)
+            out[k] = (size_t)k <= len - i ? abc[(v >> (18 - 6 * k)) & 63] : '=';
+    }
+    *out = '\0';
+}

@@ -172,6 +172,10 @@ void it_name_owned_by(const char *prefix, int worker, int nworkers, char *out, s
  * (366); fails the test on a 4xx reply. */
 void it_join(struct it_client *c, const char *chan, const char *key);
 
+/* Standard base64 (padded) of in[0..len) into out (4 * ((len + 2) / 3) + 1
+ * bytes), NUL-terminated: SASL PLAIN credentials. */
+void it_base64(const void *in, size_t len, char *out);
+
 /* Fail the test with a message and the client's recent lines. */
 void it_fail(const struct it_client *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));

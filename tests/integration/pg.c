@@ -123,3 +123,18 @@ long it_pg_long(const struct it_pg *pg, const char *sql, int nparams, const char
     PQclear(r);
     return v;
 }
+
+struct it_pg it_suite_pg;
+
+void it_suite_pg_up(void)
+{
+    if (it_pg_start(&it_suite_pg) < 0) {
+        fprintf(stderr, "cannot start PostgreSQL for the suite\n");
+        exit(1);
+    }
+}
+
+void it_suite_pg_down(void)
+{
+    it_pg_stop(&it_suite_pg);
+}

@@ -28,4 +28,11 @@ PGresult *it_pg_query(const struct it_pg *pg, const char *sql, int nparams, cons
 /* First column of the first row as a long (0 when no rows). */
 long it_pg_long(const struct it_pg *pg, const char *sql, int nparams, const char *const *params);
 
+/* One cluster for a whole suite: tcase_add_unchecked_fixture(tc,
+ * it_suite_pg_up, it_suite_pg_down); the tests use it_suite_pg.conninfo.
+ * it_suite_pg_up exits the run if the cluster cannot start. */
+extern struct it_pg it_suite_pg;
+void it_suite_pg_up(void);
+void it_suite_pg_down(void);
+
 #endif

@@ -22,5 +22,6 @@ Suite *order_suite(void);
 Suite *queries_suite(void);
 Suite *oper_suite(void);
 Suite *ux_suite(void);
+Suite *tags_suite(void);
 
 #endif

@@ -115,24 +115,6 @@ static void db_value(const char *sql, char *out, size_t cap)
     ck_assert_msg(pclose(p) == 0, "psql failed: %s", cmd);
 }
 
-static void base64(const unsigned char *in, size_t len, char *out)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < len)
-            v |= (unsigned)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        out[o++] = abc[(v >> 18) & 63];
-        out[o++] = abc[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? abc[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? abc[v & 63] : '=';
-    }
-    out[o] = '\0';
-}
-
 /* "AUTHENTICATE <base64 of authzid NUL authcid NUL password>" */
 static void send_plain(struct it_client *c, const char *authzid, const char *authcid,
                        const char *password)
@@ -143,7 +125,7 @@ static void send_plain(struct it_client *c, const char *authzid, const char *aut
     n += (size_t)snprintf((char *)msg + n, sizeof msg - n, "%s", authcid) + 1;
     n += (size_t)snprintf((char *)msg + n, sizeof msg - n, "%s", password);
     char b64[420];
-    base64(msg, n, b64);
+    it_base64(msg, n, b64);
     it_send(c, "AUTHENTICATE %s", b64);
 }
 

@@ -312,19 +312,6 @@ END_TEST
 
 /* ---- failed logins across connections ------------------------------------- */
 
-static void base64(const char *in, size_t len, char *out)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *p = (const unsigned char *)in;
-    for (size_t i = 0; i < len; i += 3, out += 4) {
-        unsigned long v = (unsigned long)p[i] << 16 | (i + 1 < len ? p[i + 1] << 8 : 0) |
-                          (i + 2 < len ? p[i + 2] : 0);
-        for (int k = 0; k < 4; k++)
-            out[k] = (size_t)k <= len - i ? abc[(v >> (18 - 6 * k)) & 63] : '=';
-    }
-    *out = '\0';
-}
-
 /* A connection that chose SASL PLAIN and waits for credentials (under a
  * nick of its own: these connections never finish registering). */
 static struct it_client *sasl_ready(const struct it_server *s)
@@ -344,7 +331,7 @@ static void sasl_send(struct it_client *c, const char *account, const char *pass
 {
     char plain[256], b64[400];
     int n = snprintf(plain, sizeof plain, "%c%s%c%s", 0, account, 0, password);
-    base64(plain, (size_t)n, b64);
+    it_base64(plain, (size_t)n, b64);
     it_send(c, "AUTHENTICATE %s", b64);
 }
 

@@ -418,16 +418,17 @@ START_TEST(test_line_length_is_advertised_and_enforced_with_the_tag_allowance)
     it_send(c, "%s", line);
     it_expect_numeric(c, "417");
     it_expect_alive(c);
-    /* Tags get their own 8191 bytes (with '@' and the space)... */
+    /* Tags come on top: 4094 bytes of client tag data (between '@' and the
+     * space, message-tags "Size limit")... */
     line[0] = '@';
     memcpy(line + 1, "+x=", 3);
-    memset(line + 4, 't', 8190 - 4);
-    snprintf(line + 8190, sizeof line - 8190, " PRIVMSG linepeer :tagged ok");
+    memset(line + 4, 't', 4095 - 4);
+    snprintf(line + 4095, sizeof line - 4095, " PRIVMSG linepeer :tagged ok");
     it_send(c, "%s", line);
     it_expect_re(peer, " PRIVMSG linepeer :tagged ok$");
     /* ... and no more. */
-    memmove(line + 8191, line + 8190, strlen(line + 8190) + 1);
-    line[8190] = 't';
+    memmove(line + 4096, line + 4095, strlen(line + 4095) + 1);
+    line[4095] = 't';
     it_send(c, "%s", line);
     it_expect_numeric(c, "417");
     it_expect_alive(c);

@@ -486,6 +486,21 @@ START_TEST(test_strip_controls_removes_escape_bell_del_and_c1)
 }
 END_TEST
 
+START_TEST(test_client_tags_keeps_plus_tags_once_at_their_last_occurrence)
+{
+    char out[64];
+    ck_assert_uint_eq(irc_client_tags("label=1;+a=x;time=2;+b;+a=y;+;;+c=\\s\\:", out, sizeof out),
+                      strlen("+b;+a=y;+c=\\s\\:"));
+    ck_assert_str_eq(out, "+b;+a=y;+c=\\s\\:");
+    ck_assert_uint_eq(irc_client_tags("msgid=1;label=x", out, sizeof out), 0);
+    ck_assert_str_eq(out, "");
+    /* +ab is not +a; a tag that does not fit is left out whole. */
+    ck_assert_str_eq((irc_client_tags("+a=1;+ab=2", out, sizeof out), out), "+a=1;+ab=2");
+    ck_assert_uint_eq(irc_client_tags("+a=1;+bbbbbbbbbb=2", out, 12), 4);
+    ck_assert_str_eq(out, "+a=1");
+}
+END_TEST
+
 Suite *irc_suite(void)
 {
     Suite *s = suite_create("irc");
@@ -518,6 +533,7 @@ Suite *irc_suite(void)
     tcase_add_test(tc, test_utf8_copy_cuts_at_a_boundary_and_stays_valid);
     tcase_add_test(tc, test_strip_controls_keeps_formatting_and_ctcp);
     tcase_add_test(tc, test_strip_controls_removes_escape_bell_del_and_c1);
+    tcase_add_test(tc, test_client_tags_keeps_plus_tags_once_at_their_last_occurrence);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("casemapping");
