@@ -502,7 +502,16 @@ START_TEST(test_graceful_shutdown_keeps_every_relayed_message_in_postgres_or_the
     spool_make(&sp);
     struct it_server s;
     it_server_start(&s, sp.extra);
-    struct it_client *w = member(&s, 0, "shutw", "#inflight");
+    /* The writer has no echo-message: a client with it waits for each
+     * message to be durable before its next command is read (its replies
+     * keep command order, worker/order.c), so it could not put three
+     * batches in flight.  `e` has it and checks that no echo comes early. */
+    struct it_client *w = it_connect_on_worker(&s, 0);
+    it_send(w, "CAP REQ :message-tags server-time");
+    it_send(w, "CAP END");
+    it_register(w, "shutw");
+    it_join(w, "#inflight", NULL);
+    struct it_client *e = member(&s, 0, "shute", "#inflight");
     struct it_client *r = member(&s, 1, "shutr", "#inflight");
     PGconn *lock = PQconnectdb(pg.conninfo);
     ck_assert_int_eq(PQstatus(lock), CONNECTION_OK);
@@ -527,12 +536,22 @@ START_TEST(test_graceful_shutdown_keeps_every_relayed_message_in_postgres_or_the
             ck_assert(line_msgid(line, seen[i]));
         }
     }
-    /* Nothing is durable yet, so the sender has no echo (echo-message is
-     * the acknowledgement). */
+    /* Nothing is durable yet, so a sender with echo-message has no echo
+     * (echo-message is the acknowledgement). */
+    it_send(e, "PRIVMSG #inflight :f %d", N);
+    char last[17];
+    {
+        char re[64];
+        snprintf(re, sizeof re, "PRIVMSG #inflight :f %d$", N);
+        const char *line = it_wait_re(r, re, 10000);
+        if (!line)
+            it_fail(r, "f %d was not relayed", N);
+        ck_assert(line_msgid(line, last));
+    }
     const char *el;
-    while ((el = it_next_line(w, 200)))
-        if (strstr(el, " PRIVMSG #inflight :f "))
-            it_fail(w, "echo before the message is durable: %s", el);
+    while ((el = it_next_line(e, 200)))
+        if (strstr(el, ":shute!") && strstr(el, " PRIVMSG #inflight :f "))
+            it_fail(e, "echo before the message is durable: %s", el);
     it_server_stop(&s);                    /* SIGTERM with everything pending or in flight */
     PQclear(PQexec(lock, "COMMIT"));
     PQfinish(lock);
@@ -550,9 +569,11 @@ START_TEST(test_graceful_shutdown_keeps_every_relayed_message_in_postgres_or_the
         ck_assert_int_eq(atol(PQgetvalue(q, 0, 1)), i + 1);
         PQclear(q);
     }
-    ck_assert_int_eq(stored_count("#inflight"), N);
+    ck_assert_int_eq(msgid_rows(last), 1);
+    ck_assert_int_eq(stored_count("#inflight"), N + 1);
     it_server_stop(&s2);
     it_client_free(w);
+    it_client_free(e);
     it_client_free(r);
     spool_remove(&sp);
 }
