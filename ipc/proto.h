@@ -90,6 +90,21 @@ enum ipc_type {
                            it stored is durable */
     IPC_P_SYNCED,       /* after a new link's re-announcement: the receiver may
                            handle requests once every worker has said it */
+    IPC_P_USER,         /* a user's state changed (worker/userstate.c): u8 what,
+                           u8 flags (1 members: update the rooms' members and
+                           tell those sharing a room; 2 watchers: at the nick's
+                           owner, pass it on to MONITOR watchers), u64 client,
+                           str nick, str user, str host, str account, str value
+                           (away text or realname), u8 bot, u32 n, n x u64
+                           watcher client ids on the receiving worker */
+    IPC_P_MONITOR,      /* MONITOR (worker/monitor.c): u8 kind, then by kind:
+                           1 ADD (to the nick's owner): str nick, u64 client,
+                             u32 slot, u8 quiet (no STATUS answer);
+                           2 DEL (to the nick's owner): str nick, u64 client;
+                           3 QUERY (to the nick's owner): str nick, u64 client,
+                             u32 slot;
+                           4 STATUS (owner -> watcher's worker): u64 client,
+                             u8 online, str nick */
 };
 
 /* What the master asks workers for (control socket commands). */

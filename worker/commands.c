@@ -27,15 +27,24 @@ struct command {
 
 /* Capabilities we really implement; names as in the IRCv3 registry. */
 static const struct { const char *name; uint32_t bit; } caps[] = {
+    { "account-notify", CAP_ACCOUNT_NOTIFY },   /* worker/userstate.c */
+    { "account-tag", CAP_ACCOUNT_TAG },
+    { "away-notify", CAP_AWAY_NOTIFY },         /* worker/userstate.c */
     { "batch", CAP_BATCH },
     { "cap-notify", CAP_CAP_NOTIFY },
+    { "chghost", CAP_CHGHOST },                 /* never sent: see worker/userstate.c */
     { "draft/chathistory", CAP_CHATHISTORY },   /* worker/history.c */
+    { "draft/no-implicit-names", CAP_NO_IMPLICIT_NAMES },
     { "echo-message", CAP_ECHO_MESSAGE },
+    { "extended-join", CAP_EXTENDED_JOIN },
+    { "extended-monitor", CAP_EXTENDED_MONITOR }, /* worker/monitor.c */
+    { "invite-notify", CAP_INVITE_NOTIFY },
     { "labeled-response", CAP_LABELED_RESPONSE },
     { "message-tags", CAP_MESSAGE_TAGS },
     { "multi-prefix", CAP_MULTI_PREFIX },
     { "sasl", CAP_SASL },                  /* "sasl=PLAIN" in CAP LS 302 */
     { "server-time", CAP_SERVER_TIME },
+    { "setname", CAP_SETNAME },                 /* worker/userstate.c */
     { "userhost-in-names", CAP_USERHOST_IN_NAMES },
 };
 #define NCAPS (sizeof caps / sizeof caps[0])
@@ -198,6 +207,22 @@ static void cmd_away(struct client *c, struct irc_msg *m)
     } else {
         reply(c, "305", ":You are no longer marked as being away");
     }
+    user_changed(c, USER_AWAY);        /* away-notify, extended-monitor */
+}
+
+/* SETNAME :realname (setname): the new realname goes to the rooms' members
+ * on every worker (worker/userstate.c); NAMELEN bytes at most. */
+static void cmd_setname(struct client *c, struct irc_msg *m)
+{
+    const char *name = m->params[0];
+    size_t n = strlen(name);
+    if (!n || n > REALNAME_MAX || !utf8_valid(name, n)) {
+        client_sendf(c, ":%s FAIL SETNAME INVALID_REALNAME :Realname is not valid\r\n",
+                     W.cfg->server_name);
+        return;
+    }
+    snprintf(c->realname, sizeof c->realname, "%s", name);
+    user_changed(c, USER_SETNAME);
 }
 
 /* Split a comma list in place; returns the count (at most max). */
@@ -378,11 +403,16 @@ static void user_mode(struct client *c, struct irc_msg *m)
                 plus = *p == '+';
             else if (*p == 'i')
                 c->invisible = plus;
+            else if (*p == 'B' && c->bot != plus) {   /* bot-mode (ISUPPORT BOT=B) */
+                c->bot = plus;
+                user_changed(c, USER_BOT);
+            } else if (*p == 'B')
+                continue;
             else
                 reply(c, "501", ":Unknown MODE flag");
         }
     }
-    reply(c, "221", "%s", c->invisible ? "+i" : "+");
+    reply(c, "221", "+%s%s", c->invisible ? "i" : "", c->bot ? "B" : "");
 }
 
 static void cmd_mode(struct client *c, struct irc_msg *m)
@@ -487,6 +517,7 @@ static const struct command commands[] = {
     { "KICK",     cmd_kick,     2, NEED_REG },
     { "LIST",     cmd_list,     0, NEED_REG },
     { "MODE",     cmd_mode,     1, NEED_REG },
+    { "MONITOR",  monitor_command, 1, NEED_REG },   /* worker/monitor.c */
     { "MOTD",     cmd_motd,     0, NEED_REG },
     { "NAMES",    cmd_names,    0, NEED_REG },
     { "NICK",     cmd_nick,     0, 0 },
@@ -497,6 +528,7 @@ static const struct command commands[] = {
     { "PONG",     cmd_pong,     0, 0 },
     { "PRIVMSG",  cmd_privmsg,  0, NEED_REG },
     { "QUIT",     cmd_quit,     0, 0 },
+    { "SETNAME",  cmd_setname,  1, NEED_REG },
     { "TAGMSG",   cmd_tagmsg,   1, NEED_REG },
     { "TOPIC",    cmd_topic,    1, NEED_REG },
     { "USER",     cmd_user,     4, 0 },

@@ -69,6 +69,7 @@ static void peer_down(int slot, const char *why, bool ask_relink)
      * must not reach its replacement); the requests among it are kept by
      * worker/outbox.c and sent again. */
     buf_clear(&p->out);
+    monitor_forget_slot(slot);
     nick_forget_slot(slot);
     chan_forget_slot(slot);
     /* A link must never stay cut: if the other worker died the master
@@ -163,6 +164,12 @@ static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
         break;
     case IPC_P_CHAN_STATE:
         chan_handle_state(slot, payload, len);
+        break;
+    case IPC_P_USER:                   /* worker/userstate.c */
+        user_handle_frame(payload, len);
+        break;
+    case IPC_P_MONITOR:                /* worker/monitor.c */
+        monitor_handle_frame(slot, payload, len);
         break;
     case IPC_P_LIST_REQ: {
         uint64_t id = ipc_get_u64(&r);
@@ -299,6 +306,7 @@ void peer_attach(int slot, int fd)
     ipc_end(&p->out, f);
     nick_reannounce(slot);
     chan_reannounce(slot);
+    monitor_reannounce(slot);
     f = ipc_begin(&p->out, IPC_P_SYNCED);
     ipc_end(&p->out, f);
     outbox_link_up(slot);

@@ -104,6 +104,8 @@ void send_welcome(struct client *c)
     reply(c, "005", "CHATHISTORY=%d MSGREFTYPES=msgid,timestamp "   /* worker/history.c */
           "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,KICK:1,NAMES:1,WHOIS:1 "
           "TOPICLEN=390 UTF8ONLY :are supported by this server", CHATHISTORY_MAX);
+    reply(c, "005", "BOT=B MONITOR=%d NAMELEN=%d :are supported by this server",  /* userstate.c, monitor.c */
+          MONITOR_MAX, REALNAME_MAX);
     send_motd(c);
 }
 
@@ -114,25 +116,40 @@ int msgline_form(uint32_t caps)
     return (caps & CAP_SERVER_TIME) ? 1 : 0;
 }
 
+int msgline_form_for(uint32_t caps, const char *account)
+{
+    return msgline_form(caps) + ((caps & CAP_ACCOUNT_TAG) && account && account[0] ? 3 : 0);
+}
+
+void msgline_tags(struct buf *b, const struct msgline *m, int form)
+{
+    int base = form % 3;
+    size_t start = b->len;
+    if (base > 0) {
+        char tag[64];
+        size_t tl = format_time_tag(m->time, tag, sizeof tag);   /* "@time=... " */
+        buf_append(b, tag, tl - 1);                              /* without the space */
+        if (base == 2) {
+            if (m->msgid && m->msgid[0])
+                buf_appendf(b, ";msgid=%s", m->msgid);
+            if (m->ctags && m->ctags[0])
+                buf_appendf(b, ";%s", m->ctags);
+            if (m->bot)
+                buf_appendf(b, ";bot");
+        }
+    }
+    if (form >= 3 && m->account && m->account[0])
+        buf_appendf(b, "%saccount=%s", b->len > start ? ";" : "@", m->account);
+    if (m->batch && m->batch[0])     /* batch cap without time tags too (history.c) */
+        buf_appendf(b, "%sbatch=%s", b->len > start ? ";" : "@", m->batch);
+    if (b->len > start)
+        buf_append_byte(b, ' ');
+}
+
 size_t msgline_format(const struct msgline *m, int form, char *out, size_t cap)
 {
     struct buf b = BUF_INIT;
-    if (form > 0) {
-        char tag[64];
-        size_t tl = format_time_tag(m->time, tag, sizeof tag);   /* "@time=... " */
-        buf_append(&b, tag, tl - 1);                              /* without the space */
-        if (form == 2) {
-            if (m->msgid && m->msgid[0])
-                buf_appendf(&b, ";msgid=%s", m->msgid);
-            if (m->ctags && m->ctags[0])
-                buf_appendf(&b, ";%s", m->ctags);
-        }
-        if (m->batch && m->batch[0])
-            buf_appendf(&b, ";batch=%s", m->batch);
-        buf_append_byte(&b, ' ');
-    } else if (m->batch && m->batch[0]) {
-        buf_appendf(&b, "@batch=%s ", m->batch);   /* batch cap without time tags (history.c) */
-    }
+    msgline_tags(&b, m, form);
     if (m->text)
         buf_appendf(&b, ":%s %s %s :%s\r\n", m->source, m->command, m->target, m->text);
     else
@@ -152,7 +169,7 @@ void send_msgline(struct client *c, const struct msgline *m)
     if (!m->text && !(c->caps & CAP_MESSAGE_TAGS))
         return;                          /* TAGMSG only for message-tags clients */
     char line[IRC_TAGS_MAX + IRC_LINE_LIMIT + 600];
-    size_t n = msgline_format(m, msgline_form(c->caps), line, sizeof line);
+    size_t n = msgline_format(m, msgline_form_for(c->caps, m->account), line, sizeof line);
     client_send(c, line, n);
 }
 

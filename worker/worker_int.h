@@ -60,7 +60,21 @@ enum {
     CAP_LABELED_RESPONSE = 1u << 7,
     CAP_SASL = 1u << 8,
     CAP_CHATHISTORY = 1u << 9,     /* draft/chathistory (worker/history.c) */
+    /* user state notifications (worker/userstate.c, worker/monitor.c) */
+    CAP_ACCOUNT_NOTIFY = 1u << 10,
+    CAP_ACCOUNT_TAG = 1u << 11,
+    CAP_AWAY_NOTIFY = 1u << 12,
+    CAP_CHGHOST = 1u << 13,
+    CAP_EXTENDED_JOIN = 1u << 14,
+    CAP_INVITE_NOTIFY = 1u << 15,
+    CAP_SETNAME = 1u << 16,
+    CAP_EXTENDED_MONITOR = 1u << 17,
+    CAP_NO_IMPLICIT_NAMES = 1u << 18,  /* draft/no-implicit-names */
 };
+
+#define AWAY_MAX 200               /* ISUPPORT AWAYLEN */
+#define REALNAME_MAX 127           /* ISUPPORT NAMELEN (bytes) */
+#define MONITOR_MAX 100            /* ISUPPORT MONITOR */
 
 /* Member modes in a channel. */
 enum { MEMBER_VOICE = 1u << 0, MEMBER_OP = 1u << 1 };
@@ -108,6 +122,9 @@ struct client {
     int npjoins, pjoins_cap;
     struct client_invite *invites;      /* operators' invitations to this connection */
     int ninvites;
+    bool bot;                      /* user mode +B (bot-mode) */
+    char (*monitors)[IRC_NICK_MAX + 1]; /* MONITOR list (worker/monitor.c) */
+    int nmonitors;
     struct client *next_dirty;
 };
 
@@ -127,6 +144,8 @@ struct member {
     char user[16];
     char host[64];
     char realname[128];
+    char away[AWAY_MAX + 1];       /* "" when here (worker/userstate.c keeps it current) */
+    bool bot;                      /* user mode +B */
     uint64_t client;
     int slot;
     unsigned modes;
@@ -308,9 +327,17 @@ struct msgline {
     const char *source, *command, *target;
     const char *text;              /* NULL for TAGMSG */
     const char *batch;             /* batch reference, or NULL */
+    const char *account;           /* the sender's account (account-tag), "" or NULL */
+    bool bot;                      /* the sender is a bot (bot tag, message-tags clients) */
 };
 /* Which of the three forms a client gets: 0 plain, 1 time, 2 all tags. */
 int msgline_form(uint32_t caps);
+/* The same, plus 3 when the client gets an account tag for a sender
+ * logged in to `account` (account-tag): one of MSGLINE_FORMS forms. */
+#define MSGLINE_FORMS 6
+int msgline_form_for(uint32_t caps, const char *account);
+/* The tags of form `form` ("@time=...;account=x " or nothing), appended to b. */
+void msgline_tags(struct buf *b, const struct msgline *m, int form);
 size_t msgline_format(const struct msgline *m, int form, char *out, size_t cap);
 void send_msgline(struct client *c, const struct msgline *m);
 /* The durable echo of a client's own message (echo-message). */
@@ -345,6 +372,7 @@ struct nick_msg {
     const char *msgid, *ctags;     /* "" when none */
     double time;
     bool by_op;                    /* INVITE from a channel operator */
+    bool from_bot;                 /* the sender has user mode +B */
 };
 /* command/text/msgid/ctags may be NULL (WHOIS, WHO); INVITE: text = channel. */
 void to_nick(int kind, const char *target, struct client *from, const char *command,
@@ -369,6 +397,8 @@ struct chan_req {
     const char *nick, *user, *host, *realname;
     const char *arg1, *arg2;
     const char *account;           /* the requester's, "" if none */
+    const char *away;              /* CHAN_JOIN: the requester's away message, "" if here */
+    bool bot;                      /* CHAN_JOIN: the requester has user mode +B */
     const char *ctags;             /* client-only tags of a message, "" if none */
     const char *msgid;             /* CHAN_MSG: given by the sender's worker, so a
                                       request sent twice is one message; else "" */
@@ -476,6 +506,37 @@ void history_service_command(struct client *c, const char *verb, char *args);
 void history_private_key(const char *account, uint64_t client, const char *peer_nick,
                          char *out, size_t cap);
 /* ---- end history.c ---- */
+
+/* ---- userstate.c: away, account, realname and bot mode of a user, told to
+ * the members of its rooms on every worker (away-notify, account-notify,
+ * setname) and to those monitoring its nick (extended-monitor) ---- */
+enum user_change { USER_AWAY = 1, USER_ACCOUNT, USER_SETNAME, USER_BOT };
+/* c's state changed (c->away, c->account, c->realname or c->bot already set). */
+void user_changed(struct client *c, int what);
+void user_handle_frame(const char *payload, size_t len);
+/* ":nick!user@host AWAY :text" (or without text) for a client with `caps`,
+ * with the tags it gets; appended to out. */
+void user_away_line(struct buf *out, uint32_t caps, const char *source, const char *account,
+                    bool bot, const char *away);
+/* ---- end userstate.c ---- */
+
+/* ---- monitor.c: MONITOR and extended-monitor ---- */
+/* MONITOR (command table entry). */
+void monitor_command(struct client *c, struct irc_msg *m);
+/* The client is closing: its MONITOR list is withdrawn. */
+void monitor_client_gone(struct client *c);
+/* At a nick's owner: it is now held (claimed) / no longer held. */
+void monitor_nick_online(const char *nick);
+void monitor_nick_offline(const char *nick);
+/* Worker `slot` died / restarted (watchers of ours go to its nicks again). */
+void monitor_forget_slot(int slot);
+void monitor_reannounce(int slot);
+void monitor_handle_frame(int from_slot, const char *payload, size_t len);
+/* At a nick's owner: send a user-state frame (userstate.c) to every worker
+ * with clients monitoring `nick`, with their ids. */
+typedef void monitor_send_fn(int slot, const uint64_t *watchers, int n, void *arg);
+void monitor_watchers(const char *nick, monitor_send_fn *fn, void *arg);
+/* ---- end monitor.c ---- */
 
 /* ---- game.c: GameServ, the word-guessing game ---- */
 void game_init(void);             /* after store_init: word lists, open games of dead workers */
