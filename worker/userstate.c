@@ -63,8 +63,11 @@ static void tell(struct client *x, const struct user_update *u)
     if (u->what == USER_AWAY) {
         user_away_line(&b, x->caps, source, u->account, u->bot, u->value);
     } else {
-        struct msgline ml = { .time = W.now, .account = u->account, .bot = u->bot };
-        msgline_tags(&b, &ml, msgline_form_for(x->caps, u->account));
+        /* ACCOUNT carries the account the user had before (account-tag's
+         * example): none, as Parlor has no logout. */
+        const char *tag = u->what == USER_ACCOUNT ? "" : u->account;
+        struct msgline ml = { .time = W.now, .account = tag, .bot = u->bot };
+        msgline_tags(&b, &ml, msgline_form_for(x->caps, tag));
         if (u->what == USER_ACCOUNT)
             buf_appendf(&b, ":%s ACCOUNT %s\r\n", source, u->account[0] ? u->account : "*");
         else

@@ -33,6 +33,7 @@ int main(void)
     srunner_add_suite(sr, failover_suite());
     srunner_add_suite(sr, limits_suite());
     srunner_add_suite(sr, privacy_suite());
+    srunner_add_suite(sr, caps_suite());
     srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY, default normal */
     int failed = srunner_ntests_failed(sr);

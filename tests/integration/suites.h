@@ -18,5 +18,6 @@ Suite *hostile_suite(void);
 Suite *failover_suite(void);
 Suite *limits_suite(void);
 Suite *privacy_suite(void);
+Suite *caps_suite(void);
 
 #endif
