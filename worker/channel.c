@@ -1690,8 +1690,9 @@ static void handle_request(const struct chan_req *q)
         hmap_iter_init(&it, &ch->members);
         for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
             struct member *m = e->value;
-            ERR("352", "%s %s %s %s %s H%s :0 %s", ch->name, m->user, m->host, W.cfg->server_name,
-                m->nick, member_prefix(m->modes, q->caps & CAP_MULTI_PREFIX), m->realname);
+            ERR("352", "%s %s %s %s %s H%s%s :0 %s", ch->name, m->user, m->host, W.cfg->server_name,
+                m->nick, m->bot ? "B" : "", member_prefix(m->modes, q->caps & CAP_MULTI_PREFIX),
+                m->realname);
         }
         ERR("315", "%s :End of WHO list", ch->name);
         return;

@@ -414,9 +414,9 @@ static void deliver_to_nick(struct client *t, const struct nick_msg *m)
         whois_reply(t, from, slot, m->from_nick);
         break;
     case TO_NICK_WHO:
-        reply_remote(slot, from, m->from_nick, "352", "* %s %s %s %s %s :0 %s",
+        reply_remote(slot, from, m->from_nick, "352", "* %s %s %s %s %s%s :0 %s",
                      t->user, t->host, W.cfg->server_name, t->nick, t->away ? "G" : "H",
-                     t->realname);
+                     t->bot ? "B" : "", t->realname);
         reply_remote(slot, from, m->from_nick, "315", "%s :End of WHO list", t->nick);
         break;
     }
