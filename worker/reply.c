@@ -94,7 +94,7 @@ void send_welcome(struct client *c)
     reply(c, "001", ":Welcome to the %s IRC Network %s", cfg->network_name, prefix);
     reply(c, "002", ":Your host is %s, running version parlor-%s", cfg->server_name, PARLOR_VERSION);
     reply(c, "003", ":This server is a prefork IRC server with %d workers", W.nworkers);
-    reply(c, "004", "%s parlor-%s i biklmnotv", cfg->server_name, PARLOR_VERSION);
+    reply(c, "004", "%s parlor-%s iB biklmnotv", cfg->server_name, PARLOR_VERSION);
     /* ISUPPORT: only what is implemented. */
     reply(c, "005", "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:%d CHANMODES=b,k,l,imnt "
           "CHANNELLEN=%d CHANTYPES=# KICKLEN=390 LINELEN=%d MAXLIST=b:%d MODES=4 NETWORK=%s "
