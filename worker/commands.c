@@ -358,7 +358,8 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
             char prefix[256];
             client_prefix(c, prefix, sizeof prefix);
             struct msgline ml = { .time = W.now, .msgid = msgid, .ctags = ctags, .source = prefix,
-                                  .command = cmd, .target = t, .text = NULL };
+                                  .command = cmd, .target = t, .text = NULL,
+                                  .account = c->account, .bot = c->bot };
             send_msgline(c, &ml);
         }
     }

@@ -173,12 +173,21 @@ void send_msgline(struct client *c, const struct msgline *m)
     client_send(c, line, n);
 }
 
+/* A client's own message back to it: with its own account and bot tags. */
+static void send_own(struct client *c, const struct msgline *m)
+{
+    struct msgline own = *m;
+    own.account = c->account;
+    own.bot = c->bot;
+    send_msgline(c, &own);
+}
+
 void send_echo(int slot, uint64_t client, const struct msgline *m)
 {
     if (slot == W.slot) {
         struct client *c = client_by_id(client);
         if (c && (c->caps & CAP_ECHO_MESSAGE))
-            send_msgline(c, m);
+            send_own(c, m);
         return;
     }
     struct buf *b = peer_buf(slot);
@@ -227,5 +236,5 @@ void echo_unstored(struct client *c, const char *cmd, const char *target, const 
     store_new_msgid(msgid);
     struct msgline ml = { .time = W.now, .msgid = msgid, .ctags = c->pending_ctags,
                           .source = prefix, .command = cmd, .target = target, .text = text };
-    send_msgline(c, &ml);
+    send_own(c, &ml);
 }

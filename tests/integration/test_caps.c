@@ -188,7 +188,7 @@ START_TEST(test_account_notify_account_tag_and_extended_join_with_an_account)
     it_server_expect_log(&s, "store: connected to PostgreSQL", s.nworkers, IT_TIMEOUT_MS);
     char room[32];
     it_name_owned_by("#acct", 1, 2, room, sizeof room);
-    struct it_client *u = user(&s, 0, "logger", "account-notify");
+    struct it_client *u = user(&s, 0, "logger", "account-notify account-tag echo-message");
     struct it_client *w = user(&s, 1, "tagseer", "account-notify account-tag extended-join");
     struct it_client *plain = user(&s, 1, "untagged", "");
     it_join(w, room, NULL);
@@ -203,6 +203,7 @@ START_TEST(test_account_notify_account_tag_and_extended_join_with_an_account)
     char re[160];
     snprintf(re, sizeof re, "^@account=logger :logger![^ ]+ PRIVMSG %s :tagged$", room);
     it_expect_re(w, re);
+    it_expect_re(u, re);                                      /* its echo too */
     snprintf(re, sizeof re, "^:logger![^ ]+ PRIVMSG %s :tagged$", room);
     it_expect_re(plain, re);
     it_send(u, "PRIVMSG tagseer :private");
