@@ -571,6 +571,8 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
         m->bot = ev->bot;
         join_deliver(ch, ev);
         if (ev->slot == W.slot) {
+            if (m->local)
+                user_joined(m->local, m);     /* a change made while the JOIN was on its way */
             if (m->local) {
                 if (ch->topic[0])
                     topic_reply(ch, W.slot, ev->client, ev->nick);

@@ -80,14 +80,36 @@ static void tell(struct client *x, const struct user_update *u)
     buf_free(&b);
 }
 
-static void member_update(struct member *m, const struct user_update *u)
+/* The field of a member record that `what` is about (NULL: bot). */
+static char *member_field(struct member *m, int what, size_t *cap)
 {
-    switch (u->what) {
-    case USER_AWAY: snprintf(m->away, sizeof m->away, "%s", u->value); break;
-    case USER_ACCOUNT: snprintf(m->account, sizeof m->account, "%s", u->account); break;
-    case USER_SETNAME: snprintf(m->realname, sizeof m->realname, "%s", u->value); break;
-    case USER_BOT: m->bot = u->bot; break;
+    switch (what) {
+    case USER_AWAY: *cap = sizeof m->away; return m->away;
+    case USER_ACCOUNT: *cap = sizeof m->account; return m->account;
+    case USER_SETNAME: *cap = sizeof m->realname; return m->realname;
+    default: *cap = 0; return NULL;
     }
+}
+
+/* Returns whether the record changed. */
+static bool member_update(struct member *m, const struct user_update *u)
+{
+    size_t cap;
+    char *field = member_field(m, u->what, &cap);
+    if (!field) {
+        bool changed = m->bot != u->bot;
+        m->bot = u->bot;
+        return changed;
+    }
+    const char *v = u->what == USER_ACCOUNT ? u->account : u->value;
+    size_t n = strlen(v);
+    if (n > cap - 1)
+        n = cap - 1;
+    if (strlen(field) == n && memcmp(field, v, n) == 0)
+        return false;
+    memcpy(field, v, n);
+    field[n] = '\0';
+    return true;
 }
 
 /* Does local client x share a room with `client`? */
@@ -100,9 +122,10 @@ static bool shares_room(const struct client *x, uint64_t client)
 }
 
 /* Update every member record of the user here and tell the local clients
- * that share a room with it (each once; never the user itself, which its
- * own worker tells in user_changed).  Telling a client may close another
- * (sendq) and so change the rooms: the recipients are collected first. */
+ * that share a room where it changed (each once; never the user itself,
+ * which its own worker tells in user_changed).  Telling a client may close
+ * another (sendq) and so change the rooms: the recipients are collected
+ * first. */
 static void apply_members(const struct user_update *u)
 {
     uint32_t cap = cap_for(u->what);
@@ -113,9 +136,8 @@ static void apply_members(const struct user_update *u)
     for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
         struct channel *ch = e->value;
         struct member *m = chan_member_id(ch, u->client);
-        if (!m)
+        if (!m || !member_update(m, u))
             continue;
-        member_update(m, u);
         for (int i = 0; cap && i < ch->nlocal; i++) {
             struct client *x = ch->local[i]->local;
             if (x && x->id != u->client && (x->caps & cap))
@@ -184,7 +206,9 @@ static void handle(const struct user_update *u, int flags)
         monitor_watchers(u->nick, to_watchers, (void *)u);
 }
 
-void user_changed(struct client *c, int what)
+/* Send the change to every worker concerned and apply it here; `announce`:
+ * also to the user itself and to MONITOR watchers. */
+static void propagate(struct client *c, int what, bool announce)
 {
     if (!c->registered)
         return;                        /* nobody sees it yet; JOIN and WHOIS carry it later */
@@ -205,7 +229,7 @@ void user_changed(struct client *c, int what)
                 to[m->slot] = true;
         }
     }
-    int nick_owner = owner_of(c->nick);
+    int nick_owner = announce ? owner_of(c->nick) : -1;
     for (int s = 0; s < W.nworkers; s++) {
         int flags = (to[s] ? USER_F_MEMBERS : 0) | (s == nick_owner ? USER_F_WATCHERS : 0);
         if (!flags || s == W.slot)
@@ -217,10 +241,34 @@ void user_changed(struct client *c, int what)
     /* The user itself hears of its account and realname (not of its away
      * state: 305/306 say that), first: it is the answer to what it did. */
     uint64_t id = c->id;
-    if ((what == USER_ACCOUNT || what == USER_SETNAME) && (c->caps & cap_for(what)))
+    if (announce && (what == USER_ACCOUNT || what == USER_SETNAME) && (c->caps & cap_for(what)))
         tell(c, &u);
     if (client_by_id(id) == c && !c->closing)
         handle(&u, USER_F_MEMBERS | (nick_owner == W.slot ? USER_F_WATCHERS : 0));
+}
+
+void user_changed(struct client *c, int what)
+{
+    propagate(c, what, true);
+}
+
+/* The JOIN carried the state the user had when it asked; a change made
+ * while the JOIN was on its way reached the workers of its other rooms
+ * only: the new room's members get it now (where it already arrived,
+ * member_update finds nothing changed and nobody is told twice). */
+void user_joined(struct client *c, struct member *m)
+{
+    static const int whats[] = { USER_AWAY, USER_ACCOUNT, USER_SETNAME };
+    for (size_t i = 0; i < sizeof whats / sizeof whats[0]; i++) {
+        size_t cap;
+        const char *have = member_field(m, whats[i], &cap);
+        const char *want = whats[i] == USER_AWAY ? (c->away ? c->away : "")
+                         : whats[i] == USER_ACCOUNT ? c->account : c->realname;
+        if (strncmp(have, want, cap - 1) != 0)
+            propagate(c, whats[i], false);
+    }
+    if (m->bot != c->bot)
+        propagate(c, USER_BOT, false);
 }
 
 void user_handle_frame(const char *payload, size_t len)

@@ -513,6 +513,9 @@ void history_private_key(const char *account, uint64_t client, const char *peer_
 enum user_change { USER_AWAY = 1, USER_ACCOUNT, USER_SETNAME, USER_BOT };
 /* c's state changed (c->away, c->account, c->realname or c->bot already set). */
 void user_changed(struct client *c, int what);
+/* Our client's JOIN came back as member m: a change made meanwhile goes to
+ * that room's members too (channel.c; may deliver lines, never frees). */
+void user_joined(struct client *c, struct member *m);
 void user_handle_frame(const char *payload, size_t len);
 /* ":nick!user@host AWAY :text" (or without text) for a client with `caps`,
  * with the tags it gets; appended to out. */

@@ -139,6 +139,30 @@ START_TEST(test_away_notify_and_extended_join_reach_members_on_another_worker)
 }
 END_TEST
 
+/* AWAY sent right behind a JOIN to a room owned by the other worker: the
+ * JOIN carries the state of before, the change reaches the room anyway. */
+START_TEST(test_a_change_made_while_a_join_is_on_its_way_reaches_the_new_room)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    char room[32];
+    it_name_owned_by("#race", 1, 2, room, sizeof room);
+    struct it_client *w = user(&s, 1, "racewatch", "away-notify setname");
+    struct it_client *u = user(&s, 0, "racer", "");
+    it_join(w, room, NULL);
+    char burst[256];
+    int n = snprintf(burst, sizeof burst, "JOIN %s\r\nAWAY :racing\r\nSETNAME :Fast One\r\n", room);
+    ck_assert_int_eq(it_send_raw(u, burst, (size_t)n), 0);
+    it_expect_re(w, "^:racer![^ ]+ JOIN ");
+    it_expect_re(w, "^:racer![^ ]+ AWAY :racing$");
+    it_expect_re(w, "^:racer![^ ]+ SETNAME :Fast One$");
+    expect_none_before_pong(w, "racer");
+    it_client_free(u);
+    it_client_free(w);
+    it_server_stop(&s);
+}
+END_TEST
+
 START_TEST(test_setname_reaches_the_user_and_members_on_another_worker)
 {
     struct it_server s;
@@ -414,6 +438,7 @@ Suite *caps_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_cap_ls_and_isupport_advertise_the_capabilities);
     tcase_add_test(tc, test_away_notify_and_extended_join_reach_members_on_another_worker);
+    tcase_add_test(tc, test_a_change_made_while_a_join_is_on_its_way_reaches_the_new_room);
     tcase_add_test(tc, test_setname_reaches_the_user_and_members_on_another_worker);
     tcase_add_test(tc, test_invite_notify_tells_members_with_the_capability);
     tcase_add_test(tc, test_monitor_online_offline_list_status_and_limit_across_workers);
