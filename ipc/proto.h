@@ -104,7 +104,8 @@ enum ipc_type {
                            3 QUERY (to the nick's owner): str nick, u64 client,
                              u32 slot;
                            4 STATUS (owner -> watcher's worker): u64 client,
-                             u8 online, str nick */
+                             u8 online, str nick, u8 answer (1: to ADD or
+                             QUERY, always shown; 0: shown if it changed) */
 };
 
 /* What the master asks workers for (control socket commands). */

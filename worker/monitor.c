@@ -6,9 +6,13 @@
  * MONITOR + sends ADD to each nick's owner, which records the watcher and
  * answers with its status; when a claim or a release changes whether the
  * nick is held, the owner sends STATUS to every watcher's worker, which
- * turns it into 730/731 for clients whose list still has the nick.  The
- * frames go straight onto the mesh links; when an owner restarts, the
- * watchers are announced to it again (monitor_reannounce), quietly.
+ * turns it into 730/731 for clients whose list still has the nick (a
+ * change is shown only if it differs from what the client was told last).
+ * The frames go straight onto the mesh links.  When an owner restarts, the
+ * watchers are announced to it again (monitor_reannounce), quietly, and
+ * once every worker has re-announced its nicks the owner sends each
+ * watcher the status of its nicks (monitor_synced): a nick whose holder
+ * died with the owner is told offline then.
  *
  * A nick counts as online from the moment a connection holds it (also
  * before that connection has finished registering). */
@@ -42,7 +46,7 @@ static struct hmap *table(void)
 
 /* ---- at the nick's owner ---- */
 
-static void send_status(int slot, uint64_t client, bool online, const char *nick);
+static void send_status(int slot, uint64_t client, bool online, const char *nick, bool answer);
 
 static void watch_add(const char *nick, uint64_t client, int slot)
 {
@@ -91,7 +95,19 @@ static void tell_all(const char *nick, bool online)
 {
     struct watch *w = hmap_get_name(table(), nick);
     for (int i = 0; w && i < w->n; i++)
-        send_status(w->w[i].slot, w->w[i].client, online, nick);
+        send_status(w->w[i].slot, w->w[i].client, online, nick, false);
+}
+
+void monitor_synced(void)
+{
+    struct hmap_iter it;
+    hmap_iter_init(&it, table());
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct watch *w = e->value;
+        bool online = nick_holder_slot(e->name) >= 0;
+        for (int i = 0; i < w->n; i++)
+            send_status(w->w[i].slot, w->w[i].client, online, e->name, false);
+    }
 }
 
 void monitor_nick_online(const char *nick)
@@ -151,12 +167,12 @@ void monitor_watchers(const char *nick, monitor_send_fn *fn, void *arg)
 static int list_find(const struct client *c, const char *nick)
 {
     for (int i = 0; i < c->nmonitors; i++)
-        if (irc_casecmp(c->monitors[i], nick) == 0)
+        if (irc_casecmp(c->monitors[i].nick, nick) == 0)
             return i;
     return -1;
 }
 
-static void handle_status(uint64_t client, bool online, const char *nick)
+static void handle_status(uint64_t client, bool online, const char *nick, bool answer)
 {
     struct client *c = client_by_id(client);
     if (!c || c->closing || !c->registered)
@@ -164,13 +180,17 @@ static void handle_status(uint64_t client, bool online, const char *nick)
     int i = list_find(c, nick);
     if (i < 0)
         return;                        /* removed meanwhile */
-    reply(c, online ? "730" : "731", ":%s", c->monitors[i]);
+    struct monitor_entry *me = &c->monitors[i];
+    if (!answer && me->online == online)
+        return;
+    me->online = online;
+    reply(c, online ? "730" : "731", ":%s", me->nick);
 }
 
-static void send_status(int slot, uint64_t client, bool online, const char *nick)
+static void send_status(int slot, uint64_t client, bool online, const char *nick, bool answer)
 {
     if (slot == W.slot) {
-        handle_status(client, online, nick);
+        handle_status(client, online, nick, answer);
         return;
     }
     struct buf *b = peer_buf(slot);
@@ -181,6 +201,7 @@ static void send_status(int slot, uint64_t client, bool online, const char *nick
     ipc_put_u64(b, client);
     ipc_put_u8(b, online);
     ipc_put_cstr(b, nick);
+    ipc_put_u8(b, answer);
     ipc_end(b, f);
 }
 
@@ -194,7 +215,7 @@ static void to_owner(int kind, const char *nick, uint64_t client, bool quiet)
         else if (kind == MON_DEL)
             watch_del(nick, client);
         if (kind != MON_DEL && !quiet)
-            handle_status(client, nick_holder_slot(nick) >= 0, nick);
+            handle_status(client, nick_holder_slot(nick) >= 0, nick, true);
         return;
     }
     struct buf *b = peer_buf(owner);
@@ -220,8 +241,9 @@ void monitor_handle_frame(int from_slot, const char *payload, size_t len)
         uint64_t client = ipc_get_u64(&r);
         bool online = ipc_get_u8(&r);
         const char *nick = ipc_get_str(&r, NULL);
+        bool answer = ipc_get_u8(&r);
         if (!r.err)
-            handle_status(client, online, nick);
+            handle_status(client, online, nick, answer);
         return;
     }
     const char *nick = ipc_get_str(&r, NULL);
@@ -238,7 +260,7 @@ void monitor_handle_frame(int from_slot, const char *payload, size_t len)
     else if (kind == MON_DEL)
         watch_del(nick, client);
     if (kind != MON_DEL && !quiet)
-        send_status(slot, client, nick_holder_slot(nick) >= 0, nick);
+        send_status(slot, client, nick_holder_slot(nick) >= 0, nick, true);
 }
 
 void monitor_reannounce(int slot)
@@ -248,15 +270,15 @@ void monitor_reannounce(int slot)
     for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
         struct client *c = e->value;
         for (int i = 0; !c->closing && i < c->nmonitors; i++)
-            if (owner_of(c->monitors[i]) == slot)
-                to_owner(MON_ADD, c->monitors[i], c->id, true);
+            if (owner_of(c->monitors[i].nick) == slot)
+                to_owner(MON_ADD, c->monitors[i].nick, c->id, true);
     }
 }
 
 void monitor_client_gone(struct client *c)
 {
     for (int i = 0; i < c->nmonitors; i++)
-        to_owner(MON_DEL, c->monitors[i], c->id, false);
+        to_owner(MON_DEL, c->monitors[i].nick, c->id, false);
     free(c->monitors);
     c->monitors = NULL;
     c->nmonitors = 0;
@@ -269,8 +291,8 @@ static void list_del(struct client *c, const char *nick)
     int i = list_find(c, nick);
     if (i < 0)
         return;
-    to_owner(MON_DEL, c->monitors[i], c->id, false);
-    memmove(c->monitors[i], c->monitors[i + 1],
+    to_owner(MON_DEL, c->monitors[i].nick, c->id, false);
+    memmove(&c->monitors[i], &c->monitors[i + 1],
             (size_t)(c->nmonitors - i - 1) * sizeof c->monitors[0]);
     c->nmonitors--;
 }
@@ -292,7 +314,9 @@ static void cmd_add(struct client *c, char *targets)
             c->monitors = malloc(MONITOR_MAX * sizeof c->monitors[0]);
             PARLOR_ASSERT(c->monitors != NULL);
         }
-        snprintf(c->monitors[c->nmonitors++], sizeof c->monitors[0], "%s", t);
+        struct monitor_entry *me = &c->monitors[c->nmonitors++];
+        snprintf(me->nick, sizeof me->nick, "%s", t);
+        me->online = -1;
         label_note_nick(t);
         to_owner(MON_ADD, t, c->id, false);
     }
@@ -304,12 +328,12 @@ static void cmd_list(struct client *c)
     char line[420];
     size_t n = 0;
     for (int i = 0; i < c->nmonitors; i++) {
-        size_t l = strlen(c->monitors[i]);
+        size_t l = strlen(c->monitors[i].nick);
         if (n && n + 1 + l > 400) {
             reply(c, "732", ":%.*s", (int)n, line);
             n = 0;
         }
-        n += (size_t)snprintf(line + n, sizeof line - n, "%s%s", n ? "," : "", c->monitors[i]);
+        n += (size_t)snprintf(line + n, sizeof line - n, "%s%s", n ? "," : "", c->monitors[i].nick);
     }
     if (n)
         reply(c, "732", ":%.*s", (int)n, line);
@@ -337,15 +361,15 @@ void monitor_command(struct client *c, struct irc_msg *m)
     }
     case 'C':
         while (c->nmonitors)
-            list_del(c, c->monitors[c->nmonitors - 1]);
+            list_del(c, c->monitors[c->nmonitors - 1].nick);
         break;
     case 'L':
         cmd_list(c);
         break;
     case 'S':
         for (int i = 0; i < c->nmonitors; i++) {
-            label_note_nick(c->monitors[i]);
-            to_owner(MON_QUERY, c->monitors[i], c->id, false);
+            label_note_nick(c->monitors[i].nick);
+            to_owner(MON_QUERY, c->monitors[i].nick, c->id, false);
         }
         break;
     default:

@@ -123,9 +123,16 @@ struct client {
     struct client_invite *invites;      /* operators' invitations to this connection */
     int ninvites;
     bool bot;                      /* user mode +B (bot-mode) */
-    char (*monitors)[IRC_NICK_MAX + 1]; /* MONITOR list (worker/monitor.c) */
+    struct monitor_entry *monitors;/* MONITOR list (worker/monitor.c) */
     int nmonitors;
     struct client *next_dirty;
+};
+
+/* A nick a client monitors, and whether it was last told it is online
+ * (-1: not told yet).  Owned by its client. */
+struct monitor_entry {
+    char nick[IRC_NICK_MAX + 1];
+    signed char online;
 };
 
 /* An operator's INVITE that reached this connection: lets it past +i, +l
@@ -534,6 +541,9 @@ void monitor_nick_offline(const char *nick);
 /* Worker `slot` died / restarted (watchers of ours go to its nicks again). */
 void monitor_forget_slot(int slot);
 void monitor_reannounce(int slot);
+/* This worker (restarted) has every worker's re-announcement: tell each
+ * watcher the status of its nicks where it changed (outbox.c). */
+void monitor_synced(void);
 void monitor_handle_frame(int from_slot, const char *payload, size_t len);
 /* At a nick's owner: send a user-state frame (userstate.c) to every worker
  * with clients monitoring `nick`, with their ids. */

@@ -49,7 +49,7 @@ mesh = {
                        + s('acct') + s('gone') + u8(1) + u32(1) + u64(CLIENT)),
     # worker/monitor.c: ADD (to the owner of "bob") and STATUS (to a watcher)
     'monitor_add': frame(52, u8(1) + s('bob') + u64(OTHER) + u32(1) + u8(0)),
-    'monitor_status': frame(52, u8(4) + u64(CLIENT) + u8(1) + s('alice')),
+    'monitor_status': frame(52, u8(4) + u64(CLIENT) + u8(1) + s('alice') + u8(1)),
 }
 
 plain = {

@@ -11,6 +11,7 @@
 #include "tests/integration/pg.h"
 #include "tests/integration/suites.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +334,50 @@ START_TEST(test_monitor_online_offline_list_status_and_limit_across_workers)
 }
 END_TEST
 
+/* The owner of the monitored nicks is killed: its replacement learns the
+ * watchers again, tells them the nick held on the dead worker is offline
+ * (and nothing about the one held elsewhere), and goes on from there. */
+START_TEST(test_monitor_survives_the_restart_of_the_nicks_owner)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    char gone[32], stays[32];
+    it_name_owned_by("gone", 0, 2, gone, sizeof gone);
+    it_name_owned_by("stays", 0, 2, stays, sizeof stays);
+    struct it_client *w = user(&s, 1, "survivor", "");
+    struct it_client *a = user(&s, 0, gone, "");
+    struct it_client *b = user(&s, 1, stays, "");
+    it_send(w, "MONITOR + %s,%s", gone, stays);
+    it_expect_numeric(w, "730");
+    it_expect_numeric(w, "730");
+
+    pid_t victim = a->worker_pid, now[2];
+    ck_assert_int_eq(kill(victim, SIGKILL), 0);
+    it_server_expect_workers_replaced(&s, &victim, 1, now, 2, 15000);
+    char re[160];
+    snprintf(re, sizeof re, " 73[01] survivor :(%s|%s)$", gone, stays);
+    const char *l = it_wait_re(w, re, 15000);
+    if (!l)
+        it_fail(w, "no news of %s after its worker died", gone);
+    if (!strstr(l, " 731 ") || !strstr(l, gone))
+        it_fail(w, "first news after the restart: %s", l);
+
+    /* The new owner knows the watcher: both directions are told. */
+    it_send(b, "QUIT :bye");
+    snprintf(re, sizeof re, " 73[01] survivor :%s$", stays);
+    l = it_expect_re(w, re);
+    ck_assert_msg(strstr(l, " 731 "), "expected 731 for %s: %s", stays, l);
+    struct it_client *again = user(&s, 1, gone, "");
+    snprintf(re, sizeof re, " 730 survivor :%s$", gone);
+    it_expect_re(w, re);
+    it_client_free(again);
+    it_client_free(b);
+    it_client_free(a);
+    it_client_free(w);
+    it_server_stop(&s);
+}
+END_TEST
+
 /* extended-monitor: AWAY and SETNAME of a monitored nick that shares no
  * room, for clients with the capability (and the one for the kind). */
 START_TEST(test_extended_monitor_tells_watchers_that_share_no_room)
@@ -442,6 +487,7 @@ Suite *caps_suite(void)
     tcase_add_test(tc, test_setname_reaches_the_user_and_members_on_another_worker);
     tcase_add_test(tc, test_invite_notify_tells_members_with_the_capability);
     tcase_add_test(tc, test_monitor_online_offline_list_status_and_limit_across_workers);
+    tcase_add_test(tc, test_monitor_survives_the_restart_of_the_nicks_owner);
     tcase_add_test(tc, test_extended_monitor_tells_watchers_that_share_no_room);
     tcase_add_test(tc, test_bot_mode_whois_and_bot_tag);
     tcase_add_test(tc, test_no_implicit_names_skips_names_after_join_only);
