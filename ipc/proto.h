@@ -101,6 +101,22 @@ enum ipc_type {
                            given up (worker/whowas.c) */
     IPC_P_WALLOPS,      /* str line: a WALLOPS line for every local +w client
                            (worker/oper.c) */
+    IPC_P_USER,         /* a user's state changed (worker/userstate.c): u8 what,
+                           u8 flags (1 members: update the rooms' members and
+                           tell those sharing a room; 2 watchers: at the nick's
+                           owner, pass it on to MONITOR watchers), u64 client,
+                           str nick, str user, str host, str account, str value
+                           (away text or realname), u8 bot, u32 n, n x u64
+                           watcher client ids on the receiving worker */
+    IPC_P_MONITOR,      /* MONITOR (worker/monitor.c): u8 kind, then by kind:
+                           1 ADD (to the nick's owner): str nick, u64 client,
+                             u32 slot, u8 quiet (no STATUS answer);
+                           2 DEL (to the nick's owner): str nick, u64 client;
+                           3 QUERY (to the nick's owner): str nick, u64 client,
+                             u32 slot;
+                           4 STATUS (owner -> watcher's worker): u64 client,
+                             u8 online, str nick, u8 answer (1: to ADD or
+                             QUERY, always shown; 0: shown if it changed) */
 };
 
 /* What the master asks workers for (control socket commands). */

@@ -387,6 +387,7 @@ static void login_ok(struct client *c, struct account_state *st, enum how how, c
 {
     snprintf(c->account, sizeof c->account, "%s", name);
     session_account(c);
+    user_changed(c, USER_ACCOUNT);     /* account-notify (nothing before registration) */
     log_info("account: %s (%s:%d) logged in as %s via %s", c->nick, c->ip, c->port, name,
              how_name[how]);
     if (st->guarding && irc_casecmp(st->guard, name) == 0)

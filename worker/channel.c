@@ -25,7 +25,7 @@
 #include "worker/store.h"
 #include "worker/worker_int.h"
 
-enum ev_kind { EV_JOIN = 1, EV_PART, EV_KICK, EV_QUIT, EV_NICK, EV_MODE, EV_TOPIC, EV_MSG };
+enum ev_kind { EV_JOIN = 1, EV_PART, EV_KICK, EV_QUIT, EV_NICK, EV_MODE, EV_TOPIC, EV_MSG, EV_INVITE };
 
 struct chan_event {
     int kind;
@@ -36,7 +36,9 @@ struct chan_event {
     uint64_t client;
     int slot;
     const char *user, *host, *realname;
-    const char *account;          /* EV_JOIN: the joiner's, "" if none */
+    const char *account;          /* the subject's, "" if none */
+    const char *away;             /* EV_JOIN: the joiner's away message, "" if here */
+    bool bot;                     /* EV_JOIN: the joiner has user mode +B */
     unsigned modes;
     const char *a1, *a2;
     const char *msgid, *ctags;    /* EV_MSG */
@@ -219,7 +221,7 @@ struct line {
     const char *actor;             /* nick!user@host of whoever caused it */
     struct msgline m;
     char text[1100];               /* the line body for non-message events */
-    struct buf form[3];
+    struct buf form[MSGLINE_FORMS];
 };
 
 static void line_init(struct line *l, double time, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -232,7 +234,7 @@ static void line_init(struct line *l, double time, const char *fmt, ...)
     va_end(ap);
     memset(&l->m, 0, sizeof l->m);
     l->m.time = time;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < MSGLINE_FORMS; i++)
         buf_init(&l->form[i]);
 }
 
@@ -241,13 +243,13 @@ static void line_init_msg(struct line *l, const struct msgline *m)
     l->actor = NULL;
     l->text[0] = '\0';
     l->m = *m;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < MSGLINE_FORMS; i++)
         buf_init(&l->form[i]);
 }
 
 static void line_free(struct line *l)
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < MSGLINE_FORMS; i++)
         buf_free(&l->form[i]);
 }
 
@@ -272,14 +274,11 @@ static void line_send_form(struct line *l, struct client *c)
 {
     if (!l->text[0] && !l->m.text && !(c->caps & CAP_MESSAGE_TAGS))
         return;                        /* TAGMSG only for message-tags clients */
-    int form = msgline_form(c->caps);
+    int form = msgline_form_for(c->caps, l->m.account);
     struct buf *b = &l->form[form];
     if (!b->len) {
         if (l->text[0]) {
-            if (form > 0) {
-                char tag[64];
-                buf_append(b, tag, format_time_tag(l->m.time, tag, sizeof tag));
-            }
+            msgline_tags(b, &l->m, form);
             buf_append_str(b, l->text);
             buf_append_str(b, "\r\n");
         } else {
@@ -499,6 +498,67 @@ static void channel_save(struct channel *ch);
 static void ban_write(struct channel *ch, const char *mask, const char *by, bool add);
 static void load_extras(struct channel *ch);
 
+/* The tags a subject's line carries: its account (account-tag) and bot
+ * mode (bot tag); m is the subject's member, or NULL. */
+static void line_subject(struct line *l, const struct chan_event *ev, const struct member *m)
+{
+    l->actor = ev->source;
+    l->m.account = ev->account;
+    l->m.bot = m && m->bot;
+}
+
+/* A JOIN to our members: with account and realname to extended-join
+ * clients, then the joiner's away message to away-notify clients. */
+static void join_deliver(struct channel *ch, const struct chan_event *ev)
+{
+    struct line plain, ext;
+    line_init(&plain, ev->time, ":%s JOIN %s", ev->source, ch->name);
+    line_init(&ext, ev->time, ":%s JOIN %s %s :%s", ev->source, ch->name,
+              ev->account[0] ? ev->account : "*", ev->realname);
+    line_subject(&plain, ev, NULL);
+    line_subject(&ext, ev, NULL);
+    plain.m.bot = ext.m.bot = ev->bot;
+    for (int i = 0; i < ch->nlocal; i++) {
+        struct client *x = ch->local[i]->local;
+        if (x)
+            line_send((x->caps & CAP_EXTENDED_JOIN) ? &ext : &plain, x);
+    }
+    line_free(&plain);
+    line_free(&ext);
+    if (!ev->away[0])
+        return;
+    for (int i = 0; i < ch->nlocal; i++) {
+        struct client *x = ch->local[i]->local;
+        if (!x || !(x->caps & CAP_AWAY_NOTIFY) || ch->local[i]->client == ev->client)
+            continue;
+        struct buf b = BUF_INIT;
+        user_away_line(&b, x->caps, ev->source, ev->account, ev->bot, ev->away);
+        bool was = W.unsolicited;
+        W.unsolicited = true;
+        client_send(x, b.data, b.len);
+        W.unsolicited = was;
+        buf_free(&b);
+    }
+}
+
+/* invite-notify: an INVITE is shown to the members that asked for it (in
+ * a +i room only to its operators), not to the inviter, who gets 341. */
+static void invite_notify(struct channel *ch, const struct chan_event *ev)
+{
+    struct line l;
+    line_init(&l, ev->time, ":%s INVITE %s %s", ev->source, ev->a1, ch->name);
+    line_subject(&l, ev, chan_member_id(ch, ev->client));
+    for (int i = 0; i < ch->nlocal; i++) {
+        struct member *lm = ch->local[i];
+        struct client *x = lm->local;
+        if (!x || !(x->caps & CAP_INVITE_NOTIFY) || lm->client == ev->client ||
+            (ch->mode_i && !(lm->modes & MEMBER_OP)))
+            continue;
+        line_send(&l, x);
+    }
+    line_free(&l);
+}
+
 /* Apply one event to our copy of the channel and deliver it to our members.
  * Never frees the channel; callers use chan_maybe_drop() afterwards. */
 static void apply_event(struct channel *ch, const struct chan_event *ev)
@@ -515,17 +575,17 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
             return;
         m = member_add(ch, ev->nick, ev->account, ev->user, ev->host, ev->realname, ev->client,
                        ev->slot, ev->modes);
-        line_init(&l, ev->time, ":%s JOIN %s", ev->source, ch->name);
-        l.actor = ev->source;
-        for (int i = 0; i < ch->nlocal; i++)
-            if (ch->local[i]->local)
-                line_send(&l, ch->local[i]->local);
-        line_free(&l);
+        snprintf(m->away, sizeof m->away, "%s", ev->away);
+        m->bot = ev->bot;
+        join_deliver(ch, ev);
         if (ev->slot == W.slot) {
+            if (m->local)
+                user_joined(m->local, m);     /* a change made while the JOIN was on its way */
             if (m->local) {
                 if (ch->topic[0])
                     topic_reply(ch, W.slot, ev->client, ev->nick);
-                names_reply(ch, W.slot, ev->client, ev->nick, m->local->caps);
+                if (!(m->local->caps & CAP_NO_IMPLICIT_NAMES))
+                    names_reply(ch, W.slot, ev->client, ev->nick, m->local->caps);
             } else {
                 /* Our client left before its JOIN came back: undo it. */
                 request_leave(ch->name, ev->nick, ev->client);
@@ -542,7 +602,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
             line_init(&l, ev->time, ":%s KICK %s %s :%s", ev->source, ch->name, ev->nick, ev->a1);
         else
             line_init(&l, ev->time, ":%s QUIT :%s", ev->source, ev->a1);
-        l.actor = ev->source;
+        line_subject(&l, ev, ev->kind == EV_KICK ? NULL : m);   /* KICK: the kicker's tags */
         for (int i = 0; i < ch->nlocal; i++) {
             struct client *x = ch->local[i]->local;
             if (!x)
@@ -562,7 +622,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
         const char *newnick = ev->a1;
         snprintf(m->nick, sizeof m->nick, "%s", newnick);
         line_init(&l, ev->time, ":%s NICK :%s", ev->source, newnick);
-        l.actor = ev->source;
+        line_subject(&l, ev, m);
         for (int i = 0; i < ch->nlocal; i++) {
             struct client *x = ch->local[i]->local;
             if (!x || ch->local[i] == m || told_nick_elsewhere(x, ev->client, newnick, ch))
@@ -575,7 +635,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
     case EV_MODE:
         apply_modes(ch, ev->a1, ev->source, ev->time);
         line_init(&l, ev->time, ":%s MODE %s %s", ev->source, ch->name, ev->a1);
-        l.actor = ev->source;
+        line_subject(&l, ev, m);
         break;
     case EV_TOPIC: {
         snprintf(ch->topic, sizeof ch->topic, "%s", ev->a1);
@@ -584,7 +644,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
                  bang ? (int)(bang - ev->source) : (int)strlen(ev->source), ev->source);
         ch->topic_at = ev->time;
         line_init(&l, ev->time, ":%s TOPIC %s :%s", ev->source, ch->name, ev->a1);
-        l.actor = ev->source;
+        line_subject(&l, ev, m);
         break;
     }
     case EV_MSG: {
@@ -606,7 +666,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
             .text = strcmp(ev->a1, "TAGMSG") == 0 ? NULL : ev->a2,
         };
         line_init_msg(&l, &ml);
-        l.actor = ev->source;
+        line_subject(&l, ev, m);
         for (int i = 0; i < ch->nlocal; i++) {
             struct client *x = ch->local[i]->local;
             if (x && ch->local[i]->client != ev->client)
@@ -615,6 +675,9 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
         line_free(&l);
         return;
     }
+    case EV_INVITE:
+        invite_notify(ch, ev);
+        return;
     default:
         return;
     }
@@ -649,6 +712,8 @@ static void encode_event(struct buf *b, struct channel *ch, const struct chan_ev
     ipc_put_cstr(b, ev->account);
     ipc_put_u32(b, (uint32_t)ev->origin_slot);
     ipc_put_u64(b, ev->origin_seq);
+    ipc_put_cstr(b, ev->away);
+    ipc_put_u8(b, ev->bot);
     ipc_end(b, f);
 }
 
@@ -677,6 +742,8 @@ void chan_handle_event(const char *payload, size_t len)
     ev.account = ipc_get_str(&r, NULL);
     ev.origin_slot = (int)ipc_get_u32(&r);
     ev.origin_seq = ipc_get_u64(&r);
+    ev.away = ipc_get_str(&r, NULL);
+    ev.bot = ipc_get_u8(&r);
     if (r.err) {
         log_warn("malformed channel event");
         return;
@@ -738,6 +805,8 @@ static void encode_state(struct buf *b, struct channel *ch, unsigned flags, int 
             ipc_put_u64(b, m->client);
             ipc_put_u32(b, (uint32_t)m->slot);
             ipc_put_u32(b, m->modes);
+            ipc_put_cstr(b, m->away);
+            ipc_put_u8(b, m->bot);
         }
         ipc_put_u8(b, 0);             /* end of members */
         ipc_end(b, f);
@@ -827,11 +896,16 @@ void chan_handle_state(int from_slot, const char *payload, size_t len)
         uint64_t client = ipc_get_u64(&r);
         int slot = (int)ipc_get_u32(&r);
         unsigned mm = ipc_get_u32(&r);
+        const char *away = ipc_get_str(&r, NULL);
+        bool bot = ipc_get_u8(&r);
         /* A re-announcement speaks only for the sender's own members. */
         if (r.err || slot < 0 || slot >= W.nworkers || (reannounce && slot != from_slot))
             continue;
-        if (!chan_member_id(ch, client))
-            member_add(ch, nick, account, user, host, realname, client, slot, mm);
+        if (!chan_member_id(ch, client)) {
+            struct member *m = member_add(ch, nick, account, user, host, realname, client, slot, mm);
+            snprintf(m->away, sizeof m->away, "%s", away);
+            m->bot = bot;
+        }
         n++;
     }
     if (r.err)
@@ -887,6 +961,8 @@ static void fill_subject(struct chan_event *ev, const struct chan_req *q, char *
     ev->host = q->host;
     ev->realname = q->realname;
     ev->account = q->account;
+    ev->away = q->away ? q->away : "";
+    ev->bot = q->bot;
     ev->modes = 0;
     ev->a1 = ev->a2 = "";
     ev->msgid = ev->ctags = "";
@@ -1237,7 +1313,7 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
 /* A copy of a request, owned by its channel's parked list. */
 struct parked_req {
     struct chan_req q;
-    char *strings[11];
+    char *strings[12];
     struct parked_req *next;
 };
 
@@ -1254,7 +1330,8 @@ static struct parked_req *req_copy(const struct chan_req *q)
     PARLOR_ASSERT(p != NULL);
     p->q = *q;
     const char **fields[] = { &p->q.channel, &p->q.nick, &p->q.user, &p->q.host, &p->q.realname,
-                              &p->q.arg1, &p->q.arg2, &p->q.account, &p->q.ctags, &p->q.msgid };
+                              &p->q.arg1, &p->q.arg2, &p->q.account, &p->q.ctags, &p->q.msgid,
+                              &p->q.away };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         p->strings[i] = dup_str(*fields[i]);
         *fields[i] = p->strings[i];
@@ -1652,7 +1729,9 @@ static void handle_request(const struct chan_req *q)
             .text = ch->name, .msgid = "", .ctags = "", .time = W.now, .by_op = by_op,
         };
         nick_route(&nm);
-        return;
+        ev.kind = EV_INVITE;              /* invite-notify */
+        ev.a1 = q->arg1;
+        break;
     }
     case CHAN_NAMES:
         if (ch->mode_s && !me)            /* secret: nothing for non-members */
@@ -1745,6 +1824,8 @@ static void send_request(const struct chan_req *q)
     ipc_put_cstr(&frame, q->ctags);
     ipc_put_cstr(&frame, q->msgid);
     ipc_put_u8(&frame, q->oper);
+    ipc_put_cstr(&frame, q->away);
+    ipc_put_u8(&frame, q->bot);
     ipc_end(&frame, f);
     if (owner == W.slot)                /* ours, before the others re-announced */
         outbox_hold(W.slot, frame.data, frame.len);
@@ -1773,6 +1854,8 @@ void chan_handle_request_frame(const char *payload, size_t len)
     q.ctags = ipc_get_str(&r, NULL);
     q.msgid = ipc_get_str(&r, NULL);
     q.oper = ipc_get_u8(&r);
+    q.away = ipc_get_str(&r, NULL);
+    q.bot = ipc_get_u8(&r);
     q.origin_slot = W.req.slot;           /* 0s unless it came numbered (outbox.c) */
     q.origin_seq = W.req.seq;
     q.mseq = W.req.mseq;
@@ -1795,6 +1878,7 @@ void chan_request(struct client *c, int op, const char *channel, const char *arg
         .arg1 = arg1 ? arg1 : "", .arg2 = arg2 ? arg2 : "",
         .account = c->account, .ctags = c->pending_ctags ? c->pending_ctags : "",
         .oper = c->oper,
+        .away = op == CHAN_JOIN && c->away ? c->away : "", .bot = c->bot,
     };
     char msgid[17] = "";
     if (op == CHAN_MSG)

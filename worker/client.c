@@ -164,6 +164,7 @@ static void client_release(struct client *c, const char *reason)
         nick_release(c->nick, c->id);
         c->got_nick = false;
     }
+    monitor_client_gone(c);
 }
 
 void client_close(struct client *c, const char *reason)

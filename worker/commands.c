@@ -45,20 +45,50 @@ static const struct target_list {
 
 /* Capabilities we really implement; names as in the IRCv3 registry. */
 static const struct { const char *name; uint32_t bit; } caps[] = {
+    { "account-notify", CAP_ACCOUNT_NOTIFY },   /* worker/userstate.c */
+    { "account-tag", CAP_ACCOUNT_TAG },
+    { "away-notify", CAP_AWAY_NOTIFY },         /* worker/userstate.c */
     { "batch", CAP_BATCH },
     { "cap-notify", CAP_CAP_NOTIFY },
+    { "chghost", CAP_CHGHOST },                 /* never sent: see worker/userstate.c */
     { "draft/chathistory", CAP_CHATHISTORY },   /* worker/history.c */
     { "draft/event-playback", CAP_EVENT_PLAYBACK }, /* history holds messages only */
+    { "draft/no-implicit-names", CAP_NO_IMPLICIT_NAMES },
     { "echo-message", CAP_ECHO_MESSAGE },
+    { "extended-join", CAP_EXTENDED_JOIN },
+    { "extended-monitor", CAP_EXTENDED_MONITOR }, /* worker/monitor.c */
+    { "invite-notify", CAP_INVITE_NOTIFY },
     { "labeled-response", CAP_LABELED_RESPONSE },
     { "message-tags", CAP_MESSAGE_TAGS },
     { "multi-prefix", CAP_MULTI_PREFIX },
     { "sasl", CAP_SASL },                  /* "sasl=PLAIN" in CAP LS 302 */
     { "server-time", CAP_SERVER_TIME },
     { "standard-replies", CAP_STANDARD_REPLIES },   /* FAIL/WARN/NOTE are sent to all */
+    { "setname", CAP_SETNAME },                 /* worker/userstate.c */
     { "userhost-in-names", CAP_USERHOST_IN_NAMES },
 };
 #define NCAPS (sizeof caps / sizeof caps[0])
+
+/* CAP LS / LIST: one line, or for a 302 client several ("CAP nick LS *
+ * :...") when the list would not fit in one 512-byte line.  Frees `list`. */
+static void send_cap_list(struct client *c, const char *sub, struct buf *list, bool multiline)
+{
+    enum { CHUNK = 380 };              /* leaves room for the prefix and nick */
+    const char *p = list->data ? list->data : "";
+    size_t left = list->len;
+    while (multiline && left > CHUNK) {
+        size_t n = CHUNK;
+        while (n > 0 && p[n] != ' ')
+            n--;
+        if (n == 0)
+            break;
+        client_sendf(c, ":%s CAP %s %s * :%.*s\r\n", W.cfg->server_name, c->nick, sub, (int)n, p);
+        p += n + 1;
+        left -= n + 1;
+    }
+    client_sendf(c, ":%s CAP %s %s :%.*s\r\n", W.cfg->server_name, c->nick, sub, (int)left, p);
+    buf_free(list);
+}
 
 static void cmd_cap(struct client *c, struct irc_msg *m)
 {
@@ -73,24 +103,20 @@ static void cmd_cap(struct client *c, struct irc_msg *m)
             c->cap_wait = true;
         if (m->nparams > 1 && atoi(m->params[1]) >= 302)
             c->caps |= CAP_CAP_NOTIFY;
-        char list[512] = "";
+        bool v302 = m->nparams > 1 && atoi(m->params[1]) >= 302;
+        struct buf list = BUF_INIT;
         for (size_t i = 0; i < NCAPS; i++) {
-            strcat(list, caps[i].name);
-            if (caps[i].bit == CAP_SASL && m->nparams > 1 && atoi(m->params[1]) >= 302)
-                strcat(list, "=PLAIN");
-            if (i + 1 < NCAPS)
-                strcat(list, " ");
+            buf_appendf(&list, "%s%s", i ? " " : "", caps[i].name);
+            if (caps[i].bit == CAP_SASL && v302)
+                buf_append_str(&list, "=PLAIN");
         }
-        client_sendf(c, ":%s CAP %s LS :%s\r\n", srv, c->nick, list);
+        send_cap_list(c, "LS", &list, v302);
     } else if (strcmp(sub, "LIST") == 0) {
-        char list[512] = "";
+        struct buf list = BUF_INIT;
         for (size_t i = 0; i < NCAPS; i++)
-            if (c->caps & caps[i].bit) {
-                if (list[0])
-                    strcat(list, " ");
-                strcat(list, caps[i].name);
-            }
-        client_sendf(c, ":%s CAP %s LIST :%s\r\n", srv, c->nick, list);
+            if (c->caps & caps[i].bit)
+                buf_appendf(&list, "%s%s", list.len ? " " : "", caps[i].name);
+        send_cap_list(c, "LIST", &list, (c->caps & CAP_CAP_NOTIFY) != 0);
     } else if (strcmp(sub, "REQ") == 0) {
         if (m->nparams < 2) {
             reply(c, "461", "CAP :Not enough parameters");
@@ -222,6 +248,22 @@ static void cmd_away(struct client *c, struct irc_msg *m)
     } else {
         reply(c, "305", ":You are no longer marked as being away");
     }
+    user_changed(c, USER_AWAY);        /* away-notify, extended-monitor */
+}
+
+/* SETNAME :realname (setname): the new realname goes to the rooms' members
+ * on every worker (worker/userstate.c); NAMELEN bytes at most. */
+static void cmd_setname(struct client *c, struct irc_msg *m)
+{
+    const char *name = m->params[0];
+    size_t n = strlen(name);
+    if (!n || n > REALNAME_MAX || !utf8_valid(name, n)) {
+        client_sendf(c, ":%s FAIL SETNAME INVALID_REALNAME :Realname is not valid\r\n",
+                     W.cfg->server_name);
+        return;
+    }
+    snprintf(c->realname, sizeof c->realname, "%s", name);
+    user_changed(c, USER_SETNAME);
 }
 
 /* Split a comma list in place; returns the count (at most max). */
@@ -346,7 +388,8 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
             char prefix[256];
             client_prefix(c, prefix, sizeof prefix);
             struct msgline ml = { .time = W.now, .msgid = msgid, .ctags = ctags, .source = prefix,
-                                  .command = cmd, .target = t, .text = NULL };
+                                  .command = cmd, .target = t, .text = NULL,
+                                  .account = c->account, .bot = c->bot };
             send_msgline(c, &ml);
         }
     }
@@ -397,7 +440,12 @@ static void user_mode(struct client *c, struct irc_msg *m)
             else if (*p == 'o') {
                 if (!plus)                 /* +o only through OPER (ignored, RFC 2812) */
                     oper_drop(c);
-            } else
+            } else if (*p == 'B' && c->bot != plus) {   /* bot-mode (ISUPPORT BOT=B) */
+                c->bot = plus;
+                user_changed(c, USER_BOT);
+            } else if (*p == 'B')
+                continue;
+            else
                 reply(c, "501", ":Unknown MODE flag");
         }
     }
@@ -501,6 +549,7 @@ static const struct command commands[] = {
     { "LIST",     cmd_list,     0, NEED_REG },
     { "LUSERS",   lusers_command, 0, NEED_REG },  /* worker/lusers.c */
     { "MODE",     cmd_mode,     1, NEED_REG },
+    { "MONITOR",  monitor_command, 1, NEED_REG },   /* worker/monitor.c */
     { "MOTD",     cmd_motd,     0, NEED_REG },
     { "NAMES",    cmd_names,    0, NEED_REG },
     { "NICK",     cmd_nick,     0, 0 },
@@ -512,6 +561,7 @@ static const struct command commands[] = {
     { "PONG",     cmd_pong,     0, 0 },
     { "PRIVMSG",  cmd_privmsg,  0, NEED_REG },
     { "QUIT",     cmd_quit,     0, 0 },
+    { "SETNAME",  cmd_setname,  1, NEED_REG },
     { "TAGMSG",   cmd_tagmsg,   1, NEED_REG },
     { "TIME",     cmd_time,     0, NEED_REG },
     { "TOPIC",    cmd_topic,    1, NEED_REG },

@@ -46,6 +46,7 @@ void nick_handle_claim(const char *nick, const char *old, uint64_t client, int s
         send_result(slot, client, false, nick);
         return;
     }
+    bool fresh = !rec || rec->client != client;
     if (!rec) {
         rec = malloc(sizeof *rec);
         PARLOR_ASSERT(rec != NULL);
@@ -55,6 +56,8 @@ void nick_handle_claim(const char *nick, const char *old, uint64_t client, int s
     rec->slot = slot;
     if (!force)
         send_result(slot, client, true, nick);
+    if (fresh && !force)
+        monitor_nick_online(nick);
 }
 
 /* A request to a nick's owner: handled here when we own it (and every
@@ -94,8 +97,10 @@ static void send_claim(const char *nick, const char *old, uint64_t client, bool 
 void nick_handle_release(const char *nick, uint64_t client)
 {
     struct nick_rec *rec = hmap_get_name(&W.nick_owner, nick);
-    if (rec && rec->client == client)
+    if (rec && rec->client == client) {
         free(hmap_del_name(&W.nick_owner, nick));
+        monitor_nick_offline(nick);
+    }
 }
 
 void nick_release(const char *nick, uint64_t client)
@@ -202,6 +207,7 @@ void nick_forget_slot(int slot)
     for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
         struct nick_rec *rec = e->value;
         if (rec->slot == slot) {
+            monitor_nick_offline(e->name);
             free(rec);
             hmap_iter_remove(&it);
         }
@@ -240,6 +246,7 @@ static void encode_to_nick(struct buf *b, int stage, const struct nick_msg *m)
     ipc_put_u64(b, (uint64_t)(m->time * 1000.0));
     ipc_put_u8(b, m->by_op);
     ipc_put_u8(b, m->from_oper);
+    ipc_put_u8(b, m->from_bot);
     ipc_end(b, f);
 }
 
@@ -286,6 +293,8 @@ static void whois_reply(struct client *t, uint64_t from, int slot, const char *n
     }
     if (t->away)
         reply_remote(slot, from, nick, "301", "%s :%s", t->nick, t->away);
+    if (t->bot)                        /* bot-mode */
+        reply_remote(slot, from, nick, "335", "%s :is a bot", t->nick);
     reply_remote(slot, from, nick, "317", "%s %ld %ld :seconds idle, signon time", t->nick,
                  (long)(W.now - t->last_active), (long)t->signon);
     reply_remote(slot, from, nick, "318", "%s :End of WHOIS list", t->nick);
@@ -393,6 +402,7 @@ static void deliver_to_nick(struct client *t, const struct nick_msg *m)
         struct msgline ml = {
             .time = m->time, .msgid = m->msgid, .ctags = m->ctags, .source = m->source,
             .command = m->command, .target = t->nick, .text = m->text,
+            .account = m->from_account, .bot = m->from_bot,
         };
         W.unsolicited = true;
         send_msgline(t, &ml);
@@ -477,6 +487,7 @@ void to_nick(int kind, const char *target, struct client *from, const char *comm
         .command = command ? command : "", .text = text ? text : "",
         .msgid = msgid ? msgid : "", .ctags = ctags ? ctags : "", .time = W.now,
         .from_oper = from->oper,
+        .from_bot = from->bot,
     };
     route(0, &m);
 }
@@ -501,6 +512,7 @@ void nick_handle_frame(const char *payload, size_t len)
     m.time = (double)ipc_get_u64(&r) / 1000.0;
     m.by_op = ipc_get_u8(&r);
     m.from_oper = ipc_get_u8(&r);
+    m.from_bot = ipc_get_u8(&r);
     if (stage > 1 || m.kind < TO_NICK_MSG || m.kind > TO_NICK_KILL)
         r.err = true;
     if (r.err || m.from_slot < 0 || m.from_slot >= W.nworkers) {

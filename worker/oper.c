@@ -80,7 +80,8 @@ static bool host_allowed(const struct client *c, const char *mask)
 
 void oper_user_modes(const struct client *c, char *out, size_t cap)
 {
-    snprintf(out, cap, "+%s%s%s", c->invisible ? "i" : "", c->oper ? "o" : "", c->wallops ? "w" : "");
+    snprintf(out, cap, "+%s%s%s%s", c->invisible ? "i" : "", c->oper ? "o" : "", c->wallops ? "w" : "",
+             c->bot ? "B" : "");
 }
 
 static void become_oper(struct client *c, const char *name)

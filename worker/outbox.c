@@ -244,6 +244,7 @@ static void check_synced(void)
     if (!all)
         log_warn("not every worker re-announced within %.0f s; going on", SYNC_WAIT);
     dispatch_held();
+    monitor_synced();
 }
 
 void outbox_handle_synced(int slot)

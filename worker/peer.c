@@ -69,6 +69,7 @@ static void peer_down(int slot, const char *why, bool ask_relink)
      * must not reach its replacement); the requests among it are kept by
      * worker/outbox.c and sent again. */
     buf_clear(&p->out);
+    monitor_forget_slot(slot);
     nick_forget_slot(slot);
     chan_forget_slot(slot);
     lusers_forget_slot(slot);
@@ -170,6 +171,12 @@ static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
         break;
     case IPC_P_ASK:                    /* worker/ask.c */
         ask_handle_request(slot, payload, len);
+        break;
+    case IPC_P_USER:                   /* worker/userstate.c */
+        user_handle_frame(payload, len);
+        break;
+    case IPC_P_MONITOR:                /* worker/monitor.c */
+        monitor_handle_frame(slot, payload, len);
         break;
     case IPC_P_ANSWER:
         ask_handle_answer(payload, len);
@@ -298,6 +305,7 @@ void peer_attach(int slot, int fd)
     nick_reannounce(slot);
     chan_reannounce(slot);
     lusers_link_up(slot);
+    monitor_reannounce(slot);
     f = ipc_begin(&p->out, IPC_P_SYNCED);
     ipc_end(&p->out, f);
     outbox_link_up(slot);

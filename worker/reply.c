@@ -104,7 +104,7 @@ void send_welcome(struct client *c)
     reply(c, "001", ":Welcome to the %s IRC Network %s", cfg->network_name, prefix);
     reply(c, "002", ":Your host is %s, running version parlor-%s", cfg->server_name, PARLOR_VERSION);
     reply(c, "003", ":This server is a prefork IRC server with %d workers", W.nworkers);
-    reply(c, "004", "%s parlor-%s iow biklmnopstv", cfg->server_name, PARLOR_VERSION);
+    reply(c, "004", "%s parlor-%s iowB biklmnopstv", cfg->server_name, PARLOR_VERSION);
     /* ISUPPORT: only what is implemented. */
     reply(c, "005", "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:%d CHANMODES=b,k,l,imnpst "
           "CHANNELLEN=%d CHANTYPES=# KICKLEN=390 LINELEN=%d MAXLIST=b:%d MODES=4 NETWORK=%s "
@@ -115,6 +115,8 @@ void send_welcome(struct client *c)
           "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,KICK:1,NAMES:1,WHOIS:1 "
           "TOPICLEN=390 UTF8ONLY :are supported by this server", CHATHISTORY_MAX);
     reply(c, "005", "KEYLEN=%d WHOX :are supported by this server", CHAN_KEY_MAX);
+    reply(c, "005", "BOT=B MONITOR=%d NAMELEN=%d :are supported by this server",  /* userstate.c, monitor.c */
+          MONITOR_MAX, REALNAME_MAX);
     lusers_send(c);                     /* worker/lusers.c */
     send_motd(c);
 }
@@ -132,24 +134,41 @@ static bool no_text(const struct msgline *m)
     return !m->text || strcmp(m->command, "TAGMSG") == 0;
 }
 
+int msgline_form_for(uint32_t caps, const char *account)
+{
+    return msgline_form(caps) + ((caps & CAP_ACCOUNT_TAG) && account && account[0] ? 3 : 0);
+}
+
+/* The tags of a relayed line in form `form` (msgline_form_for): the
+ * server's first, then the client-only ones (message-tags, "Client-only
+ * tags"). */
+void msgline_tags(struct buf *b, const struct msgline *m, int form)
+{
+    int base = form % 3;
+    size_t start = b->len;
+    if (base > 0) {
+        char tag[64];
+        size_t tl = format_time_tag(m->time, tag, sizeof tag);   /* "@time=... " */
+        buf_append(b, tag, tl - 1);                              /* without the space */
+        if (base == 2 && m->msgid && m->msgid[0])
+            buf_appendf(b, ";msgid=%s", m->msgid);
+    }
+    if (form >= 3 && m->account && m->account[0])
+        buf_appendf(b, "%saccount=%s", b->len > start ? ";" : "@", m->account);
+    if (base == 2 && m->bot)
+        buf_appendf(b, "%sbot", b->len > start ? ";" : "@");
+    if (m->batch && m->batch[0])     /* batch cap without time tags too (history.c) */
+        buf_appendf(b, "%sbatch=%s", b->len > start ? ";" : "@", m->batch);
+    if (base == 2 && m->ctags && m->ctags[0])
+        buf_appendf(b, "%s%s", b->len > start ? ";" : "@", m->ctags);
+    if (b->len > start)
+        buf_append_byte(b, ' ');
+}
+
 size_t msgline_format(const struct msgline *m, int form, char *out, size_t cap)
 {
     struct buf b = BUF_INIT;
-    if (form > 0) {
-        char tag[64];
-        size_t tl = format_time_tag(m->time, tag, sizeof tag);   /* "@time=... " */
-        buf_append(&b, tag, tl - 1);                              /* without the space */
-        if (form == 2 && m->msgid && m->msgid[0])
-            buf_appendf(&b, ";msgid=%s", m->msgid);
-        if (m->batch && m->batch[0])
-            buf_appendf(&b, ";batch=%s", m->batch);
-        /* The server's tags come first (message-tags, "Client-only tags"). */
-        if (form == 2 && m->ctags && m->ctags[0])
-            buf_appendf(&b, ";%s", m->ctags);
-        buf_append_byte(&b, ' ');
-    } else if (m->batch && m->batch[0]) {
-        buf_appendf(&b, "@batch=%s ", m->batch);   /* batch cap without time tags (history.c) */
-    }
+    msgline_tags(&b, m, form);
     if (!no_text(m))
         buf_appendf(&b, ":%s %s %s :%s\r\n", m->source, m->command, m->target, m->text);
     else
@@ -169,8 +188,17 @@ void send_msgline(struct client *c, const struct msgline *m)
     if (no_text(m) && !(c->caps & CAP_MESSAGE_TAGS))
         return;                          /* TAGMSG only for message-tags clients */
     char line[IRC_TAGS_MAX + IRC_LINE_LIMIT + 600];
-    size_t n = msgline_format(m, msgline_form(c->caps), line, sizeof line);
+    size_t n = msgline_format(m, msgline_form_for(c->caps, m->account), line, sizeof line);
     client_send(c, line, n);
+}
+
+/* A client's own message back to it: with its own account and bot tags. */
+static void send_own(struct client *c, const struct msgline *m)
+{
+    struct msgline own = *m;
+    own.account = c->account;
+    own.bot = c->bot;
+    send_msgline(c, &own);
 }
 
 void send_echo(int slot, uint64_t client, const struct msgline *m)
@@ -178,7 +206,7 @@ void send_echo(int slot, uint64_t client, const struct msgline *m)
     if (slot == W.slot) {
         struct client *c = client_by_id(client);
         if (c && (c->caps & CAP_ECHO_MESSAGE))
-            send_msgline(c, m);
+            send_own(c, m);
         return;
     }
     struct buf *b = peer_buf(slot);
@@ -227,5 +255,5 @@ void echo_unstored(struct client *c, const char *cmd, const char *target, const 
     store_new_msgid(msgid);
     struct msgline ml = { .time = W.now, .msgid = msgid, .ctags = c->pending_ctags,
                           .source = prefix, .command = cmd, .target = target, .text = text };
-    send_msgline(c, &ml);
+    send_own(c, &ml);
 }

@@ -52,7 +52,8 @@ static void who_line(struct buf *out, const struct ask_args *a, const struct who
                      const struct client *t, const char *chan, const char *prefix)
 {
     char flags[16], line[1024];
-    snprintf(flags, sizeof flags, "%c%s%s", t->away ? 'G' : 'H', t->oper ? "*" : "", prefix);
+    snprintf(flags, sizeof flags, "%c%s%s%s", t->away ? 'G' : 'H', t->oper ? "*" : "", prefix,
+             t->bot ? "B" : "");        /* bot-mode: after the prefixes */
     const char *server = W.cfg->server_name;
     if (!o->whox) {
         buf_append(out, line, reply_format(line, sizeof line, a->nick, "352", "%s %s %s %s %s %s :0 %s",

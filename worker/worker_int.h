@@ -60,9 +60,23 @@ enum {
     CAP_LABELED_RESPONSE = 1u << 7,
     CAP_SASL = 1u << 8,
     CAP_CHATHISTORY = 1u << 9,     /* draft/chathistory (worker/history.c) */
+    /* user state notifications (worker/userstate.c, worker/monitor.c) */
+    CAP_ACCOUNT_NOTIFY = 1u << 10,
+    CAP_ACCOUNT_TAG = 1u << 11,
+    CAP_AWAY_NOTIFY = 1u << 12,
+    CAP_CHGHOST = 1u << 13,
+    CAP_EXTENDED_JOIN = 1u << 14,
+    CAP_INVITE_NOTIFY = 1u << 15,
+    CAP_SETNAME = 1u << 16,
+    CAP_EXTENDED_MONITOR = 1u << 17,
+    CAP_NO_IMPLICIT_NAMES = 1u << 18,  /* draft/no-implicit-names */
     CAP_EVENT_PLAYBACK = 1u << 30, /* draft/event-playback */
     CAP_STANDARD_REPLIES = 1u << 31,
 };
+
+#define AWAY_MAX 200               /* ISUPPORT AWAYLEN */
+#define REALNAME_MAX 127           /* ISUPPORT NAMELEN (bytes) */
+#define MONITOR_MAX 100            /* ISUPPORT MONITOR */
 
 /* Member modes in a channel. */
 enum { MEMBER_VOICE = 1u << 0, MEMBER_OP = 1u << 1 };
@@ -120,7 +134,17 @@ struct client {
     int npjoins, pjoins_cap;
     struct client_invite *invites;      /* operators' invitations to this connection */
     int ninvites;
+    bool bot;                      /* user mode +B (bot-mode) */
+    struct monitor_entry *monitors;/* MONITOR list (worker/monitor.c) */
+    int nmonitors;
     struct client *next_dirty;
+};
+
+/* A nick a client monitors, and whether it was last told it is online
+ * (-1: not told yet).  Owned by its client. */
+struct monitor_entry {
+    char nick[IRC_NICK_MAX + 1];
+    signed char online;
 };
 
 /* An operator's INVITE that reached this connection: lets it past +i, +l
@@ -139,6 +163,8 @@ struct member {
     char user[16];
     char host[64];
     char realname[128];
+    char away[AWAY_MAX + 1];       /* "" when here (worker/userstate.c keeps it current) */
+    bool bot;                      /* user mode +B */
     uint64_t client;
     int slot;
     unsigned modes;
@@ -388,9 +414,17 @@ struct msgline {
     const char *source, *command, *target;
     const char *text;              /* NULL for TAGMSG */
     const char *batch;             /* batch reference, or NULL */
+    const char *account;           /* the sender's account (account-tag), "" or NULL */
+    bool bot;                      /* the sender is a bot (bot tag, message-tags clients) */
 };
 /* Which of the three forms a client gets: 0 plain, 1 time, 2 all tags. */
 int msgline_form(uint32_t caps);
+/* The same, plus 3 when the client gets an account tag for a sender
+ * logged in to `account` (account-tag): one of MSGLINE_FORMS forms. */
+#define MSGLINE_FORMS 6
+int msgline_form_for(uint32_t caps, const char *account);
+/* The tags of form `form` ("@time=...;account=x " or nothing), appended to b. */
+void msgline_tags(struct buf *b, const struct msgline *m, int form);
 size_t msgline_format(const struct msgline *m, int form, char *out, size_t cap);
 void send_msgline(struct client *c, const struct msgline *m);
 /* The durable echo of a client's own message (echo-message). */
@@ -428,6 +462,7 @@ struct nick_msg {
     double time;
     bool by_op;                    /* INVITE from a channel operator */
     bool from_oper;                /* the sender is an IRC operator (WHOIS details) */
+    bool from_bot;                 /* the sender has user mode +B */
 };
 /* command/text/msgid/ctags may be NULL (WHOIS); INVITE: text = channel;
  * KILL: text = reason. */
@@ -454,6 +489,8 @@ struct chan_req {
     const char *nick, *user, *host, *realname;
     const char *arg1, *arg2;
     const char *account;           /* the requester's, "" if none */
+    const char *away;              /* CHAN_JOIN: the requester's away message, "" if here */
+    bool bot;                      /* CHAN_JOIN: the requester has user mode +B */
     const char *ctags;             /* client-only tags of a message, "" if none */
     const char *msgid;             /* CHAN_MSG: given by the sender's worker, so a
                                       request sent twice is one message; else "" */
@@ -579,6 +616,43 @@ void history_service_command(struct client *c, const char *verb, char *args);
 void history_private_key(const char *account, uint64_t client, const char *peer_nick,
                          char *out, size_t cap);
 /* ---- end history.c ---- */
+
+/* ---- userstate.c: away, account, realname and bot mode of a user, told to
+ * the members of its rooms on every worker (away-notify, account-notify,
+ * setname) and to those monitoring its nick (extended-monitor) ---- */
+enum user_change { USER_AWAY = 1, USER_ACCOUNT, USER_SETNAME, USER_BOT };
+/* c's state changed (c->away, c->account, c->realname or c->bot already set). */
+void user_changed(struct client *c, int what);
+/* Our client's JOIN came back as member m: a change made meanwhile goes to
+ * that room's members too (channel.c; may deliver lines, never frees). */
+void user_joined(struct client *c, struct member *m);
+void user_handle_frame(const char *payload, size_t len);
+/* ":nick!user@host AWAY :text" (or without text) for a client with `caps`,
+ * with the tags it gets; appended to out. */
+void user_away_line(struct buf *out, uint32_t caps, const char *source, const char *account,
+                    bool bot, const char *away);
+/* ---- end userstate.c ---- */
+
+/* ---- monitor.c: MONITOR and extended-monitor ---- */
+/* MONITOR (command table entry). */
+void monitor_command(struct client *c, struct irc_msg *m);
+/* The client is closing: its MONITOR list is withdrawn. */
+void monitor_client_gone(struct client *c);
+/* At a nick's owner: it is now held (claimed) / no longer held. */
+void monitor_nick_online(const char *nick);
+void monitor_nick_offline(const char *nick);
+/* Worker `slot` died / restarted (watchers of ours go to its nicks again). */
+void monitor_forget_slot(int slot);
+void monitor_reannounce(int slot);
+/* This worker (restarted) has every worker's re-announcement: tell each
+ * watcher the status of its nicks where it changed (outbox.c). */
+void monitor_synced(void);
+void monitor_handle_frame(int from_slot, const char *payload, size_t len);
+/* At a nick's owner: send a user-state frame (userstate.c) to every worker
+ * with clients monitoring `nick`, with their ids. */
+typedef void monitor_send_fn(int slot, const uint64_t *watchers, int n, void *arg);
+void monitor_watchers(const char *nick, monitor_send_fn *fn, void *arg);
+/* ---- end monitor.c ---- */
 
 /* ---- game.c: GameServ, the word-guessing game ---- */
 void game_init(void);             /* after store_init: word lists, open games of dead workers */

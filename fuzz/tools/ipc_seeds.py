@@ -47,6 +47,12 @@ mesh = {
     'fence_ack': frame(45, u64(CLIENT) + u32(5)),
     'game_lookup': frame(46, u8(1) + u64(9) + u32(1) + u8(0) + s('alice')),
     'game_notice': frame(46, u8(6) + u64(CLIENT) + s('your turn')),
+    # worker/userstate.c: AWAY of a member of #room1, to members and watchers
+    'user_away': frame(51, u8(1) + u8(3) + u64(OTHER) + s('alice') + s('a') + s('host')
+                       + s('acct') + s('gone') + u8(1) + u32(1) + u64(CLIENT)),
+    # worker/monitor.c: ADD (to the owner of "bob") and STATUS (to a watcher)
+    'monitor_add': frame(52, u8(1) + s('bob') + u64(OTHER) + u32(1) + u8(0)),
+    'monitor_status': frame(52, u8(4) + u64(CLIENT) + u8(1) + s('alice') + u8(1)),
 }
 
 plain = {

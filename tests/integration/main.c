@@ -33,6 +33,7 @@ static const struct {
     { "oper", oper_suite },
     { "ux", ux_suite },
     { "tags", tags_suite },
+    { "caps", caps_suite },
 };
 
 int main(int argc, char **argv)

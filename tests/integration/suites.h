@@ -23,5 +23,6 @@ Suite *queries_suite(void);
 Suite *oper_suite(void);
 Suite *ux_suite(void);
 Suite *tags_suite(void);
+Suite *caps_suite(void);
 
 #endif

@@ -270,7 +270,7 @@ START_TEST(test_wallops_reaches_plus_w_users_on_every_worker)
 }
 END_TEST
 
-START_TEST(test_welcome_lists_user_modes_o_and_w)
+START_TEST(test_welcome_lists_user_modes_i_o_w_and_b)
 {
     struct it_server s;
     it_server_start(&s, NULL);
@@ -278,7 +278,7 @@ START_TEST(test_welcome_lists_user_modes_o_and_w)
     it_send(c, "NICK modes");
     it_send(c, "USER modes 0 * :m");
     const char *l = it_expect(c, " 004 modes ");
-    ck_assert_msg(strstr(l, " iow ") != NULL, "004 user modes: %s", l);
+    ck_assert_msg(strstr(l, " iowB ") != NULL, "004 user modes: %s", l);
     it_client_free(c);
     it_server_stop(&s);
 }
@@ -404,7 +404,7 @@ Suite *oper_suite(void)
     tcase_add_test(tc, test_three_failed_opers_close_the_connection);
     tcase_add_test(tc, test_kill_same_worker_and_cross_worker);
     tcase_add_test(tc, test_wallops_reaches_plus_w_users_on_every_worker);
-    tcase_add_test(tc, test_welcome_lists_user_modes_o_and_w);
+    tcase_add_test(tc, test_welcome_lists_user_modes_i_o_w_and_b);
     tcase_add_test(tc, test_whois_shows_operators_to_all_and_addresses_to_operators);
     tcase_add_test(tc, test_operator_kicks_in_any_room);
     tcase_add_test(tc, test_reload_adds_an_oper_block);
