@@ -36,11 +36,13 @@ static const struct target_list {
 } target_lists[] = {
     { "JOIN", 0, 1, 64 },
     { "KICK", 1, -1, 8 },
+    { "MODE", 0, -1, 8 },                  /* MODE #a,#b [b]: irssi's sync queries */
     { "NAMES", 0, -1, 8 },
     { "NOTICE", 0, -1, MAX_TARGETS },
     { "PART", 0, -1, 64 },
     { "PRIVMSG", 0, -1, MAX_TARGETS },
     { "TAGMSG", 0, -1, MAX_TARGETS },
+    { "WHO", 0, -1, 8 },                   /* WHO #a,#b [%fields]: one 315 each */
 };
 
 /* Capabilities we really implement; names as in the IRCv3 registry. */
@@ -620,6 +622,11 @@ static bool split_steps(struct client *c, const char *name, const struct irc_msg
         return false;
     int li = tl->list, ki = tl->keys;
     if (li < 0 || li >= m->nparams || !strchr(m->params[li], ','))
+        return false;
+    /* MODE: only the queries (modes, ban list) take several rooms. */
+    if (strcmp(name, "MODE") == 0 &&
+        !(m->nparams == 1 || (m->nparams == 2 && (strcmp(m->params[1], "b") == 0 ||
+                                                  strcmp(m->params[1], "+b") == 0))))
         return false;
     char list[IRC_LINE_LIMIT + 1], keys[IRC_LINE_LIMIT + 1] = "";
     snprintf(list, sizeof list, "%s", m->params[li]);
