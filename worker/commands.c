@@ -374,6 +374,10 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
             chan_request(c, CHAN_MSG, t, cmd, text);
             continue;
         }
+        if (t[0] == '$' && !tagmsg) {          /* $* or $server: operators only */
+            oper_global_message(c, cmd, t, text);
+            continue;
+        }
         if (!irc_nick_valid(t, strlen(t))) {
             if (!notice)
                 reply(c, "401", "%s :No such nick/channel", t);

@@ -576,6 +576,8 @@ void service_notice(struct client *c, const char *service, const char *text);
 void oper_command(struct client *c, struct irc_msg *m);    /* OPER */
 void oper_kill(struct client *c, struct irc_msg *m);       /* KILL */
 void oper_wallops(struct client *c, struct irc_msg *m);    /* WALLOPS */
+/* PRIVMSG/NOTICE $*: an operator's message to everyone (worker/oper.c). */
+void oper_global_message(struct client *c, const char *cmd, const char *target, const char *text);
 /* At the victim's worker: close it with "Killed (killer (reason))". */
 void oper_kill_local(struct client *t, const char *killer, const char *reason);
 /* MODE nick -o. */
