@@ -629,6 +629,14 @@ static void forget_room(struct app *a, const char *room, bool keep_window)
         ui_set_current(a, a->ntargets ? a->targets[0].name : NULL);
 }
 
+/* s, then spaces up to `cols` screen columns (Korean counts two). */
+static const char *pad_cols(const char *s, int cols, char *out, size_t cap)
+{
+    int pad = cols - ui_text_cols(s, strlen(s));
+    snprintf(out, cap, "%s%*s", s, pad > 0 ? pad : 0, "");
+    return out;
+}
+
 /* The next lines go to room's window, when it has one. */
 static void route_room(const char *room)
 {
@@ -847,9 +855,11 @@ static void ui_line_show(struct app *a, struct irc_msg *m)
         char t[600];
         snprintf(t, sizeof t, "%s", m->nparams > 3 ? m->params[3] : "");
         text_sanitize(t);
-        ui_print(a, 0, "-!- %-20s %4s  %s", p1, p2, t);
+        char room[PARLOR_NAME_MAX * 2];
+        ui_print(a, 0, "-!- %s %4s  %s", pad_cols(p1, 20, room, sizeof room), p2, t);
     } else if (strcmp(cmd, "321") == 0) {
-        ui_print(a, 0, "-!- %-20s %4s  %s", "Room", "Users", "Topic");
+        char room[PARLOR_NAME_MAX * 2];
+        ui_print(a, 0, "-!- %s %4s  %s", pad_cols("Room", 20, room, sizeof room), "Users", "Topic");
     } else if (strcmp(cmd, "352") == 0 && m->nparams >= 8) {
         /* 352 me #chan user host server nick flags :hops realname */
         char who[128];
