@@ -12,6 +12,7 @@
  *                    counts, read marker, room members
  *   parlor_cmd.c     interactive slash commands (a table, as in parlorctl)
  *   parlor_script.c  script mode: --send, stdin lines, --days, --day
+ *   parlor_tz.c      the user's time zone, for HistServ's days (tz=)
  *   parlor_account.c a NickServ login made during the session is kept for
  *                    reconnects (SASL) and remembered in a state file
  *
@@ -241,6 +242,11 @@ int tui_columns(void);
 void cmd_run(struct app *a, const char *line);
 /* The i-th command name (sorted), NULL past the end: Tab completion. */
 const char *cmd_name(size_t i);
+
+/* ---- parlor_tz.c ---- */
+/* The user's time zone as HistServ's tz= takes it: a zone name from $TZ or
+ * /etc/localtime, else the current UTC offset ("+09:00"). */
+void local_zone(char *out, size_t cap);
 
 /* ---- parlor_account.c ---- */
 /* The user sent `text` to NickServ: note REGISTER/IDENTIFY credentials. */

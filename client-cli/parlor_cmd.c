@@ -433,7 +433,9 @@ static int c_days(struct app *a, char *args)
     if (!t)
         return OK;
     ui_histserv_pending++;
-    net_sendf(a, "PRIVMSG HistServ :DAYS %s", t);
+    char tz[64];
+    local_zone(tz, sizeof tz);
+    net_sendf(a, "PRIVMSG HistServ :DAYS %s tz=%s", t, tz);
     return OK;
 }
 
@@ -455,7 +457,9 @@ static int c_day(struct app *a, char *args)
         return OK;
     ui_histserv_pending++;
     ui_day_auto(true);
-    net_sendf(a, "PRIVMSG HistServ :SHOW %s %s", t, date);
+    char tz[64];
+    local_zone(tz, sizeof tz);
+    net_sendf(a, "PRIVMSG HistServ :SHOW %s %s tz=%s", t, date, tz);
     return OK;
 }
 

@@ -80,6 +80,7 @@ static struct {
     const char *route;            /* the window of the lines being printed; NULL: current */
     int flags;                    /* their LINE_* flags */
     char fatal[512];              /* shown on stderr once the screen is gone */
+    char notice[512];             /* said at start: again in the first room's window */
 } U;
 
 /* ---- output ---- */
@@ -588,6 +589,9 @@ static void on_join_self(struct app *a, const char *room)
     if (!U.current[0] || irc_casecmp(U.switch_to, room) == 0) {
         U.switch_to[0] = '\0';
         ui_set_current(a, room);
+        if (U.screen && U.notice[0])    /* the status window it was in is not shown now */
+            ui_print(a, 0, "%s", U.notice);
+        U.notice[0] = '\0';
     }
 }
 
@@ -1043,9 +1047,12 @@ int ui_start(struct app *a)
 
     ui_print(a, 0, "-!- parlor %s. /help lists the commands, /quit leaves.", PARLOR_CLIENT_VERSION);
     char remembered[PARLOR_NAME_MAX];
-    if (acct_remembered(a, remembered, sizeof remembered))
-        ui_print(a, 0, "-!- %s is a registered account on this server: start parlor with "
-                 "--account %s to log in (the password is asked)", remembered, remembered);
+    if (acct_remembered(a, remembered, sizeof remembered)) {
+        snprintf(U.notice, sizeof U.notice, "-!- %s is a registered account on this server: "
+                 "start parlor with --account %s to log in (the password is asked)",
+                 remembered, remembered);
+        ui_print(a, 0, "%s", U.notice);
+    }
     net_connect(a);
     return 0;
 }

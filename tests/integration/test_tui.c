@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <wchar.h>
 
 #include "tests/integration/harness.h"
@@ -326,6 +327,100 @@ START_TEST(test_korean_is_laid_out_by_screen_columns)
 }
 END_TEST
 
+/* ---- time zones and script mode (PostgreSQL) ---- */
+
+static struct it_pg pg;
+
+static void pg_up(void)
+{
+    if (it_pg_start(&pg) < 0) {
+        fprintf(stderr, "tui suite: cannot start PostgreSQL\n");
+        exit(1);
+    }
+}
+
+static void pg_down(void)
+{
+    it_pg_stop(&pg);
+}
+
+/* Today's date in zone `tz`. */
+static void today_in(const char *tz, char *out, size_t cap)
+{
+    char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+    setenv("TZ", tz, 1);
+    tzset();
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(out, cap, "%Y-%m-%d", &tm);
+    if (old)
+        setenv("TZ", old, 1);
+    else
+        unsetenv("TZ");
+    tzset();
+    free(old);
+}
+
+/* /days and --days ask for the user's zone (TZ); HistServ answers in it,
+ * takes offsets, and refuses a zone it does not know.  --days with a name
+ * that is not a room says how to write the room. */
+START_TEST(test_days_in_the_users_time_zone)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, NULL };
+    it_server_start(&s, extra);
+    struct it_client *bob = it_connect_registered(&s, "zbob");
+    it_send(bob, "CAP REQ :echo-message");
+    it_join(bob, "#zone", NULL);
+    it_send(bob, "PRIVMSG #zone :stored now");
+    it_expect(bob, "PRIVMSG #zone :stored now");
+
+    it_send(bob, "PRIVMSG HistServ :DAYS #zone tz=Mars/Olympus");
+    it_expect(bob, "Unknown time zone Mars/Olympus");
+    it_send(bob, "PRIVMSG HistServ :DAYS #zone tz=bad;zone");
+    it_expect(bob, "is not a time zone");
+    char want[128], date[16];
+    today_in("UTC-14", date, sizeof date);          /* POSIX: 14 hours east */
+    it_send(bob, "PRIVMSG HistServ :DAYS #zone tz=+14:00");
+    snprintf(want, sizeof want, "%s  1 message", date);
+    it_expect(bob, want);
+
+    /* The interactive client, in Seoul and in Honolulu. */
+    struct term t;
+    char args[256], screen[SCREEN_CAP];
+    snprintf(args, sizeof args, "--port %d --nick zseoul --join '#zone'", s.port);
+    term_start_args(&t, "TZ=Asia/Seoul", args);
+    wait_input(&t, "[#zone]", screen, sizeof screen);
+    type_line(&t, "/days");
+    term_wait(&t, "Days with messages in #zone (Asia/Seoul)", screen, sizeof screen);
+    today_in("Asia/Seoul", date, sizeof date);
+    snprintf(want, sizeof want, "%s  1 message", date);
+    term_wait(&t, want, screen, sizeof screen);
+    term_stop(&t);
+
+    char port[16];
+    snprintf(port, sizeof port, "%d", s.port);
+    setenv("TZ", "Pacific/Honolulu", 1);
+    struct run r;
+    const char *days[] = { "--port", port, "--nick", "zscript", "--days", "#zone", NULL };
+    run_parlor(&r, days, NULL);
+    unsetenv("TZ");
+    today_in("Pacific/Honolulu", date, sizeof date);
+    snprintf(want, sizeof want, "%s\t1\n", date);
+    ck_assert_msg(r.status == 0 && strcmp(r.out, want) == 0, "status %d, out \"%s\", err %s",
+                  r.status, r.out, r.err);
+
+    /* "--days zone" (no '#'): not a silent success. */
+    const char *nohash[] = { "--port", port, "--nick", "zscript", "--days", "zone", NULL };
+    run_parlor(&r, nohash, NULL);
+    ck_assert_msg(r.status == 1 && strstr(r.err, "'#zone'"), "status %d, out \"%s\", err %s",
+                  r.status, r.out, r.err);
+    it_client_free(bob);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *tui_suite(void)
 {
     Suite *s = suite_create("tui");
@@ -335,5 +430,10 @@ Suite *tui_suite(void)
     tcase_add_test(plain, test_completion_scrollback_highlight_and_clear);
     tcase_add_test(plain, test_korean_is_laid_out_by_screen_columns);
     suite_add_tcase(s, plain);
+    TCase *db = tcase_create("db");
+    tcase_add_unchecked_fixture(db, pg_up, pg_down);
+    tcase_set_timeout(db, 90);
+    tcase_add_test(db, test_days_in_the_users_time_zone);
+    suite_add_tcase(s, db);
     return s;
 }
