@@ -322,6 +322,17 @@ START_TEST(test_korean_is_laid_out_by_screen_columns)
     term_wait(&t, "주제", screen, sizeof screen);
     ck_assert_int_eq(column_of(screen, "-!- #한국어방 ", "주제"), column_of(screen, "-!- #abc ", "topic"));
     term_stop(&t);
+
+    /* parlorctl show clients: the columns after a Korean nick line up. */
+    struct it_client *ascii = it_connect_registered(&s, "kwide");
+    char ctl[256], out[8192];
+    it_parlorctl_path(ctl, sizeof ctl);
+    const char *argv[] = { "-s", s.control_path, "show", "clients", NULL };
+    int st = it_run(ctl, argv, out, sizeof out, 10000);
+    ck_assert_msg(st == 0, "parlorctl: %d %s", st, out);
+    ck_assert_msg(column_of(out, " 민수 ", "127.0.0.1") == column_of(out, " kwide ", "127.0.0.1"),
+                  "show clients misaligned:\n%s", out);
+    it_client_free(ascii);
     it_client_free(bob);
     it_server_stop(&s);
 }
