@@ -21,7 +21,7 @@
 
 enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
 enum { OPT_HOST = 256, OPT_PORT, OPT_NICK, OPT_ACCOUNT, OPT_JOIN, OPT_SEND, OPT_DAYS, OPT_DAY,
-       OPT_JSON, OPT_TIMEOUT };
+       OPT_JSON, OPT_TIMEOUT, OPT_LINE };
 
 static void usage(FILE *out)
 {
@@ -42,6 +42,7 @@ static void usage(FILE *out)
         "  --day DATE      script mode: print TIME<TAB>NICK<TAB>TEXT lines of that day\n"
         "  --json          script mode: JSON objects, one a line, instead of tabs\n"
         "  --timeout SEC   script mode: give up when the server is silent this long (30)\n"
+        "  --line          interactive without the full screen: one stream, a prompt\n"
         "  -h, --help      this text\n"
         "  -V, --version   print the version\n"
         "Without --send/--days/--day: interactive when stdin is a terminal (type /help),\n"
@@ -127,6 +128,7 @@ int main(int argc, char **argv)
         { "day", required_argument, NULL, OPT_DAY },
         { "json", no_argument, NULL, OPT_JSON },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "line", no_argument, NULL, OPT_LINE },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -184,6 +186,9 @@ int main(int argc, char **argv)
             if (*end || !optarg[0] || v < 1 || v > 86400)
                 return bad_usage("--timeout: '%s' is not a number of seconds (1-86400)", optarg);
             so.timeout_s = (int)v;
+            break;
+        case OPT_LINE:
+            a.line_mode = true;
             break;
         case 'h':
             usage(stdout);

@@ -19,8 +19,8 @@ jobs=${IT_JOBS:-3}
 
 suites=$("$bin" --list) || { echo "test-integration: $bin --list failed" >&2; exit 1; }
 # Longest first, so the last ones to start are short.
-order="failover store account ux client game privacy hostile limits history oper tags control caps irssi
-       order process queries register channel harness"
+order="failover store account ux tui client game privacy hostile limits history oper tags control caps
+       irssi order process queries register channel harness"
 sorted=""
 for s in $order; do
     if printf '%s\n' $suites | grep -qx "$s"; then sorted="$sorted $s"; fi

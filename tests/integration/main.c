@@ -32,6 +32,7 @@ static const struct {
     { "queries", queries_suite },
     { "oper", oper_suite },
     { "ux", ux_suite },
+    { "tui", tui_suite },
     { "tags", tags_suite },
     { "caps", caps_suite },
     { "irssi", irssi_suite },

@@ -25,5 +25,6 @@ Suite *ux_suite(void);
 Suite *tags_suite(void);
 Suite *caps_suite(void);
 Suite *irssi_suite(void);
+Suite *tui_suite(void);
 
 #endif
