@@ -532,8 +532,11 @@ static void cmd_motd(struct client *c, struct irc_msg *m) { send_motd(c); }
 
 static void cmd_version(struct client *c, struct irc_msg *m)
 {
-    reply(c, "351", "parlor-%s %s :prefork IRC server, %d workers", PARLOR_VERSION,
-          W.cfg->server_name, W.nworkers);
+    if (W.cfg->show_internals)
+        reply(c, "351", "parlor-%s %s :prefork IRC server, %d workers", PARLOR_VERSION,
+              W.cfg->server_name, W.nworkers);
+    else
+        reply(c, "351", "parlor-%s %s :Parlor chat server", PARLOR_VERSION, W.cfg->server_name);
 }
 
 /* Sorted by name (bsearch). */

@@ -128,6 +128,62 @@ START_TEST(test_owner_killed_remembered_op_rejoining_at_once_gets_op)
 }
 END_TEST
 
+/* ---- 4. internal details only with show-internals ---- */
+
+/* By default a client is not told its worker, its process or how many
+ * workers there are (003, VERSION); `parlorctl show client` still tells
+ * the administrator which worker holds it. */
+START_TEST(test_internals_hidden_unless_show_internals)
+{
+    struct it_server s;
+    const char *extra[] = { "--show-internals=no", NULL };
+    it_server_start(&s, extra);
+    struct it_client *c = it_client_connect(s.port, 0);
+    ck_assert_ptr_nonnull(c);
+    it_send(c, "NICK plain");
+    it_send(c, "USER plain 0 * :Plain User");
+    it_send(c, "VERSION");
+    it_send(c, "PING :all-read");
+    bool welcomed = false, version = false;
+    for (;;) {
+        const char *l = it_next_line(c, IT_TIMEOUT_MS);
+        if (!l)
+            it_fail(c, "no PONG");
+        if (strstr(l, "worker") || strstr(l, "pid "))
+            it_fail(c, "internal detail shown: %s", l);
+        welcomed = welcomed || strstr(l, " 003 plain ");
+        version = version || strstr(l, " 351 plain ");
+        if (strstr(l, "PONG") && strstr(l, "all-read"))
+            break;
+    }
+    ck_assert(welcomed && version);
+    ck_assert_int_eq(c->worker, -1);
+    char ctl[256], out[4096];
+    it_parlorctl_path(ctl, sizeof ctl);
+    const char *args[] = { "-s", s.control_path, "show", "client", "plain", NULL };
+    int rc = it_run(ctl, args, out, sizeof out, IT_TIMEOUT_MS);
+    ck_assert_msg(rc == 0 && strstr(out, "worker"), "parlorctl show client: %d\n%s", rc, out);
+    it_client_free(c);
+    it_server_stop(&s);
+}
+END_TEST
+
+/* With show-internals = yes (the test harness's default) they are told. */
+START_TEST(test_internals_shown_with_show_internals)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    struct it_client *c = it_connect(&s);
+    ck_assert_int_ge(c->worker, 0);
+    it_register(c, "curious");
+    it_send(c, "VERSION");
+    const char *l = it_expect_numeric(c, "351");
+    ck_assert_msg(strstr(l, "2 workers"), "%s", l);
+    it_client_free(c);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *firstday_suite(void)
 {
     Suite *s = suite_create("firstday");
@@ -137,5 +193,10 @@ Suite *firstday_suite(void)
     tcase_add_test(tc, test_owner_killed_room_keeps_its_ops_and_voices);
     tcase_add_test(tc, test_owner_killed_remembered_op_rejoining_at_once_gets_op);
     suite_add_tcase(s, tc);
+    TCase *plain = tcase_create("without PostgreSQL");
+    tcase_set_timeout(plain, 60);
+    tcase_add_test(plain, test_internals_hidden_unless_show_internals);
+    tcase_add_test(plain, test_internals_shown_with_show_internals);
+    suite_add_tcase(s, plain);
     return s;
 }
