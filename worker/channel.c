@@ -589,6 +589,8 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
                     topic_reply(ch, W.slot, ev->client, ev->nick);
                 if (!(m->local->caps & CAP_NO_IMPLICIT_NAMES))
                     names_reply(ch, W.slot, ev->client, ev->nick, m->local->caps);
+                if (m->local)
+                    replay_join_done(m->local, ch->name, ch->msg_seq);
             } else {
                 /* Our client left before its JOIN came back: undo it. */
                 request_leave(ch->name, ev->nick, ev->client);
@@ -1083,6 +1085,7 @@ void chan_join_done(uint64_t client, const char *channel)
     struct client *c = client_by_id(client);
     if (c)
         client_pjoin_del(c, channel);
+    replay_join_refused(client, channel);
 }
 
 #define REFUSE(num, ...) do { ERR(num, __VA_ARGS__); join_done(q); return; } while (0)

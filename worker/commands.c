@@ -317,6 +317,7 @@ static void cmd_join(struct client *c, struct irc_msg *m)
         client_pjoin_add(c, names[i]);
         chan_request(c, CHAN_JOIN, names[i], i < nk ? keys[i] : "",
                      client_invited(c, names[i]) ? "invited" : NULL);
+        replay_join_asked(c, names[i]);
     }
 }
 

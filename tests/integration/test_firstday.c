@@ -128,6 +128,169 @@ START_TEST(test_owner_killed_remembered_op_rejoining_at_once_gets_op)
 }
 END_TEST
 
+/* ---- 2. recent messages when you join a room ---- */
+
+/* `count` messages "said N" into `room` by a member on `worker`; each is
+ * durable (its echo came) before the next. */
+static struct it_client *chatter(const struct it_server *s, int worker, const char *room, int count)
+{
+    struct it_client *c = it_connect_on_worker(s, worker);
+    it_send(c, "CAP REQ :echo-message");
+    it_send(c, "CAP END");
+    it_register(c, "chatter");
+    it_join(c, room, NULL);
+    for (int i = 0; i < count; i++) {
+        it_send(c, "PRIVMSG %s :said %d", room, i);
+        char want[64];
+        snprintf(want, sizeof want, "PRIVMSG %s :said %d", room, i);
+        it_expect(c, want);
+    }
+    return c;
+}
+
+/* A client without capabilities (irssi without server-time, telnet) gets
+ * the last 10 after its NAMES, between two NOTICEs to the room, each with
+ * its time in front; then the reply to what it sent after the JOIN.  The
+ * room is owned by the other worker. */
+START_TEST(test_join_replays_recent_messages_to_a_plain_client)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", NULL };
+    it_server_start(&s, extra);
+    char room[32];
+    it_name_owned_by("#recent", 0, 2, room, sizeof room);
+    struct it_client *talker = chatter(&s, 0, room, 12);
+    struct it_client *c = user_on(&s, 1, "newcomer");
+    it_send(c, "JOIN %s", room);
+    it_send(c, "PING :after-join");
+    it_expect(c, " 366 ");
+    const char *l = it_next_line(c, IT_TIMEOUT_MS);
+    if (!l || !strstr(l, "NOTICE ") || !strstr(l, "Recent messages of "))
+        it_fail(c, "no opening notice after NAMES: %s", l ? l : "(nothing)");
+    for (int i = 2; i < 12; i++) {
+        l = it_next_line(c, IT_TIMEOUT_MS);
+        char want[64];
+        snprintf(want, sizeof want, "] said %d", i);
+        if (!l || !strstr(l, ":chatter PRIVMSG ") || !strstr(l, " :[") || !strstr(l, want))
+            it_fail(c, "replayed message %d: %s", i, l ? l : "(nothing)");
+        ck_assert_msg(l[0] != '@', "tags for a client without capabilities: %s", l);
+    }
+    l = it_next_line(c, IT_TIMEOUT_MS);
+    if (!l || !strstr(l, "End of recent messages"))
+        it_fail(c, "no closing notice: %s", l ? l : "(nothing)");
+    l = it_next_line(c, IT_TIMEOUT_MS);
+    if (!l || !strstr(l, "PONG") || !strstr(l, "after-join"))
+        it_fail(c, "the next command's reply is not next: %s", l ? l : "(nothing)");
+    /* Live messages are not marked. */
+    it_send(talker, "PRIVMSG %s :live now", room);
+    l = it_expect(c, "live now");
+    ck_assert_msg(strstr(l, " :live now"), "%s", l);
+    it_client_free(talker);
+    it_client_free(c);
+    it_server_stop(&s);
+}
+END_TEST
+
+/* batch and server-time: a chathistory batch, each line with its time;
+ * with labeled-response it is inside the JOIN's labeled batch. */
+START_TEST(test_join_replay_is_a_chathistory_batch_for_batch_clients)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", "--join-replay", "3", NULL };
+    it_server_start(&s, extra);
+    char room[32];
+    it_name_owned_by("#batched", 1, 2, room, sizeof room);
+    struct it_client *talker = chatter(&s, 1, room, 5);
+    struct it_client *c = it_connect_on_worker(&s, 0);
+    it_send(c, "CAP REQ :batch server-time message-tags");
+    it_send(c, "CAP END");
+    it_register(c, "batcher");
+    it_send(c, "JOIN %s", room);
+    it_expect(c, " 366 ");
+    const char *l = it_next_line(c, IT_TIMEOUT_MS);
+    char ref[32];
+    if (!l || sscanf(l, "%*s BATCH +%31s chathistory", ref) != 1 || !strstr(l, room))
+        it_fail(c, "no chathistory batch: %s", l ? l : "(nothing)");
+    for (int i = 2; i < 5; i++) {
+        l = it_next_line(c, IT_TIMEOUT_MS);
+        char want[64], tag[48];
+        snprintf(want, sizeof want, "PRIVMSG %s :said %d", room, i);
+        snprintf(tag, sizeof tag, "batch=%s", ref);
+        if (!l || !strstr(l, want) || !strstr(l, tag) || !strstr(l, "time="))
+            it_fail(c, "batched message %d: %s", i, l ? l : "(nothing)");
+    }
+    l = it_next_line(c, IT_TIMEOUT_MS);
+    char end[48];
+    snprintf(end, sizeof end, "BATCH -%s", ref);
+    if (!l || !strstr(l, end))
+        it_fail(c, "batch not closed: %s", l ? l : "(nothing)");
+    it_client_free(talker);
+    it_client_free(c);
+    it_server_stop(&s);
+}
+END_TEST
+
+/* No replay: for draft/chathistory clients (they fetch it), with
+ * join-replay 0, for a JOIN refused (+i: nothing of the room leaks), and
+ * for an empty room. */
+START_TEST(test_join_replay_only_where_wanted_and_allowed)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", NULL };
+    it_server_start(&s, extra);
+    char room[32];
+    it_name_owned_by("#private", 0, 2, room, sizeof room);
+    struct it_client *talker = chatter(&s, 0, room, 3);
+    /* The op is the room's creator. */
+    it_send(talker, "MODE %s +i", room);
+    it_expect(talker, "MODE ");
+    struct it_client *outsider = user_on(&s, 1, "outsider");
+    it_send(outsider, "JOIN %s", room);
+    it_send(outsider, "PING :refused");
+    it_expect_numeric(outsider, "473");
+    const char *l = it_expect(outsider, "refused");
+    ck_assert_msg(strstr(l, "PONG"), "%s", l);
+    ck_assert_int_eq(it_count_for(outsider, "said", 300), 0);
+    it_send(talker, "MODE %s -i", room);
+    it_expect(talker, "MODE ");
+
+    struct it_client *modern = it_connect_on_worker(&s, 1);
+    it_send(modern, "CAP REQ :draft/chathistory batch server-time");
+    it_send(modern, "CAP END");
+    it_register(modern, "modern");
+    it_send(modern, "JOIN %s", room);
+    it_send(modern, "PING :modern-done");
+    it_expect(modern, " 366 ");
+    l = it_expect(modern, "modern-done");
+    ck_assert_int_eq(it_count_for(modern, "said", 300), 0);
+
+    struct it_client *fresh = user_on(&s, 1, "fresh");
+    it_send(fresh, "JOIN #nothing-said-here");
+    it_send(fresh, "PING :empty-room");
+    it_expect(fresh, " 366 ");
+    l = it_next_line(fresh, IT_TIMEOUT_MS);
+    ck_assert_msg(l && strstr(l, "PONG") && strstr(l, "empty-room"), "%s", l ? l : "(nothing)");
+    it_client_free(talker);
+    it_client_free(outsider);
+    it_client_free(modern);
+    it_client_free(fresh);
+    it_server_stop(&s);
+
+    const char *off[] = { "--database", pg.conninfo, "--flood-lines", "0", "--join-replay", "0", NULL };
+    it_server_start(&s, off);
+    talker = chatter(&s, 0, "#quiet", 2);
+    struct it_client *c = user_on(&s, 1, "plain");
+    it_send(c, "JOIN #quiet");
+    it_send(c, "PING :no-replay");
+    it_expect(c, " 366 ");
+    l = it_next_line(c, IT_TIMEOUT_MS);
+    ck_assert_msg(l && strstr(l, "PONG") && strstr(l, "no-replay"), "%s", l ? l : "(nothing)");
+    it_client_free(talker);
+    it_client_free(c);
+    it_server_stop(&s);
+}
+END_TEST
+
 /* ---- 4. internal details only with show-internals ---- */
 
 /* By default a client is not told its worker, its process or how many
@@ -192,6 +355,9 @@ Suite *firstday_suite(void)
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, test_owner_killed_room_keeps_its_ops_and_voices);
     tcase_add_test(tc, test_owner_killed_remembered_op_rejoining_at_once_gets_op);
+    tcase_add_test(tc, test_join_replays_recent_messages_to_a_plain_client);
+    tcase_add_test(tc, test_join_replay_is_a_chathistory_batch_for_batch_clients);
+    tcase_add_test(tc, test_join_replay_only_where_wanted_and_allowed);
     suite_add_tcase(s, tc);
     TCase *plain = tcase_create("without PostgreSQL");
     tcase_set_timeout(plain, 60);
