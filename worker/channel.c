@@ -1669,6 +1669,8 @@ static void handle_request(const struct chan_req *q)
                 ERR("404", "%s :Cannot send to channel", ch->name);
             return;
         }
+        if (game_message_refused(q))  /* GameServ: it would give the word away */
+            return;
         if (q->msgid && q->msgid[0])
             snprintf(msgid, sizeof msgid, "%s", q->msgid);
         else

@@ -315,9 +315,9 @@ static void cmd_join(struct client *c, struct irc_msg *m)
             continue;
         }
         client_pjoin_add(c, names[i]);
+        replay_join_asked(c, names[i]);   /* first: a room of ours answers at once */
         chan_request(c, CHAN_JOIN, names[i], i < nk ? keys[i] : "",
                      client_invited(c, names[i]) ? "invited" : NULL);
-        replay_join_asked(c, names[i]);
     }
 }
 

@@ -686,6 +686,11 @@ void game_init(void);             /* after store_init: word lists, open games of
 void game_close(void);            /* stopping: timers and games */
 /* A PRIVMSG to GameServ, split by services.c (verb NULL when empty). */
 void game_service_command(struct client *c, const char *verb, char *args);
+/* Channel owner: a message to a room, before it goes out.  True when it
+ * must not (in a game room during a round it would give the word away:
+ * anyone's that contains the word, a spectator's even when it is the word;
+ * the sender is told why). */
+bool game_message_refused(const struct chan_req *q);
 /* Channel owner: a message to a room went out (a guess, in a game room). */
 void game_on_message(const struct chan_req *q);
 /* Channel owner: a room was re-announced after this worker (re)started. */

@@ -148,19 +148,11 @@ static struct it_client *chatter(const struct it_server *s, int worker, const ch
     return c;
 }
 
-/* A client without capabilities (irssi without server-time, telnet) gets
- * the last 10 after its NAMES, between two NOTICEs to the room, each with
- * its time in front; then the reply to what it sent after the JOIN.  The
- * room is owned by the other worker. */
-START_TEST(test_join_replays_recent_messages_to_a_plain_client)
+/* JOIN `room` and PING: after the NAMES, the last 10 of chatter's "said N"
+ * (2..11) between two NOTICEs to the room, each with its time in front;
+ * then the PONG. */
+static void expect_plain_replay(struct it_client *c, const char *room)
 {
-    struct it_server s;
-    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", NULL };
-    it_server_start(&s, extra);
-    char room[32];
-    it_name_owned_by("#recent", 0, 2, room, sizeof room);
-    struct it_client *talker = chatter(&s, 0, room, 12);
-    struct it_client *c = user_on(&s, 1, "newcomer");
     it_send(c, "JOIN %s", room);
     it_send(c, "PING :after-join");
     it_expect(c, " 366 ");
@@ -181,12 +173,30 @@ START_TEST(test_join_replays_recent_messages_to_a_plain_client)
     l = it_next_line(c, IT_TIMEOUT_MS);
     if (!l || !strstr(l, "PONG") || !strstr(l, "after-join"))
         it_fail(c, "the next command's reply is not next: %s", l ? l : "(nothing)");
+}
+
+/* A client without capabilities (irssi without server-time, telnet) gets
+ * the last 10 after its NAMES, marked, then the reply to what it sent after
+ * the JOIN: from a room owned by the other worker and by its own. */
+START_TEST(test_join_replays_recent_messages_to_a_plain_client)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", NULL };
+    it_server_start(&s, extra);
+    char room[32];
+    it_name_owned_by("#recent", 0, 2, room, sizeof room);
+    struct it_client *talker = chatter(&s, 0, room, 12);
+    struct it_client *c = user_on(&s, 1, "newcomer");
+    expect_plain_replay(c, room);
+    struct it_client *near = user_on(&s, 0, "neighbour");
+    expect_plain_replay(near, room);
     /* Live messages are not marked. */
     it_send(talker, "PRIVMSG %s :live now", room);
-    l = it_expect(c, "live now");
+    const char *l = it_expect(c, "live now");
     ck_assert_msg(strstr(l, " :live now"), "%s", l);
     it_client_free(talker);
     it_client_free(c);
+    it_client_free(near);
     it_server_stop(&s);
 }
 END_TEST

@@ -351,7 +351,7 @@ START_TEST(test_chathistory_subcommands_return_the_right_messages_in_order_in_a_
     ck_assert_str_eq(texts(&r), series(0, 19));
 
     /* Without the batch cap: the same lines, no BATCH around them. */
-    struct it_client *plain = user(&s, 0, "set", "server-time");
+    struct it_client *plain = user(&s, 0, "set", "server-time draft/chathistory");
     join(plain, "#hist");
     it_send(plain, "CHATHISTORY LATEST #hist * 2");
     const char *l = it_next_line(plain, IT_TIMEOUT_MS);
