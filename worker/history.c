@@ -768,7 +768,9 @@ static void on_days(void *arg, const PGresult *res, const char *error)
     if (rows > DAYS_MAX)
         hs_notice(c, "Only the %d most recent days are listed; older days can still be read "
                   "with SHOW.", DAYS_MAX);
-    hs_notice(c, "Read a day with: /msg HistServ SHOW %s %s", r->t.name, PQgetvalue(res, 0, 0));
+    /* Any client can type the first; the parlor client has /day for it. */
+    hs_notice(c, "Read a day with: /msg HistServ SHOW %s %s (in parlor: /day %s %s)", r->t.name,
+              PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 0), r->t.name);
 out:
     free(r);
 }

@@ -301,6 +301,101 @@ START_TEST(test_join_replay_only_where_wanted_and_allowed)
 }
 END_TEST
 
+/* ---- 3. GameServ: one language, spectators, plurals ---- */
+
+/* The text of PostgreSQL's first row and column ("" when none). */
+static void pg_first(const char *sql, const char *arg, char *out, size_t cap)
+{
+    const char *v[1] = { arg };
+    PGresult *r = it_pg_query(&pg, sql, 1, v);
+    snprintf(out, cap, "%s", PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+}
+
+/* Read c's lines until one contains `needle`; fails on one containing
+ * `never` (NULL: none) before it. */
+static const char *until(struct it_client *c, const char *needle, const char *never)
+{
+    long deadline = it_now_ms() + 15000;
+    for (;;) {
+        const char *l = it_next_line(c, (int)(deadline - it_now_ms()));
+        if (!l)
+            it_fail(c, "no line with '%s'", needle);
+        if (never && strstr(l, never))
+            it_fail(c, "should not have seen: %s", l);
+        if (strstr(l, needle))
+            return l;
+    }
+}
+
+/* A game without lang= is in one language, named in the invitation and in
+ * the round; GameServ's help names lang=.  During the round a spectator's
+ * line with the word, and a player's line that contains it, are refused
+ * with a notice and never reach the players.  Stats count in the singular. */
+START_TEST(test_game_language_stated_spectators_cannot_give_the_word_away)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", "--game-round-seconds", "60",
+                            NULL };
+    it_server_start(&s, extra);
+    struct it_client *alice = user_on(&s, 0, "alice");
+    struct it_client *bob = user_on(&s, 1, "bob");
+    struct it_client *dave = user_on(&s, 1, "dave");
+    it_send(alice, "PRIVMSG GameServ :help");
+    until(alice, "lang=CODE or one picked at random", NULL);
+
+    it_send(alice, "PRIVMSG GameServ :invite bob category=movies rounds=1");
+    const char *l = until(bob, "alice invites you to game ", NULL);
+    long id = atol(strstr(l, "game ") + 5);
+    const char *lang = strstr(l, "words in English") ? "en" : strstr(l, "words in Korean") ? "ko" : NULL;
+    if (!lang)
+        it_fail(bob, "the invitation does not name the language: %s", l);
+    const char *name = strcmp(lang, "en") == 0 ? "English" : "Korean";
+    char ids[24], room[32], want[128], word[256];
+    snprintf(ids, sizeof ids, "%ld", id);
+    snprintf(room, sizeof room, "#game-%ld", id);
+    it_send(bob, "PRIVMSG GameServ :accept %ld", id);
+    snprintf(want, sizeof want, "Round 1 of 1 (movies, %s, 60 s): ", name);
+    until(alice, want, NULL);
+    pg_first("SELECT lang FROM games WHERE id = $1::bigint", ids, word, sizeof word);
+    ck_assert_str_eq(word, lang);
+    pg_first("SELECT lang FROM game_rounds WHERE game = $1::bigint AND round = 1", ids, word, sizeof word);
+    ck_assert_str_eq(word, lang);
+    pg_first("SELECT word FROM game_rounds WHERE game = $1::bigint AND round = 1", ids, word, sizeof word);
+    ck_assert(word[0]);
+
+    it_join(dave, room, NULL);
+    it_send(dave, "PRIVMSG %s :%s", room, word);
+    until(dave, "only its players' guesses count", NULL);
+    it_send(bob, "PRIVMSG %s :is it %s?", room, word);
+    until(bob, "Not sent: it would give the word away", NULL);
+    it_send(dave, "PRIVMSG %s :good luck", room);
+    until(bob, ":good luck", "found it");          /* other lines of a spectator go out */
+    it_send(alice, "PRIVMSG %s :%s", room, word);
+    /* Alice never saw dave's word nor bob's "is it" before her own find. */
+    char never[64];
+    snprintf(never, sizeof never, "PRIVMSG %s :is it", room);
+    until(alice, "alice found it in ", never);
+    ck_assert_int_eq(it_count_for(bob, ":dave!", 300), 0);
+    until(alice, "Game over", NULL);
+    /* Stored a moment after the game is over: ask until counted. */
+    long deadline = it_now_ms() + 10000;
+    for (;;) {
+        it_send(alice, "PRIVMSG GameServ :stats alice");
+        l = until(alice, "alice", NULL);
+        if (strstr(l, "1 game, 1 win, 0 draws, 0 losses, "))
+            break;
+        if (it_now_ms() > deadline)
+            it_fail(alice, "stats: %s", l);
+        it_sleep_ms(100);
+    }
+    it_client_free(alice);
+    it_client_free(bob);
+    it_client_free(dave);
+    it_server_stop(&s);
+}
+END_TEST
+
 /* ---- 4. internal details only with show-internals ---- */
 
 /* By default a client is not told its worker, its process or how many
@@ -368,6 +463,7 @@ Suite *firstday_suite(void)
     tcase_add_test(tc, test_join_replays_recent_messages_to_a_plain_client);
     tcase_add_test(tc, test_join_replay_is_a_chathistory_batch_for_batch_clients);
     tcase_add_test(tc, test_join_replay_only_where_wanted_and_allowed);
+    tcase_add_test(tc, test_game_language_stated_spectators_cannot_give_the_word_away);
     suite_add_tcase(s, tc);
     TCase *plain = tcase_create("without PostgreSQL");
     tcase_set_timeout(plain, 60);

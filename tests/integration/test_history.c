@@ -594,7 +594,8 @@ START_TEST(test_histserv_lists_days_and_shows_a_day_page_by_page)
     char want[200];
     snprintf(want, sizeof want, "  %s  %d messages", today, N);
     ck_assert_str_eq(n[1], want);
-    snprintf(want, sizeof want, "Read a day with: /msg HistServ SHOW #days %s", today);
+    snprintf(want, sizeof want, "Read a day with: /msg HistServ SHOW #days %s (in parlor: /day %s #days)",
+             today, today);
     ck_assert_str_eq(n[2], want);
 
     {
