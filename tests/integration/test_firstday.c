@@ -396,6 +396,47 @@ START_TEST(test_game_language_stated_spectators_cannot_give_the_word_away)
 }
 END_TEST
 
+/* ---- 5. make run's Ctrl-C ---- */
+
+/* Ctrl-C (SIGINT, what make run forwards) with clients and PostgreSQL: the
+ * clients get an ERROR, and the log of a normal stop has no warning (no
+ * "spooling", no "lost worker"). */
+START_TEST(test_interrupt_stops_without_warnings)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", NULL };
+    it_server_start(&s, extra);
+    struct it_client *a = user_on(&s, 0, "calm");
+    struct it_client *b = user_on(&s, 1, "quiet");
+    it_join(a, "#end", NULL);
+    it_join(b, "#end", NULL);
+    it_send(a, "PRIVMSG #end :last words");
+    it_expect(b, "last words");
+    pid_t pids[2];
+    ck_assert_int_eq(it_server_workers(&s, pids, 2), 2);
+    ck_assert_int_eq(kill(s.pid, SIGINT), 0);
+    ck_assert_int_eq(it_expect_closed(a, "ERROR", IT_TIMEOUT_MS), 1);
+    ck_assert_int_eq(it_expect_closed(b, "ERROR", IT_TIMEOUT_MS), 1);
+    if (!IT_EVENTUALLY(it_server_log_contains(&s, "]: stopped"), 10000))
+        ck_abort_msg("the master did not stop");
+    /* From the stop on (start-up may warn about the descriptor limit). */
+    FILE *f = fopen(s.log_path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024];
+    bool stopping = false;
+    while (fgets(line, sizeof line, f)) {
+        stopping = stopping || strstr(line, "shutting down");
+        if (stopping && (strstr(line, " WARN ") || strstr(line, " ERROR ")))
+            ck_abort_msg("a normal stop logged: %s", line);
+    }
+    fclose(f);
+    ck_assert(stopping);
+    it_server_wait_exit(&s, pids, 2);
+    it_client_free(a);
+    it_client_free(b);
+}
+END_TEST
+
 /* ---- 4. internal details only with show-internals ---- */
 
 /* By default a client is not told its worker, its process or how many
@@ -464,6 +505,7 @@ Suite *firstday_suite(void)
     tcase_add_test(tc, test_join_replay_is_a_chathistory_batch_for_batch_clients);
     tcase_add_test(tc, test_join_replay_only_where_wanted_and_allowed);
     tcase_add_test(tc, test_game_language_stated_spectators_cannot_give_the_word_away);
+    tcase_add_test(tc, test_interrupt_stops_without_warnings);
     suite_add_tcase(s, tc);
     TCase *plain = tcase_create("without PostgreSQL");
     tcase_set_timeout(plain, 60);
