@@ -706,13 +706,13 @@ static void hs_notice(struct client *c, const char *fmt, ...)
 static void hs_help(struct client *c)
 {
     hs_notice(c, "HistServ shows stored history by day. Commands (/msg HistServ <command>):");
-    hs_notice(c, "  DAYS <#room|nick>               the days with messages, newest first, "
+    hs_notice(c, "  DAYS <#room|nick> [tz=ZONE]     the days with messages, newest first, "
               "with a count each");
-    hs_notice(c, "  SHOW <#room|nick> <YYYY-MM-DD> [page]  one day's messages in order, "
+    hs_notice(c, "  SHOW <#room|nick> <YYYY-MM-DD> [page] [tz=ZONE]  one day's messages in order, "
               "%d per page", PAGE_SIZE);
     hs_notice(c, "  HELP                            this text");
-    hs_notice(c, "Days are in the %s time zone. Rooms: only while you are in them; "
-              "nicks: your own conversation with that nick.", W.cfg->history_tz);
+    hs_notice(c, "Days are in the %s time zone unless you give one (tz=Asia/Seoul). Rooms: only "
+              "while you are in them; nicks: your own conversation with that nick.", W.cfg->history_tz);
 }
 
 /* What a HistServ query needs to answer. */
@@ -721,6 +721,8 @@ struct hs_req {
     bool show;
     int page;
     char date[11];
+    char tz[64];                  /* the time zone days are taken in */
+    char tz_arg[72];              /* " tz=ZONE" when the request gave one, else "" */
     struct target t;
 };
 
@@ -729,6 +731,10 @@ static struct client *hs_client(const struct hs_req *r, const char *error)
     struct client *c = client_by_id(r->client);
     if (!c || c->closing)
         return NULL;
+    if (error && r->tz_arg[0] && strstr(error, "time zone")) {
+        hs_notice(c, "%s is not a time zone: give one like tz=Asia/Seoul or tz=UTC.", r->tz);
+        return NULL;
+    }
     if (error) {
         log_warn("history: HistServ query for %s failed: %s", c->nick, error);
         hs_notice(c, "History is not available right now; try again later.");
@@ -760,7 +766,7 @@ static void on_days(void *arg, const PGresult *res, const char *error)
         goto out;
     }
     int shown_rows = rows > DAYS_MAX ? DAYS_MAX : rows;
-    hs_notice(c, "Days with messages in %s (%s), newest first:", label, W.cfg->history_tz);
+    hs_notice(c, "Days with messages in %s (%s), newest first:", label, r->tz);
     for (int i = 0; i < shown_rows; i++) {
         long n = strtol(PQgetvalue(res, i, 1), NULL, 10);
         hs_notice(c, "  %s  %ld message%s", PQgetvalue(res, i, 0), n, n == 1 ? "" : "s");
@@ -769,8 +775,8 @@ static void on_days(void *arg, const PGresult *res, const char *error)
         hs_notice(c, "Only the %d most recent days are listed; older days can still be read "
                   "with SHOW.", DAYS_MAX);
     /* Any client can type the first; the parlor client has /day for it. */
-    hs_notice(c, "Read a day with: /msg HistServ SHOW %s %s (in parlor: /day %s %s)", r->t.name,
-              PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 0), r->t.name);
+    hs_notice(c, "Read a day with: /msg HistServ SHOW %s %s%s (in parlor: /day %s %s)", r->t.name,
+              PQgetvalue(res, 0, 0), r->tz_arg, PQgetvalue(res, 0, 0), r->t.name);
 out:
     free(r);
 }
@@ -786,7 +792,7 @@ static void on_show(void *arg, const PGresult *res, const char *error)
     int rows = PQntuples(res);
     if (rows == 0) {
         if (r->page == 1)
-            hs_notice(c, "No messages in %s on %s (%s).", label, r->date, W.cfg->history_tz);
+            hs_notice(c, "No messages in %s on %s (%s).", label, r->date, r->tz);
         else
             hs_notice(c, "There is no page %d for %s on %s.", r->page, label, r->date);
         goto out;
@@ -794,7 +800,7 @@ static void on_show(void *arg, const PGresult *res, const char *error)
     long total = strtol(PQgetvalue(res, 0, 4), NULL, 10);
     long pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
     hs_notice(c, "%s on %s (%s), page %d of %ld (%ld message%s):", label, r->date,
-              W.cfg->history_tz, r->page, pages, total, total == 1 ? "" : "s");
+              r->tz, r->page, pages, total, total == 1 ? "" : "s");
     for (int i = 0; i < rows; i++) {
         const char *when = PQgetvalue(res, i, 0), *nick = PQgetvalue(res, i, 1);
         const char *cmd = PQgetvalue(res, i, 2), *body = PQgetvalue(res, i, 3);
@@ -808,7 +814,7 @@ static void on_show(void *arg, const PGresult *res, const char *error)
             hs_notice(c, "[%s] <%s> %s", when, nick, body);
     }
     if (r->page < pages)
-        hs_notice(c, "More: /msg HistServ SHOW %s %s %d", r->t.name, r->date, r->page + 1);
+        hs_notice(c, "More: /msg HistServ SHOW %s %s %d%s", r->t.name, r->date, r->page + 1, r->tz_arg);
     else
         hs_notice(c, "End of %s on %s.", label, r->date);
 out:
@@ -819,7 +825,7 @@ static void hs_query_days(struct client *c, struct hs_req *r)
 {
     const char *values[6];
     int n = scope_values(&r->t, values);
-    values[n++] = W.cfg->history_tz;
+    values[n++] = r->tz;
     struct buf q = BUF_INIT;
     buf_appendf(&q, "SELECT to_char(d, 'YYYY-MM-DD'), n FROM ("
                 "SELECT (server_time AT TIME ZONE $%d)::date AS d, count(*) AS n FROM ", n);
@@ -837,7 +843,7 @@ static void hs_query_show(struct client *c, struct hs_req *r)
     const char *values[8];
     int n = scope_values(&r->t, values);
     int tz = n + 1, date = n + 2, off = n + 3;
-    values[n++] = W.cfg->history_tz;
+    values[n++] = r->tz;
     values[n++] = r->date;
     values[n++] = offset;
     /* The day's bounds are local midnights converted to timestamptz, so the
@@ -883,18 +889,40 @@ static bool valid_date(const char *s)
     return history_parse_timestamp(ts, &ms) == 0;
 }
 
+/* A time zone name as PostgreSQL's AT TIME ZONE takes it ("Asia/Seoul",
+ * "UTC", "Etc/GMT-9"): checked for its characters here, for being known
+ * by PostgreSQL when the query runs. */
+static bool tz_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n < 64 && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                        "0123456789/_+-") == n;
+}
+
 static void hs_days_or_show(struct client *c, bool show, char *args)
 {
-    char *save = NULL;
-    char *who = strtok_r(args, " ", &save);
-    char *date = show ? strtok_r(NULL, " ", &save) : NULL;
-    char *page = show ? strtok_r(NULL, " ", &save) : NULL;
-    char *extra = strtok_r(NULL, " ", &save);
+    char *save = NULL, *tok[4] = { NULL };
+    const char *tz = NULL;
+    int ntok = 0;
+    bool extra = false;
+    for (char *t = strtok_r(args, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        if (strncasecmp(t, "tz=", 3) == 0)
+            tz = t + 3;
+        else if (ntok < (show ? 3 : 1))
+            tok[ntok++] = t;
+        else
+            extra = true;
+    }
+    char *who = tok[0], *date = show ? tok[1] : NULL, *page = show ? tok[2] : NULL;
     if (!who || (show && !date) || extra) {
         if (show)
-            hs_notice(c, "Syntax: SHOW <#room|nick> <YYYY-MM-DD> [page]");
+            hs_notice(c, "Syntax: SHOW <#room|nick> <YYYY-MM-DD> [page] [tz=ZONE]");
         else
-            hs_notice(c, "Syntax: DAYS <#room|nick>");
+            hs_notice(c, "Syntax: DAYS <#room|nick> [tz=ZONE]");
+        return;
+    }
+    if (tz && !tz_name_ok(tz)) {
+        hs_notice(c, "%.64s is not a time zone: give one like tz=Asia/Seoul or tz=UTC.", tz);
         return;
     }
     struct hs_req *r = calloc(1, sizeof *r);
@@ -902,6 +930,9 @@ static void hs_days_or_show(struct client *c, bool show, char *args)
     r->client = c->id;
     r->show = show;
     r->page = 1;
+    snprintf(r->tz, sizeof r->tz, "%s", tz ? tz : W.cfg->history_tz);
+    if (tz)
+        snprintf(r->tz_arg, sizeof r->tz_arg, " tz=%s", tz);
     int access = resolve_target(c, who, &r->t);
     if (access == TARGET_INVALID) {
         hs_notice(c, "%.64s is neither a room (#name) nor a valid nick.", who);

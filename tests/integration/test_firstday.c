@@ -396,6 +396,55 @@ START_TEST(test_game_language_stated_spectators_cannot_give_the_word_away)
 }
 END_TEST
 
+/* HistServ takes a time zone per request (tz=): a message sent at 20:00
+ * UTC on one day is on the next day in Seoul; the hints carry the zone on;
+ * an unknown zone is named as such. */
+START_TEST(test_histserv_days_in_the_asked_time_zone)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, "--flood-lines", "0", NULL };
+    it_server_start(&s, extra);
+    struct it_client *c = user_on(&s, 0, "seoulite");
+    it_join(c, "#tz", NULL);
+    it_send(c, "PRIVMSG #tz :late evening");
+    it_send(c, "PING :sent");
+    it_expect(c, "sent");
+    /* Moved to 20:00 UTC yesterday: Seoul (UTC+9) has it today at 05:00. */
+    const char *v[1] = { "late evening" };
+    ck_assert(IT_EVENTUALLY(it_pg_long(&pg, "SELECT count(*) FROM messages WHERE body = $1", 1, v) == 1,
+                            5000));
+    PQclear(it_pg_query(&pg, "UPDATE messages SET server_time = date_trunc('day', now() AT TIME ZONE 'UTC')"
+                             " AT TIME ZONE 'UTC' - interval '4 hours' WHERE body = $1", 1, v));
+    char utc_day[16], seoul_day[16];
+    PGresult *r = it_pg_query(&pg, "SELECT to_char(server_time AT TIME ZONE 'UTC', 'YYYY-MM-DD'),"
+                                   " to_char(server_time AT TIME ZONE 'Asia/Seoul', 'YYYY-MM-DD')"
+                                   " FROM messages WHERE body = $1", 1, v);
+    ck_assert_int_eq(PQntuples(r), 1);
+    snprintf(utc_day, sizeof utc_day, "%s", PQgetvalue(r, 0, 0));
+    snprintf(seoul_day, sizeof seoul_day, "%s", PQgetvalue(r, 0, 1));
+    PQclear(r);
+    ck_assert_str_ne(utc_day, seoul_day);
+    char want[160];
+    it_send(c, "PRIVMSG HistServ :days #tz tz=Asia/Seoul");
+    until(c, "Days with messages in #tz (Asia/Seoul)", NULL);
+    snprintf(want, sizeof want, "  %s  1 message", seoul_day);
+    until(c, want, NULL);
+    snprintf(want, sizeof want, "SHOW #tz %s tz=Asia/Seoul", seoul_day);
+    until(c, want, NULL);
+    it_send(c, "PRIVMSG HistServ :show #tz %s tz=Asia/Seoul", seoul_day);
+    until(c, "] <seoulite> late evening", NULL);
+    it_send(c, "PRIVMSG HistServ :days #tz");
+    snprintf(want, sizeof want, "  %s  1 message", utc_day);
+    until(c, want, NULL);
+    it_send(c, "PRIVMSG HistServ :days #tz tz=Mars/Olympus");
+    until(c, "Mars/Olympus is not a time zone", NULL);
+    it_send(c, "PRIVMSG HistServ :days #tz tz=x';drop");
+    until(c, "is not a time zone", NULL);
+    it_client_free(c);
+    it_server_stop(&s);
+}
+END_TEST
+
 /* ---- 5. make run's Ctrl-C ---- */
 
 /* Ctrl-C (SIGINT, what make run forwards) with clients and PostgreSQL: the
@@ -506,6 +555,7 @@ Suite *firstday_suite(void)
     tcase_add_test(tc, test_join_replay_only_where_wanted_and_allowed);
     tcase_add_test(tc, test_game_language_stated_spectators_cannot_give_the_word_away);
     tcase_add_test(tc, test_interrupt_stops_without_warnings);
+    tcase_add_test(tc, test_histserv_days_in_the_asked_time_zone);
     suite_add_tcase(s, tc);
     TCase *plain = tcase_create("without PostgreSQL");
     tcase_set_timeout(plain, 60);
