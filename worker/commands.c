@@ -317,6 +317,7 @@ static void cmd_join(struct client *c, struct irc_msg *m)
             continue;
         }
         client_pjoin_add(c, names[i]);
+        replay_join_asked(c, names[i]);   /* first: a room of ours answers at once */
         chan_request(c, CHAN_JOIN, names[i], i < nk ? keys[i] : "",
                      client_invited(c, names[i]) ? "invited" : NULL);
     }
@@ -538,8 +539,11 @@ static void cmd_motd(struct client *c, struct irc_msg *m) { send_motd(c); }
 
 static void cmd_version(struct client *c, struct irc_msg *m)
 {
-    reply(c, "351", "parlor-%s %s :prefork IRC server, %d workers", PARLOR_VERSION,
-          W.cfg->server_name, W.nworkers);
+    if (W.cfg->show_internals)
+        reply(c, "351", "parlor-%s %s :prefork IRC server, %d workers", PARLOR_VERSION,
+              W.cfg->server_name, W.nworkers);
+    else
+        reply(c, "351", "parlor-%s %s :Parlor chat server", PARLOR_VERSION, W.cfg->server_name);
 }
 
 /* Sorted by name (bsearch). */

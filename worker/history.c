@@ -227,9 +227,7 @@ static double row_time(const PGresult *res, int row, int col_sec, int col_ms)
     return (double)sec + ((double)ms + 0.5) / 1000.0;
 }
 
-/* SQL for a stored time: whole seconds and milliseconds, as two columns. */
-#define SQL_TIME(col) "floor(extract(epoch FROM " col "))::bigint, " \
-    "mod(extract(microseconds FROM " col ")::bigint, 1000000) / 1000"
+#define SQL_TIME(col) HISTORY_SQL_TIME(col)
 
 /* ---- CHATHISTORY ---- */
 
@@ -248,11 +246,7 @@ static void fail(struct client *c, const char *code, const char *context, const 
                  context, context[0] ? " " : "", text);
 }
 
-/* Columns of every message query, in this order (see send_rows):
- * 0 part, 1 sender_nick, 2 command, 3 target, 4 body, 5 msgid, 6-7 time,
- * 8-9 the ordering key, 10 the client-only tags (NULL: none). */
-#define MSG_COLS "m.sender_nick, m.command, m.target, m.body, m.msgid, " \
-    SQL_TIME("m.server_time") ", m.server_time AS st, m.id AS id, m.client_tags"
+#define MSG_COLS HISTORY_MSG_COLS
 
 /* Conditions placing m relative to a selector whose value is parameter $k:
  * after it, before it, or at-or-after it (AROUND's second half).  A msgid is
@@ -455,11 +449,21 @@ static void batch_close(struct client *c, const char *ref)
         client_sendf(c, ":%s BATCH -%s\r\n", W.cfg->server_name, ref);
 }
 
-static void send_rows(struct client *c, const struct history_req *r, const PGresult *res,
-                      int from, int to)
+/* "[when] text" for a client that gets no time tag; a CTCP ACTION keeps
+ * its form ("\1ACTION [when] waves\1"). */
+static void stamp_text(char *out, size_t cap, const char *when, const char *text)
+{
+    static const char action[] = "\1ACTION ";
+    size_t skip = strncmp(text, action, sizeof action - 1) == 0 ? sizeof action - 1 : 0;
+    snprintf(out, cap, "%.*s[%s] %s", (int)skip, text, when, text + skip);
+}
+
+void history_send_rows(struct client *c, const char *target, const PGresult *res, int from, int to,
+                       int when_col)
 {
     char ref[24];
-    batch_open(c, ref, sizeof ref, "chathistory", r->target);
+    batch_open(c, ref, sizeof ref, "chathistory", target);
+    bool stamp = when_col >= 0 && msgline_form(c->caps) == 0;
     for (int i = from; i < to; i++) {
         struct msgline ml = {
             .time = row_time(res, i, 6, 7),
@@ -471,6 +475,11 @@ static void send_rows(struct client *c, const struct history_req *r, const PGres
             .text = PQgetvalue(res, i, 4),
             .batch = ref,
         };
+        char text[IRC_LINE_LIMIT + 64];
+        if (stamp) {
+            stamp_text(text, sizeof text, PQgetvalue(res, i, when_col), ml.text);
+            ml.text = text;
+        }
         send_msgline(c, &ml);
     }
     batch_close(c, ref);
@@ -505,7 +514,7 @@ static void on_history(void *arg, const PGresult *res, const char *error)
         from = nb - before;
         to = nb + after;
     }
-    send_rows(c, r, res, from, to);
+    history_send_rows(c, r->target, res, from, to, -1);
 out:
     free(r);
 }
@@ -700,9 +709,9 @@ static void hs_notice(struct client *c, const char *fmt, ...)
 static void hs_help(struct client *c)
 {
     hs_notice(c, "HistServ shows stored history by day. Commands (/msg HistServ <command>):");
-    hs_notice(c, "  DAYS <#room|nick>               the days with messages, newest first, "
+    hs_notice(c, "  DAYS <#room|nick> [tz=ZONE]     the days with messages, newest first, "
               "with a count each");
-    hs_notice(c, "  SHOW <#room|nick> <YYYY-MM-DD> [page]  one day's messages in order, "
+    hs_notice(c, "  SHOW <#room|nick> <YYYY-MM-DD> [page] [tz=ZONE]  one day's messages in order, "
               "%d per page", PAGE_SIZE);
     hs_notice(c, "  HELP                            this text");
     hs_notice(c, "Days are in the %s time zone, or in the one you add: tz=Asia/Seoul or "
@@ -783,8 +792,9 @@ static void on_days(void *arg, const PGresult *res, const char *error)
     if (rows > DAYS_MAX)
         hs_notice(c, "Only the %d most recent days are listed; older days can still be read "
                   "with SHOW.", DAYS_MAX);
-    hs_notice(c, "Read a day with: /msg HistServ SHOW %s %s%s%s", r->t.name, PQgetvalue(res, 0, 0),
-              r->tz[0] ? " tz=" : "", r->tz);
+    /* Any client can type the first; the parlor client has /day for it. */
+    hs_notice(c, "Read a day with: /msg HistServ SHOW %s %s%s%s (in parlor: /day %s %s)", r->t.name,
+              PQgetvalue(res, 0, 0), r->tz[0] ? " tz=" : "", r->tz, PQgetvalue(res, 0, 0), r->t.name);
 out:
     hs_free(r);
 }

@@ -36,6 +36,7 @@ static const struct {
     { "tags", tags_suite },
     { "caps", caps_suite },
     { "irssi", irssi_suite },
+    { "firstday", firstday_suite },
 };
 
 int main(int argc, char **argv)

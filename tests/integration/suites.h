@@ -26,5 +26,6 @@ Suite *tags_suite(void);
 Suite *caps_suite(void);
 Suite *irssi_suite(void);
 Suite *tui_suite(void);
+Suite *firstday_suite(void);
 
 #endif

@@ -351,7 +351,7 @@ START_TEST(test_chathistory_subcommands_return_the_right_messages_in_order_in_a_
     ck_assert_str_eq(texts(&r), series(0, 19));
 
     /* Without the batch cap: the same lines, no BATCH around them. */
-    struct it_client *plain = user(&s, 0, "set", "server-time");
+    struct it_client *plain = user(&s, 0, "set", "server-time draft/chathistory");
     join(plain, "#hist");
     it_send(plain, "CHATHISTORY LATEST #hist * 2");
     const char *l = it_next_line(plain, IT_TIMEOUT_MS);
@@ -594,7 +594,8 @@ START_TEST(test_histserv_lists_days_and_shows_a_day_page_by_page)
     char want[200];
     snprintf(want, sizeof want, "  %s  %d messages", today, N);
     ck_assert_str_eq(n[1], want);
-    snprintf(want, sizeof want, "Read a day with: /msg HistServ SHOW #days %s", today);
+    snprintf(want, sizeof want, "Read a day with: /msg HistServ SHOW #days %s (in parlor: /day %s #days)",
+             today, today);
     ck_assert_str_eq(n[2], want);
 
     {
