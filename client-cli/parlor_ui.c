@@ -46,6 +46,7 @@
 #define QUIT_GRACE_MS 700
 #define SEEN_MAX 512              /* msgids remembered to drop duplicates */
 #define HISTORY_AFTER_LIMIT 100
+#define JOIN_RECENT 10              /* messages shown when joining a room */
 #define CONNECT_TRIES 4           /* a server never reached: give up after this many */
 
 int ui_histserv_pending;
@@ -576,6 +577,10 @@ static void on_join_self(struct app *a, const char *room)
         /* A rejoin: fetch what was said while we were away. */
         net_sendf(a, "CHATHISTORY AFTER %s msgid=%s %d", t->name, t->last_msgid,
                   HISTORY_AFTER_LIMIT);
+    } else if ((a->caps & PCAP_CHATHISTORY) && !is_game_room(room)) {
+        /* A first join: the last few messages, as the server's join-replay
+         * gives clients without draft/chathistory. */
+        net_sendf(a, "CHATHISTORY LATEST %s * %d", t->name, JOIN_RECENT);
     }
     if (is_game_room(room) && irc_casecmp(U.current, room) != 0) {
         /* GameServ joined us to a game: guesses typed now go there. */

@@ -432,6 +432,34 @@ START_TEST(test_days_in_the_users_time_zone)
 }
 END_TEST
 
+/* Joining a room shows its last messages (CHATHISTORY LATEST), marked as
+ * history, before what is said after. */
+START_TEST(test_joining_a_room_shows_its_recent_messages)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, NULL };
+    it_server_start(&s, extra);
+    struct it_client *bob = it_connect_registered(&s, "rbob");
+    it_send(bob, "CAP REQ :echo-message");
+    it_join(bob, "#recent", NULL);
+    it_send(bob, "PRIVMSG #recent :said before you came");
+    it_expect(bob, "PRIVMSG #recent :said before you came");
+    struct term t;
+    char args[256], screen[SCREEN_CAP];
+    snprintf(args, sizeof args, "--port %d --nick rnew --join '#recent'", s.port);
+    term_start_args(&t, NULL, args);
+    wait_input(&t, "[#recent]", screen, sizeof screen);
+    term_wait(&t, "<rbob> said before you came", screen, sizeof screen);
+    it_send(bob, "PRIVMSG #recent :said after");
+    term_wait(&t, "<rbob> said after", screen, sizeof screen);
+    const char *old = strstr(screen, "said before you came"), *new = strstr(screen, "said after");
+    ck_assert_msg(old && new && old < new, "order on screen:\n%s", screen);
+    term_stop(&t);
+    it_client_free(bob);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *tui_suite(void)
 {
     Suite *s = suite_create("tui");
@@ -445,6 +473,7 @@ Suite *tui_suite(void)
     tcase_add_unchecked_fixture(db, pg_up, pg_down);
     tcase_set_timeout(db, 90);
     tcase_add_test(db, test_days_in_the_users_time_zone);
+    tcase_add_test(db, test_joining_a_room_shows_its_recent_messages);
     suite_add_tcase(s, db);
     return s;
 }
