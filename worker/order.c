@@ -75,7 +75,7 @@ static struct {
     struct client *c;
     char channels[MAX_NOTES][IRC_CHANNEL_MAX + 1];
     int nchannels;
-    char nicks[MAX_NOTES][IRC_NICK_MAX + 1];
+    char nicks[MAX_NOTES][IRC_CHANNEL_MAX + 1];   /* room-name width: one note() for both */
     int nnicks;
     bool overflow;                 /* more paths than noted: fence every worker */
     uint64_t store_mark;
@@ -133,7 +133,7 @@ void order_note_channel(const char *channel)
 void order_note_nick(const char *nick)
 {
     if (cur.c)
-        note((char (*)[IRC_CHANNEL_MAX + 1])cur.nicks, &cur.nnicks, nick);
+        note(cur.nicks, &cur.nnicks, nick);
 }
 
 static void schedule_resume(struct client *c)
