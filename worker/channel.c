@@ -1544,6 +1544,63 @@ static void ban_write(struct channel *ch, const char *mask, const char *by, bool
                     2, v, NULL, NULL);
 }
 
+/* Echoes of a client's messages not durable yet, by client id (a count):
+ * a refusal of its next message waits behind them, so that an echo-message
+ * client may send several messages to a room without waiting for each
+ * commit and still get every reply in command order (worker/order.c,
+ * order_may_pipeline). */
+static struct hmap echoes_pending;
+static bool echoes_init;
+
+static void echo_pending(uint64_t client, int delta)
+{
+    if (!echoes_init) {
+        hmap_init(&echoes_pending);
+        echoes_init = true;
+    }
+    uintptr_t n = (uintptr_t)hmap_get_id(&echoes_pending, client);
+    n = delta > 0 ? n + 1 : n ? n - 1 : 0;
+    if (n)
+        hmap_put_id(&echoes_pending, client, (void *)n);
+    else
+        hmap_del_id(&echoes_pending, client);
+}
+
+struct late_reply {
+    int slot;
+    uint64_t client;
+    char nick[IRC_NICK_MAX + 1], num[4], text[600];
+};
+
+static void on_late_reply(void *arg)
+{
+    struct late_reply *l = arg;
+    reply_remote(l->slot, l->client, l->nick, l->num, "%s", l->text);
+    free(l);
+}
+
+/* A message refused (404, 403): sent now, or after the sender's earlier
+ * messages here are durable and echoed. */
+static void refuse_message(const struct chan_req *q, const char *num, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void refuse_message(const struct chan_req *q, const char *num, const char *fmt, ...)
+{
+    struct late_reply *l = calloc(1, sizeof *l);
+    PARLOR_ASSERT(l != NULL);
+    l->slot = q->slot;
+    l->client = q->client;
+    snprintf(l->nick, sizeof l->nick, "%s", q->nick);
+    snprintf(l->num, sizeof l->num, "%s", num);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->text, sizeof l->text, fmt, ap);
+    va_end(ap);
+    if (echoes_init && hmap_get_id(&echoes_pending, q->client))
+        store_barrier(on_late_reply, l);
+    else
+        on_late_reply(l);
+}
+
 /* The sender's echo waits until its message is durable. */
 struct msg_ack {
     uint64_t client;
@@ -1556,6 +1613,8 @@ struct msg_ack {
 static void on_msg_durable(void *arg)
 {
     struct msg_ack *a = arg;
+    if (a->text)                       /* a stored message (not TAGMSG) */
+        echo_pending(a->client, -1);
     struct msgline ml = {
         .time = a->time, .msgid = a->msgid, .ctags = a->ctags, .source = a->source,
         .command = a->command, .target = a->target, .text = a->text,
@@ -1585,6 +1644,7 @@ static void msg_stored(struct channel *ch, const struct chan_req *q, const struc
         on_msg_durable(a);
         return;
     }
+    echo_pending(a->client, +1);
     char folded[IRC_CHANNEL_MAX + 1];
     irc_casefold(folded, ch->name, strlen(ch->name));
     struct store_msg m = {
@@ -1632,6 +1692,8 @@ static void handle_request(const struct chan_req *q)
     if (!ch) {
         if (q->op == CHAN_NAMES)
             ERR("366", "%s :End of NAMES list", q->channel);
+        else if (q->op == CHAN_MSG && !notice)
+            refuse_message(q, "403", "%s :No such channel", q->channel);
         else if (q->op != CHAN_QUIT && q->op != CHAN_NICK && q->op != CHAN_OPER && !notice)
             ERR("403", "%s :No such channel", q->channel);
         return;
@@ -1666,7 +1728,7 @@ static void handle_request(const struct chan_req *q)
         if ((ch->mode_n && !me) || (ch->mode_m && !(me && me->modes)) ||
             (!(me && me->modes) && is_banned(ch, q->nick, q->user, q->host))) {
             if (!notice)
-                ERR("404", "%s :Cannot send to channel", ch->name);
+                refuse_message(q, "404", "%s :Cannot send to channel", ch->name);
             return;
         }
         if (game_message_refused(q))  /* GameServ: it would give the word away */

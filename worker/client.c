@@ -39,7 +39,12 @@ static void update_poll(struct client *c)
     if (c->closing)
         return;
     int ev = 0;
-    if (!c->blocked && !c->throttled && !c->cmd_wait)
+    /* While a command waits, more is read only while a run of messages to
+     * one room goes on (worker/order.c) and no complete line is waiting
+     * (it could not run yet), within the input buffer's limit. */
+    bool more = !c->cmd_wait ||
+                (c->pipe_room[0] && c->in.len < IN_MAX && !memchr(c->in.data ? c->in.data : "", '\n', c->in.len));
+    if (!c->blocked && !c->throttled && more)
         ev |= UV_READABLE;
     if (c->out.len)
         ev |= UV_WRITABLE;
@@ -322,20 +327,39 @@ static bool take_flood_token(struct client *c)
     return true;
 }
 
+/* The size of the tag section ("@... ") of a line, 0 without tags; *data
+ * gets the size of the tag data (without '@' and ' '). */
+static size_t tags_size(const char *line, size_t len, size_t *data)
+{
+    *data = 0;
+    if (!len || line[0] != '@')
+        return 0;
+    const char *sp = memchr(line, ' ', len);
+    size_t tags = sp ? (size_t)(sp - line) + 1 : len;
+    *data = tags - (sp ? 2 : 1);
+    return tags;
+}
+
+/* Would handle_line run this line (no 417, INVALID_TEXT or INVALID_UTF8)? */
+bool client_line_acceptable(const char *line, size_t len)
+{
+    size_t data, tags = tags_size(line, len, &data);
+    if (data > IRC_CLIENT_TAGS_MAX)
+        return false;
+    if (len - tags + 2 > (size_t)W.cfg->line_length || len == 0)
+        return false;
+    return !memchr(line, '\0', len) && !memchr(line, '\r', len) && utf8_valid(line, len);
+}
+
 /* Check one complete line (without CR LF) and run it. */
 static void handle_line(struct client *c, char *line, size_t len)
 {
-    size_t body = len;
-    if (len && line[0] == '@') {
-        const char *sp = memchr(line, ' ', len);
-        size_t tags = sp ? (size_t)(sp - line) + 1 : len;
-        if (tags - (sp ? 2 : 1) > IRC_CLIENT_TAGS_MAX) {    /* tag data: without '@' and ' ' */
-            reply(c, "417", ":Input line was too long");
-            return;
-        }
-        body = len - tags;
+    size_t data, tags = tags_size(line, len, &data);
+    if (data > IRC_CLIENT_TAGS_MAX) {      /* tag data: without "@" and " " */
+        reply(c, "417", ":Input line was too long");
+        return;
     }
-    if (body + 2 > (size_t)W.cfg->line_length) {     /* the limit counts CR LF */
+    if (len - tags + 2 > (size_t)W.cfg->line_length) {     /* the limit counts CR LF */
         reply(c, "417", ":Input line was too long");
         return;
     }
@@ -367,8 +391,8 @@ void client_process_input(struct client *c)
         return;                 /* the running loop picks up where it is */
     c->in_input = true;
     size_t pos = 0;
-    while (!c->closing && !c->blocked && !c->cmd_wait) {
-        if (c->steps.len) {            /* the rest of a command comes first */
+    while (!c->closing && !c->blocked) {
+        if (c->steps.len && !c->cmd_wait) {   /* the rest of a command comes first */
             command_run_step(c);
             continue;
         }
@@ -378,6 +402,13 @@ void client_process_input(struct client *c)
         char *nl = memchr(start, '\n', c->in.len - pos);
         if (!nl)
             break;
+        if (c->cmd_wait) {             /* worker/order.c: only another message to the room */
+            size_t l = (size_t)(nl - start);
+            if (l && start[l - 1] == '\r')
+                l--;
+            if (c->discarding || !order_may_pipeline(c, start, l))
+                break;
+        }
         if (c->discarding) {            /* tail of a line already refused */
             c->discarding = false;
             pos = (size_t)(nl - c->in.data) + 1;

@@ -372,6 +372,8 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
     for (int i = 0; i < n; i++) {
         const char *t = targets[i];
         if (is_channel(t)) {
+            if (n == 1 && !tagmsg)
+                order_note_message();      /* may be pipelined (worker/order.c) */
             chan_request(c, CHAN_MSG, t, cmd, text);
             continue;
         }

@@ -37,8 +37,9 @@
  *
  * What it costs a client that pipelines (bench/RESULTS.md, "Replies in
  * order"): one mesh round trip per command to another worker's room, and
- * with echo-message one PostgreSQL commit per message; a command that stays
- * on this worker and leaves no query waits for nothing. */
+ * with echo-message one PostgreSQL commit; a command that stays on this
+ * worker and leaves no query waits for nothing.  A run of messages to one
+ * room is not paced that way (order_may_pipeline). */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +59,6 @@ enum { FENCE_CHANNEL = 1, FENCE_NICK, FENCE_STORE, FENCE_HOLD };
 struct fence {
     uint32_t id;
     uint64_t client;
-    uint32_t cmd;                  /* the client's command token it belongs to */
     int to;                        /* first hop (a slot), or -1: this worker */
     int kind;
     bool durable;                  /* wait until stored (the echo is a reply) */
@@ -68,7 +68,7 @@ struct fence {
 
 static struct hmap fences;         /* id -> struct fence */
 static bool fences_init;
-static uint32_t next_id, next_cmd;
+static uint32_t next_id;
 
 /* The command running right now, and where it sent work. */
 static struct {
@@ -78,6 +78,7 @@ static struct {
     char nicks[MAX_NOTES][IRC_CHANNEL_MAX + 1];   /* room-name width: one note() for both */
     int nnicks;
     bool overflow;                 /* more paths than noted: fence every worker */
+    bool message;                  /* PRIVMSG/NOTICE to one room (may be pipelined) */
     uint64_t store_mark;
 } cur;
 
@@ -109,8 +110,12 @@ void order_begin(struct client *c)
     memset(&cur, 0, sizeof cur);
     cur.c = c;
     cur.store_mark = store_submitted();
-    c->cmd_token = ++next_cmd;
-    c->cmd_fences = 0;
+}
+
+void order_note_message(void)
+{
+    if (cur.c)
+        cur.message = true;
 }
 
 static void note(char (*list)[IRC_CHANNEL_MAX + 1], int *n, const char *name)
@@ -150,6 +155,7 @@ static void schedule_resume(struct client *c)
 static void step_complete(struct client *c, bool from_callback)
 {
     c->cmd_wait = false;
+    c->pipe_room[0] = '\0';
     if (!c->steps.len && label_capturing(c))
         label_finish(c);
     if (from_callback)
@@ -165,7 +171,6 @@ static struct fence *fence_new(struct client *c, int to, int kind, const char *t
         f->id = ++next_id;
     while (f->id == 0 || hmap_get_id(&fences, f->id));
     f->client = c->id;
-    f->cmd = c->cmd_token;
     f->to = to;
     f->kind = kind;
     f->durable = (c->caps & CAP_ECHO_MESSAGE) != 0;
@@ -184,8 +189,7 @@ static void fence_done(uint32_t id)
         return;                        /* answered already */
     hmap_del_id(&fences, id);
     struct client *c = client_by_id(f->client);
-    if (c && !c->closing && c->cmd_token == f->cmd && c->cmd_fences > 0 &&
-        --c->cmd_fences == 0 && cur.c != c && c->cmd_wait)
+    if (c && !c->closing && c->cmd_fences > 0 && --c->cmd_fences == 0 && cur.c != c && c->cmd_wait)
         step_complete(c, true);
     free(f);
 }
@@ -368,11 +372,48 @@ void order_end(struct client *c)
             start_fence(c, FENCE_STORE, "", W.slot);
     }
     if (c->cmd_fences > 0) {
+        /* A message to one room: the next may be read while this one is
+         * on its way or being stored (order_may_pipeline). */
+        bool pipe = cur.message && cur.nchannels == 1 && cur.nnicks == 0 && !cur.overflow &&
+                    !label_capturing(c) && !c->steps.len &&
+                    (!c->cmd_wait || irc_casecmp(c->pipe_room, cur.channels[0]) == 0);
+        if (pipe)
+            utf8_copy(c->pipe_room, sizeof c->pipe_room, cur.channels[0]);
+        else
+            c->pipe_room[0] = '\0';
         c->cmd_wait = true;
         c->cmd_deadline = W.now + timeout();
     } else {
         step_complete(c, false);
     }
+}
+
+/* While a client's messages to one room are on their way (and, with
+ * echo-message, being stored), its next line may run at once if it is
+ * another message to that room that cannot be answered here and now: its
+ * replies (its echo, or a refusal) come from the same room's owner, which
+ * sends them after the earlier messages' echoes (channel.c defers a refusal
+ * behind pending echoes), so command order holds and the client does not
+ * wait a round trip, or a commit, per message.
+ * `line` is the raw line (no CR LF); false for anything else. */
+bool order_may_pipeline(const struct client *c, const char *line, size_t len)
+{
+    if (!c->cmd_wait || !c->pipe_room[0] || c->steps.len || label_capturing(c) || len == 0 ||
+        len >= IRC_LINE_LIMIT + IRC_TAGS_MAX)
+        return false;
+    if (!client_line_acceptable(line, len))
+        return false;                  /* it would be refused here, at once */
+    char copy[IRC_LINE_LIMIT + IRC_TAGS_MAX + 1];
+    memcpy(copy, line, len);
+    copy[len] = '\0';
+    struct irc_msg m;
+    if (irc_parse(copy, &m) < 0 || m.nparams != 2 || !m.params[1][0])
+        return false;
+    if (strcasecmp(m.command, "PRIVMSG") != 0 && strcasecmp(m.command, "NOTICE") != 0)
+        return false;
+    if (m.tags && (strstr(m.tags, "label=") == m.tags || strstr(m.tags, ";label=")))
+        return false;
+    return irc_casecmp(m.params[0], c->pipe_room) == 0;
 }
 
 /* ---- a dead worker, a lost fence ---- */
@@ -430,7 +471,7 @@ void order_tick(double now)
     for (size_t i = 0; i < n; i++) {
         struct fence *f = hmap_get_id(&fences, ids[i]);
         struct client *c = f ? client_by_id(f->client) : NULL;
-        if (c && c->cmd_token == f->cmd)
+        if (c)
             log_warn("no answer from the path to %s for %s's command; going on",
                      f->target[0] ? f->target : "a worker", c->nick);
         fence_done(ids[i]);

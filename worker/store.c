@@ -929,9 +929,10 @@ static void on_barrier_query(void *arg, const PGresult *res, const char *error)
 
 void store_sync(store_durable_cb *cb, void *arg)
 {
+    /* Barriers (SELECT 1) answer no client: not waited for. */
     bool queries = S.waiting || S.failed;
     for (struct op *o = S.head; o && !queries; o = o->next)
-        queries = o->kind == OP_QUERY;
+        queries = o->kind == OP_QUERY && o->cb != on_barrier_query;
     if (!queries) {
         cb(arg);
         return;

@@ -112,10 +112,10 @@ struct client {
     /* Replies in command order (worker/order.c): the running command's
      * token, its fences not answered yet, and the rest of its steps (one
      * line per target of a list, run one after the other). */
-    uint32_t cmd_token;
     int cmd_fences;
     double cmd_deadline;
     bool cmd_wait;                 /* input waits until the command is complete */
+    char pipe_room[IRC_CHANNEL_MAX + 1];  /* messages to it in flight (order_may_pipeline) */
     struct buf steps;
     bool wallops;                  /* user mode +w: gets WALLOPS */
     char oper_name[32];            /* the [oper] block it used ("" when not oper) */
@@ -270,6 +270,9 @@ bool order_waiting(const struct client *c);
  * route); its replies come back along it. */
 void order_note_channel(const char *channel);
 void order_note_nick(const char *nick);
+/* The running command is a PRIVMSG/NOTICE to one room. */
+void order_note_message(void);
+bool order_may_pipeline(const struct client *c, const char *line, size_t len);
 /* An asynchronous part of the running command (LIST): returns an id for
  * order_release, or 0 when no command of `c` is running. */
 uint32_t order_hold(struct client *c);
@@ -369,6 +372,8 @@ void client_send(struct client *c, const char *data, size_t len);
 /* For lines that are not a response to what the client asked (other
  * people's messages): never collected into a labeled response. */
 void client_send_unsolicited(struct client *c, const char *data, size_t len);
+/* Would this line (no CR LF) be run rather than refused at once? */
+bool client_line_acceptable(const char *line, size_t len);
 void client_sendf(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void client_flush(struct client *c);
 void client_close(struct client *c, const char *reason);

@@ -267,6 +267,68 @@ START_TEST(test_other_peoples_messages_are_not_held_while_a_command_waits)
 }
 END_TEST
 
+/* A run of messages to one room is not paced one commit at a time
+ * (order_may_pipeline), yet a refusal never overtakes the echoes of the
+ * messages before it: with PostgreSQL holding every insert, the sender's
+ * first messages are relayed but not echoed; an operator then sets +m and
+ * the sender's next messages are refused; the 404s come only after the
+ * echoes, once the inserts go through, and the PONG last. */
+START_TEST(test_a_refusal_waits_behind_the_echoes_of_earlier_messages)
+{
+    struct it_server s;
+    start_with_db(&s);
+    char room[64];
+    it_name_owned_by("#pipe-refuse", 1, 2, room, sizeof room);
+    struct it_client *op = client_with_caps(&s, 1, "pipeop", "echo-message");
+    it_join(op, room, NULL);
+    struct it_client *c = client_with_caps(&s, 0, "piper2", "echo-message");
+    it_join(c, room, NULL);
+    PGconn *lock = PQconnectdb(pg.conninfo);
+    ck_assert_int_eq(PQstatus(lock), CONNECTION_OK);
+    PQclear(PQexec(lock, "BEGIN"));
+    PGresult *lr = PQexec(lock, "LOCK TABLE messages IN SHARE MODE");
+    ck_assert_int_eq(PQresultStatus(lr), PGRES_COMMAND_OK);
+    PQclear(lr);
+    enum { N = 20, M = 5 };
+    for (int i = 0; i < N; i++)
+        it_send(c, "PRIVMSG %s :early %d", room, i);
+    char re[128];
+    snprintf(re, sizeof re, "PRIVMSG %s :early %d$", room, N - 1);
+    if (!it_wait_re(op, re, 10000))           /* all relayed, none durable */
+        it_fail(op, "the early messages were not relayed");
+    it_send(op, "MODE %s +m", room);
+    it_expect_re(op, " MODE [^ ]+ \\+m$");
+    for (int i = 0; i < M; i++)
+        it_send(c, "PRIVMSG %s :late %d", room, i);
+    it_send(c, "PING after-refusals");
+    /* Nothing for the sender yet but others' lines: no 404 before the
+     * echoes it is waiting for. */
+    const char *l;
+    while ((l = it_next_line(c, 300)))
+        if (strstr(l, " 404 ") || strstr(l, ":piper2!"))
+            it_fail(c, "reply while its messages are not durable: %s", l);
+    PQclear(PQexec(lock, "COMMIT"));
+    PQfinish(lock);
+    for (int i = 0; i < N; i++) {
+        snprintf(re, sizeof re, "^[^ ]* ?:piper2![^ ]+ PRIVMSG [^ ]+ :early %d$", i);
+        l = it_next_line(c, 10000);
+        while (l && strstr(l, " MODE "))
+            l = it_next_line(c, 10000);
+        if (!l || !matches(l, re))
+            it_fail(c, "expected the echo of early %d, got: %s", i, l ? l : "(nothing)");
+    }
+    for (int i = 0; i < M; i++) {
+        l = it_next_line(c, 10000);
+        if (!l || !strstr(l, " 404 piper2 "))
+            it_fail(c, "expected 404 for late %d, got: %s", i, l ? l : "(nothing)");
+    }
+    it_expect_re(c, " PONG [^ ]+ :?after-refusals$");
+    it_client_free(c);
+    it_client_free(op);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *order_suite(void)
 {
     Suite *s = suite_create("order");
@@ -278,6 +340,7 @@ Suite *order_suite(void)
     tcase_add_test(tc, test_private_message_echo_comes_before_the_next_reply);
     tcase_add_test(tc, test_labels_cover_unknown_commands_and_multi_room_joins);
     tcase_add_test(tc, test_other_peoples_messages_are_not_held_while_a_command_waits);
+    tcase_add_test(tc, test_a_refusal_waits_behind_the_echoes_of_earlier_messages);
     suite_add_tcase(s, tc);
     return s;
 }
