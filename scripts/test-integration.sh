@@ -19,7 +19,7 @@ jobs=${IT_JOBS:-3}
 
 suites=$("$bin" --list) || { echo "test-integration: $bin --list failed" >&2; exit 1; }
 # Longest first, so the last ones to start are short.
-order="control ux hostile failover store client history limits game privacy account oper queries tags caps
+order="control ux hostile failover store client history limits game privacy account oper queries tags caps tls
        order process channel register harness"
 sorted=""
 for s in $order; do

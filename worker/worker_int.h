@@ -83,6 +83,7 @@ enum { MEMBER_VOICE = 1u << 0, MEMBER_OP = 1u << 1 };
 
 struct channel;
 struct account_state;
+struct tls_conn;
 
 /* One connection.  Owned by W.clients; freed by client_free() from the close
  * callback of its poll handle. */
@@ -91,6 +92,8 @@ struct client {
     int fd;
     uv_poll_t poll;
     int poll_events;
+    struct tls_conn *tls;          /* from a TLS listener (worker/client_tls.c), else NULL */
+    char certfp[65];               /* its client certificate's SHA-256, "" if none */
     struct buf in, out;
     char ip[64];
     int port;
@@ -256,7 +259,9 @@ struct worker {
         uint64_t lines_out;        /* lines queued to local clients */
         uint64_t bytes_in, bytes_out;
         uint64_t sendq_kills;
+        uint64_t tls_handshakes, tls_resumed, tls_failures;
     } stats;
+    int ntls;                      /* clients whose TLS handshake is done */
     double now;                    /* wall clock seconds, refreshed per loop iteration */
 };
 
@@ -363,8 +368,23 @@ void worker_send_master(uint8_t type, uint32_t value);
  * count.  Called once per client, from session_close(). */
 void worker_client_gone(const char *ip);
 
+/* client_tls.c: TLS client connections (the layer is common/tls.c) */
+void client_tls_init(void);
+/* IPC_M_TLS: a new certificate chain and key from the master. */
+void client_tls_handle_material(const char *payload, size_t len);
+/* Start TLS on c->fd (server side); false when TLS is not available. */
+bool client_tls_wrap(struct client *c);
+void client_tls_handshake_done(struct client *c);
+void client_tls_failed(struct client *c, const char *why);
+/* Free c->tls (from the close callback). */
+void client_tls_gone(struct client *c);
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384", "handshake", or "" for plaintext. */
+void client_tls_describe(const struct client *c, char *out, size_t cap);
+/* Whether c is on TLS (handshake done). */
+#define client_is_tls(c) ((c)->tls != NULL)
+
 /* client.c */
-void client_accept(int fd, const char *ip, int port);
+void client_accept(int fd, const char *ip, int port, bool tls);
 void client_send(struct client *c, const char *data, size_t len);
 /* For lines that are not a response to what the client asked (other
  * people's messages): never collected into a labeled response. */

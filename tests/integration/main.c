@@ -34,6 +34,7 @@ static const struct {
     { "ux", ux_suite },
     { "tags", tags_suite },
     { "caps", caps_suite },
+    { "tls", tls_suite },
 };
 
 int main(int argc, char **argv)

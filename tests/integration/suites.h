@@ -24,5 +24,6 @@ Suite *oper_suite(void);
 Suite *ux_suite(void);
 Suite *tags_suite(void);
 Suite *caps_suite(void);
+Suite *tls_suite(void);
 
 #endif
