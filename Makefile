@@ -113,7 +113,7 @@ test: deps
 
 run: deps
 	$(MAKE) all
-	PORT="$(PORT)" DATA="$(DATA)" scripts/run.sh
+	PORT="$(PORT)" TLS_PORT="$(TLS_PORT)" DATA="$(DATA)" scripts/run.sh
 
 bench:
 	@scripts/deps.sh --bench

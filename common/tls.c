@@ -250,6 +250,11 @@ void tls_conn_free(struct tls_conn *t)
     free(t);
 }
 
+struct ssl_st *tls_conn_ssl(struct tls_conn *t)
+{
+    return t->ssl;
+}
+
 /* Map an OpenSSL result r (<= 0) to TLS_WANT_*, 0 (clean end) or TLS_ERROR. */
 static int outcome(struct tls_conn *t, int r, const char *what)
 {

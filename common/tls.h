@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 struct ssl_ctx_st;                 /* OpenSSL's SSL_CTX */
+struct ssl_st;                     /* OpenSSL's SSL */
 struct tls_conn;
 
 #define TLS_TICKET_KEY_LEN 80      /* name 16, HMAC 32, AES 32 */
@@ -59,6 +60,8 @@ void tls_ctx_free(struct ssl_ctx_st *ctx);
  * SNI and checked against the server's certificate when verifying. */
 struct tls_conn *tls_conn_new(struct ssl_ctx_st *ctx, int fd, bool server, const char *host);
 void tls_conn_free(struct tls_conn *t);
+/* The OpenSSL object, for what this layer does not wrap (sessions). */
+struct ssl_st *tls_conn_ssl(struct tls_conn *t);
 /* 1 once the handshake is done, else TLS_WANT_* or TLS_ERROR. */
 int tls_handshake(struct tls_conn *t);
 bool tls_ready(const struct tls_conn *t);

@@ -196,6 +196,7 @@ struct channel {
     double topic_at;
     bool mode_i, mode_m, mode_n, mode_t;
     bool mode_s, mode_p;           /* secret (hidden from non-members), private */
+    bool mode_z;                   /* secure-only: TLS clients may join (InspIRCd's +z) */
     char key[64];
     int limit;
     struct ban *bans;              /* +b masks, nbans of them */
@@ -511,6 +512,7 @@ struct chan_req {
     const char *account;           /* the requester's, "" if none */
     const char *away;              /* CHAN_JOIN: the requester's away message, "" if here */
     bool bot;                      /* CHAN_JOIN: the requester has user mode +B */
+    bool tls;                      /* CHAN_JOIN: the requester is on TLS (+z) */
     const char *ctags;             /* client-only tags of a message, "" if none */
     const char *msgid;             /* CHAN_MSG: given by the sender's worker, so a
                                       request sent twice is one message; else "" */

@@ -4,6 +4,8 @@
 #include "common/irc.h"
 #include "common/tls.h"
 
+#include <openssl/ssl.h>
+
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -649,12 +651,21 @@ struct it_client *it_client_connect(int port, int rcvbuf)
 int it_client_start_tls(struct it_client *c, struct ssl_ctx_st *ctx, int timeout_ms,
                         char *err, size_t errlen)
 {
+    return it_client_start_tls_session(c, ctx, NULL, timeout_ms, err, errlen);
+}
+
+int it_client_start_tls_session(struct it_client *c, struct ssl_ctx_st *ctx,
+                                struct ssl_session_st *session, int timeout_ms,
+                                char *err, size_t errlen)
+{
     fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
     c->tls = tls_conn_new(ctx, c->fd, false, "localhost");
     if (!c->tls) {
         snprintf(err, errlen, "tls_conn_new failed");
         return -1;
     }
+    if (session)
+        SSL_set_session(tls_conn_ssl(c->tls), session);
     long deadline = it_now_ms() + timeout_ms;
     for (;;) {
         int r = tls_handshake(c->tls);
@@ -711,6 +722,8 @@ void it_client_free(struct it_client *c)
 {
     if (!c)
         return;
+    if (c->tls)
+        tls_shutdown(c->tls);        /* a session closed cleanly stays resumable */
     tls_conn_free(c->tls);
     if (c->fd >= 0)
         close(c->fd);

@@ -100,6 +100,7 @@ void it_parlorctl_path(char *out, size_t cap);
 
 struct tls_conn;
 struct ssl_ctx_st;
+struct ssl_session_st;
 
 /* One TCP connection.  Owned by the test; it_client_free() closes it. */
 struct it_client {
@@ -127,6 +128,10 @@ void it_client_free(struct it_client *c);
  * with the reason in err. */
 int it_client_start_tls(struct it_client *c, struct ssl_ctx_st *ctx, int timeout_ms,
                         char *err, size_t errlen);
+/* The same, offering `session` (from an earlier connection) for resumption. */
+int it_client_start_tls_session(struct it_client *c, struct ssl_ctx_st *ctx,
+                                struct ssl_session_st *session, int timeout_ms,
+                                char *err, size_t errlen);
 /* A client context for the tests: no verification; `cert` (NULL: none) a
  * PEM file with a client certificate and its key. */
 struct ssl_ctx_st *it_tls_ctx(const char *cert);

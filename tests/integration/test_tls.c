@@ -10,6 +10,7 @@
 #include "tests/integration/suites.h"
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,190 @@ START_TEST(test_bad_handshakes_end_cleanly_and_are_counted)
 }
 END_TEST
 
+
+/* The server certificate's fingerprint a new TLS connection sees. */
+static void server_fp(int port, SSL_CTX *ctx, char out[TLS_FP_LEN + 1])
+{
+    struct it_client *c = it_connect_tls(port, ctx);
+    ck_assert(tls_peer_fingerprint(c->tls, out));
+    it_client_free(c);
+}
+
+static void file_fp(const char *path, char out[TLS_FP_LEN + 1])
+{
+    ck_assert_msg(tls_file_fingerprint(path, out), "no certificate in %s", path);
+}
+
+static void ctl_reload(const struct it_server *s, bool want_ok, const char *want)
+{
+    char ctl[512], out[4096];
+    it_parlorctl_path(ctl, sizeof ctl);
+    const char *args[] = { "-s", s->control_path, "reload", NULL };
+    int st = it_run(ctl, args, out, sizeof out, 10000);
+    ck_assert_msg((st == 0) == want_ok && strstr(out, want), "parlorctl reload (status %d): %s", st, out);
+}
+
+/* Copy file `from` over `to` (through a temporary file and rename). */
+static void replace_file(const char *from, const char *to)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "cp %s %s.new && mv %s.new %s", from, to, to, to);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(test_reload_takes_a_new_certificate_refuses_a_bad_pair_and_keeps_connections)
+{
+    struct tls_server t;
+    char dir[] = "/tmp/parlor-tlsconf-XXXXXX";
+    ck_assert(mkdtemp(dir) != NULL);
+    char conf[128], live[128], second[256], third[256], other[256];
+    snprintf(conf, sizeof conf, "%s/parlord.conf", dir);
+    snprintf(live, sizeof live, "%s/live.pem", dir);
+    it_make_cert(dir, "second", "localhost", second, sizeof second);
+    it_make_cert(dir, "third", "localhost", third, sizeof third);
+    it_make_cert(dir, "other", "localhost", other, sizeof other);
+    FILE *f = fopen(conf, "w");
+    ck_assert(f != NULL);
+    fprintf(f, "tls-cert = %s\ntls-key = %s\n", live, live);
+    fclose(f);
+    /* The first certificate is the one tls_server_start made. */
+    strcpy(t.certdir, "/tmp/parlor-tls-XXXXXX");
+    ck_assert(mkdtemp(t.certdir) != NULL);
+    it_make_cert(t.certdir, "server", "localhost", t.cert, sizeof t.cert);
+    replace_file(t.cert, live);
+    t.tls_port = it_free_port();
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", t.tls_port);
+    const char *args[] = { "--config", conf, "--tls-listen", listen, NULL };
+    it_server_start(&t.s, args);
+
+    SSL_CTX *ctx = it_tls_ctx(NULL);
+    char fp[TLS_FP_LEN + 1], want[TLS_FP_LEN + 1];
+    struct it_client *old = it_connect_tls(t.tls_port, ctx);
+    it_register(old, "stayer");
+    file_fp(t.cert, want);
+    ck_assert(tls_peer_fingerprint(old->tls, fp));
+    ck_assert_str_eq(fp, want);
+
+    /* A new pair: new connections get it, the old one stays. */
+    replace_file(second, live);
+    ctl_reload(&t.s, true, "reloaded");
+    it_server_expect_log(&t.s, "TLS: certificate reloaded", 2, IT_TIMEOUT_MS);
+    file_fp(second, want);
+    server_fp(t.tls_port, ctx, fp);
+    ck_assert_str_eq(fp, want);
+    it_expect_alive(old);
+
+    /* A certificate with another certificate's key: refused, the second stays. */
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "(openssl x509 -in %s; openssl pkey -in %s) > %s.new && mv %s.new %s",
+             third, other, live, live, live);
+    ck_assert_int_eq(system(cmd), 0);
+    ctl_reload(&t.s, false, "the key does not match the certificate");
+    server_fp(t.tls_port, ctx, fp);
+    ck_assert_str_eq(fp, want);
+    /* Garbage: refused as well. */
+    f = fopen(live, "w");
+    fputs("not a certificate\n", f);
+    fclose(f);
+    ctl_reload(&t.s, false, "the old certificate stays");
+    server_fp(t.tls_port, ctx, fp);
+    ck_assert_str_eq(fp, want);
+
+    /* SIGHUP does the same as parlorctl reload. */
+    replace_file(third, live);
+    kill(t.s.pid, SIGHUP);
+    it_server_expect_log(&t.s, "TLS: certificate reloaded", 4, IT_TIMEOUT_MS);
+    file_fp(third, want);
+    server_fp(t.tls_port, ctx, fp);
+    ck_assert_str_eq(fp, want);
+
+    it_expect_alive(old);
+    it_send(old, "PRIVMSG stayer :through three certificates");
+    it_expect(old, ":through three certificates");
+    it_client_free(old);
+    SSL_CTX_free(ctx);
+    tls_server_stop(&t);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* A session made on one worker resumes on the other (the shared ticket key). */
+START_TEST(test_a_session_resumes_on_another_worker)
+{
+    struct tls_server t;
+    tls_server_start(&t, NULL);
+    SSL_CTX *ctx = it_tls_ctx(NULL);
+    struct it_client *first = tls_on_worker(&t, ctx, 0);
+    it_register(first, "ticket");           /* TLS 1.3 tickets come after the handshake */
+    SSL_SESSION *sess = SSL_get1_session((SSL *)tls_conn_ssl(first->tls));
+    ck_assert(sess != NULL);
+    it_client_free(first);
+    bool resumed_on_1 = false;
+    for (int i = 0; i < 8 && !resumed_on_1; i++) {
+        struct it_client *c = it_client_connect(t.tls_port, 0);
+        ck_assert(c != NULL);
+        char err[256];
+        ck_assert_msg(it_client_start_tls_session(c, ctx, sess, IT_TIMEOUT_MS, err, sizeof err) == 0,
+                      "handshake: %s", err);
+        it_expect(c, "*** Connected to worker");
+        ck_assert_msg(tls_resumed(c->tls), "the session was not resumed on worker %d", c->worker);
+        resumed_on_1 = c->worker == 1;
+        it_client_free(c);
+    }
+    ck_assert_msg(resumed_on_1, "no resumed connection landed on worker 1");
+    ck_assert(IT_EVENTUALLY(stat_value(&t.s, "parlor_tls_resumed_total") >= 1, 5000));
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(ctx);
+    tls_server_stop(&t);
+}
+END_TEST
+
+START_TEST(test_whois_671_and_secure_only_rooms)
+{
+    struct tls_server t;
+    tls_server_start(&t, NULL);
+    SSL_CTX *ctx = it_tls_ctx(NULL);
+    struct it_client *sec = tls_on_worker(&t, ctx, 0);
+    struct it_client *plain = it_connect_on_worker(&t.s, 1);
+    it_register(sec, "secure");
+    it_send(plain, "NICK plainy");
+    it_send(plain, "USER plainy 0 * :plain");
+    it_expect_re(plain, " 004 plainy .* [a-y]*z[a-y]*$");
+    it_expect(plain, "CHANMODES=b,k,l,imnpstz ");
+    it_expect(plain, " 376 ");
+    snprintf(plain->nick, sizeof plain->nick, "plainy");
+    /* 671 for the TLS client only, whoever asks, across workers. */
+    it_send(plain, "WHOIS secure");
+    it_expect(plain, " 671 plainy secure :is using a secure connection");
+    it_send(sec, "WHOIS plainy");
+    for (const char *l; (l = it_next_line(sec, IT_TIMEOUT_MS)) && !strstr(l, " 318 ");)
+        ck_assert_msg(!strstr(l, " 671 "), "671 for a plaintext client: %s", l);
+    /* +z: TLS clients only; members already in stay. */
+    char room[64];
+    it_name_owned_by("#vault", 1, 2, room, sizeof room);
+    it_join(sec, room, NULL);
+    it_send(sec, "MODE %s +z", room);
+    it_expect(sec, "MODE");
+    it_send(sec, "MODE %s", room);
+    it_expect_re(sec, " 324 secure #vault[0-9]* \\+[a-y]*z");
+    it_send(plain, "JOIN %s", room);
+    it_expect(plain, " 489 plainy ");
+    struct it_client *sec2 = tls_on_worker(&t, ctx, 1);
+    it_register(sec2, "secure2");
+    it_join(sec2, room, NULL);
+    it_send(sec, "MODE %s -z", room);
+    it_expect(sec, "-z");
+    it_join(plain, room, NULL);
+    it_client_free(sec);
+    it_client_free(sec2);
+    it_client_free(plain);
+    SSL_CTX_free(ctx);
+    tls_server_stop(&t);
+}
+END_TEST
+
 Suite *tls_suite(void)
 {
     Suite *s = suite_create("tls");
@@ -186,6 +371,9 @@ Suite *tls_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_handshake_and_chat_over_tls_across_workers);
     tcase_add_test(tc, test_bad_handshakes_end_cleanly_and_are_counted);
+    tcase_add_test(tc, test_reload_takes_a_new_certificate_refuses_a_bad_pair_and_keeps_connections);
+    tcase_add_test(tc, test_a_session_resumes_on_another_worker);
+    tcase_add_test(tc, test_whois_671_and_secure_only_rooms);
     suite_add_tcase(s, tc);
     return s;
 }
