@@ -612,8 +612,14 @@ void account_authenticate(struct client *c, struct irc_msg *m)
     }
     if (!st || st->sasl == SASL_IDLE) {
         if (strcasecmp(arg, "PLAIN") != 0) {
-            reply(c, "908", "PLAIN :are available SASL mechanisms");
+            reply(c, "908", "%s :are available SASL mechanisms",
+                  client_is_tls(c) ? "PLAIN,EXTERNAL" : "PLAIN");
             reply(c, "904", ":SASL authentication failed");
+            return;
+        }
+        char why[160];
+        if (client_password_refused(c, why, sizeof why)) {
+            reply(c, "904", ":SASL authentication failed: %s", why);
             return;
         }
         st = state_get(c);
@@ -803,6 +809,12 @@ static void ns_help(struct client *c)
 
 void account_service_command(struct client *c, const char *verb, char *args)
 {
+    char why[160];
+    if (verb && (strcasecmp(verb, "REGISTER") == 0 || strcasecmp(verb, "IDENTIFY") == 0) &&
+        client_password_refused(c, why, sizeof why)) {
+        ns_notice(c, "%s. Your password was not used.", why);
+        return;
+    }
     if (!verb)
         ns_help(c);
     else if (strcasecmp(verb, "REGISTER") == 0)

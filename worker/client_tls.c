@@ -107,3 +107,35 @@ void client_tls_describe(const struct client *c, char *out, size_t cap)
     else
         snprintf(out, cap, "%s %s", tls_version(c->tls), tls_cipher(c->tls));
 }
+
+int client_tls_port(void)
+{
+    if (W.cfg->sts_port)
+        return W.cfg->sts_port;
+    return W.cfg->ntls_listen > 0 ? W.cfg->tls_listen[0].port : 0;
+}
+
+bool client_password_refused(const struct client *c, char *msg, size_t cap)
+{
+    if (!W.cfg->plaintext_passwords_refused || c->tls)
+        return false;
+    int port = client_tls_port();
+    if (port)
+        snprintf(msg, cap, "Passwords are not accepted over a plaintext connection; "
+                 "reconnect with TLS to port %d", port);
+    else
+        snprintf(msg, cap, "Passwords are not accepted over a plaintext connection");
+    return true;
+}
+
+void client_tls_sts_value(const struct client *c, char *out, size_t cap)
+{
+    out[0] = '\0';
+    int port = client_tls_port();
+    if (!port)
+        return;
+    if (c->tls)
+        snprintf(out, cap, "duration=%d", W.cfg->sts_duration);
+    else if (W.cfg->sts_duration > 0)   /* duration 0: no upgrade asked */
+        snprintf(out, cap, "port=%d,duration=%d", port, W.cfg->sts_duration);
+}

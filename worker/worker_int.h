@@ -381,6 +381,14 @@ void client_tls_failed(struct client *c, const char *why);
 void client_tls_gone(struct client *c);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384", "handshake", or "" for plaintext. */
 void client_tls_describe(const struct client *c, char *out, size_t cap);
+/* The TLS port clients are sent to (sts-port, else the first tls-listen; 0: none). */
+int client_tls_port(void);
+/* plaintext-passwords = refuse and c is not on TLS: true, with the reason
+ * (naming the TLS port) in msg. */
+bool client_password_refused(const struct client *c, char *msg, size_t cap);
+/* The sts capability's value for c ("port=6697,duration=N" on plaintext,
+ * "duration=N" on TLS), "" when not advertised. */
+void client_tls_sts_value(const struct client *c, char *out, size_t cap);
 /* Whether c is on TLS (handshake done). */
 #define client_is_tls(c) ((c)->tls != NULL)
 

@@ -364,6 +364,106 @@ START_TEST(test_whois_671_and_secure_only_rooms)
 }
 END_TEST
 
+/* The CAP LS 302 list a client gets (all its lines, joined). */
+static void cap_ls(struct it_client *c, char *out, size_t cap)
+{
+    it_send(c, "CAP LS 302");
+    out[0] = '\0';
+    for (;;) {
+        const char *l = it_expect(c, " CAP * LS ");
+        const char *list = strstr(l, " :");
+        ck_assert(list != NULL);
+        snprintf(out + strlen(out), cap - strlen(out), "%s ", list + 2);
+        if (!strstr(l, " LS * :"))
+            return;
+    }
+}
+
+START_TEST(test_sts_policy_values_on_plaintext_and_tls)
+{
+    struct tls_server t;
+    static const char *const extra[] = { "--sts-duration", "300", NULL };
+    tls_server_start(&t, extra);
+    SSL_CTX *ctx = it_tls_ctx(NULL);
+    char list[4096], want[64];
+    struct it_client *p = it_connect(&t.s);
+    cap_ls(p, list, sizeof list);
+    snprintf(want, sizeof want, " sts=port=%d,duration=300 ", t.tls_port);
+    ck_assert_msg(strstr(list, want), "plaintext CAP LS: %s", list);
+    ck_assert_msg(strstr(list, " sasl=PLAIN ") && !strstr(list, "EXTERNAL"), "plaintext: %s", list);
+    it_send(p, "CAP REQ sts");                  /* not a capability one requests */
+    it_expect(p, " NAK ");
+    struct it_client *s = it_connect_tls(t.tls_port, ctx);
+    cap_ls(s, list, sizeof list);
+    ck_assert_msg(strstr(list, " sts=duration=300 ") && !strstr(list, "port="), "TLS CAP LS: %s", list);
+    ck_assert_msg(strstr(list, " sasl=PLAIN,EXTERNAL "), "TLS: %s", list);
+    /* Without 302 there are no values, and no sts. */
+    struct it_client *old = it_connect(&t.s);
+    it_send(old, "CAP LS");
+    const char *l = it_expect(old, " CAP * LS ");
+    ck_assert_msg(!strstr(l, "sts"), "CAP LS without 302: %s", l);
+    it_client_free(p);
+    it_client_free(s);
+    it_client_free(old);
+    tls_server_stop(&t);
+
+    /* duration=0 withdraws the policy: no upgrade asked on plaintext. */
+    static const char *const zero[] = { "--sts-duration", "0", NULL };
+    tls_server_start(&t, zero);
+    p = it_connect(&t.s);
+    cap_ls(p, list, sizeof list);
+    ck_assert_msg(!strstr(list, "sts="), "plaintext CAP LS with duration 0: %s", list);
+    s = it_connect_tls(t.tls_port, ctx);
+    cap_ls(s, list, sizeof list);
+    ck_assert_msg(strstr(list, " sts=duration=0 "), "TLS CAP LS with duration 0: %s", list);
+    it_client_free(p);
+    it_client_free(s);
+    SSL_CTX_free(ctx);
+    tls_server_stop(&t);
+}
+END_TEST
+
+START_TEST(test_plaintext_passwords_refuse_names_the_tls_port)
+{
+    struct tls_server t;
+    static const char *const extra[] = { "--plaintext-passwords", "refuse", NULL };
+    tls_server_start(&t, extra);
+    char port[16];
+    snprintf(port, sizeof port, "port %d", t.tls_port);
+    /* PASS before registration. */
+    struct it_client *p = it_connect(&t.s);
+    it_send(p, "PASS secret-word");
+    const char *l = it_expect(p, " 464 ");
+    ck_assert_msg(strstr(l, "plaintext") && strstr(l, port), "PASS: %s", l);
+    /* SASL PLAIN. */
+    it_send(p, "CAP REQ :sasl");
+    it_expect(p, " ACK ");
+    it_send(p, "AUTHENTICATE PLAIN");
+    l = it_expect(p, " 904 ");
+    ck_assert_msg(strstr(l, "plaintext") && strstr(l, port), "SASL: %s", l);
+    it_send(p, "CAP END");
+    it_register(p, "plainpw");
+    /* NickServ IDENTIFY and REGISTER: the password is not even looked at. */
+    it_send(p, "PRIVMSG NickServ :IDENTIFY plainpw some-password");
+    l = it_expect(p, "NOTICE plainpw :");
+    ck_assert_msg(strstr(l, "plaintext") && strstr(l, port), "IDENTIFY: %s", l);
+    it_send(p, "PRIVMSG NickServ :REGISTER some-password");
+    l = it_expect(p, "NOTICE plainpw :");
+    ck_assert_msg(strstr(l, "plaintext") && strstr(l, port), "REGISTER: %s", l);
+    /* Over TLS the same exchange goes on. */
+    SSL_CTX *ctx = it_tls_ctx(NULL);
+    struct it_client *s = it_connect_tls(t.tls_port, ctx);
+    it_send(s, "CAP REQ :sasl");
+    it_expect(s, " ACK ");
+    it_send(s, "AUTHENTICATE PLAIN");
+    it_expect(s, "AUTHENTICATE +");
+    it_client_free(p);
+    it_client_free(s);
+    SSL_CTX_free(ctx);
+    tls_server_stop(&t);
+}
+END_TEST
+
 Suite *tls_suite(void)
 {
     Suite *s = suite_create("tls");
@@ -374,6 +474,8 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_reload_takes_a_new_certificate_refuses_a_bad_pair_and_keeps_connections);
     tcase_add_test(tc, test_a_session_resumes_on_another_worker);
     tcase_add_test(tc, test_whois_671_and_secure_only_rooms);
+    tcase_add_test(tc, test_sts_policy_values_on_plaintext_and_tls);
+    tcase_add_test(tc, test_plaintext_passwords_refuse_names_the_tls_port);
     suite_add_tcase(s, tc);
     return s;
 }
