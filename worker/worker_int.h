@@ -389,6 +389,8 @@ bool client_password_refused(const struct client *c, char *msg, size_t cap);
 /* The sts capability's value for c ("port=6697,duration=N" on plaintext,
  * "duration=N" on TLS), "" when not advertised. */
 void client_tls_sts_value(const struct client *c, char *out, size_t cap);
+/* certfp.c: NickServ CERT ADD|DEL|LIST (the words after CERT in args). */
+void certfp_command(struct client *c, char *args);
 /* Whether c is on TLS (handshake done). */
 #define client_is_tls(c) ((c)->tls != NULL)
 

@@ -464,6 +464,94 @@ START_TEST(test_plaintext_passwords_refuse_names_the_tls_port)
 }
 END_TEST
 
+/* A TLS client with `cert` (NULL: none) asks for SASL EXTERNAL; returns
+ * the reply line to the empty authorization identity (903/904...). */
+static struct it_client *external(const struct tls_server *t, const char *cert, const char **outcome)
+{
+    SSL_CTX *ctx = it_tls_ctx(cert);
+    struct it_client *c = it_connect_tls(t->tls_port, ctx);
+    SSL_CTX_free(ctx);                      /* the connection keeps its reference */
+    it_send(c, "CAP REQ :sasl");
+    it_expect(c, " ACK ");
+    it_send(c, "AUTHENTICATE EXTERNAL");
+    const char *l = it_expect_re(c, "AUTHENTICATE \\+| 90[0-79] ");
+    if (strstr(l, "AUTHENTICATE +")) {
+        it_send(c, "AUTHENTICATE +");
+        l = it_expect_re(c, " 90[0-9] ");
+    }
+    *outcome = l;
+    return c;
+}
+
+START_TEST(test_certfp_nickserv_cert_and_sasl_external)
+{
+    struct tls_server t;
+    const char *extra[] = { "--database", it_suite_pg.conninfo, NULL };
+    tls_server_start(&t, extra);
+    char cert[256], other[256], fp[TLS_FP_LEN + 1];
+    it_make_cert(t.certdir, "client", "certy", cert, sizeof cert);
+    it_make_cert(t.certdir, "stranger", "stranger", other, sizeof other);
+    ck_assert(tls_file_fingerprint(cert, fp));
+
+    SSL_CTX *ctx = it_tls_ctx(cert);
+    struct it_client *a = it_connect_tls(t.tls_port, ctx);
+    it_register(a, "certy");
+    it_send(a, "PRIVMSG NickServ :REGISTER correct-horse-42");
+    it_expect(a, " 900 ");
+    /* CertFP: shown to its owner, not to others. */
+    it_send(a, "WHOIS certy");
+    const char *l = it_expect(a, " 276 certy certy :has client certificate fingerprint ");
+    ck_assert_msg(strstr(l, fp), "276: %s (want %s)", l, fp);
+    struct it_client *p = it_connect(&t.s);
+    it_register(p, "nosy");
+    it_send(p, "WHOIS certy");
+    for (const char *x; (x = it_next_line(p, IT_TIMEOUT_MS)) && !strstr(x, " 318 ");)
+        ck_assert_msg(!strstr(x, " 276 "), "CertFP shown to another user: %s", x);
+
+    /* Before CERT ADD the certificate logs nobody in. */
+    struct it_client *e = external(&t, cert, &l);
+    ck_assert_msg(strstr(l, " 904 ") && strstr(l, "not tied"), "EXTERNAL before CERT ADD: %s", l);
+    it_client_free(e);
+
+    it_send(a, "PRIVMSG NickServ :CERT ADD");
+    l = it_expect(a, "NOTICE certy :Certificate ");
+    ck_assert_msg(strstr(l, fp) && strstr(l, "added"), "CERT ADD: %s", l);
+    it_send(a, "PRIVMSG NickServ :CERT LIST");
+    it_expect(a, ":1 certificate tied to certy:");
+    it_expect(a, fp);
+    /* Someone else cannot take it. */
+    it_send(p, "PRIVMSG NickServ :REGISTER another-pass-42");
+    it_expect(p, " 900 ");
+    it_send(p, "PRIVMSG NickServ :CERT ADD %s", fp);
+    it_expect(p, "was not added");
+
+    e = external(&t, cert, &l);
+    ck_assert_msg(strstr(l, " 900 "), "EXTERNAL: %s", l);
+    ck_assert_msg(strstr(l, " certy :You are now logged in as certy"), "EXTERNAL: %s", l);
+    it_expect(e, " 903 ");
+    it_send(e, "CAP END");
+    it_register(e, "certy_two");
+    it_client_free(e);
+    /* No certificate, another certificate: refused. */
+    e = external(&t, NULL, &l);
+    ck_assert_msg(strstr(l, " 904 ") && strstr(l, "no client certificate"), "no certificate: %s", l);
+    it_client_free(e);
+    e = external(&t, other, &l);
+    ck_assert_msg(strstr(l, " 904 "), "other certificate: %s", l);
+    it_client_free(e);
+
+    it_send(a, "PRIVMSG NickServ :CERT DEL %s", fp);
+    it_expect(a, "removed");
+    e = external(&t, cert, &l);
+    ck_assert_msg(strstr(l, " 904 "), "EXTERNAL after CERT DEL: %s", l);
+    it_client_free(e);
+    it_client_free(a);
+    it_client_free(p);
+    SSL_CTX_free(ctx);
+    tls_server_stop(&t);
+}
+END_TEST
+
 Suite *tls_suite(void)
 {
     Suite *s = suite_create("tls");
@@ -477,5 +565,10 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_sts_policy_values_on_plaintext_and_tls);
     tcase_add_test(tc, test_plaintext_passwords_refuse_names_the_tls_port);
     suite_add_tcase(s, tc);
+    TCase *db = tcase_create("tls with accounts");
+    tcase_set_timeout(db, 90);
+    tcase_add_unchecked_fixture(db, it_suite_pg_up, it_suite_pg_down);
+    tcase_add_test(db, test_certfp_nickserv_cert_and_sasl_external);
+    suite_add_tcase(s, db);
     return s;
 }
