@@ -224,7 +224,7 @@ struct tls_conn *tls_conn_new(struct ssl_ctx_st *ctx, int fd, bool server, const
     if (!t)
         return NULL;
     t->ssl = SSL_new(ctx);
-    if (!t->ssl || !SSL_set_fd(t->ssl, fd)) {
+    if (!t->ssl || (fd >= 0 && !SSL_set_fd(t->ssl, fd))) {
         SSL_free(t->ssl);
         free(t);
         ERR_clear_error();
@@ -240,6 +240,34 @@ struct tls_conn *tls_conn_new(struct ssl_ctx_st *ctx, int fd, bool server, const
         }
     }
     return t;
+}
+
+struct tls_conn *tls_conn_new_mem(struct ssl_ctx_st *ctx, bool server, const char *host)
+{
+    struct tls_conn *t = tls_conn_new(ctx, -1, server, host);
+    if (!t)
+        return NULL;
+    BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+    if (!in || !out) {
+        BIO_free(in);
+        BIO_free(out);
+        tls_conn_free(t);
+        return NULL;
+    }
+    BIO_set_mem_eof_return(in, -1);    /* empty: "wait for more", not the end */
+    SSL_set_bio(t->ssl, in, out);
+    return t;
+}
+
+void tls_feed(struct tls_conn *t, const void *data, size_t len)
+{
+    BIO_write(SSL_get_rbio(t->ssl), data, (int)len);
+}
+
+size_t tls_take_output(struct tls_conn *t, void *buf, size_t cap)
+{
+    int n = BIO_read(SSL_get_wbio(t->ssl), buf, (int)cap);
+    return n > 0 ? (size_t)n : 0;
 }
 
 void tls_conn_free(struct tls_conn *t)

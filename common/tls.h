@@ -59,6 +59,13 @@ void tls_ctx_free(struct ssl_ctx_st *ctx);
 /* Wrap a connected socket.  `host` (client side, may be NULL) is sent as
  * SNI and checked against the server's certificate when verifying. */
 struct tls_conn *tls_conn_new(struct ssl_ctx_st *ctx, int fd, bool server, const char *host);
+/* The same over memory instead of a socket, for a caller that moves the
+ * bytes itself (a libuv stream): it gives what the network brought to
+ * tls_feed() and sends what tls_take_output() returns after every call. */
+struct tls_conn *tls_conn_new_mem(struct ssl_ctx_st *ctx, bool server, const char *host);
+void tls_feed(struct tls_conn *t, const void *data, size_t len);
+/* Up to cap bytes to send to the network (0: none waiting). */
+size_t tls_take_output(struct tls_conn *t, void *buf, size_t cap);
 void tls_conn_free(struct tls_conn *t);
 /* The OpenSSL object, for what this layer does not wrap (sessions). */
 struct ssl_st *tls_conn_ssl(struct tls_conn *t);

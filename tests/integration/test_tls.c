@@ -552,6 +552,50 @@ START_TEST(test_certfp_nickserv_cert_and_sasl_external)
 }
 END_TEST
 
+/* bin/parlor beside bin/parlorctl. */
+static void parlor_path(char *out, size_t cap)
+{
+    it_parlorctl_path(out, cap);
+    char *ctl = strstr(out, "parlorctl");
+    ck_assert(ctl != NULL);
+    ctl[strlen("parlor")] = '\0';
+    it_require_file(out, "bin/parlor");
+}
+
+START_TEST(test_parlor_client_tls_verifies_the_certificate)
+{
+    struct tls_server t;
+    tls_server_start(&t, NULL);
+    struct it_client *w = it_connect(&t.s);
+    it_register(w, "watcher");
+    it_join(w, "#tlsroom", NULL);
+    char bin[512], port[16], out[8192];
+    parlor_path(bin, sizeof bin);
+    snprintf(port, sizeof port, "%d", t.tls_port);
+    /* Self-signed and no --tls-ca: refused, nothing sent. */
+    const char *unverified[] = { "--port", port, "--tls", "--nick", "tlsbot", "--join", "#tlsroom",
+                                 "--send", "must not arrive", "--timeout", "5", NULL };
+    int st = it_run(bin, unverified, out, sizeof out, 15000);
+    ck_assert_msg(st != 0 && strstr(out, "verif"), "parlor without --tls-ca (%d): %s", st, out);
+    /* With the server's certificate as the authority. */
+    const char *ok[] = { "--port", port, "--tls-ca", t.cert, "--nick", "tlsbot", "--join",
+                         "#tlsroom", "--send", "hello over parlor --tls", NULL };
+    st = it_run(bin, ok, out, sizeof out, 15000);
+    ck_assert_msg(st == 0, "parlor --tls-ca (%d): %s", st, out);
+    const char *l = it_expect_re(w, "PRIVMSG #tlsroom :(must not arrive|hello over parlor --tls)");
+    ck_assert_msg(strstr(l, "hello over"), "the unverified connection sent: %s", l);
+    /* --tls-insecure: works, with a warning. */
+    const char *insecure[] = { "--port", port, "--tls-insecure", "--nick", "tlsbot", "--join",
+                               "#tlsroom", "--send", "insecure but encrypted", NULL };
+    st = it_run(bin, insecure, out, sizeof out, 15000);
+    ck_assert_msg(st == 0 && strstr(out, "WARNING") && strstr(out, "not checked"),
+                  "parlor --tls-insecure (%d): %s", st, out);
+    it_expect(w, "PRIVMSG #tlsroom :insecure but encrypted");
+    it_client_free(w);
+    tls_server_stop(&t);
+}
+END_TEST
+
 Suite *tls_suite(void)
 {
     Suite *s = suite_create("tls");
@@ -564,6 +608,7 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_whois_671_and_secure_only_rooms);
     tcase_add_test(tc, test_sts_policy_values_on_plaintext_and_tls);
     tcase_add_test(tc, test_plaintext_passwords_refuse_names_the_tls_port);
+    tcase_add_test(tc, test_parlor_client_tls_verifies_the_certificate);
     suite_add_tcase(s, tc);
     TCase *db = tcase_create("tls with accounts");
     tcase_set_timeout(db, 90);
