@@ -8,6 +8,7 @@
 #include "tests/integration/harness.h"
 #include "tests/integration/pg.h"
 #include "tests/integration/suites.h"
+#include "tests/integration/term.h"
 
 #include <stdbool.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/ssl.h>
@@ -596,6 +598,59 @@ START_TEST(test_parlor_client_tls_verifies_the_certificate)
 }
 END_TEST
 
+/* irssi (a real TLS client) under tmux chats with a `parlor --tls` user. */
+START_TEST(test_irssi_over_tls_chats_with_parlor_tls)
+{
+    it_require_file("/usr/bin/irssi", "irssi (apt-get install irssi)");
+    struct tls_server t;
+    tls_server_start(&t, NULL);
+    char home[128];
+    snprintf(home, sizeof home, "%s/irssi", t.certdir);
+    ck_assert_int_eq(mkdir(home, 0700), 0);
+    setenv("PARLOR_CLIENT", "irssi", 1);        /* term.c runs it under tmux */
+    struct term term;
+    char args[256], screen[8192];
+    snprintf(args, sizeof args, "--home=%s -! -n ircuser", home);
+    term_start_args(&term, NULL, args);
+    term_wait(&term, "Irssi", screen, sizeof screen);
+    char line[256];
+    snprintf(line, sizeof line, "/connect -tls -notls_verify 127.0.0.1 %d", t.tls_port);
+    term_type(&term, line);
+    term_key(&term, "Enter");
+    it_server_expect_log(&t.s, "registered as ircuser", 1, IT_TIMEOUT_MS);
+    ck_assert(it_server_log_count(&t.s, ": TLS TLSv1.") >= 1);
+    term_type(&term, "/join #irssi");
+    term_key(&term, "Enter");
+    term_wait(&term, "has joined #irssi", screen, sizeof screen);
+
+    /* parlor --tls says something: irssi shows it. */
+    char bin[512], port[16], out[4096];
+    parlor_path(bin, sizeof bin);
+    snprintf(port, sizeof port, "%d", t.tls_port);
+    const char *say[] = { "--port", port, "--tls-ca", t.cert, "--nick", "tlsfan", "--join",
+                          "#irssi", "--send", "hello irssi, from parlor over TLS", NULL };
+    int st = it_run(bin, say, out, sizeof out, 15000);
+    ck_assert_msg(st == 0, "parlor --tls (%d): %s", st, out);
+    term_wait(&term, "hello irssi, from parlor over TLS", screen, sizeof screen);
+
+    /* irssi answers; a TLS user in the room reads it. */
+    SSL_CTX *ctx = it_tls_ctx(NULL);
+    struct it_client *c = it_connect_tls(t.tls_port, ctx);
+    it_register(c, "listener");
+    it_join(c, "#irssi", NULL);
+    term_type(&term, "hi back over TLS");
+    term_key(&term, "Enter");
+    const char *l = it_expect(c, "PRIVMSG #irssi :hi back over TLS");
+    ck_assert_msg(strncmp(l, ":ircuser!", 9) == 0, "not from irssi: %s", l);
+    term_type(&term, "/quit");
+    term_key(&term, "Enter");
+    term_stop(&term);
+    it_client_free(c);
+    SSL_CTX_free(ctx);
+    tls_server_stop(&t);
+}
+END_TEST
+
 Suite *tls_suite(void)
 {
     Suite *s = suite_create("tls");
@@ -609,6 +664,7 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_sts_policy_values_on_plaintext_and_tls);
     tcase_add_test(tc, test_plaintext_passwords_refuse_names_the_tls_port);
     tcase_add_test(tc, test_parlor_client_tls_verifies_the_certificate);
+    tcase_add_test(tc, test_irssi_over_tls_chats_with_parlor_tls);
     suite_add_tcase(s, tc);
     TCase *db = tcase_create("tls with accounts");
     tcase_set_timeout(db, 90);
