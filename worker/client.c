@@ -535,10 +535,15 @@ static void on_poll(uv_poll_t *h, int status, int events)
         handshake_step(c);
         return;
     }
+    /* TLS: a read may wait for the socket to be writable (nothing queued
+     * means the want came from a read), a write for it to be readable. */
+    bool read_waits = c->tls && tls_want(c->tls) == TLS_POLL_WRITE && c->out.len == 0;
     if (events & UV_WRITABLE)
         client_flush(c);
-    if ((events & UV_READABLE) && !c->closing)
+    if (((events & UV_READABLE) || (read_waits && (events & UV_WRITABLE))) && !c->closing)
         read_input(c);
+    if (c->tls && (events & UV_READABLE) && c->out.len && !c->closing)
+        client_flush(c);
 }
 
 void client_tick(double now)
