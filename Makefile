@@ -20,6 +20,7 @@ LDLIBS_UV := $(shell pkg-config --libs libuv 2>/dev/null)
 LDLIBS_PQ := $(shell pkg-config --libs libpq 2>/dev/null)
 LDLIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null)
 LDLIBS_EDIT := $(shell pkg-config --libs libedit 2>/dev/null)
+LDLIBS_CURSES := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
 # common/password.c uses libsodium, so every program linking common/ needs it.
 LDLIBS_SODIUM := $(shell pkg-config --libs libsodium 2>/dev/null)
 # common/tls.c uses OpenSSL 3 (libssl-dev): linked wherever common/ is.
@@ -65,7 +66,7 @@ $(BIN)/parlorctl: $(call obj,client-cli/parlorctl.c $(COMMON_SRC))
 
 $(BIN)/parlor: $(call obj,$(wildcard client-cli/parlor_*.c) client-cli/parlor.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_EDIT) $(LDLIBS_SODIUM)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_EDIT) $(LDLIBS_CURSES) $(LDLIBS_SODIUM)
 
 $(BIN)/test_unit: $(call obj,$(UNIT_SRC) $(IPC_SRC) $(COMMON_SRC))
 	@mkdir -p $(dir $@)

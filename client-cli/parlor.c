@@ -22,7 +22,7 @@
 
 enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
 enum { OPT_HOST = 256, OPT_PORT, OPT_NICK, OPT_ACCOUNT, OPT_JOIN, OPT_SEND, OPT_DAYS, OPT_DAY,
-       OPT_JSON, OPT_TIMEOUT, OPT_TLS, OPT_TLS_CA, OPT_TLS_INSECURE, OPT_TLS_CERT };
+       OPT_JSON, OPT_TIMEOUT, OPT_LINE, OPT_TLS, OPT_TLS_CA, OPT_TLS_INSECURE, OPT_TLS_CERT };
 
 static void usage(FILE *out)
 {
@@ -48,6 +48,7 @@ static void usage(FILE *out)
         "  --day DATE      script mode: print TIME<TAB>NICK<TAB>TEXT lines of that day\n"
         "  --json          script mode: JSON objects, one a line, instead of tabs\n"
         "  --timeout SEC   script mode: give up when the server is silent this long (30)\n"
+        "  --line          interactive without the full screen: one stream, a prompt\n"
         "  -h, --help      this text\n"
         "  -V, --version   print the version\n"
         "Without --send/--days/--day: interactive when stdin is a terminal (type /help),\n"
@@ -133,6 +134,7 @@ int main(int argc, char **argv)
         { "day", required_argument, NULL, OPT_DAY },
         { "json", no_argument, NULL, OPT_JSON },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "line", no_argument, NULL, OPT_LINE },
         { "tls", no_argument, NULL, OPT_TLS },
         { "tls-ca", required_argument, NULL, OPT_TLS_CA },
         { "tls-insecure", no_argument, NULL, OPT_TLS_INSECURE },
@@ -194,6 +196,9 @@ int main(int argc, char **argv)
             if (*end || !optarg[0] || v < 1 || v > 86400)
                 return bad_usage("--timeout: '%s' is not a number of seconds (1-86400)", optarg);
             so.timeout_s = (int)v;
+            break;
+        case OPT_LINE:
+            a.line_mode = true;
             break;
         case OPT_TLS:
             a.tls = true;

@@ -3,10 +3,16 @@
  *   parlor.c         options, password prompt, main(): picks a mode
  *   parlor_net.c     the connection: resolve, connect, read lines, write,
  *                    CAP / SASL / registration, PING, reconnect timer
- *   parlor_ui.c      interactive mode: libedit callback interface on the
- *                    libuv loop, output above the prompt, rooms, display
+ *   parlor_ui.c      interactive mode: what the server says, shown for
+ *                    people; the line-mode editor (libedit on the libuv
+ *                    loop, output above the prompt) for dumb terminals
+ *   parlor_tui.c     the full-screen front end (ncursesw): windows, status
+ *                    line, input line, keys, completion, scrollback
+ *   parlor_win.c     the full-screen client's windows: lines, unread
+ *                    counts, read marker, room members
  *   parlor_cmd.c     interactive slash commands (a table, as in parlorctl)
  *   parlor_script.c  script mode: --send, stdin lines, --days, --day
+ *   parlor_tz.c      the user's time zone, for HistServ's days (tz=)
  *   parlor_account.c a NickServ login made during the session is kept for
  *                    reconnects (SASL) and remembered in a state file
  *
@@ -87,6 +93,7 @@ struct app {
     char join[512];                   /* --join, comma separated */
     bool json;
     bool color;
+    bool line_mode;                   /* --line: no full-screen client */
     /* TLS (--tls; parlor_net.c): the context made from the options, and on
      * a connection the TLS state and the lines written before its
      * handshake was done. */
@@ -181,9 +188,73 @@ void ui_clear(struct app *a);
 /* /day: fetch the day's further pages as they are announced. */
 void ui_day_auto(bool on);
 
+/* A line the user typed (without the newline): a command or a message to
+ * the current window.  Shared by both front ends. */
+void ui_submit(struct app *a, const char *line);
+/* True when the full-screen front end is running. */
+bool ui_fullscreen(void);
+/* /win N|next|prev|close, Alt-N, Ctrl-N/P: go to a window (1 = status). */
+void ui_win(struct app *a, int number);
+/* Screen columns of the first `len` bytes of UTF-8 text (wcwidth); ANSI
+ * colour sequences take none. */
+int ui_text_cols(const char *s, size_t len);
+
+/* ---- parlor_win.c: the full-screen client's windows ---- */
+enum { LINE_MSG = 1, LINE_MENTION = 2, LINE_HISTORY = 4 };
+#define WIN_LINES 2000            /* scrollback kept per window */
+#define WIN_MAX (PARLOR_TARGETS_MAX + 1)
+struct win {
+    char name[PARLOR_NAME_MAX];   /* "" for the status window */
+    char *lines[WIN_LINES];       /* a ring: lines [first, total) */
+    unsigned char flags[WIN_LINES];
+    long first, total;
+    long read_mark;               /* lines before it were read; -1: no marker */
+    int unread, mentions;         /* arrived while another window was shown */
+    int scroll;                   /* screen rows scrolled back from the bottom */
+    char **members;               /* rooms: who is in it */
+    int nmembers, members_cap;
+};
+int win_count(void);
+struct win *win_at(int i);                /* 0 is the status window */
+int win_index(const struct win *w);
+struct win *win_find(const char *name);   /* NULL or "": the status window */
+struct win *win_open(const char *name);   /* find or add; NULL when full */
+void win_close(const char *name);
+void win_close_all(void);
+void win_add(struct win *w, const char *text, int flags);
+/* Line number `seq` (first <= seq < total) and its LINE_* flags. */
+const char *win_line(const struct win *w, long seq, int *flags);
+void win_clear(struct win *w);
+bool win_member_has(const struct win *w, const char *nick);
+void win_member_add(struct win *w, const char *nick);
+void win_member_del(struct win *w, const char *nick);
+void win_member_clear(struct win *w);
+void win_member_rename(const char *old, const char *nick);
+
+/* ---- parlor_tui.c ---- */
+/* Take the terminal (curses); false when it cannot (the caller uses line
+ * mode).  Keys go to ui_submit/ui_win. */
+bool tui_start(struct app *a);
+void tui_stop(void);
+/* Add a formatted line to window `name` (NULL or "": status). */
+void tui_add(const char *name, int flags, const char *line);
+/* The current window changed (ui_set_current); `old` is the one left. */
+void tui_switched(const char *old);
+/* Something on screen changed: draw before the loop next waits. */
+void tui_dirty(void);
+void tui_resize(void);
+int tui_columns(void);
+
 /* ---- parlor_cmd.c ---- */
 /* Run one input line that starts with '/'. */
 void cmd_run(struct app *a, const char *line);
+/* The i-th command name (sorted), NULL past the end: Tab completion. */
+const char *cmd_name(size_t i);
+
+/* ---- parlor_tz.c ---- */
+/* The user's time zone as HistServ's tz= takes it: a zone name from $TZ or
+ * /etc/localtime, else the current UTC offset ("+09:00"). */
+void local_zone(char *out, size_t cap);
 
 /* ---- parlor_account.c ---- */
 /* The user sent `text` to NickServ: note REGISTER/IDENTIFY credentials. */

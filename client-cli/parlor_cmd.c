@@ -194,16 +194,20 @@ static int c_close(struct app *a, char *args)
     const char *t = target_or_current(a, name);
     if (!t || word(&args))
         return t ? USAGE : OK;
-    if (is_room(t)) {
-        say(a, "That is a room: use /part to leave it");
+    const struct target *tg = target_find(a, t);
+    if (is_room(t) && tg && tg->joined) {
+        say(a, "You are in that room: /part leaves it (and closes its window)");
         return OK;
     }
     char copy[PARLOR_NAME_MAX];
     snprintf(copy, sizeof copy, "%s", t);
     target_remove(a, copy);
     const char *cur = ui_current(a);
-    if (cur && irc_casecmp(cur, copy) == 0)
+    bool was_current = cur && irc_casecmp(cur, copy) == 0;
+    if (was_current)
         ui_set_current(a, a->ntargets ? a->targets[0].name : NULL);
+    if (ui_fullscreen())
+        win_close(copy);
     return OK;
 }
 
@@ -340,6 +344,10 @@ static int c_switch(struct app *a, char *args)
     }
     char *end;
     long n = strtol(name, &end, 10);
+    if (!*end && ui_fullscreen()) {
+        ui_win(a, (int)(n > 0 && n <= WIN_MAX ? n : 0));
+        return OK;
+    }
     if (!*end && n >= 1 && n <= a->ntargets) {
         ui_set_current(a, a->targets[n - 1].name);
         return OK;
@@ -350,6 +358,34 @@ static int c_switch(struct app *a, char *args)
         return OK;
     }
     ui_set_current(a, t->name);
+    return OK;
+}
+
+static int c_win(struct app *a, char *args)
+{
+    char *what = word(&args);
+    if (!what || word(&args))
+        return USAGE;
+    if (!ui_fullscreen()) {
+        say(a, "Windows are in the full-screen client; here /switch changes the room");
+        return OK;
+    }
+    const char *cur = ui_current(a);
+    struct win *w = win_find(cur);
+    int idx = w ? win_index(w) + 1 : 1, n = win_count();
+    if (strcasecmp(what, "next") == 0) {
+        ui_win(a, idx % n + 1);
+    } else if (strcasecmp(what, "prev") == 0) {
+        ui_win(a, idx > 1 ? idx - 1 : n);
+    } else if (strcasecmp(what, "close") == 0) {
+        return c_close(a, args);
+    } else {
+        char *end;
+        long v = strtol(what, &end, 10);
+        if (*end || v < 1 || v > WIN_MAX)
+            return USAGE;
+        ui_win(a, (int)v);
+    }
     return OK;
 }
 
@@ -397,7 +433,9 @@ static int c_days(struct app *a, char *args)
     if (!t)
         return OK;
     ui_histserv_pending++;
-    net_sendf(a, "PRIVMSG HistServ :DAYS %s", t);
+    char tz[64];
+    local_zone(tz, sizeof tz);
+    net_sendf(a, "PRIVMSG HistServ :DAYS %s tz=%s", t, tz);
     return OK;
 }
 
@@ -419,7 +457,9 @@ static int c_day(struct app *a, char *args)
         return OK;
     ui_histserv_pending++;
     ui_day_auto(true);
-    net_sendf(a, "PRIVMSG HistServ :SHOW %s %s", t, date);
+    char tz[64];
+    local_zone(tz, sizeof tz);
+    net_sendf(a, "PRIVMSG HistServ :SHOW %s %s tz=%s", t, date, tz);
     return OK;
 }
 
@@ -495,7 +535,7 @@ static int c_help(struct app *a, char *args);
 /* Sorted by name (bsearch). */
 static const struct command commands[] = {
     { "away",    "/away [message]", "mark yourself away (no message: back)", c_away, NEED_CONN },
-    { "clear",   "/clear", "empty the screen", c_clear, 0 },
+    { "clear",   "/clear", "empty the window (the screen in line mode)", c_clear, 0 },
     { "close",   "/close [nick]", "close a private conversation", c_close, 0 },
     { "connect", "/connect", "connect again now (after giving up, or to skip the wait)", c_connect, 0 },
     { "day",     "/day YYYY-MM-DD [#room|nick]", "that day's messages in order", c_day, NEED_CONN },
@@ -523,6 +563,8 @@ static const struct command commands[] = {
     { "topic",   "/topic [#room] [new topic]", "show or set the topic", c_topic, NEED_CONN },
     { "who",     "/who [#room|nick]", "who is there, with user and host", c_who, NEED_CONN },
     { "whois",   "/whois nick", "about someone", c_whois, NEED_CONN },
+    { "win",     "/win N|next|prev|close", "go to window N (Alt-N), the next or previous one "
+                 "(Ctrl-N, Ctrl-P), or close this one", c_win, 0 },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -534,6 +576,11 @@ static int cmp_command(const void *key, const void *elem)
 static const struct command *find(const char *name)
 {
     return bsearch(name, commands, NCOMMANDS, sizeof commands[0], cmp_command);
+}
+
+const char *cmd_name(size_t i)
+{
+    return i < NCOMMANDS ? commands[i].name : NULL;
 }
 
 static int c_help(struct app *a, char *args)

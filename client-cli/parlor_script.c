@@ -323,6 +323,20 @@ static bool day_line(const char *text)
     return true;
 }
 
+/* HistServ has nothing: never a silent success.  A room: say so on stderr
+ * (exit 0, the answer is "none").  A nick: most likely a room meant
+ * without its '#' ("--days lobby"): fail and say how to write it. */
+static void nothing_stored(struct app *a, const char *text)
+{
+    if (S.o.target[0] != '#') {
+        fail(a, "no conversation with %s is stored (%s); for the room, write '#%s' "
+             "(quoted in the shell)", S.o.target, text, S.o.target);
+        return;
+    }
+    fprintf(stderr, "parlor: %s\n", text);
+    finish(a);
+}
+
 static void on_histserv(struct app *a, const char *text)
 {
     if (S.o.kind == SCRIPT_DAYS) {
@@ -338,8 +352,12 @@ static void on_histserv(struct app *a, const char *text)
             S.lines_out++;
             return;
         }
-        if (strncmp(text, "Read a day with:", 16) == 0 || strncmp(text, "No messages stored for ", 23) == 0) {
+        if (strncmp(text, "Read a day with:", 16) == 0) {
             finish(a);
+            return;
+        }
+        if (strncmp(text, "No messages stored for ", 23) == 0) {
+            nothing_stored(a, text);
             return;
         }
         fail(a, "HistServ: %s", text);
@@ -350,8 +368,11 @@ static void on_histserv(struct app *a, const char *text)
         net_sendf(a, "PRIVMSG HistServ :SHOW %s", text + 25);
         return;
     }
-    if (strncmp(text, "End of ", 7) == 0 || strncmp(text, "No messages in ", 15) == 0 ||
-        strncmp(text, "There is no page ", 17) == 0) {
+    if (strncmp(text, "No messages in ", 15) == 0) {
+        nothing_stored(a, text);
+        return;
+    }
+    if (strncmp(text, "End of ", 7) == 0 || strncmp(text, "There is no page ", 17) == 0) {
         flush_record();
         finish(a);
         return;
@@ -386,11 +407,15 @@ static void start_work(struct app *a)
             maybe_finish_send(a);
         break;
     case SCRIPT_DAYS:
-        net_sendf(a, "PRIVMSG HistServ :DAYS %s", S.o.target);
+    case SCRIPT_DAY: {
+        char tz[64];
+        local_zone(tz, sizeof tz);
+        if (S.o.kind == SCRIPT_DAYS)
+            net_sendf(a, "PRIVMSG HistServ :DAYS %s tz=%s", S.o.target, tz);
+        else
+            net_sendf(a, "PRIVMSG HistServ :SHOW %s %s tz=%s", S.o.target, S.o.date, tz);
         break;
-    case SCRIPT_DAY:
-        net_sendf(a, "PRIVMSG HistServ :SHOW %s %s", S.o.target, S.o.date);
-        break;
+    }
     }
 }
 

@@ -1,6 +1,14 @@
 /* parlor: interactive mode.
  *
- * The line editor is libedit's readline-compatible callback interface:
+ * What the server says is turned into lines for people here.  Where they
+ * go depends on the front end: the full-screen one (parlor_tui.c, when
+ * standard input and output are a terminal that curses can drive) puts each
+ * line in a window, chosen by `U.route` (the room or conversation the line
+ * is about; NULL: the current window), with `U.flags` saying whether it is
+ * a message and whether it mentions us; line mode prints everything in one
+ * stream, the room's name in front.
+ *
+ * Line mode (TERM=dumb, --line): the line editor is libedit's readline-compatible callback interface:
  * rl_callback_handler_install() draws the prompt and puts the terminal in
  * raw mode, and a uv_poll_t on standard input calls rl_callback_read_char()
  * whenever a key arrives, so the socket and the keyboard share one libuv
@@ -38,6 +46,7 @@
 #define QUIT_GRACE_MS 700
 #define SEEN_MAX 512              /* msgids remembered to drop duplicates */
 #define HISTORY_AFTER_LIMIT 100
+#define JOIN_RECENT 10              /* messages shown when joining a room */
 #define CONNECT_TRIES 4           /* a server never reached: give up after this many */
 
 int ui_histserv_pending;
@@ -68,6 +77,11 @@ static struct {
     int connections;              /* successful registrations with this server */
     int connect_fails;            /* failed connects in a row */
     char before_game[PARLOR_NAME_MAX];  /* the current target when a game took over */
+    bool screen;                  /* the full-screen front end runs */
+    const char *route;            /* the window of the lines being printed; NULL: current */
+    int flags;                    /* their LINE_* flags */
+    char fatal[512];              /* shown on stderr once the screen is gone */
+    char notice[512];             /* said at start: again in the first room's window */
 } U;
 
 /* ---- output ---- */
@@ -80,31 +94,6 @@ static int term_cols(void)
     return 80;
 }
 
-/* Display width of the first `len` bytes of s (UTF-8). */
-static int text_width(const char *s, size_t len)
-{
-    mbstate_t st;
-    memset(&st, 0, sizeof st);
-    int w = 0;
-    size_t i = 0;
-    while (i < len) {
-        wchar_t wc;
-        size_t n = mbrtowc(&wc, s + i, len - i, &st);
-        if (n == (size_t)-1 || n == (size_t)-2) {
-            memset(&st, 0, sizeof st);
-            i++;
-            w++;
-            continue;
-        }
-        if (n == 0)
-            break;
-        int cw = wcwidth(wc);
-        w += cw > 0 ? cw : 0;
-        i += n;
-    }
-    return w;
-}
-
 /* Erase the prompt and the line being typed; the cursor ends at column 0 of
  * the input area's first row. */
 static void clear_input(void)
@@ -114,7 +103,7 @@ static void clear_input(void)
     size_t point = rl_point > 0 ? (size_t)rl_point : 0;
     if (point > strlen(line))
         point = strlen(line);
-    int w = text_width(U.prompt, strlen(U.prompt)) + text_width(line, point);
+    int w = ui_text_cols(U.prompt, strlen(U.prompt)) + ui_text_cols(line, point);
     int row = w / cols;
     if (row > 0)
         printf("\033[%dA", row);
@@ -153,7 +142,23 @@ void ui_print(struct app *a, time_t when, const char *fmt, ...)
         strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M", &tm);
     char line[4200];
     snprintf(line, sizeof line, "%s %s", stamp, text);
-    emit(line);
+    if (U.screen)
+        tui_add(U.route ? U.route : U.current, U.flags, line);
+    else
+        emit(line);
+}
+
+bool ui_fullscreen(void)
+{
+    return U.screen;
+}
+
+/* Line mode shows every room in one stream: "#room " before a room's
+ * lines; a window needs no such prefix. */
+static const char *room_prefix(const char *room, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s%s", U.screen ? "" : room, U.screen ? "" : " ");
+    return out;
 }
 
 void ui_nick(struct app *a, const char *nick, char *out, size_t cap)
@@ -172,6 +177,10 @@ void ui_nick(struct app *a, const char *nick, char *out, size_t cap)
 static void set_prompt(void)
 {
     snprintf(U.prompt, sizeof U.prompt, "[%s] ", U.current[0] ? U.current : "parlor");
+    if (U.screen) {
+        tui_dirty();
+        return;
+    }
     if (!U.editing) {
         rl_set_prompt(U.prompt);
         return;
@@ -189,8 +198,34 @@ const char *ui_current(struct app *a)
 
 void ui_set_current(struct app *a, const char *name)
 {
+    char old[PARLOR_NAME_MAX];
+    snprintf(old, sizeof old, "%s", U.current);
     snprintf(U.current, sizeof U.current, "%s", name ? name : "");
+    if (U.screen) {
+        win_open(U.current);
+        tui_switched(old);
+    }
     set_prompt();
+}
+
+void ui_win(struct app *a, int number)
+{
+    struct win *w = win_at(number - 1);
+    if (!w) {
+        ui_print(a, 0, "-!- No window %d (there are %d)", number, win_count());
+        return;
+    }
+    ui_set_current(a, w->name[0] ? w->name : NULL);
+}
+
+/* A room or conversation is gone for good: its window too. */
+static void drop_target(struct app *a, const char *name)
+{
+    char copy[PARLOR_NAME_MAX];
+    snprintf(copy, sizeof copy, "%s", name);
+    target_remove(a, copy);
+    if (U.screen)
+        win_close(copy);
 }
 
 /* ---- leaving ---- */
@@ -203,6 +238,12 @@ static void close_handle(uv_handle_t *h)
 
 static void stop_all(struct app *a)
 {
+    if (U.screen) {
+        tui_stop();
+        U.screen = false;
+        if (U.fatal[0])
+            fprintf(stderr, "parlor: %s\n", U.fatal);
+    }
     if (U.editing || U.line_done) {
         rl_callback_handler_remove();
         U.editing = false;
@@ -258,13 +299,19 @@ static void on_line(char *line)
      * it, the message comes back formatted (echo). */
     if (U.tty) {
         int cols = term_cols();
-        int w = text_width(U.prompt, strlen(U.prompt)) + text_width(line, strlen(line));
+        int w = ui_text_cols(U.prompt, strlen(U.prompt)) + ui_text_cols(line, strlen(line));
         int rows = w / cols + 1;
         printf("\033[%dA\r\033[J", rows);
         fflush(stdout);
     }
     if (line[0])
         add_history(line);
+    ui_submit(a, line);
+    free(line);
+}
+
+void ui_submit(struct app *a, const char *line)
+{
     if (line[0] == '/' && line[1] != '/') {
         cmd_run(a, line);
     } else if (line[0]) {
@@ -281,11 +328,11 @@ static void on_line(char *line)
             if (!(a->caps & PCAP_ECHO_MESSAGE)) {
                 char n[128];
                 ui_nick(a, a->nick, n, sizeof n);
-                ui_print(a, 0, "%s <%s> %s", cur, n, text);
+                char rp[PARLOR_NAME_MAX + 1];
+                ui_print(a, 0, "%s<%s> %s", room_prefix(cur, rp, sizeof rp), n, text);
             }
         }
     }
-    free(line);
 }
 
 static void install_handler(void)
@@ -314,7 +361,9 @@ static void on_signal(uv_signal_t *s, int signum)
 {
     struct app *a = s->data;
     if (signum == SIGWINCH) {
-        if (U.editing)
+        if (U.screen)
+            tui_resize();
+        else if (U.editing)
             rl_resize_terminal();
         return;
     }
@@ -335,7 +384,30 @@ static bool seen_before(const char *msgid)
     return false;
 }
 
-static void on_game_over(struct app *a, const char *room);
+static void on_game_over(struct app *a, const char *room, const char *from, const char *text);
+
+/* `text` names `nick` as a word (a mention). */
+static bool mentions(const char *text, const char *nick)
+{
+    size_t n = strlen(nick);
+    if (!n)
+        return false;
+    for (const char *p = text; *p; p++) {
+        if (strncasecmp(p, nick, n) != 0)
+            continue;
+        unsigned char before = p > text ? (unsigned char)p[-1] : ' ';
+        unsigned char after = (unsigned char)p[n];
+        bool word_before = before < 0x80 && (before == '_' || before == '-' ||
+                                             (before >= '0' && before <= '9') ||
+                                             ((before | 0x20) >= 'a' && (before | 0x20) <= 'z'));
+        bool word_after = after && after < 0x80 &&
+                          (after == '_' || after == '-' || (after >= '0' && after <= '9') ||
+                           ((after | 0x20) >= 'a' && (after | 0x20) <= 'z'));
+        if (!word_before && !word_after)
+            return true;
+    }
+    return false;
+}
 
 static bool is_game_room(const char *name)
 {
@@ -364,6 +436,7 @@ static void show_message(struct app *a, struct irc_msg *m, time_t when, const ch
     bool room = to[0] == '#';
     bool mine = m->source && is_me(a, from);
     if (!m->source || strchr(from, '.')) {      /* the server itself */
+        U.route = "";                           /* the status window */
         text_sanitize(text);
         if (strncmp(text, "*** Connected to worker ", 24) == 0)
             return;                             /* the server's internals: not for people */
@@ -388,8 +461,15 @@ static void show_message(struct app *a, struct irc_msg *m, time_t when, const ch
     if (!room && !is_service(conv) && !target_find(a, conv) && !notice) {
         target_add(a, conv);
         if (!mine)
-            ui_print(a, 0, "-!- Private message from %s: /switch %s to answer", from, from);
+            ui_print(a, 0, "-!- Private message from %s: %s", from,
+                     U.screen ? "its window is in the status line" : "/switch NICK to answer");
     }
+    if (!is_service(conv) && (room || target_find(a, conv)))
+        U.route = conv;
+    bool in_batch = U.batch_ref[0] && m->tags && strstr(m->tags, "batch=");
+    U.flags = LINE_MSG | (in_batch ? LINE_HISTORY : 0);
+    if (!mine && !is_service(from) && (!room || mentions(text, a->nick)))
+        U.flags |= LINE_MENTION;
     if (msgid[0])
         target_seen(a, conv, msgid);
     if (is_service(from) && notice) {
@@ -406,14 +486,16 @@ static void show_message(struct app *a, struct irc_msg *m, time_t when, const ch
         return;
     }
     ui_nick(a, from, fromc, sizeof fromc);
-    const char *hist = U.batch_ref[0] && m->tags && strstr(m->tags, "batch=") ? "[history] " : "";
+    const char *hist = in_batch ? "[history] " : "";
+    char rp[PARLOR_NAME_MAX + 1];
+    room_prefix(to, rp, sizeof rp);
     size_t tl = strlen(text);
     if (!notice && strncmp(text, "\001ACTION ", 8) == 0) {
         if (tl > 8 && text[tl - 1] == '\001')
             text[tl - 1] = '\0';
         text_sanitize(text + 8);
         if (room)
-            ui_print(a, when, "%s%s * %s %s", hist, to, fromc, text + 8);
+            ui_print(a, when, "%s%s* %s %s", hist, rp, fromc, text + 8);
         else
             ui_print(a, when, "%s* %s %s%s%s", hist, fromc, text + 8, mine ? " -> " : "",
                      mine ? to : "");
@@ -424,15 +506,15 @@ static void show_message(struct app *a, struct irc_msg *m, time_t when, const ch
     text_sanitize(text);
     if (room && !hist[0] && is_game_room(to) && irc_casecmp(from, "GameServ") == 0 &&
         (strncmp(text, "Game over", 9) == 0 || strstr(text, " was aborted"))) {
-        ui_print(a, when, "%s <%s> %s", to, fromc, text);
-        on_game_over(a, to);
+        ui_print(a, when, "%s<%s> %s", rp, fromc, text);
+        on_game_over(a, to, fromc, text);
         return;
     }
     if (room) {
         if (notice)
-            ui_print(a, when, "%s%s -%s- %s", hist, to, fromc, text);
+            ui_print(a, when, "%s%s-%s- %s", hist, rp, fromc, text);
         else
-            ui_print(a, when, "%s%s <%s> %s", hist, to, fromc, text);
+            ui_print(a, when, "%s%s<%s> %s", hist, rp, fromc, text);
     } else if (mine) {
         char toc[128];
         ui_nick(a, to, toc, sizeof toc);
@@ -482,11 +564,23 @@ static void on_join_self(struct app *a, const char *room)
         return;
     }
     t->joined = true;
+    if (U.screen) {
+        struct win *w = win_open(room);
+        if (w) {
+            win_member_clear(w);        /* the NAMES reply that follows fills it */
+            win_member_add(w, a->nick);
+            U.route = t->name;
+        }
+    }
     ui_print(a, 0, "-!- You joined %s", room);
     if (t->last_msgid[0] && (a->caps & PCAP_CHATHISTORY)) {
         /* A rejoin: fetch what was said while we were away. */
         net_sendf(a, "CHATHISTORY AFTER %s msgid=%s %d", t->name, t->last_msgid,
                   HISTORY_AFTER_LIMIT);
+    } else if ((a->caps & PCAP_CHATHISTORY) && !is_game_room(room)) {
+        /* A first join: the last few messages, as the server's join-replay
+         * gives clients without draft/chathistory. */
+        net_sendf(a, "CHATHISTORY LATEST %s * %d", t->name, JOIN_RECENT);
     }
     if (is_game_room(room) && irc_casecmp(U.current, room) != 0) {
         /* GameServ joined us to a game: guesses typed now go there. */
@@ -500,36 +594,112 @@ static void on_join_self(struct app *a, const char *room)
     if (!U.current[0] || irc_casecmp(U.switch_to, room) == 0) {
         U.switch_to[0] = '\0';
         ui_set_current(a, room);
+        if (U.screen && U.notice[0])    /* the status window it was in is not shown now */
+            ui_print(a, 0, "%s", U.notice);
+        U.notice[0] = '\0';
     }
 }
 
 /* GameServ said the game in `room` is over: leave the room (it is not
  * rejoined on reconnect and does not fill /list) and go back to where the
  * user was when the game started. */
-static void on_game_over(struct app *a, const char *room)
+static void on_game_over(struct app *a, const char *room, const char *from, const char *text)
 {
     if (!target_find(a, room))
         return;
     bool was_current = irc_casecmp(U.current, room) == 0;
-    net_sendf(a, "PART %s :game over", room);
-    target_remove(a, room);
+    char game[PARLOR_NAME_MAX];
+    snprintf(game, sizeof game, "%s", room);
+    net_sendf(a, "PART %s :game over", game);
+    drop_target(a, game);
     if (was_current) {
         const char *back = U.before_game[0] && target_find(a, U.before_game) ? U.before_game
                          : a->ntargets ? a->targets[0].name : NULL;
         ui_set_current(a, back);
+        U.route = NULL;
+        if (U.screen)                   /* the game's window is gone: the result stays */
+            ui_print(a, 0, "%s <%s> %s", game, from, text);
         ui_print(a, 0, "-!- The game is over; back to %s", back ? back : "no room");
     }
     U.before_game[0] = '\0';
 }
 
-static void forget_room(struct app *a, const char *room)
+/* We left `room` (PART, or kicked: the window stays to show why). */
+static void forget_room(struct app *a, const char *room, bool keep_window)
 {
-    target_remove(a, room);
-    if (irc_casecmp(U.current, room) == 0)
+    char copy[PARLOR_NAME_MAX];
+    snprintf(copy, sizeof copy, "%s", room);
+    bool was_current = irc_casecmp(U.current, copy) == 0;
+    if (keep_window)
+        target_remove(a, copy);
+    else
+        drop_target(a, copy);
+    if (was_current && !keep_window)
         ui_set_current(a, a->ntargets ? a->targets[0].name : NULL);
 }
 
+/* s, then spaces up to `cols` screen columns (Korean counts two). */
+static const char *pad_cols(const char *s, int cols, char *out, size_t cap)
+{
+    int pad = cols - ui_text_cols(s, strlen(s));
+    snprintf(out, cap, "%s%*s", s, pad > 0 ? pad : 0, "");
+    return out;
+}
+
+/* The next lines go to room's window, when it has one. */
+static void route_room(const char *room)
+{
+    if (U.screen && room[0] == '#' && win_find(room))
+        U.route = room;
+}
+
+/* Room members, for Tab completion and print_where. */
+static void member(const char *room, const char *nick, bool in)
+{
+    struct win *w = U.screen && room[0] == '#' ? win_find(room) : NULL;
+    if (w && in)
+        win_member_add(w, nick);
+    else if (w)
+        win_member_del(w, nick);
+}
+
+/* A line about `nick` (quit, new nick): in every window where nick is (the
+ * rooms and the private conversation), nowhere else; line mode: once. */
+static void print_where(struct app *a, const char *nick, time_t when, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void print_where(struct app *a, const char *nick, time_t when, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (!U.screen) {
+        ui_print(a, when, "%s", text);
+        return;
+    }
+    for (int i = 1; i < win_count(); i++) {
+        struct win *w = win_at(i);
+        if (win_member_has(w, nick) || irc_casecmp(w->name, nick) == 0) {
+            U.route = w->name;
+            ui_print(a, when, "%s", text);
+        }
+    }
+    U.route = NULL;
+}
+
+static void ui_line_show(struct app *a, struct irc_msg *m);
+
 static void ui_line(struct app *a, struct irc_msg *m)
+{
+    U.route = NULL;
+    U.flags = 0;
+    ui_line_show(a, m);
+    U.route = NULL;
+    U.flags = 0;
+}
+
+static void ui_line_show(struct app *a, struct irc_msg *m)
 {
     const char *cmd = m->command;
     char timebuf[64] = "", msgid[PARLOR_MSGID_MAX] = "", batch[32] = "";
@@ -560,31 +730,47 @@ static void ui_line(struct app *a, struct irc_msg *m)
             U.batch_count++;
         show_message(a, m, when, msgid);
     } else if (strcmp(cmd, "JOIN") == 0) {
-        if (is_me(a, nick))
+        route_room(p0);
+        if (is_me(a, nick)) {
             on_join_self(a, p0);
-        else
+        } else {
+            member(p0, nick, true);
             ui_print(a, when, "-!- %s joined %s", nickc, p0);
+        }
     } else if (strcmp(cmd, "PART") == 0) {
+        if (is_me(a, nick))
+            forget_room(a, p0, false);
+        else
+            route_room(p0);
+        member(p0, nick, false);
         ui_print(a, when, "-!- %s left %s%s%s%s", nickc, p0, p1[0] ? " (" : "", p1,
                  p1[0] ? ")" : "");
-        if (is_me(a, nick))
-            forget_room(a, p0);
     } else if (strcmp(cmd, "KICK") == 0) {
         char vc[128];
         ui_nick(a, p1, vc, sizeof vc);
+        route_room(p0);
+        member(p0, p1, false);
         ui_print(a, when, "-!- %s was kicked from %s by %s (%s)", vc, p0, nickc, p2);
         if (is_me(a, p1))
-            forget_room(a, p0);
+            forget_room(a, p0, true);
     } else if (strcmp(cmd, "QUIT") == 0) {
-        ui_print(a, when, "-!- %s quit (%s)", nickc, p0);
+        char text[600];
+        snprintf(text, sizeof text, "%s", p0);
+        text_sanitize(text);
+        print_where(a, nick, when, "-!- %s quit (%s)", nickc, text);
+        for (int i = 1; U.screen && i < win_count(); i++)
+            win_member_del(win_at(i), nick);
     } else if (strcmp(cmd, "NICK") == 0) {
         char nc[128];
         ui_nick(a, p0, nc, sizeof nc);
         if (is_me(a, p0))
             ui_print(a, when, "-!- You are now known as %s", nc);
         else
-            ui_print(a, when, "-!- %s is now known as %s", nickc, nc);
+            print_where(a, nick, when, "-!- %s is now known as %s", nickc, nc);
+        if (U.screen)
+            win_member_rename(nick, p0);
     } else if (strcmp(cmd, "TOPIC") == 0) {
+        route_room(p0);
         char t[600];
         snprintf(t, sizeof t, "%s", p1);
         text_sanitize(t);
@@ -595,6 +781,7 @@ static void ui_line(struct app *a, struct irc_msg *m)
         for (int i = 1; i < m->nparams; i++)
             n += (size_t)snprintf(modes + n, n < sizeof modes ? sizeof modes - n : 0, "%s%s",
                                   i > 1 ? " " : "", m->params[i]);
+        route_room(p0);
         ui_print(a, when, "-!- %s sets mode %s on %s", nickc, modes, p0);
     } else if (strcmp(cmd, "INVITE") == 0) {
         ui_print(a, when, "-!- %s invites you to %s (/join %s)", nickc, p1, p1);
@@ -639,6 +826,7 @@ static void ui_line(struct app *a, struct irc_msg *m)
             char bare[PARLOR_NAME_MAX], c[160];
             source_nick(tok + pre, bare, sizeof bare);
             ui_nick(a, bare, c, sizeof c);
+            member(p2, bare, true);
             buf_appendf(&U.names, "%s%.*s%s", U.names.len ? " " : "", (int)pre, tok, c);
             U.names_count++;
         }
@@ -646,6 +834,7 @@ static void ui_line(struct app *a, struct irc_msg *m)
         if (irc_casecmp(U.names_room, p1) != 0 && a->registered)
             ui_print(a, 0, "-!- Nobody in %s (or no such room)", p1);
         if (irc_casecmp(U.names_room, p1) == 0) {
+            route_room(p1);
             buf_append_byte(&U.names, '\0');
             ui_print(a, 0, "-!- Users in %s (%d): %s", p1, U.names_count, U.names.data);
         }
@@ -653,6 +842,7 @@ static void ui_line(struct app *a, struct irc_msg *m)
         U.names_room[0] = '\0';
         U.names_count = 0;
     } else if (strcmp(cmd, "332") == 0) {
+        route_room(p1);
         char t[600];
         snprintf(t, sizeof t, "%s", p2);
         text_sanitize(t);
@@ -665,16 +855,20 @@ static void ui_line(struct app *a, struct irc_msg *m)
             strftime(ts, sizeof ts, " on %Y-%m-%d %H:%M", &tm);
         char who[PARLOR_NAME_MAX];
         source_nick(p2, who, sizeof who);
+        route_room(p1);
         ui_print(a, 0, "-!- Topic set by %s%s", who, ts);
     } else if (strcmp(cmd, "331") == 0) {
+        route_room(p1);
         ui_print(a, 0, "-!- No topic in %s", p1);
     } else if (strcmp(cmd, "322") == 0) {
         char t[600];
         snprintf(t, sizeof t, "%s", m->nparams > 3 ? m->params[3] : "");
         text_sanitize(t);
-        ui_print(a, 0, "-!- %-20s %4s  %s", p1, p2, t);
+        char room[PARLOR_NAME_MAX * 2];
+        ui_print(a, 0, "-!- %s %4s  %s", pad_cols(p1, 20, room, sizeof room), p2, t);
     } else if (strcmp(cmd, "321") == 0) {
-        ui_print(a, 0, "-!- %-20s %4s  %s", "Room", "Users", "Topic");
+        char room[PARLOR_NAME_MAX * 2];
+        ui_print(a, 0, "-!- %s %4s  %s", pad_cols("Room", 20, room, sizeof room), "Users", "Topic");
     } else if (strcmp(cmd, "352") == 0 && m->nparams >= 8) {
         /* 352 me #chan user host server nick flags :hops realname */
         char who[128];
@@ -710,6 +904,7 @@ static void ui_line(struct app *a, struct irc_msg *m)
             ui_print(a, 0, "-!- parlor logs in as %s again by itself if the connection drops; "
                      "next time start it with --account %s", acct, acct);
     } else if (strcmp(cmd, "372") == 0) {
+        U.route = "";                                  /* the message of the day: status */
         ui_print(a, 0, "-!- %s", last);
     } else if (strcmp(cmd, "CAP") == 0 || strcmp(cmd, "PONG") == 0 ||
                strcmp(cmd, "AUTHENTICATE") == 0) {
@@ -795,12 +990,13 @@ void ui_connect_to(struct app *a, const char *host, int port)
 
 int ui_columns(void)
 {
-    return term_cols();
+    return U.screen ? tui_columns() : term_cols();
 }
 
 static void ui_fatal(struct app *a, const char *text)
 {
     ui_print(a, 0, "-!- %s", text);
+    snprintf(U.fatal, sizeof U.fatal, "%s", text);
     a->exit_code = 1;
     ui_quit(a, "parlor");
     stop_all(a);
@@ -829,16 +1025,18 @@ int ui_start(struct app *a)
     if (a->ntargets)
         snprintf(U.switch_to, sizeof U.switch_to, "%s", a->targets[0].name);
 
-    rl_readline_name = "parlor";
-    rl_catch_signals = 0;
-    rl_catch_sigwinch = 0;
-    using_history();
     snprintf(U.prompt, sizeof U.prompt, "[parlor] ");
-    install_handler();
-
-    uv_poll_init(a->loop, &U.stdin_poll, STDIN_FILENO);
-    U.stdin_poll.data = a;
-    uv_poll_start(&U.stdin_poll, UV_READABLE, on_stdin);
+    U.screen = !a->line_mode && tui_start(a);
+    if (!U.screen) {
+        rl_readline_name = "parlor";
+        rl_catch_signals = 0;
+        rl_catch_sigwinch = 0;
+        using_history();
+        install_handler();
+        uv_poll_init(a->loop, &U.stdin_poll, STDIN_FILENO);
+        U.stdin_poll.data = a;
+        uv_poll_start(&U.stdin_poll, UV_READABLE, on_stdin);
+    }
     uv_signal_init(a->loop, &U.sigint);
     U.sigint.data = a;
     uv_signal_start(&U.sigint, on_signal, SIGINT);
@@ -854,9 +1052,12 @@ int ui_start(struct app *a)
 
     ui_print(a, 0, "-!- parlor %s. /help lists the commands, /quit leaves.", PARLOR_CLIENT_VERSION);
     char remembered[PARLOR_NAME_MAX];
-    if (acct_remembered(a, remembered, sizeof remembered))
-        ui_print(a, 0, "-!- %s is a registered account on this server: start parlor with "
-                 "--account %s to log in (the password is asked)", remembered, remembered);
+    if (acct_remembered(a, remembered, sizeof remembered)) {
+        snprintf(U.notice, sizeof U.notice, "-!- %s is a registered account on this server: "
+                 "start parlor with --account %s to log in (the password is asked)",
+                 remembered, remembered);
+        ui_print(a, 0, "%s", U.notice);
+    }
     net_connect(a);
     return 0;
 }
@@ -874,6 +1075,13 @@ void ui_expect_history(void)
 
 void ui_clear(struct app *a)
 {
+    if (U.screen) {
+        struct win *w = win_find(U.current);
+        if (w)
+            win_clear(w);
+        tui_dirty();
+        return;
+    }
     if (!U.tty)
         return;
     if (U.editing)

@@ -44,6 +44,7 @@ void config_defaults(struct parlor_config *c)
     c->owner_timeout = 5;
     c->game_invite_timeout = 60;
     c->game_round_seconds = 60;
+    c->join_replay = 10;
     c->max_connections_per_ip = 64;
     c->connect_rate = 20;
     c->connect_period = 10;
@@ -89,6 +90,9 @@ void config_usage(FILE *out)
         "  --game-invite-timeout SEC  time to answer a game invitation (default 60)\n"
         "  --game-round-seconds SEC   length of a game round (default 60)\n"
         "  --history-timezone TZ      time zone of HistServ's days (default UTC)\n"
+        "  --join-replay N            recent messages of a room sent on JOIN to clients\n"
+        "                             that do not fetch history themselves, 0 = off (default 10)\n"
+        "  --show-internals[=yes|no]  tell clients their worker and the worker count (default no)\n"
         "  --server-name NAME         server name in replies (default parlor.local)\n"
         "  --password PASS            require PASS from clients\n"
         "  --motd TEXT                message of the day (empty: none)\n"
@@ -190,6 +194,8 @@ static const struct option long_opts[] = {
     {"game-invite-timeout", required_argument, 0, OPT_SETTING},
     {"game-round-seconds", required_argument, 0, OPT_SETTING},
     {"history-timezone", required_argument, 0, OPT_SETTING},
+    {"join-replay", required_argument, 0, OPT_SETTING},
+    {"show-internals", optional_argument, 0, OPT_SETTING},
     {"motd", required_argument, 0, OPT_SETTING},
     {"max-clients", required_argument, 0, OPT_SETTING},
     {"line-length", required_argument, 0, OPT_SETTING},
@@ -252,6 +258,7 @@ static const struct int_setting int_settings[] = {
     {"registration-timeout", 1, 3600, offsetof(struct parlor_config, registration_timeout), false},
     {"game-invite-timeout", 1, 3600, offsetof(struct parlor_config, game_invite_timeout), false},
     {"game-round-seconds", 1, 3600, offsetof(struct parlor_config, game_round_seconds), false},
+    {"join-replay", 0, 100, offsetof(struct parlor_config, join_replay), false},
     {"max-channels", 1, 10000, offsetof(struct parlor_config, max_channels_per_client), false},
     {"invite-ttl", 1, 7 * 86400, offsetof(struct parlor_config, invite_ttl), false},
     {"max-invites-per-room", 1, 100000, offsetof(struct parlor_config, max_invites_per_room), false},
@@ -320,6 +327,17 @@ int config_set(struct parlor_config *c, const char *name, const char *v, char *e
             return -1;
         }
         return set_str(c->history_tz, sizeof c->history_tz, name, v, err, errlen);
+    }
+    if (strcmp(name, "show-internals") == 0) {
+        if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+            c->show_internals = true;
+        else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+            c->show_internals = false;
+        else {
+            snprintf(err, errlen, "show-internals: expected yes or no, got '%s'", v);
+            return -1;
+        }
+        return 0;
     }
     if (strcmp(name, "password") == 0)
         return set_str(c->password, sizeof c->password, name, v, err, errlen);
@@ -504,7 +522,7 @@ int config_parse_args(struct parlor_config *c, int argc, char **argv, char *err,
                 c->ntls_listen = 0;
                 tls_listen_flag = true;
             }
-            if (config_set(c, name, optarg, msg, sizeof msg) < 0) {
+            if (config_set(c, name, optarg ? optarg : "yes", msg, sizeof msg) < 0) {
                 snprintf(err, errlen, "--%s", msg);
                 return -1;
             }

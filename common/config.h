@@ -65,6 +65,9 @@ struct parlor_config {
     int owner_timeout;           /* seconds requests wait for a dead owner's replacement */
     int game_invite_timeout;     /* seconds invitees have to answer a game invitation */
     int game_round_seconds;      /* length of a game round */
+    int join_replay;             /* recent messages sent on JOIN to clients without
+                                    draft/chathistory (worker/replay.c); 0 = off */
+    bool show_internals;         /* tell clients the worker and process layout */
     /* Per remote address (IPv4, or the /64 of IPv6), checked by the master
      * before a connection reaches a worker: at most max_connections_per_ip
      * at once, and new ones at connect_rate per connect_period seconds after

@@ -102,8 +102,9 @@ enum ipc_type {
     IPC_P_WHOWAS,       /* to the nick's owner: str nick, str user, str host,
                            str realname, str account, u64 time_ms: a nick was
                            given up (worker/whowas.c) */
-    IPC_P_WALLOPS,      /* str line: a WALLOPS line for every local +w client
-                           (worker/oper.c) */
+    IPC_P_WALLOPS,      /* str line, u8 everyone: a WALLOPS line for every local
+                           +w client, or (everyone) an operator's PRIVMSG/NOTICE
+                           $* for every local client (worker/oper.c) */
     IPC_P_USER,         /* a user's state changed (worker/userstate.c): u8 what,
                            u8 flags (1 members: update the rooms' members and
                            tell those sharing a room; 2 watchers: at the nick's

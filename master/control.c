@@ -23,6 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/columns.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/paths.h"
@@ -172,6 +173,14 @@ static void json_record(struct buf *b, const struct field *f, int n)
     buf_append_byte(b, '}');
 }
 
+/* One table cell padded to `width` screen columns (Korean counts two) and
+ * the gap after it; width -1: the last column, as it is. */
+static void out_cell(struct ctl_conn *c, const char *s, int width)
+{
+    int pad = width < 0 ? 0 : width - text_columns(s, strlen(s));
+    out(c, "%s%*s%s", s, pad > 0 ? pad : 0, "", width < 0 ? "" : "  ");
+}
+
 /* Render every record of the query as a table (text) or a JSON array under
  * `name`; workers that did not answer are listed. */
 static void render_records(struct ctl_conn *c, const char *name)
@@ -210,20 +219,22 @@ static void render_records(struct ctl_conn *c, const char *name)
                             width[i] = strlen(f[i].key);
                         }
                     }
-                    for (int i = 0; i < n && i < ncols; i++)
-                        if (strlen(f[i].value) > width[i])
-                            width[i] = strlen(f[i].value);
+                    for (int i = 0; i < n && i < ncols; i++) {
+                        size_t w = (size_t)text_columns(f[i].value, strlen(f[i].value));
+                        if (w > width[i])
+                            width[i] = w;
+                    }
                     rows++;
                     continue;
                 }
                 for (int i = 0; i < n && i < ncols; i++)
-                    out(c, "%-*s%s", i + 1 < ncols ? (int)width[i] : 0, f[i].value, i + 1 < ncols ? "  " : "");
+                    out_cell(c, f[i].value, i + 1 < ncols ? (int)width[i] : -1);
                 out(c, "\n");
             }
         }
         if (!c->json && pass == 0 && ncols) {
             for (int i = 0; i < ncols; i++)
-                out(c, "%-*s%s", i + 1 < ncols ? (int)width[i] : 0, keys[i], i + 1 < ncols ? "  " : "");
+                out_cell(c, keys[i], i + 1 < ncols ? (int)width[i] : -1);
             out(c, "\n");
         }
     }

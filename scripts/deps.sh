@@ -15,7 +15,7 @@
 set -eu
 
 PACKAGES="gcc make pkg-config libuv1-dev libpq-dev check libsodium-dev \
-libssl-dev libedit-dev postgresql tmux procps clang libfuzzer-14-dev"
+libssl-dev libedit-dev libncurses-dev postgresql tmux procps clang libfuzzer-14-dev irssi"
 if [ "${1:-}" = --bench ]; then
     PACKAGES="$PACKAGES ngircd"
 fi

@@ -19,8 +19,8 @@ jobs=${IT_JOBS:-3}
 
 suites=$("$bin" --list) || { echo "test-integration: $bin --list failed" >&2; exit 1; }
 # Longest first, so the last ones to start are short.
-order="control ux hostile failover store client history limits game privacy account oper queries tags caps tls
-       order process channel register harness"
+order="failover store firstday account ux tui client game privacy hostile limits history oper tags control caps tls
+       irssi order process queries register channel harness"
 sorted=""
 for s in $order; do
     if printf '%s\n' $suites | grep -qx "$s"; then sorted="$sorted $s"; fi

@@ -62,6 +62,7 @@ struct parked_req;
 static int depth;
 static struct parked_req *deferred, **deferred_tail = &deferred;
 static void handle_request(const struct chan_req *q);
+static void parked_free_all(struct parked_req *p);
 static void run_deferred(void);
 
 static void enter(void)
@@ -143,6 +144,7 @@ static void chan_free(struct channel *ch)
         free(m);
     }
     hmap_free(&ch->members);
+    parked_free_all(ch->parked);
     free(ch->bans);
     free(ch->op_accounts);
     free(ch->invite_times);
@@ -153,7 +155,7 @@ static void chan_free(struct channel *ch)
 /* Drop a channel nobody needs here any more; returns true if it did. */
 static bool chan_maybe_drop(struct channel *ch)
 {
-    bool drop = ch->owned ? ch->members.count == 0 : ch->nlocal == 0;
+    bool drop = ch->owned ? ch->members.count == 0 && !ch->loading : ch->nlocal == 0;
     if (!drop)
         return false;
     hmap_del_name(&W.channels, ch->name);
@@ -498,6 +500,7 @@ static void request_leave(const char *channel, const char *nick, uint64_t client
 static void channel_save(struct channel *ch);
 static void ban_write(struct channel *ch, const char *mask, const char *by, bool add);
 static void load_extras(struct channel *ch);
+static void run_parked(struct channel *ch);
 
 /* The tags a subject's line carries: its account (account-tag) and bot
  * mode (bot tag); m is the subject's member, or NULL. */
@@ -587,6 +590,8 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
                     topic_reply(ch, W.slot, ev->client, ev->nick);
                 if (!(m->local->caps & CAP_NO_IMPLICIT_NAMES))
                     names_reply(ch, W.slot, ev->client, ev->nick, m->local->caps);
+                if (m->local)
+                    replay_join_done(m->local, ch->name, ch->msg_seq);
             } else {
                 /* Our client left before its JOIN came back: undo it. */
                 request_leave(ch->name, ev->nick, ev->client);
@@ -1082,6 +1087,7 @@ void chan_join_done(uint64_t client, const char *channel)
     struct client *c = client_by_id(client);
     if (c)
         client_pjoin_del(c, channel);
+    replay_join_refused(client, channel);
 }
 
 #define REFUSE(num, ...) do { ERR(num, __VA_ARGS__); join_done(q); return; } while (0)
@@ -1350,6 +1356,15 @@ static void req_free(struct parked_req *p)
     free(p);
 }
 
+static void parked_free_all(struct parked_req *p)
+{
+    while (p) {
+        struct parked_req *next = p->next;
+        req_free(p);
+        p = next;
+    }
+}
+
 static void park(struct channel *ch, const struct chan_req *q)
 {
     struct parked_req **tail = &ch->parked;
@@ -1408,6 +1423,26 @@ static void apply_extras(struct channel *ch, const PGresult *res, int col)
     free(bans);
 }
 
+/* The channel's stored state is in: run what waited, in order (the first
+ * JOIN of a new room creates the membership).  May free the channel. */
+static void run_parked(struct channel *ch)
+{
+    char name[IRC_CHANNEL_MAX + 1];
+    snprintf(name, sizeof name, "%s", ch->name);
+    ch->loading = false;
+    struct parked_req *p = ch->parked;
+    ch->parked = NULL;
+    while (p) {
+        struct parked_req *next = p->next;
+        handle_request(&p->q);
+        req_free(p);
+        p = next;
+    }
+    ch = chan_find(name);
+    if (ch && ch->owned && !ch->loading)
+        chan_maybe_drop(ch);
+}
+
 static void on_channel_loaded(void *arg, const PGresult *res, const char *error)
 {
     char name[IRC_CHANNEL_MAX + 1];
@@ -1436,18 +1471,7 @@ static void on_channel_loaded(void *arg, const PGresult *res, const char *error)
         apply_extras(ch, res, 6);
         log_debug("channel %s loaded: message number %llu", ch->name, (unsigned long long)ch->msg_seq);
     }
-    /* Run what waited, in order; the first JOIN creates the membership. */
-    struct parked_req *p = ch->parked;
-    ch->parked = NULL;
-    while (p) {
-        struct parked_req *next = p->next;
-        handle_request(&p->q);
-        req_free(p);
-        p = next;
-    }
-    ch = chan_find(name);
-    if (ch && !ch->loading)
-        chan_maybe_drop(ch);
+    run_parked(ch);
     leave();
 }
 
@@ -1480,9 +1504,17 @@ static void on_extras_loaded(void *arg, const PGresult *res, const char *error)
 {
     struct channel *ch = chan_find((char *)arg);
     free(arg);
-    if (!ch || !ch->owned || error || PQntuples(res) != 1)
+    if (!ch || !ch->owned || !ch->loading)
         return;
-    apply_extras(ch, res, 0);
+    enter();
+    if (error || PQntuples(res) != 1) {
+        ch->stored = true;                /* as on_channel_loaded: not known to be new */
+        log_warn("channel %s: operators and bans not loaded (%s)", ch->name, error ? error : "no row");
+    } else {
+        apply_extras(ch, res, 0);
+    }
+    run_parked(ch);
+    leave();
 }
 
 static void load_extras(struct channel *ch)
@@ -1491,6 +1523,8 @@ static void load_extras(struct channel *ch)
         ch->stored = W.cfg->database[0] != '\0';
         return;
     }
+    /* Requests wait for them (a remembered operator's JOIN gets op). */
+    ch->loading = true;
     char folded[IRC_CHANNEL_MAX + 1];
     irc_casefold(folded, ch->name, strlen(ch->name));
     const char *v[1] = { folded };
@@ -1639,6 +1673,8 @@ static void handle_request(const struct chan_req *q)
                 ERR("404", "%s :Cannot send to channel", ch->name);
             return;
         }
+        if (game_message_refused(q))  /* GameServ: it would give the word away */
+            return;
         if (q->msgid && q->msgid[0])
             snprintf(msgid, sizeof msgid, "%s", q->msgid);
         else
@@ -1942,7 +1978,7 @@ void chan_forget_slot(int slot)
             };
             apply_event(ch, &ev);
         }
-        bool drop = ch->owned ? ch->members.count == 0 : ch->nlocal == 0;
+        bool drop = ch->owned ? ch->members.count == 0 && !ch->loading : ch->nlocal == 0;
         if (drop) {
             hmap_iter_remove(&it);
             chan_free(ch);

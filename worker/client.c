@@ -143,8 +143,9 @@ void client_accept(int fd, const char *ip, int port, bool tls)
     start_poll(c);
     session_open(c);
     log_debug("client %s:%d connected (id %llx)", ip, port, (unsigned long long)c->id);
-    client_sendf(c, ":%s NOTICE * :*** Connected to worker %d (pid %d)\r\n",
-                 W.cfg->server_name, W.slot, (int)W.pid);
+    if (W.cfg->show_internals)          /* show-internals: the test harness reads it */
+        client_sendf(c, ":%s NOTICE * :*** Connected to worker %d (pid %d)\r\n",
+                     W.cfg->server_name, W.slot, (int)W.pid);
 }
 
 /* Take a client off the flush list (it may be closed after this loop

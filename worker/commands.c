@@ -36,11 +36,13 @@ static const struct target_list {
 } target_lists[] = {
     { "JOIN", 0, 1, 64 },
     { "KICK", 1, -1, 8 },
+    { "MODE", 0, -1, 8 },                  /* MODE #a,#b [b]: irssi's sync queries */
     { "NAMES", 0, -1, 8 },
     { "NOTICE", 0, -1, MAX_TARGETS },
     { "PART", 0, -1, 64 },
     { "PRIVMSG", 0, -1, MAX_TARGETS },
     { "TAGMSG", 0, -1, MAX_TARGETS },
+    { "WHO", 0, -1, 8 },                   /* WHO #a,#b [%fields]: one 315 each */
 };
 
 /* Capabilities we really implement; names as in the IRCv3 registry. */
@@ -324,6 +326,7 @@ static void cmd_join(struct client *c, struct irc_msg *m)
             continue;
         }
         client_pjoin_add(c, names[i]);
+        replay_join_asked(c, names[i]);   /* first: a room of ours answers at once */
         chan_request(c, CHAN_JOIN, names[i], i < nk ? keys[i] : "",
                      client_invited(c, names[i]) ? "invited" : NULL);
     }
@@ -379,6 +382,10 @@ static void message(struct client *c, struct irc_msg *m, const char *cmd)
         const char *t = targets[i];
         if (is_channel(t)) {
             chan_request(c, CHAN_MSG, t, cmd, text);
+            continue;
+        }
+        if (t[0] == '$' && !tagmsg) {          /* $* or $server: operators only */
+            oper_global_message(c, cmd, t, text);
             continue;
         }
         if (!irc_nick_valid(t, strlen(t))) {
@@ -541,8 +548,11 @@ static void cmd_motd(struct client *c, struct irc_msg *m) { send_motd(c); }
 
 static void cmd_version(struct client *c, struct irc_msg *m)
 {
-    reply(c, "351", "parlor-%s %s :prefork IRC server, %d workers", PARLOR_VERSION,
-          W.cfg->server_name, W.nworkers);
+    if (W.cfg->show_internals)
+        reply(c, "351", "parlor-%s %s :prefork IRC server, %d workers", PARLOR_VERSION,
+              W.cfg->server_name, W.nworkers);
+    else
+        reply(c, "351", "parlor-%s %s :Parlor chat server", PARLOR_VERSION, W.cfg->server_name);
 }
 
 /* Sorted by name (bsearch). */
@@ -629,6 +639,11 @@ static bool split_steps(struct client *c, const char *name, const struct irc_msg
         return false;
     int li = tl->list, ki = tl->keys;
     if (li < 0 || li >= m->nparams || !strchr(m->params[li], ','))
+        return false;
+    /* MODE: only the queries (modes, ban list) take several rooms. */
+    if (strcmp(name, "MODE") == 0 &&
+        !(m->nparams == 1 || (m->nparams == 2 && (strcmp(m->params[1], "b") == 0 ||
+                                                  strcmp(m->params[1], "+b") == 0))))
         return false;
     char list[IRC_LINE_LIMIT + 1], keys[IRC_LINE_LIMIT + 1] = "";
     snprintf(list, sizeof list, "%s", m->params[li]);

@@ -229,6 +229,16 @@ static void frame_request(int slot, struct buf *tmp, size_t f, uint64_t client, 
 }
 
 /* A NOTICE to a client on any worker. */
+/* "English" for the languages the word lists ship, else the code. */
+static const char *lang_name(const char *code)
+{
+    if (strcmp(code, "en") == 0)
+        return "English";
+    if (strcmp(code, "ko") == 0)
+        return "Korean";
+    return code;
+}
+
 static void notify(int slot, uint64_t client, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void notify(int slot, uint64_t client, const char *fmt, ...)
 {
@@ -527,8 +537,8 @@ static void start_round(struct game *g)
     const char *v[4] = { id, round, g->word, g->word_lang };
     store_query("INSERT INTO game_rounds (game, round, word, lang) VALUES ($1, $2::int, $3, $4)",
                 4, v, on_write_done, "a round's word");
-    room_say(g->room, "Round %d of %d (%s, %d s): %s", g->round, g->rounds, g->category,
-             W.cfg->game_round_seconds, shape);
+    room_say(g->room, "Round %d of %d (%s, %s, %d s): %s", g->round, g->rounds, g->category,
+             lang_name(g->word_lang), W.cfg->game_round_seconds, shape);
     arm(g, g->next_hint < g->deadline ? g->next_hint : g->deadline);
 }
 
@@ -726,10 +736,11 @@ static void create(struct ipc_reader *r)
                "%s invites you to game %" PRIu64 ": category %s, %d round%s%s%s. Answer within %d s "
                "with /msg GameServ accept %" PRIu64 " or /msg GameServ decline %" PRIu64 ".",
                inv->nick, id, g->category, g->rounds, g->rounds == 1 ? "" : "s",
-               g->lang[0] ? ", language " : "", g->lang, W.cfg->game_invite_timeout, id, id);
-    notify(inv->slot, inv->client, "Game %" PRIu64 " created; invitation sent to %s. It starts in %s "
-           "once they answer (at most %d s). Cancel it with /msg GameServ quit %" PRIu64 ".",
-           id, names, g->room, W.cfg->game_invite_timeout, id);
+               g->lang[0] ? ", words in " : "", lang_name(g->lang), W.cfg->game_invite_timeout, id, id);
+    notify(inv->slot, inv->client, "Game %" PRIu64 " created; invitation sent to %s (%s%s%s). It starts "
+           "in %s once they answer (at most %d s). Cancel it with /msg GameServ quit %" PRIu64 ".",
+           id, names, g->category, g->lang[0] ? ", words in " : "", lang_name(g->lang), g->room,
+           W.cfg->game_invite_timeout, id);
     arm(g, g->deadline);
     log_info("game %" PRIu64 " created by %s (%s, %d rounds)", id, inv->nick, g->category, g->rounds);
 }
@@ -911,14 +922,52 @@ static void command(struct ipc_reader *r)
 
 /* Called by worker/channel.c on the owner, after a message to a room went
  * out: a guess when the room is a running game's. */
+/* The game number of a room named #game-<id>, or 0. */
+static uint64_t room_game_id(const char *channel)
+{
+    if (strncasecmp(channel, ROOM_PREFIX, strlen(ROOM_PREFIX)) != 0)
+        return 0;
+    char *end;
+    const char *digits = channel + strlen(ROOM_PREFIX);
+    uint64_t id = strtoull(digits, &end, 10);
+    return *end || end == digits ? 0 : id;
+}
+
+/* Is q's sender playing g (accepted, not quit)? */
+static bool is_playing(const struct game *g, const struct chan_req *q)
+{
+    int i = find_player(g, q->account, q->client);
+    return i >= 0 && g->p[i].answer == ANS_YES && !g->p[i].quit;
+}
+
+bool game_message_refused(const struct chan_req *q)
+{
+    uint64_t id = room_game_id(q->channel);
+    struct game *g = id ? game_by_id(id) : NULL;
+    if (!g || g->state != G_ROUND || !q->arg2 || strcmp(q->arg1, "TAGMSG") == 0)
+        return false;
+    char text[IRC_LINE_LIMIT * 2];
+    game_normalize(q->arg2, text, sizeof text);
+    if (!g->answer[0] || !strstr(text, g->answer))
+        return false;
+    bool player = is_playing(g, q);
+    if (player && strcmp(text, g->answer) == 0 && strcmp(q->arg1, "PRIVMSG") == 0)
+        return false;                     /* a guess: game_on_message scores it */
+    if (player)
+        notify(q->slot, q->client, "Not sent: it would give the word away. To guess, type just the "
+               "word in %s.", q->channel);
+    else
+        notify(q->slot, q->client, "Not sent: you are watching game %" PRIu64 " (only its players' "
+               "guesses count), and your message would give the word away.", id);
+    return true;
+}
+
 void game_on_message(const struct chan_req *q)
 {
-    if (strncasecmp(q->channel, ROOM_PREFIX, strlen(ROOM_PREFIX)) != 0 || strcmp(q->arg1, "PRIVMSG") != 0)
+    if (strcmp(q->arg1, "PRIVMSG") != 0)
         return;
-    char *end;
-    const char *digits = q->channel + strlen(ROOM_PREFIX);
-    uint64_t id = strtoull(digits, &end, 10);
-    if (*end || end == digits)
+    uint64_t id = room_game_id(q->channel);
+    if (!id)
         return;
     struct game *g = game_by_id(id);
     if (!g) {
@@ -942,12 +991,9 @@ void game_on_message(const struct chan_req *q)
     game_normalize(q->arg2, guess, sizeof guess);
     if (!guess[0] || strcmp(guess, g->answer) != 0)
         return;
-    int i = find_player(g, q->account, q->client);
-    if (i < 0 || g->p[i].answer != ANS_YES || g->p[i].quit) {
-        notify(q->slot, q->client, "You are watching game %" PRIu64 ": only its players' guesses count.", id);
-        return;
-    }
-    struct player *p = &g->p[i];
+    if (!is_playing(g, q))
+        return;                           /* refused before it went out (game_message_refused) */
+    struct player *p = &g->p[find_player(g, q->account, q->client)];
     snprintf(p->nick, sizeof p->nick, "%s", q->nick);
     double took = W.now - g->round_start;
     double left = g->deadline - W.now;
@@ -959,8 +1005,8 @@ void game_on_message(const struct chan_req *q)
     p->score += points;
     char scores[400];
     scores_text(g, scores, sizeof scores);
-    room_say(g->room, "%s found it in %.1f s: %s (+%d points). Scores: %s.", p->nick, took, g->word,
-             points, scores);
+    room_say(g->room, "%s found it in %.1f s: %s (+%d point%s). Scores: %s.", p->nick, took, g->word,
+             points, points == 1 ? "" : "s", scores);
     store_round_end(g, p->db_nick, points);
     uv_timer_stop(g->timer);
     after_round(g);
@@ -1246,7 +1292,8 @@ static void help(struct client *c)
 {
     gs_notice(c, "GameServ runs a word-guessing game. Commands (/msg GameServ <command>):\n"
               "  INVITE nick [nick...] [category=NAME] [rounds=N] [lang=en|ko]   invite up to %d people "
-              "(default: a random category, %d rounds, 1 to %d)\n"
+              "(default: a random category, %d rounds, 1 to %d; the words are in one language, "
+              "lang=CODE or one picked at random and named in the invitation)\n"
               "  ACCEPT id | DECLINE id     answer an invitation\n"
               "  STATUS id                  where a game stands\n"
               "  QUIT id                    leave a game (its inviter: cancel it before it starts)\n"
@@ -1374,6 +1421,9 @@ static void invite(struct client *c, char *args)
         gs_notice(c, "There are no word lists on this server, so no game can be played.");
         goto bad;
     }
+    /* One language per game: without lang=, one of the category's. */
+    if (!inv->lang[0])
+        game_lang_pick(inv->category, inv->lang, sizeof inv->lang);
     if (inv->lang[0] && !game_category_exists(inv->category, inv->lang)) {
         gs_notice(c, "The category %s has no words in language %s. See /msg GameServ categories.",
                   inv->category, inv->lang);
@@ -1452,6 +1502,12 @@ static void by_id(struct client *c, int verb, const char *name, char *args)
     frame_request(owner_of(room), &tmp, f, c->id, room);
 }
 
+/* The plural ending for a count given as text ("" for "1"). */
+static const char *plural(const char *count, const char *ending)
+{
+    return strcmp(count, "1") == 0 ? "" : ending;
+}
+
 struct board_req {
     uint64_t client;
     char what[IRC_NICK_MAX + GAME_CATEGORY_MAX + 1];
@@ -1483,9 +1539,9 @@ static void on_top(void *arg, const PGresult *res, const char *error)
                         b->what[0] ? ")" : "");
         for (int i = 0; i < PQntuples(res); i++)
             buf_appendf(&out, "\n%d. %s: %s win%s, %s game%s, %s point%s", i + 1, PQgetvalue(res, i, 0),
-                        PQgetvalue(res, i, 1), strcmp(PQgetvalue(res, i, 1), "1") ? "s" : "",
-                        PQgetvalue(res, i, 2), strcmp(PQgetvalue(res, i, 2), "1") ? "s" : "",
-                        PQgetvalue(res, i, 3), strcmp(PQgetvalue(res, i, 3), "1") ? "s" : "");
+                        PQgetvalue(res, i, 1), plural(PQgetvalue(res, i, 1), "s"),
+                        PQgetvalue(res, i, 2), plural(PQgetvalue(res, i, 2), "s"),
+                        PQgetvalue(res, i, 3), plural(PQgetvalue(res, i, 3), "s"));
         buf_append(&out, "", 1);
         notice_text(c, out.data, true);
         buf_free(&out);
@@ -1528,9 +1584,12 @@ static void on_stats(void *arg, const PGresult *res, const char *error)
         if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0))
             gs_notice(c, "%s has not finished a game yet.", b->what);
         else
-            gs_notice(c, "%s: %s games, %s wins, %s draws, %s losses, %s points. Best category: %s.",
-                      b->what, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
-                      PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5));
+            gs_notice(c, "%s: %s game%s, %s win%s, %s draw%s, %s loss%s, %s point%s. Best category: %s.",
+                      b->what, PQgetvalue(res, 0, 0), plural(PQgetvalue(res, 0, 0), "s"),
+                      PQgetvalue(res, 0, 1), plural(PQgetvalue(res, 0, 1), "s"),
+                      PQgetvalue(res, 0, 2), plural(PQgetvalue(res, 0, 2), "s"),
+                      PQgetvalue(res, 0, 3), plural(PQgetvalue(res, 0, 3), "es"),
+                      PQgetvalue(res, 0, 4), plural(PQgetvalue(res, 0, 4), "s"), PQgetvalue(res, 0, 5));
     }
     async_reply = false;
     free(b);

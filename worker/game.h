@@ -25,6 +25,8 @@ void game_words_free(void);
 bool game_category_exists(const char *category, const char *lang);
 /* A line per category: "movies (en 115, ko 114)". */
 void game_categories_describe(struct buf *out);
+/* One of `category`'s languages, at random ("" when it has none). */
+void game_lang_pick(const char *category, char *out, size_t cap);
 /* Pick a random word of `category` (lang "" = any of its languages) that is
  * not one of `avoid` (navoid of them); copies it and its language. */
 int game_word_pick(const char *category, const char *lang, char **avoid, int navoid,

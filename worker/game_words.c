@@ -165,6 +165,15 @@ void game_categories_describe(struct buf *out)
     }
 }
 
+void game_lang_pick(const char *category, char *out, size_t cap)
+{
+    int n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < nlists; i++)
+        if (strcmp(lists[i].category, category) == 0 && lists[i].n > 0 && random() % ++n == 0)
+            snprintf(out, cap, "%s", lists[i].lang);   /* each language equally likely */
+}
+
 int game_word_pick(const char *category, const char *lang, char **avoid, int navoid,
                    char *word, size_t wcap, char *lang_out, size_t lcap)
 {

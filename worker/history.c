@@ -45,7 +45,10 @@
  *   days <#room | nick>            days with messages, count each, newest first
  *   show <#room | nick> <date> [n] one day's messages, PAGE_SIZE per page
  * Days are taken in W.cfg->history_tz (--history-timezone, default UTC),
- * given to PostgreSQL as a parameter of AT TIME ZONE.  Messages to HistServ
+ * or in the zone the request names (tz=Asia/Seoul, tz=+09:00: the client's
+ * own), given to PostgreSQL as a parameter of AT TIME ZONE (a zone name as
+ * text, an offset as an interval); a name PostgreSQL does not know
+ * (pg_timezone_names) is refused with a notice.  Messages to HistServ
  * are answered here and never routed or stored. */
 #include <errno.h>
 #include <inttypes.h>
@@ -224,9 +227,7 @@ static double row_time(const PGresult *res, int row, int col_sec, int col_ms)
     return (double)sec + ((double)ms + 0.5) / 1000.0;
 }
 
-/* SQL for a stored time: whole seconds and milliseconds, as two columns. */
-#define SQL_TIME(col) "floor(extract(epoch FROM " col "))::bigint, " \
-    "mod(extract(microseconds FROM " col ")::bigint, 1000000) / 1000"
+#define SQL_TIME(col) HISTORY_SQL_TIME(col)
 
 /* ---- CHATHISTORY ---- */
 
@@ -245,11 +246,7 @@ static void fail(struct client *c, const char *code, const char *context, const 
                  context, context[0] ? " " : "", text);
 }
 
-/* Columns of every message query, in this order (see send_rows):
- * 0 part, 1 sender_nick, 2 command, 3 target, 4 body, 5 msgid, 6-7 time,
- * 8-9 the ordering key, 10 the client-only tags (NULL: none). */
-#define MSG_COLS "m.sender_nick, m.command, m.target, m.body, m.msgid, " \
-    SQL_TIME("m.server_time") ", m.server_time AS st, m.id AS id, m.client_tags"
+#define MSG_COLS HISTORY_MSG_COLS
 
 /* Conditions placing m relative to a selector whose value is parameter $k:
  * after it, before it, or at-or-after it (AROUND's second half).  A msgid is
@@ -452,11 +449,21 @@ static void batch_close(struct client *c, const char *ref)
         client_sendf(c, ":%s BATCH -%s\r\n", W.cfg->server_name, ref);
 }
 
-static void send_rows(struct client *c, const struct history_req *r, const PGresult *res,
-                      int from, int to)
+/* "[when] text" for a client that gets no time tag; a CTCP ACTION keeps
+ * its form ("\1ACTION [when] waves\1"). */
+static void stamp_text(char *out, size_t cap, const char *when, const char *text)
+{
+    static const char action[] = "\1ACTION ";
+    size_t skip = strncmp(text, action, sizeof action - 1) == 0 ? sizeof action - 1 : 0;
+    snprintf(out, cap, "%.*s[%s] %s", (int)skip, text, when, text + skip);
+}
+
+void history_send_rows(struct client *c, const char *target, const PGresult *res, int from, int to,
+                       int when_col)
 {
     char ref[24];
-    batch_open(c, ref, sizeof ref, "chathistory", r->target);
+    batch_open(c, ref, sizeof ref, "chathistory", target);
+    bool stamp = when_col >= 0 && msgline_form(c->caps) == 0;
     for (int i = from; i < to; i++) {
         struct msgline ml = {
             .time = row_time(res, i, 6, 7),
@@ -468,6 +475,11 @@ static void send_rows(struct client *c, const struct history_req *r, const PGres
             .text = PQgetvalue(res, i, 4),
             .batch = ref,
         };
+        char text[IRC_LINE_LIMIT + 64];
+        if (stamp) {
+            stamp_text(text, sizeof text, PQgetvalue(res, i, when_col), ml.text);
+            ml.text = text;
+        }
         send_msgline(c, &ml);
     }
     batch_close(c, ref);
@@ -502,7 +514,7 @@ static void on_history(void *arg, const PGresult *res, const char *error)
         from = nb - before;
         to = nb + after;
     }
-    send_rows(c, r, res, from, to);
+    history_send_rows(c, r->target, res, from, to, -1);
 out:
     free(r);
 }
@@ -697,12 +709,13 @@ static void hs_notice(struct client *c, const char *fmt, ...)
 static void hs_help(struct client *c)
 {
     hs_notice(c, "HistServ shows stored history by day. Commands (/msg HistServ <command>):");
-    hs_notice(c, "  DAYS <#room|nick>               the days with messages, newest first, "
+    hs_notice(c, "  DAYS <#room|nick> [tz=ZONE]     the days with messages, newest first, "
               "with a count each");
-    hs_notice(c, "  SHOW <#room|nick> <YYYY-MM-DD> [page]  one day's messages in order, "
+    hs_notice(c, "  SHOW <#room|nick> <YYYY-MM-DD> [page] [tz=ZONE]  one day's messages in order, "
               "%d per page", PAGE_SIZE);
     hs_notice(c, "  HELP                            this text");
-    hs_notice(c, "Days are in the %s time zone. Rooms: only while you are in them; "
+    hs_notice(c, "Days are in the %s time zone, or in the one you add: tz=Asia/Seoul or "
+              "tz=+09:00. Rooms: only while you are in them; "
               "nicks: your own conversation with that nick.", W.cfg->history_tz);
 }
 
@@ -713,7 +726,27 @@ struct hs_req {
     int page;
     char date[11];
     struct target t;
+    int access;                   /* resolve_target's answer */
+    char tz[64];                  /* tz=, "" for the server's zone */
+    bool tz_offset;               /* tz is "+HH:MM" (an interval for SQL) */
+    uint32_t hold;                /* order_hold while two queries answer in turn */
 };
+
+static void hs_free(struct hs_req *r)
+{
+    order_release(r->hold);
+    free(r);
+}
+
+static const char *req_tz(const struct hs_req *r)
+{
+    return r->tz[0] ? r->tz : W.cfg->history_tz;
+}
+
+static const char *tz_cast(const struct hs_req *r)
+{
+    return r->tz_offset ? "::interval" : "";
+}
 
 static struct client *hs_client(const struct hs_req *r, const char *error)
 {
@@ -751,7 +784,7 @@ static void on_days(void *arg, const PGresult *res, const char *error)
         goto out;
     }
     int shown_rows = rows > DAYS_MAX ? DAYS_MAX : rows;
-    hs_notice(c, "Days with messages in %s (%s), newest first:", label, W.cfg->history_tz);
+    hs_notice(c, "Days with messages in %s (%s), newest first:", label, req_tz(r));
     for (int i = 0; i < shown_rows; i++) {
         long n = strtol(PQgetvalue(res, i, 1), NULL, 10);
         hs_notice(c, "  %s  %ld message%s", PQgetvalue(res, i, 0), n, n == 1 ? "" : "s");
@@ -759,9 +792,11 @@ static void on_days(void *arg, const PGresult *res, const char *error)
     if (rows > DAYS_MAX)
         hs_notice(c, "Only the %d most recent days are listed; older days can still be read "
                   "with SHOW.", DAYS_MAX);
-    hs_notice(c, "Read a day with: /msg HistServ SHOW %s %s", r->t.name, PQgetvalue(res, 0, 0));
+    /* Any client can type the first; the parlor client has /day for it. */
+    hs_notice(c, "Read a day with: /msg HistServ SHOW %s %s%s%s (in parlor: /day %s %s)", r->t.name,
+              PQgetvalue(res, 0, 0), r->tz[0] ? " tz=" : "", r->tz, PQgetvalue(res, 0, 0), r->t.name);
 out:
-    free(r);
+    hs_free(r);
 }
 
 static void on_show(void *arg, const PGresult *res, const char *error)
@@ -775,7 +810,7 @@ static void on_show(void *arg, const PGresult *res, const char *error)
     int rows = PQntuples(res);
     if (rows == 0) {
         if (r->page == 1)
-            hs_notice(c, "No messages in %s on %s (%s).", label, r->date, W.cfg->history_tz);
+            hs_notice(c, "No messages in %s on %s (%s).", label, r->date, req_tz(r));
         else
             hs_notice(c, "There is no page %d for %s on %s.", r->page, label, r->date);
         goto out;
@@ -783,7 +818,7 @@ static void on_show(void *arg, const PGresult *res, const char *error)
     long total = strtol(PQgetvalue(res, 0, 4), NULL, 10);
     long pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
     hs_notice(c, "%s on %s (%s), page %d of %ld (%ld message%s):", label, r->date,
-              W.cfg->history_tz, r->page, pages, total, total == 1 ? "" : "s");
+              req_tz(r), r->page, pages, total, total == 1 ? "" : "s");
     for (int i = 0; i < rows; i++) {
         const char *when = PQgetvalue(res, i, 0), *nick = PQgetvalue(res, i, 1);
         const char *cmd = PQgetvalue(res, i, 2), *body = PQgetvalue(res, i, 3);
@@ -797,21 +832,23 @@ static void on_show(void *arg, const PGresult *res, const char *error)
             hs_notice(c, "[%s] <%s> %s", when, nick, body);
     }
     if (r->page < pages)
-        hs_notice(c, "More: /msg HistServ SHOW %s %s %d", r->t.name, r->date, r->page + 1);
+        hs_notice(c, "More: /msg HistServ SHOW %s %s %d%s%s", r->t.name, r->date, r->page + 1,
+                  r->tz[0] ? " tz=" : "", r->tz);
     else
         hs_notice(c, "End of %s on %s.", label, r->date);
 out:
-    free(r);
+    hs_free(r);
 }
 
 static void hs_query_days(struct client *c, struct hs_req *r)
 {
     const char *values[6];
     int n = scope_values(&r->t, values);
-    values[n++] = W.cfg->history_tz;
+    values[n++] = req_tz(r);
     struct buf q = BUF_INIT;
     buf_appendf(&q, "SELECT to_char(d, 'YYYY-MM-DD'), n FROM ("
-                "SELECT (server_time AT TIME ZONE $%d)::date AS d, count(*) AS n FROM ", n);
+                "SELECT (server_time AT TIME ZONE $%d%s)::date AS d, count(*) AS n FROM ", n,
+                tz_cast(r));
     scope(&q, &r->t);
     buf_appendf(&q, " GROUP BY 1) s ORDER BY d DESC LIMIT %d", DAYS_MAX + 1);
     buf_append_byte(&q, '\0');
@@ -826,20 +863,21 @@ static void hs_query_show(struct client *c, struct hs_req *r)
     const char *values[8];
     int n = scope_values(&r->t, values);
     int tz = n + 1, date = n + 2, off = n + 3;
-    values[n++] = W.cfg->history_tz;
+    values[n++] = req_tz(r);
     values[n++] = r->date;
     values[n++] = offset;
     /* The day's bounds are local midnights converted to timestamptz, so the
      * index ranges on (conversation | owner key, server_time) serve the
      * query; count(*) OVER () is the day's total, computed before LIMIT. */
     struct buf q = BUF_INIT;
-    buf_appendf(&q, "SELECT to_char(server_time AT TIME ZONE $%d, 'HH24:MI:SS'), sender_nick,"
-                " command, body, count(*) OVER () FROM ", tz);
+    const char *cast = tz_cast(r);
+    buf_appendf(&q, "SELECT to_char(server_time AT TIME ZONE $%d%s, 'HH24:MI:SS'), sender_nick,"
+                " command, body, count(*) OVER () FROM ", tz, cast);
     scope(&q, &r->t);
-    buf_appendf(&q, " WHERE server_time >= ($%d::date)::timestamp AT TIME ZONE $%d"
-                " AND server_time < ($%d::date + 1)::timestamp AT TIME ZONE $%d"
+    buf_appendf(&q, " WHERE server_time >= ($%d::date)::timestamp AT TIME ZONE $%d%s"
+                " AND server_time < ($%d::date + 1)::timestamp AT TIME ZONE $%d%s"
                 " ORDER BY server_time, id LIMIT %d OFFSET $%d",
-                date, tz, date, tz, PAGE_SIZE, off);
+                date, tz, cast, date, tz, cast, PAGE_SIZE, off);
     buf_append_byte(&q, '\0');
     store_query(q.data, n, values, on_show, r);
     buf_free(&q);
@@ -858,7 +896,7 @@ static void on_room_checked(void *arg, const PGresult *res, const char *error)
     else
         hs_notice(c, "There is no room named %s.", r->t.name);
 out:
-    free(r);
+    hs_free(r);
 }
 
 /* "YYYY-MM-DD", a real calendar date. */
@@ -872,18 +910,60 @@ static bool valid_date(const char *s)
     return history_parse_timestamp(ts, &ms) == 0;
 }
 
+/* The request is checked: ask for the answer (or why there is none). */
+static void hs_run(struct client *c, struct hs_req *r)
+{
+    if (r->access == TARGET_NOT_MEMBER) {
+        const char *values[1] = { r->t.conv };
+        store_query("SELECT EXISTS (SELECT 1 FROM channels WHERE name_folded = $1)"
+                    " OR EXISTS (SELECT 1 FROM messages WHERE conversation = $1 AND NOT is_private)",
+                    1, values, on_room_checked, r);
+        return;
+    }
+    if (r->show)
+        hs_query_show(c, r);
+    else
+        hs_query_days(c, r);
+}
+
+static void on_zone_checked(void *arg, const PGresult *res, const char *error)
+{
+    struct hs_req *r = arg;
+    struct client *c = hs_client(r, error);
+    if (!c) {
+        hs_free(r);
+        return;
+    }
+    if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        hs_notice(c, "Unknown time zone %s: give a name such as Asia/Seoul or Europe/Paris, "
+                  "or an offset such as +09:00.", r->tz);
+        hs_free(r);
+        return;
+    }
+    hs_run(c, r);
+}
+
 static void hs_days_or_show(struct client *c, bool show, char *args)
 {
-    char *save = NULL;
-    char *who = strtok_r(args, " ", &save);
-    char *date = show ? strtok_r(NULL, " ", &save) : NULL;
-    char *page = show ? strtok_r(NULL, " ", &save) : NULL;
-    char *extra = strtok_r(NULL, " ", &save);
-    if (!who || (show && !date) || extra) {
-        if (show)
-            hs_notice(c, "Syntax: SHOW <#room|nick> <YYYY-MM-DD> [page]");
+    /* tz=ZONE may stand anywhere; the other words are positional. */
+    char *save = NULL, *words[4] = { NULL, NULL, NULL, NULL }, *zone = NULL;
+    int nwords = 0;
+    for (char *w = strtok_r(args, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        if (strncasecmp(w, "tz=", 3) == 0 && !zone)
+            zone = w + 3;
+        else if (nwords < 4)
+            words[nwords++] = w;
         else
-            hs_notice(c, "Syntax: DAYS <#room|nick>");
+            nwords++;
+    }
+    char *who = words[0];
+    char *date = show ? words[1] : NULL;
+    char *page = show ? words[2] : NULL;
+    if (!who || (show && !date) || nwords > (show ? 3 : 1)) {
+        if (show)
+            hs_notice(c, "Syntax: SHOW <#room|nick> <YYYY-MM-DD> [page] [tz=ZONE]");
+        else
+            hs_notice(c, "Syntax: DAYS <#room|nick> [tz=ZONE]");
         return;
     }
     struct hs_req *r = calloc(1, sizeof *r);
@@ -891,16 +971,23 @@ static void hs_days_or_show(struct client *c, bool show, char *args)
     r->client = c->id;
     r->show = show;
     r->page = 1;
+    if (zone && history_parse_zone(zone, r->tz, sizeof r->tz, &r->tz_offset) < 0) {
+        hs_notice(c, "%.64s is not a time zone: give a name such as Asia/Seoul, or an offset "
+                  "such as +09:00.", zone);
+        hs_free(r);
+        return;
+    }
     int access = resolve_target(c, who, &r->t);
+    r->access = access;
     if (access == TARGET_INVALID) {
         hs_notice(c, "%.64s is neither a room (#name) nor a valid nick.", who);
-        free(r);
+        hs_free(r);
         return;
     }
     if (show) {
         if (!valid_date(date)) {
             hs_notice(c, "%.40s is not a date: write it as YYYY-MM-DD, e.g. 2026-11-24.", date);
-            free(r);
+            hs_free(r);
             return;
         }
         snprintf(r->date, sizeof r->date, "%s", date);
@@ -909,23 +996,22 @@ static void hs_days_or_show(struct client *c, bool show, char *args)
             long p = strtol(page, &end, 10);
             if (*end || p < 1 || p > PAGE_MAX || page[0] < '0' || page[0] > '9') {
                 hs_notice(c, "%.20s is not a page number (1, 2, ...).", page);
-                free(r);
+                hs_free(r);
                 return;
             }
             r->page = (int)p;
         }
     }
-    if (access == TARGET_NOT_MEMBER) {
-        const char *values[1] = { r->t.conv };
-        store_query("SELECT EXISTS (SELECT 1 FROM channels WHERE name_folded = $1)"
-                    " OR EXISTS (SELECT 1 FROM messages WHERE conversation = $1 AND NOT is_private)",
-                    1, values, on_room_checked, r);
+    if (r->tz[0] && !r->tz_offset) {
+        const char *values[1] = { r->tz };
+        /* The answer needs a second query after this one: the client's
+         * next command waits for it (worker/order.c). */
+        r->hold = order_hold(c);
+        store_query("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)", 1, values,
+                    on_zone_checked, r);
         return;
     }
-    if (show)
-        hs_query_show(c, r);
-    else
-        hs_query_days(c, r);
+    hs_run(c, r);
 }
 
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "worker/worker_int.h"    /* CHATHISTORY_MAX */
@@ -173,5 +174,53 @@ int history_args_parse(int nparams, char *const *params, struct history_args *ou
                           strncmp(params[i], "timestamp=", 10) == 0 ? "Invalid timestamp"
                                                                      : "Invalid message reference");
     }
+    return 0;
+}
+
+int history_parse_zone(const char *s, char *out, size_t cap, bool *is_offset)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len >= cap || len > 63)
+        return -EINVAL;
+    const char *p = s;
+    if (strncasecmp(p, "UTC", 3) == 0 && (p[3] == '+' || p[3] == '-'))
+        p += 3;
+    if (*p == '+' || *p == '-') {
+        char sign = *p++;
+        int digits = 0, hh = 0, mm = 0;
+        while (*p >= '0' && *p <= '9' && digits < 4) {
+            digits++;
+            p++;
+        }
+        const char *d = p - digits;
+        if (digits == 1 || digits == 2) {
+            hh = atoi(d);
+            if (*p == ':' && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9') {
+                mm = (p[1] - '0') * 10 + (p[2] - '0');
+                p += 3;
+            }
+        } else if (digits == 4) {
+            hh = (d[0] - '0') * 10 + (d[1] - '0');
+            mm = (d[2] - '0') * 10 + (d[3] - '0');
+        } else {
+            return -EINVAL;
+        }
+        if (*p || hh > 14 || mm > 59)
+            return -EINVAL;
+        snprintf(out, cap, "%c%02d:%02d", sign, hh, mm);
+        *is_offset = true;
+        return 0;
+    }
+    for (const char *q = s; *q; q++) {
+        char ch = *q;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  ch == '/' || ch == '_' || ch == '+' || ch == '-';
+        if (!ok)
+            return -EINVAL;
+    }
+    if (s[0] == '/' || strstr(s, "//"))
+        return -EINVAL;
+    snprintf(out, cap, "%s", s);
+    *is_offset = false;
     return 0;
 }

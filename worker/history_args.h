@@ -45,6 +45,13 @@ const char *history_shown(const char *p);
  * (truncated to the millisecond).  0 or -EINVAL. */
 int history_parse_timestamp(const char *s, int64_t *ms_out);
 
+/* HistServ's tz= value: a UTC offset ("+09:00", "+0900", "+9", "UTC+9";
+ * east is +) becomes "+HH:MM" with *is_offset set, for PostgreSQL as an
+ * interval; anything else must look like a zone name ("Asia/Seoul", "UTC":
+ * letters, digits, '/', '_', '+', '-'), copied as it is, whether PostgreSQL
+ * knows it is asked separately.  0 or -EINVAL. */
+int history_parse_zone(const char *s, char *out, size_t cap, bool *is_offset);
+
 /* Milliseconds since the epoch -> "YYYY-MM-DD hh:mm:ss.mmm+00" (for SQL)
  * or, with iso, "YYYY-MM-DDThh:mm:ss.mmmZ" (for clients). */
 void history_format_ms(int64_t ms, bool iso, char *out, size_t cap);

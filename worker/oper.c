@@ -243,16 +243,32 @@ void oper_kill_local(struct client *t, const char *killer, const char *reason)
     client_close(t, why);
 }
 
-/* The line to every local +w client. */
-static void wallops_local(const char *line, size_t len)
+/* The line to every local +w client, or with `everyone` to every
+ * registered local client. */
+static void wallops_local(const char *line, size_t len, bool everyone)
 {
     struct hmap_iter it;
     hmap_iter_init(&it, &W.clients);
     for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
         struct client *c = e->value;
-        if (c->registered && !c->closing && c->wallops)
+        if (c->registered && !c->closing && (everyone || c->wallops))
             client_send_unsolicited(c, line, len);
     }
+}
+
+/* `line` to the clients of every worker (an IPC_P_WALLOPS frame each). */
+static void broadcast(const char *line, size_t n, bool everyone)
+{
+    for (int s = 0; s < W.nworkers; s++) {
+        struct buf *b = s == W.slot ? NULL : peer_buf(s);
+        if (!b)
+            continue;
+        size_t f = ipc_begin(b, IPC_P_WALLOPS);
+        ipc_put_str(b, line, n);
+        ipc_put_u8(b, everyone);
+        ipc_end(b, f);
+    }
+    wallops_local(line, n, everyone);
 }
 
 void oper_wallops(struct client *c, struct irc_msg *m)
@@ -264,15 +280,30 @@ void oper_wallops(struct client *c, struct irc_msg *m)
     utf8_copy(text, sizeof text, m->params[0]);
     int n = snprintf(line, sizeof line, ":%s WALLOPS :%s\r\n", prefix, text);
     log_info("oper: WALLOPS from %s: %s", c->nick, text);
-    for (int s = 0; s < W.nworkers; s++) {
-        struct buf *b = s == W.slot ? NULL : peer_buf(s);
-        if (!b)
-            continue;
-        size_t f = ipc_begin(b, IPC_P_WALLOPS);
-        ipc_put_str(b, line, (size_t)n);
-        ipc_end(b, f);
+    broadcast(line, (size_t)n, false);
+}
+
+/* PRIVMSG/NOTICE $* (or $server.name): an operator's message to everyone
+ * on the server, the IRC side of `parlorctl wall` (RFC 2812 3.3.1). */
+void oper_global_message(struct client *c, const char *cmd, const char *target, const char *text)
+{
+    bool notice = strcmp(cmd, "NOTICE") == 0;
+    if (!c->oper) {
+        if (!notice)
+            reply(c, "481", ":Permission Denied- You're not an IRC operator");
+        return;
     }
-    wallops_local(line, (size_t)n);
+    if (!irc_mask_match(target + 1, W.cfg->server_name)) {
+        if (!notice)
+            reply(c, "402", "%s :No such server", target);
+        return;
+    }
+    char prefix[256], body[400], line[800];
+    client_prefix(c, prefix, sizeof prefix);
+    utf8_copy(body, sizeof body, text);
+    int n = snprintf(line, sizeof line, ":%s %s %.60s :%s\r\n", prefix, cmd, target, body);
+    log_info("oper: %s %s from %s: %s", cmd, target, c->nick, body);
+    broadcast(line, (size_t)n, true);
 }
 
 void oper_handle_wallops(const char *payload, size_t len)
@@ -281,9 +312,10 @@ void oper_handle_wallops(const char *payload, size_t len)
     ipc_reader_init(&r, payload, len);
     size_t n;
     const char *line = ipc_get_str(&r, &n);
+    bool everyone = ipc_get_u8(&r) != 0;
     if (r.err || n < 2 || line[n - 1] != '\n') {
         log_warn("malformed WALLOPS frame");
         return;
     }
-    wallops_local(line, n);
+    wallops_local(line, n, everyone);
 }

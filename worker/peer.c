@@ -58,7 +58,10 @@ static void peer_down(int slot, const char *why, bool ask_relink)
     struct peer *p = &W.peers[slot];
     if (p->fd < 0)
         return;
-    log_warn("lost worker %d: %s", slot, why);
+    if (W.stopping)                   /* the whole server stops: expected */
+        log_info("link to worker %d closed: %s", slot, why);
+    else
+        log_warn("lost worker %d: %s", slot, why);
     uv_poll_stop(p->poll);
     p->poll->data = (void *)(intptr_t)p->fd;
     uv_close((uv_handle_t *)p->poll, on_poll_closed);

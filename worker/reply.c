@@ -103,7 +103,10 @@ void send_welcome(struct client *c)
     client_prefix(c, prefix, sizeof prefix);
     reply(c, "001", ":Welcome to the %s IRC Network %s", cfg->network_name, prefix);
     reply(c, "002", ":Your host is %s, running version parlor-%s", cfg->server_name, PARLOR_VERSION);
-    reply(c, "003", ":This server is a prefork IRC server with %d workers", W.nworkers);
+    if (cfg->show_internals)
+        reply(c, "003", ":This server is a prefork IRC server with %d workers", W.nworkers);
+    else
+        reply(c, "003", ":This server runs Parlor, a chat server with history and games");
     reply(c, "004", "%s parlor-%s iowB biklmnopstvz", cfg->server_name, PARLOR_VERSION);
     /* ISUPPORT: only what is implemented. */
     reply(c, "005", "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:%d CHANMODES=b,k,l,imnpstz "

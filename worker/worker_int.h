@@ -608,6 +608,8 @@ void service_notice(struct client *c, const char *service, const char *text);
 void oper_command(struct client *c, struct irc_msg *m);    /* OPER */
 void oper_kill(struct client *c, struct irc_msg *m);       /* KILL */
 void oper_wallops(struct client *c, struct irc_msg *m);    /* WALLOPS */
+/* PRIVMSG/NOTICE $*: an operator's message to everyone (worker/oper.c). */
+void oper_global_message(struct client *c, const char *cmd, const char *target, const char *text);
 /* At the victim's worker: close it with "Killed (killer (reason))". */
 void oper_kill_local(struct client *t, const char *killer, const char *reason);
 /* MODE nick -o. */
@@ -647,7 +649,34 @@ void history_service_command(struct client *c, const char *verb, char *args);
 #define HISTORY_KEY_MAX (2 + 20 + 1 + IRC_NICK_MAX + 1)
 void history_private_key(const char *account, uint64_t client, const char *peer_nick,
                          char *out, size_t cap);
+/* SQL for a stored time: whole seconds and milliseconds, as two columns. */
+#define HISTORY_SQL_TIME(col) "floor(extract(epoch FROM " col "))::bigint, " \
+    "mod(extract(microseconds FROM " col ")::bigint, 1000000) / 1000"
+/* Columns of every message query on `messages m`, after a first column
+ * (0, "part"), in this order: 1 sender_nick, 2 command, 3 target, 4 body,
+ * 5 msgid, 6-7 time, 8-9 the ordering key, 10 the client-only tags (NULL:
+ * none). */
+#define HISTORY_MSG_COLS "m.sender_nick, m.command, m.target, m.body, m.msgid, " \
+    HISTORY_SQL_TIME("m.server_time") ", m.server_time AS st, m.id AS id, m.client_tags"
+/* Rows from..to-1 of such a query to `c`, oldest first: a `chathistory`
+ * batch for `target` with the batch cap, else the lines alone.  A client
+ * that gets no time tag gets column `when_col` ("12:03") in front of each
+ * text, when when_col >= 0. */
+struct pg_result;                  /* libpq's PGresult */
+void history_send_rows(struct client *c, const char *target, const struct pg_result *res, int from,
+                       int to, int when_col);
 /* ---- end history.c ---- */
+
+/* ---- replay.c: a room's recent messages on JOIN (join-replay) ---- */
+/* JOIN of `channel` by `c`, from its command: the replay to come is one of
+ * the command's replies (worker/order.c holds the client's next command). */
+void replay_join_asked(struct client *c, const char *channel);
+/* Our client's JOIN came back and its NAMES were sent: its recent messages
+ * (numbered up to msg_seq, the ones it will not get live) follow. */
+void replay_join_done(struct client *c, const char *channel, uint64_t msg_seq);
+/* Our client's JOIN was refused or had nothing to do. */
+void replay_join_refused(uint64_t client, const char *channel);
+/* ---- end replay.c ---- */
 
 /* ---- userstate.c: away, account, realname and bot mode of a user, told to
  * the members of its rooms on every worker (away-notify, account-notify,
@@ -691,6 +720,11 @@ void game_init(void);             /* after store_init: word lists, open games of
 void game_close(void);            /* stopping: timers and games */
 /* A PRIVMSG to GameServ, split by services.c (verb NULL when empty). */
 void game_service_command(struct client *c, const char *verb, char *args);
+/* Channel owner: a message to a room, before it goes out.  True when it
+ * must not (in a game room during a round it would give the word away:
+ * anyone's that contains the word, a spectator's even when it is the word;
+ * the sender is told why). */
+bool game_message_refused(const struct chan_req *q);
 /* Channel owner: a message to a room went out (a guess, in a game room). */
 void game_on_message(const struct chan_req *q);
 /* Channel owner: a room was re-announced after this worker (re)started. */

@@ -380,7 +380,10 @@ static int probe(const struct it_server *s, int timeout_ms)
     struct it_client *c = it_client_connect(s->port, 0);
     if (!c)
         return 0;
-    const char *l = it_wait(c, "*** Connected to worker", timeout_ms);
+    /* Without show-internals (a test turns it off) nothing is said before
+     * registration: the PING's answer greets instead. */
+    it_send_raw(c, "PING :it-probe\r\n", strlen("PING :it-probe\r\n"));
+    const char *l = it_wait_re(c, "(\\*\\*\\* Connected to worker|PONG .*it-probe)", timeout_ms);
     it_client_free(c);
     return l ? 1 : -1;
 }
@@ -450,6 +453,9 @@ void it_server_start_nofile(struct it_server *s, const char *const *extra, int n
         argv[argc++] = "0";
         argv[argc++] = "--connect-rate";
         argv[argc++] = "0";
+        /* The "Connected to worker N (pid P)" notice tells tests where a
+         * connection landed (it_connect_on_worker); extra may turn it off. */
+        argv[argc++] = "--show-internals";
         for (int i = 0; extra && extra[i] && argc < 63; i++)
             if (strcmp(extra[i], IT_NO_LOG_LEVEL) != 0 && strcmp(extra[i], IT_NO_CONTROL) != 0)
                 argv[argc++] = extra[i];

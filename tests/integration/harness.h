@@ -57,7 +57,8 @@ struct it_server {
 };
 
 /* Start $PARLORD --listen 127.0.0.1:PORT --workers 2 --control DIR/control.sock
- * --log-level debug --max-connections-per-ip 0 --connect-rate 0 (all test
+ * --log-level debug --max-connections-per-ip 0 --connect-rate 0 --show-internals
+ * (the worker notice it_connect_on_worker reads; all test
  * clients share one address; a test that checks those limits sets them in
  * `extra`, which comes after and wins), plus `extra` (NULL-terminated, may
  * be NULL), and wait until a connection is accepted and greeted by a worker.

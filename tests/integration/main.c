@@ -32,8 +32,11 @@ static const struct {
     { "queries", queries_suite },
     { "oper", oper_suite },
     { "ux", ux_suite },
+    { "tui", tui_suite },
     { "tags", tags_suite },
     { "caps", caps_suite },
+    { "irssi", irssi_suite },
+    { "firstday", firstday_suite },
     { "tls", tls_suite },
 };
 

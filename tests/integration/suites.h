@@ -24,6 +24,9 @@ Suite *oper_suite(void);
 Suite *ux_suite(void);
 Suite *tags_suite(void);
 Suite *caps_suite(void);
+Suite *irssi_suite(void);
+Suite *tui_suite(void);
+Suite *firstday_suite(void);
 Suite *tls_suite(void);
 
 #endif

@@ -161,11 +161,10 @@ void term_key(const struct term *t, const char *key)
     ck_assert_int_eq(run_argv(argv), 0);
 }
 
-/* The visible screen, NUL-terminated. */
-void term_screen(const struct term *t, char *out, size_t cap)
+static void capture(const struct term *t, const char *flags, char *out, size_t cap)
 {
     char cmd[128];
-    snprintf(cmd, sizeof cmd, "tmux capture-pane -p -t '%s'", t->name);
+    snprintf(cmd, sizeof cmd, "tmux capture-pane -p %s -t '%s'", flags, t->name);
     out[0] = '\0';
     FILE *p = popen(cmd, "r");
     if (!p)
@@ -173,6 +172,17 @@ void term_screen(const struct term *t, char *out, size_t cap)
     size_t n = fread(out, 1, cap - 1, p);
     out[n] = '\0';
     pclose(p);
+}
+
+/* The visible screen, NUL-terminated. */
+void term_screen(const struct term *t, char *out, size_t cap)
+{
+    capture(t, "", out, cap);
+}
+
+void term_screen_attrs(const struct term *t, char *out, size_t cap)
+{
+    capture(t, "-e", out, cap);
 }
 
 /* Wait until the screen shows `needle`; fail with the screen otherwise. */

@@ -44,6 +44,8 @@ void term_type(const struct term *t, const char *text);     /* literal text */
 void term_key(const struct term *t, const char *key);       /* a tmux key name */
 /* The visible screen, NUL-terminated. */
 void term_screen(const struct term *t, char *out, size_t cap);
+/* The same with the colours and attributes as escape sequences (-e). */
+void term_screen_attrs(const struct term *t, char *out, size_t cap);
 /* Wait until the screen shows `needle`; fail with the screen otherwise. */
 void term_wait(const struct term *t, const char *needle, char *screen, size_t cap);
 void term_stop(struct term *t);

@@ -418,7 +418,7 @@ START_TEST(test_reconnects_rejoins_and_fetches_missed_messages)
                            "missed 놓친 메시지", NULL };
     run_parlor(&r, args, NULL);
     ck_assert_msg(r.status == 0, "status %d: %s", r.status, r.err);
-    term_wait(&t, "[history] #again <carol> missed 놓친 메시지", screen, sizeof screen);
+    term_wait(&t, "[history] <carol> missed 놓친 메시지", screen, sizeof screen);
     ck_assert_msg(strstr(screen, "Connected to") && strstr(strstr(screen, "connection refused"),
                                                            "You joined #again"),
                   "no rejoin on the screen:\n%s", screen);

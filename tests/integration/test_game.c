@@ -214,7 +214,7 @@ START_TEST(test_a_whole_game_on_two_workers_scores_announces_and_stores_results)
     expect_joined(carol, room);
 
     /* Round 1: bob, typed sloppily. */
-    expect_room(carol, room, "Round 1 of 3 (movies, 30 s): ");
+    expect_room(carol, room, "Round 1 of 3 (movies, ");
     round_word(id, 1, word, sizeof word);
     sloppy(word, guess, sizeof guess);
     it_send(bob, "PRIVMSG %s :%s", room, guess);
@@ -289,7 +289,7 @@ START_TEST(test_a_whole_game_on_two_workers_scores_announces_and_stores_results)
     snprintf(want, sizeof want, "1. bob: 1 win, 1 game, %d points", bob_total);
     l = expect_notice(carol, want);
     gs(carol, "stats BOB");
-    snprintf(want, sizeof want, "BOB: 1 games, 1 wins, 0 draws, 0 losses, %d points. Best category: movies.",
+    snprintf(want, sizeof want, "BOB: 1 game, 1 win, 0 draws, 0 losses, %d points. Best category: movies.",
              bob_total);
     expect_notice(carol, want);
     gs(carol, "status %ld", id);
@@ -424,7 +424,7 @@ START_TEST(test_invitation_and_round_timeouts)
     expect_notice(carol, "did not answer the invitation");
     expect_joined(alice, room);
     expect_joined(bob, room);
-    expect_room(bob, room, "Round 1 of 1 (cartoons, 2 s): ");
+    expect_room(bob, room, "Round 1 of 1 (cartoons, Korean, 2 s): ");
     round_word(id, 1, word, sizeof word);
     char want[300];
     snprintf(want, sizeof want, "Time is up! Nobody found it: it was %s.", word);
@@ -537,7 +537,7 @@ START_TEST(test_korean_words_are_compared_as_typed_without_spaces)
     gs(bob, "accept %ld", id);
     expect_joined(alice, room);
     expect_joined(bob, room);
-    expect_room(alice, room, "Round 1 of 1 (cats, 30 s): _");
+    expect_room(alice, room, "Round 1 of 1 (cats, Korean, 30 s): _");
     round_word(id, 1, word, sizeof word);
     ck_assert_int_ge((int)(unsigned char)word[0], 0xe0);     /* Hangul */
     /* Another syllable is another word: "not it" stays unanswered. */

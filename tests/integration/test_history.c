@@ -351,7 +351,7 @@ START_TEST(test_chathistory_subcommands_return_the_right_messages_in_order_in_a_
     ck_assert_str_eq(texts(&r), series(0, 19));
 
     /* Without the batch cap: the same lines, no BATCH around them. */
-    struct it_client *plain = user(&s, 0, "set", "server-time");
+    struct it_client *plain = user(&s, 0, "set", "server-time draft/chathistory");
     join(plain, "#hist");
     it_send(plain, "CHATHISTORY LATEST #hist * 2");
     const char *l = it_next_line(plain, IT_TIMEOUT_MS);
@@ -594,7 +594,8 @@ START_TEST(test_histserv_lists_days_and_shows_a_day_page_by_page)
     char want[200];
     snprintf(want, sizeof want, "  %s  %d messages", today, N);
     ck_assert_str_eq(n[1], want);
-    snprintf(want, sizeof want, "Read a day with: /msg HistServ SHOW #days %s", today);
+    snprintf(want, sizeof want, "Read a day with: /msg HistServ SHOW #days %s (in parlor: /day %s #days)",
+             today, today);
     ck_assert_str_eq(n[2], want);
 
     {
@@ -637,8 +638,8 @@ START_TEST(test_histserv_lists_days_and_shows_a_day_page_by_page)
         { "show #days 2026-13-01", "2026-13-01 is not a date: write it as YYYY-MM-DD, e.g. 2026-11-24." },
         { "show #days 24.11.2026", "24.11.2026 is not a date: write it as YYYY-MM-DD, e.g. 2026-11-24." },
         { "show #days 2026-11-24 zero", "zero is not a page number (1, 2, ...)." },
-        { "show #days", "Syntax: SHOW <#room|nick> <YYYY-MM-DD> [page]" },
-        { "days", "Syntax: DAYS <#room|nick>" },
+        { "show #days", "Syntax: SHOW <#room|nick> <YYYY-MM-DD> [page] [tz=ZONE]" },
+        { "days", "Syntax: DAYS <#room|nick> [tz=ZONE]" },
         { "days #nosuchroom", "There is no room named #nosuchroom." },
         { "days bad,name", "bad,name is neither a room (#name) nor a valid nick." },
         { "frobnicate", "Unknown command frobnicate. Try /msg HistServ HELP" },

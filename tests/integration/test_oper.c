@@ -270,6 +270,33 @@ START_TEST(test_wallops_reaches_plus_w_users_on_every_worker)
 }
 END_TEST
 
+/* The IRC side of `parlorctl wall`: an operator's NOTICE $* reaches every
+ * user on every worker (+w or not); others get 481. */
+START_TEST(test_operator_notice_to_everyone_reaches_both_workers)
+{
+    struct conf cf = {0};
+    struct it_server s;
+    up(&cf, &s);
+    struct it_client *op = user_on(&s, 0, "walloper", 0);
+    struct it_client *u0 = user_on(&s, 0, "every", 0);
+    struct it_client *u1 = user_on(&s, 1, "every", 1);
+    it_send(u0, "PRIVMSG $* :not an oper");
+    it_expect_numeric(u0, "481");
+    become_oper(op);
+    it_send(op, "PRIVMSG $nowhere.example :wrong server");
+    it_expect_numeric(op, "402");
+    it_send(op, "NOTICE $* :restart at noon");
+    char want[128];
+    snprintf(want, sizeof want, "^:%s![^ ]+ NOTICE \\$\\* :restart at noon$", op->nick);
+    it_expect_re(u0, want);
+    it_expect_re(u1, want);
+    it_client_free(u1);
+    it_client_free(u0);
+    it_client_free(op);
+    down(&cf, &s);
+}
+END_TEST
+
 START_TEST(test_welcome_lists_user_modes_i_o_w_and_b)
 {
     struct it_server s;
@@ -405,6 +432,7 @@ Suite *oper_suite(void)
     tcase_add_test(tc, test_kill_same_worker_and_cross_worker);
     tcase_add_test(tc, test_wallops_reaches_plus_w_users_on_every_worker);
     tcase_add_test(tc, test_welcome_lists_user_modes_i_o_w_and_b);
+    tcase_add_test(tc, test_operator_notice_to_everyone_reaches_both_workers);
     tcase_add_test(tc, test_whois_shows_operators_to_all_and_addresses_to_operators);
     tcase_add_test(tc, test_operator_kicks_in_any_room);
     tcase_add_test(tc, test_reload_adds_an_oper_block);

@@ -137,6 +137,16 @@ START_TEST(test_join_of_several_rooms_answers_them_in_the_order_given)
         it_expect_re(c, re);          /* 353 lines in between */
     }
     it_expect_re(c, " PONG [^ ]+ :?after-join$");
+    /* irssi's sync queries name several rooms: each is answered in turn. */
+    it_send(c, "MODE %s,%s,%s\r\nWHO %s,%s %%tnf,7\r\nMODE %s,%s b", a, b, c2, a, b, a, b);
+    const char *want[] = { " 324 joiner %s ", " 324 joiner %s ", " 324 joiner %s ", " 315 joiner %s ",
+                           " 315 joiner %s ", " 368 joiner %s ", " 368 joiner %s " };
+    const char *room[] = { a, b, c2, a, b, a, b };
+    for (int i = 0; i < 7; i++) {
+        char re[160];
+        snprintf(re, sizeof re, want[i], room[i]);
+        it_expect_re(c, re);
+    }
     it_client_free(c);
     it_client_free(op);
     it_server_stop(&s);
