@@ -23,6 +23,8 @@ LDLIBS_EDIT := $(shell pkg-config --libs libedit 2>/dev/null)
 LDLIBS_CURSES := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
 # common/password.c uses libsodium, so every program linking common/ needs it.
 LDLIBS_SODIUM := $(shell pkg-config --libs libsodium 2>/dev/null)
+# common/tls.c uses OpenSSL 3 (libssl-dev): linked wherever common/ is.
+LDLIBS_SODIUM += $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 
 ifeq ($(SANITIZE),1)
 SAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -112,7 +114,7 @@ test: deps
 
 run: deps
 	$(MAKE) all
-	PORT="$(PORT)" DATA="$(DATA)" scripts/run.sh
+	PORT="$(PORT)" TLS_PORT="$(TLS_PORT)" DATA="$(DATA)" scripts/run.sh
 
 bench:
 	@scripts/deps.sh --bench
@@ -140,7 +142,7 @@ FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRC))
 FUZZ_SUPPORT := $(filter-out fuzz/fuzz_%.c,$(wildcard fuzz/*.c))
 FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS    := $(patsubst %,$(FUZZ_BUILD)/bin/%,$(FUZZ_TARGETS))
-FUZZ_LDLIBS  := $(LDLIBS_UV) $(LDLIBS_PQ) $(shell pkg-config --libs libsodium 2>/dev/null) -lm
+FUZZ_LDLIBS  := $(LDLIBS_UV) $(LDLIBS_PQ) $(LDLIBS_SODIUM) -lm
 # -timeout: one input may not take more than 10 s; -rss_limit_mb: 2 GB.
 FUZZ_RUN     := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 

@@ -32,6 +32,11 @@
  * window x room size and the peak is a throughput, not a buffer size.  Fixed rate (--rate N): a 1 ms timer hands
  * out N messages per second round-robin over the senders, still bounded by
  * the window; what the window refuses is skipped and reported.
+ *
+ * --tls full|resume: every client speaks TLS (common/tls.c over memory;
+ * certificates are not checked).  With `resume`, once one client is
+ * registered its session is offered by every client that connects after
+ * it, so connrate measures resumed handshakes.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -52,6 +57,9 @@
 #include <uv.h>
 
 #include "bench/hist.h"
+#include "common/tls.h"
+
+#include <openssl/ssl.h>
 
 enum mode { MODE_FANOUT, MODE_ROOMS, MODE_CONNRATE, MODE_IDLE };
 static const char *const mode_names[] = { "fanout", "rooms", "connrate", "idle" };
@@ -107,7 +115,9 @@ struct client {
     uv_tcp_t tcp;
     uv_connect_t creq;
     uv_write_t wreq;
-    struct obuf out;        /* queued, not yet handed to libuv */
+    struct obuf out;        /* queued, not yet handed to libuv (text) */
+    struct tls_conn *tls;   /* --tls */
+    struct obuf enc;        /* --tls: encrypted bytes for the socket */
     struct obuf inflight;   /* owned by wreq while `writing` */
     char *partial;          /* start of a line split across reads */
     uint16_t partial_len;
@@ -184,6 +194,10 @@ static bool srv_cpu_ok;
 static struct rusage ru_start, ru_end;
 
 static char read_space[LINE_MAX_BYTES + READ_CHUNK];
+static struct ssl_ctx_st *tls_ctx;      /* --tls */
+static bool tls_resume;                 /* --tls resume */
+static SSL_SESSION *tls_session;        /* the session new clients offer */
+static unsigned long tls_resumed_count, tls_full_count;
 
 static void client_close(struct client *c);
 static void start_connects(void);
@@ -251,12 +265,36 @@ static void on_write(uv_write_t *req, int status)
 
 /* Write what is queued: directly if the socket takes it, else through one
  * uv_write at a time (further output queues behind it). */
+/* TLS: encrypt the queued text (once the handshake is done) into c->enc. */
+static void tls_encrypt(struct client *c)
+{
+    size_t done = 0;
+    while (tls_ready(c->tls) && done < c->out.len) {
+        ssize_t n = tls_write(c->tls, c->out.data + done, c->out.len - done);
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    memmove(c->out.data, c->out.data + done, c->out.len - done);
+    c->out.len -= done;
+    char tmp[16384];
+    for (size_t n; (n = tls_take_output(c->tls, tmp, sizeof tmp)) > 0;)
+        obuf_append(&c->enc, tmp, n);
+}
+
 static void flush(struct client *c)
 {
-    if (c->writing || c->out.len == 0 || c->state == C_CLOSING || c->state == C_CLOSED
+    if (c->writing || c->state == C_CLOSING || c->state == C_CLOSED
         || c->state == C_NEW || c->state == C_CONNECTING)
         return;
-    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    struct obuf *q = &c->out;
+    if (c->tls) {
+        tls_encrypt(c);
+        q = &c->enc;
+    }
+    if (q->len == 0)
+        return;
+    uv_buf_t b = uv_buf_init(q->data, (unsigned)q->len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n == UV_EAGAIN)
         n = 0;
@@ -264,15 +302,15 @@ static void flush(struct client *c)
         client_close(c);
         return;
     }
-    if ((size_t)n == c->out.len) {
-        c->out.len = 0;
+    if ((size_t)n == q->len) {
+        q->len = 0;
         return;
     }
-    /* Hand the rest to libuv: swap buffers so `out` keeps accepting. */
+    /* Hand the rest to libuv: swap buffers so the queue keeps accepting. */
     struct obuf tmp = c->inflight;
-    c->inflight = c->out;
-    c->out = tmp;
-    c->out.len = 0;
+    c->inflight = *q;
+    *q = tmp;
+    q->len = 0;
     memmove(c->inflight.data, c->inflight.data + n, c->inflight.len - (size_t)n);
     c->inflight.len -= (size_t)n;
     b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
@@ -352,6 +390,9 @@ static void on_close(uv_handle_t *h)
     c->state = C_CLOSED;
     obuf_free(&c->out);
     obuf_free(&c->inflight);
+    obuf_free(&c->enc);
+    tls_conn_free(c->tls);
+    c->tls = NULL;
     free(c->partial);
     c->partial = NULL;
     c->partial_len = 0;
@@ -368,6 +409,8 @@ static void client_close(struct client *c)
         return;
     bool was_ready = c->state == C_READY;
     c->state = C_CLOSING;
+    if (c->tls)
+        tls_shutdown(c->tls);     /* else OpenSSL forgets the shared session */
     uv_close((uv_handle_t *)&c->tcp, on_close);
     if (phase == P_SETUP && !c->done) {
         client_setup_failed(c);
@@ -387,6 +430,47 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void handle_line(struct client *c, char *line, size_t len, uint64_t now);
 
+static void read_lines(struct client *c, size_t nread, uint64_t now);
+
+/* TLS: the handshake, then the text, through read_lines. */
+static void tls_input(struct client *c, const char *data, size_t len, uint64_t now)
+{
+    tls_feed(c->tls, data, len);
+    if (!tls_ready(c->tls)) {
+        int r = tls_handshake(c->tls);
+        if (r == TLS_ERROR) {
+            print_server_error(c, "TLS handshake failed", tls_error(c->tls));
+            client_close(c);
+            return;
+        }
+        if (r == 1) {
+            if (tls_resumed(c->tls))
+                tls_resumed_count++;
+            else
+                tls_full_count++;
+        }
+    }
+    for (;;) {
+        if (c->partial_len)
+            memcpy(read_space, c->partial, c->partial_len);
+        ssize_t n = tls_read(c->tls, read_space + c->partial_len, READ_CHUNK);
+        if (n > 0) {
+            read_lines(c, (size_t)n, now);
+            if (c->state == C_CLOSING || c->state == C_CLOSED)
+                return;
+            continue;
+        }
+        if (n == 0 || n == TLS_ERROR) {
+            if (phase != P_QUIT && phase != P_DONE)
+                print_server_error(c, "TLS connection ended", tls_error(c->tls));
+            client_close(c);
+            return;
+        }
+        break;
+    }
+    flush(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct client *c = s->data;
@@ -403,7 +487,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     uint64_t now = now_ns();
-    size_t total = c->partial_len + (size_t)nread;
+    if (c->tls) {
+        tls_input(c, buf->base, (size_t)nread, now);
+        return;
+    }
+    read_lines(c, (size_t)nread, now);
+}
+
+/* nread new bytes of text at read_space + partial_len: handle the lines. */
+static void read_lines(struct client *c, size_t nread, uint64_t now)
+{
+    size_t total = c->partial_len + nread;
     char *p = read_space, *end = read_space + total;
     while (p < end) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -452,6 +546,17 @@ static void on_connect(uv_connect_t *req, int status)
         print_server_error(c, "read start failed", uv_strerror(r));
         client_close(c);
         return;
+    }
+    if (tls_ctx) {
+        c->tls = tls_conn_new_mem(tls_ctx, false, NULL);
+        if (!c->tls)
+            die("cannot start TLS");
+        if (tls_session) {           /* a copy: OpenSSL uses a TLS 1.3 session once */
+            SSL_SESSION *copy = SSL_SESSION_dup(tls_session);
+            SSL_set_session(tls_conn_ssl(c->tls), copy);
+            SSL_SESSION_free(copy);
+        }
+        tls_handshake(c->tls);              /* the ClientHello */
     }
     sendf(c, "NICK %s\r\nUSER %s 0 * :parlor-bench\r\n", c->nick, c->nick);
     flush(c);
@@ -704,6 +809,8 @@ static void on_registered(struct client *c, uint64_t now)
     if (c->registered)
         return;
     c->registered = true;
+    if (c->tls && tls_resume && !tls_session)   /* TLS 1.3 tickets came before 001 */
+        tls_session = SSL_get1_session(tls_conn_ssl(c->tls));
     if (!mode_has_rooms()) {
         client_setup_done(c, now);
         return;
@@ -950,11 +1057,15 @@ static void report_setup(void)
         printf("  time from connect() to 001: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n",
                hist_quantile(&st.lat, 0.5) / 1e6, hist_quantile(&st.lat, 0.9) / 1e6,
                hist_quantile(&st.lat, 0.99) / 1e6, st.lat.max_ns / 1e6);
+        if (tls_ctx)
+            printf("  TLS handshakes: %lu full, %lu resumed\n", tls_full_count, tls_resumed_count);
         printf("RESULT mode=connrate server=%s clients=%d registered=%d failed=%d concurrency=%d "
-               "elapsed_s=%.3f registered_per_s=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
+               "elapsed_s=%.3f registered_per_s=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f"
+               " tls_full=%lu tls_resumed=%lu\n",
                opt.label, opt.clients, done_count, failed_count, opt.concurrency, elapsed, per_s,
                hist_quantile(&st.lat, 0.5) / 1e6, hist_quantile(&st.lat, 0.9) / 1e6,
-               hist_quantile(&st.lat, 0.99) / 1e6, st.lat.max_ns / 1e6);
+               hist_quantile(&st.lat, 0.99) / 1e6, st.lat.max_ns / 1e6, tls_full_count,
+               tls_resumed_count);
     } else {
         printf("IDLE_READY registered=%d failed=%d elapsed_s=%.3f\n", done_count, failed_count, elapsed);
     }
@@ -1215,7 +1326,8 @@ static void usage(FILE *f)
         "  --oper NAME:PASS   senders OPER and set user mode +F (ngircd: no flood throttling)\n"
         "  --cpu-pid PID      report CPU time of PID and its descendants over the measurement\n"
         "  --label NAME       server name in the RESULT line (server)\n"
-        "  --nick-prefix STR  nick prefix (b)\n");
+        "  --nick-prefix STR  nick prefix (b)\n"
+        "  --tls full|resume  speak TLS (not verified); resume: offer the first session\n");
 }
 
 static double arg_num(const char *name, const char *v, double min)
@@ -1260,6 +1372,17 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--cpu-pid")) opt.cpu_pid = (int)arg_num(a, v, 1);
         else if (!strcmp(a, "--label")) opt.label = v;
         else if (!strcmp(a, "--nick-prefix")) opt.nick_prefix = v;
+        else if (!strcmp(a, "--tls")) {
+            if (strcmp(v, "full") != 0 && strcmp(v, "resume") != 0) {
+                fprintf(stderr, "parlor-bench: --tls wants full or resume\n");
+                exit(2);
+            }
+            char err[256];
+            tls_ctx = tls_client_ctx(NULL, true, NULL, NULL, err, sizeof err);
+            if (!tls_ctx)
+                die(err);
+            tls_resume = strcmp(v, "resume") == 0;
+        }
         else if (!strcmp(a, "--oper")) {
             const char *colon = strchr(v, ':');
             if (!colon || colon == v) {

@@ -18,10 +18,11 @@
 #include <unistd.h>
 
 #include "client-cli/parlor.h"
+#include "common/tls.h"
 
 enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
 enum { OPT_HOST = 256, OPT_PORT, OPT_NICK, OPT_ACCOUNT, OPT_JOIN, OPT_SEND, OPT_DAYS, OPT_DAY,
-       OPT_JSON, OPT_TIMEOUT, OPT_LINE };
+       OPT_JSON, OPT_TIMEOUT, OPT_LINE, OPT_TLS, OPT_TLS_CA, OPT_TLS_INSECURE, OPT_TLS_CERT };
 
 static void usage(FILE *out)
 {
@@ -33,6 +34,11 @@ static void usage(FILE *out)
         "       parlor ... [--json] --day YYYY-MM-DD '#room|nick'   that day's messages\n"
         "  --host H        server (default 127.0.0.1)\n"
         "  --port P        port (default 6667)\n"
+        "  --tls           TLS (the default with --port 6697): the server's certificate\n"
+        "                  and name are checked against the system's authorities\n"
+        "  --tls-ca FILE   ... or against the certificate(s) in FILE (self-signed)\n"
+        "  --tls-insecure  do not check the certificate (a warning is shown)\n"
+        "  --tls-cert FILE client certificate and key (PEM): log in with it (SASL EXTERNAL)\n"
         "  --nick N        nick (default: the account, or $USER)\n"
         "  --account A     log in with SASL PLAIN; the password is asked without echo\n"
         "                  (or taken from $PARLOR_PASSWORD)\n"
@@ -113,7 +119,7 @@ int main(int argc, char **argv)
     snprintf(a.host, sizeof a.host, "127.0.0.1");
     a.port = 6667;
     a.backoff_s = 1;
-    const char *nick = NULL, *days = NULL, *day = NULL;
+    const char *nick = NULL, *days = NULL, *day = NULL, *tls_ca = NULL;
     struct script_opts so = { .kind = SCRIPT_SEND, .timeout_s = 30 };
     bool script = false;
 
@@ -129,6 +135,10 @@ int main(int argc, char **argv)
         { "json", no_argument, NULL, OPT_JSON },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "line", no_argument, NULL, OPT_LINE },
+        { "tls", no_argument, NULL, OPT_TLS },
+        { "tls-ca", required_argument, NULL, OPT_TLS_CA },
+        { "tls-insecure", no_argument, NULL, OPT_TLS_INSECURE },
+        { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -190,6 +200,22 @@ int main(int argc, char **argv)
         case OPT_LINE:
             a.line_mode = true;
             break;
+        case OPT_TLS:
+            a.tls = true;
+            break;
+        case OPT_TLS_CA:
+            tls_ca = optarg;
+            a.tls = true;
+            break;
+        case OPT_TLS_INSECURE:
+            a.tls = a.tls_insecure = true;
+            break;
+        case OPT_TLS_CERT:
+            if (strlen(optarg) >= sizeof a.tls_cert)
+                return bad_usage("--tls-cert: '%s': path too long", optarg);
+            snprintf(a.tls_cert, sizeof a.tls_cert, "%s", optarg);
+            a.tls = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -203,6 +229,21 @@ int main(int argc, char **argv)
         }
     }
     so.json = a.json;
+    if (a.port == 6697)
+        a.tls = true;
+    if (a.tls) {
+        char err[256];
+        a.tls_ctx = tls_client_ctx(tls_ca, a.tls_insecure, a.tls_cert[0] ? a.tls_cert : NULL, NULL,
+                                   err, sizeof err);
+        if (!a.tls_ctx) {
+            fprintf(stderr, "parlor: TLS: %s%s%s\n", err, tls_ca ? "; --tls-ca " : "",
+                    tls_ca ? tls_ca : "");
+            return EXIT_USAGE;
+        }
+        if (a.tls_insecure)
+            fprintf(stderr, "parlor: WARNING: --tls-insecure: the server's certificate is not "
+                    "checked\n");
+    }
 
     /* The rooms must be valid before we bother the server. */
     {
@@ -306,5 +347,7 @@ int main(int argc, char **argv)
         memset(a.password, 0, strlen(a.password));
         free(a.password);
     }
+    tls_ctx_free(a.tls_ctx);
+    buf_free(&a.tls_wait);
     return a.exit_code;
 }

@@ -94,6 +94,14 @@ struct app {
     bool json;
     bool color;
     bool line_mode;                   /* --line: no full-screen client */
+    /* TLS (--tls; parlor_net.c): the context made from the options, and on
+     * a connection the TLS state and the lines written before its
+     * handshake was done. */
+    bool tls, tls_insecure;
+    char tls_cert[512];               /* --tls-cert: SASL EXTERNAL with it */
+    struct ssl_ctx_st *tls_ctx;
+    struct tls_conn *tlsc;
+    struct buf tls_wait;
 
     /* connection state (parlor_net.c) */
     uv_tcp_t *tcp;                    /* NULL when not connected; freed on close */

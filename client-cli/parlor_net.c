@@ -7,6 +7,10 @@
  * handed to the mode (struct mode_ops) after the few this layer answers
  * itself: PING, CAP, AUTHENTICATE, 433 during registration.
  *
+ * With --tls the bytes go through common/tls.c over memory: what the
+ * stream reads is fed to it, what it produces is written to the stream;
+ * lines written before the handshake is done wait in a->tls_wait.
+ *
  * A dead connection is noticed by the read callback (EOF or error) or by the
  * idle timer: after 90 s without a byte we send PING, after 150 s we give
  * up.  Reconnecting is the mode's decision (net_schedule_reconnect). */
@@ -19,6 +23,7 @@
 
 #include "client-cli/parlor.h"
 #include "common/log.h"
+#include "common/tls.h"
 
 #define IDLE_CHECK_MS 15000
 #define IDLE_PING_MS 90000
@@ -209,10 +214,8 @@ static void on_written(uv_write_t *req, int status)
     free(req->data);
 }
 
-static void send_raw(struct app *a, const char *data, size_t len)
+static void write_stream(struct app *a, const char *data, size_t len)
 {
-    if (!a->tcp || !a->connected)
-        return;
     struct wreq *w = malloc(sizeof *w + len);
     PARLOR_ASSERT(w != NULL);
     memcpy(w->data, data, len);
@@ -221,6 +224,36 @@ static void send_raw(struct app *a, const char *data, size_t len)
     uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
     if (uv_write(&w->req, (uv_stream_t *)a->tcp, &b, 1, on_written) < 0)
         free(w);
+}
+
+/* Write what TLS has for the network. */
+static void tls_pump(struct app *a)
+{
+    char out[16384];
+    for (size_t n; a->tlsc && (n = tls_take_output(a->tlsc, out, sizeof out)) > 0;)
+        write_stream(a, out, n);
+}
+
+static void send_raw(struct app *a, const char *data, size_t len)
+{
+    if (!a->tcp || !a->connected)
+        return;
+    if (!a->tlsc) {
+        write_stream(a, data, len);
+        return;
+    }
+    if (!tls_ready(a->tlsc)) {
+        buf_append(&a->tls_wait, data, len);
+        return;
+    }
+    while (len > 0) {
+        ssize_t n = tls_write(a->tlsc, data, len);
+        tls_pump(a);
+        if (n <= 0)
+            break;
+        data += n;
+        len -= (size_t)n;
+    }
 }
 
 void net_sendf(struct app *a, const char *fmt, ...)
@@ -281,6 +314,9 @@ static void on_tcp_closed(uv_handle_t *h)
 void net_close(struct app *a, const char *reason)
 {
     bool was = a->tcp != NULL || a->connecting;
+    tls_conn_free(a->tlsc);
+    a->tlsc = NULL;
+    buf_clear(&a->tls_wait);
     if (a->tcp) {
         uv_read_stop((uv_stream_t *)a->tcp);
         uv_close((uv_handle_t *)a->tcp, on_tcp_closed);
@@ -394,7 +430,8 @@ static void on_cap(struct app *a, struct irc_msg *m)
             return;
         char req[512] = "";
         for (size_t i = 0; i < NWANTED; i++) {
-            if (wanted_caps[i].bit == PCAP_SASL && !(a->account[0] && a->password))
+            if (wanted_caps[i].bit == PCAP_SASL && !(a->account[0] && a->password) &&
+                !(a->tls_cert[0] && a->tlsc))
                 continue;
             if (!cap_offered(wanted_caps[i].name))
                 continue;
@@ -418,6 +455,8 @@ static void on_cap(struct app *a, struct irc_msg *m)
                     a->caps |= wanted_caps[i].bit;
         if ((a->caps & PCAP_SASL) && a->account[0] && a->password && !a->registered)
             net_sendf(a, "AUTHENTICATE PLAIN");
+        else if ((a->caps & PCAP_SASL) && a->tls_cert[0] && !a->registered)
+            net_sendf(a, "AUTHENTICATE EXTERNAL");   /* the client certificate */
         else
             cap_end(a);
     } else if (strcmp(sub, "NAK") == 0) {
@@ -430,8 +469,13 @@ static void on_cap(struct app *a, struct irc_msg *m)
 
 static void on_authenticate(struct app *a, struct irc_msg *m)
 {
-    if (m->nparams < 1 || strcmp(m->params[0], "+") != 0 || !a->password)
+    if (m->nparams < 1 || strcmp(m->params[0], "+") != 0)
         return;
+    if (!a->password) {
+        if (a->tls_cert[0])
+            net_sendf(a, "AUTHENTICATE +");     /* EXTERNAL: no authorization identity */
+        return;
+    }
     struct buf plain = BUF_INIT, enc = BUF_INIT;
     buf_append_str(&plain, a->account);
     buf_append_byte(&plain, '\0');
@@ -481,7 +525,8 @@ static void handle_line(struct app *a, char *line)
     } else if (strcmp(cmd, "904") == 0 || strcmp(cmd, "905") == 0 || strcmp(cmd, "902") == 0 ||
                strcmp(cmd, "906") == 0 || strcmp(cmd, "908") == 0) {
         if (!a->registered && strcmp(cmd, "908") != 0) {
-            fatal(a, "login as %s failed: %s", a->account, last_param(&m));
+            fatal(a, "login %s%s failed: %s", a->account[0] ? "as " : "with the client certificate",
+                  a->account, last_param(&m));
             return;
         }
     } else if (strcmp(cmd, "001") == 0) {
@@ -533,6 +578,52 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(space, sizeof space);
 }
 
+static void got_bytes(struct app *a, uv_stream_t *s, const char *data, size_t len);
+
+/* Bytes from the network on a TLS connection: the handshake, then text. */
+static void tls_input(struct app *a, uv_stream_t *s, const char *data, size_t len)
+{
+    tls_feed(a->tlsc, data, len);
+    if (!tls_ready(a->tlsc)) {
+        int r = tls_handshake(a->tlsc);
+        tls_pump(a);
+        if (r == TLS_ERROR) {
+            char reason[300];
+            snprintf(reason, sizeof reason, "TLS with %s:%d failed: %s", a->host, a->port,
+                     tls_error(a->tlsc));
+            net_close(a, reason);
+            return;
+        }
+        if (r != 1)
+            return;
+        status(a, "Secure connection: %s, %s%s", tls_version(a->tlsc), tls_cipher(a->tlsc),
+               a->tls_insecure ? " (certificate NOT verified)" : "");
+        struct buf waiting = a->tls_wait;       /* written before the handshake */
+        buf_init(&a->tls_wait);
+        send_raw(a, waiting.data ? waiting.data : "", waiting.len);
+        buf_free(&waiting);
+    }
+    char text[16384];
+    for (;;) {
+        ssize_t n = tls_read(a->tlsc, text, sizeof text);
+        tls_pump(a);
+        if (n > 0) {
+            got_bytes(a, s, text, (size_t)n);
+            if (a->tcp != (uv_tcp_t *)s || !a->tlsc)
+                return;
+            continue;
+        }
+        if (n == 0 || n == TLS_ERROR) {
+            char reason[400];
+            snprintf(reason, sizeof reason, n == 0 ? "the server closed the connection%s%s%s"
+                     : "TLS error%s%s%s", a->error_line[0] || n ? " (" : "",
+                     n ? tls_error(a->tlsc) : a->error_line, a->error_line[0] || n ? ")" : "");
+            net_close(a, reason);
+        }
+        return;
+    }
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct app *a = s->data;
@@ -548,7 +639,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
     a->last_rx_ms = now_ms();
     a->ping_sent = false;
-    buf_append(&a->in, b->base, (size_t)nread);
+    if (a->tlsc)
+        tls_input(a, s, b->base, (size_t)nread);
+    else
+        got_bytes(a, s, b->base, (size_t)nread);
+}
+
+/* Text from the server: split into lines and handle them. */
+static void got_bytes(struct app *a, uv_stream_t *s, const char *data, size_t len_in)
+{
+    buf_append(&a->in, data, len_in);
     size_t start = 0;
     for (;;) {
         char *nl = memchr(a->in.data + start, '\n', a->in.len - start);
@@ -620,6 +720,18 @@ static void on_connected(uv_connect_t *req, int st)
     snprintf(a->nick, sizeof a->nick, "%s", a->want_nick);
     uv_tcp_nodelay(a->tcp, 1);
     uv_read_start((uv_stream_t *)a->tcp, on_alloc, on_read);
+    if (a->tls_ctx) {
+        if (a->tls_insecure)
+            status(a, "WARNING: --tls-insecure: the server's certificate is NOT checked; "
+                   "anyone in between can read and change this connection");
+        a->tlsc = tls_conn_new_mem(a->tls_ctx, false, a->host);
+        if (!a->tlsc) {
+            net_close(a, "cannot start TLS");
+            return;
+        }
+        tls_handshake(a->tlsc);                 /* the ClientHello */
+        tls_pump(a);
+    }
     net_sendf(a, "CAP LS 302");
     net_sendf(a, "NICK %s", a->nick);
     net_sendf(a, "USER %s 0 * :%s", a->account[0] ? a->account : a->want_nick,

@@ -55,6 +55,7 @@ void config_defaults(struct parlor_config *c)
     c->login_failures_ip = 100;       /* a classroom shares one NAT address */
     c->login_failure_window = 600;
     c->login_backoff = 60;
+    c->sts_duration = 2592000;        /* 30 days */
 }
 
 void config_spool_dir(const struct parlor_config *c, char *out, size_t cap)
@@ -119,6 +120,12 @@ void config_usage(FILE *out)
         "  --login-failures-per-ip N  failed logins from one address, per window (default 100)\n"
         "  --login-failure-window SEC window failed logins are counted in (default 600)\n"
         "  --login-backoff SEC        refusal after too many, doubled each time (default 60)\n"
+        "  --tls-listen HOST:PORT     TLS listen address, repeatable (none by default)\n"
+        "  --tls-cert FILE            certificate chain, PEM (the server's first)\n"
+        "  --tls-key FILE             its private key, PEM\n"
+        "  --sts-duration SEC         IRCv3 STS policy lifetime, 0 withdraws it (default 2592000)\n"
+        "  --sts-port PORT            the TLS port STS names (default: the first tls-listen)\n"
+        "  --plaintext-passwords allow|refuse  passwords over plaintext (default allow)\n"
         "  --help, --version\n"
         "IRC operators are [oper] blocks of the configuration file (see parlord(8)).\n"
         "usage: parlord migrate [options]   apply the database schema and exit\n"
@@ -136,20 +143,22 @@ static int parse_int(const char *s, long min, long max, long *out)
     return 0;
 }
 
-static int parse_listen(struct parlor_config *c, const char *s, char *err, size_t errlen)
+/* `name` (listen, tls-listen) adds an address to list[*n]. */
+static int parse_listen(struct listen_addr *list, int *n, const char *name, const char *s,
+                        char *err, size_t errlen)
 {
     const char *colon = strrchr(s, ':');
     long port;
-    if (!colon || colon == s || (size_t)(colon - s) >= sizeof c->listen[0].host ||
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof list[0].host ||
         parse_int(colon + 1, 1, 65535, &port) < 0) {
-        snprintf(err, errlen, "listen: expected HOST:PORT, got '%s'", s);
+        snprintf(err, errlen, "%s: expected HOST:PORT, got '%s'", name, s);
         return -1;
     }
-    if (c->nlisten == CONFIG_MAX_LISTEN) {
-        snprintf(err, errlen, "listen: at most %d addresses", CONFIG_MAX_LISTEN);
+    if (*n == CONFIG_MAX_LISTEN) {
+        snprintf(err, errlen, "%s: at most %d addresses", name, CONFIG_MAX_LISTEN);
         return -1;
     }
-    struct listen_addr *l = &c->listen[c->nlisten++];
+    struct listen_addr *l = &list[(*n)++];
     size_t hl = (size_t)(colon - s);
     if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {    /* [::1]:6667 */
         s++;
@@ -210,6 +219,12 @@ static const struct option long_opts[] = {
     {"login-failures-per-ip", required_argument, 0, OPT_SETTING},
     {"login-failure-window", required_argument, 0, OPT_SETTING},
     {"login-backoff", required_argument, 0, OPT_SETTING},
+    {"tls-listen", required_argument, 0, OPT_SETTING},
+    {"tls-cert", required_argument, 0, OPT_SETTING},
+    {"tls-key", required_argument, 0, OPT_SETTING},
+    {"sts-duration", required_argument, 0, OPT_SETTING},
+    {"sts-port", required_argument, 0, OPT_SETTING},
+    {"plaintext-passwords", required_argument, 0, OPT_SETTING},
     {0, 0, 0, 0},
 };
 
@@ -258,6 +273,8 @@ static const struct int_setting int_settings[] = {
     {"login-failures-per-ip", 1, 1000000, offsetof(struct parlor_config, login_failures_ip), false},
     {"login-failure-window", 1, 86400, offsetof(struct parlor_config, login_failure_window), false},
     {"login-backoff", 1, 86400, offsetof(struct parlor_config, login_backoff), false},
+    {"sts-duration", 0, 1L << 30, offsetof(struct parlor_config, sts_duration), false},
+    {"sts-port", 0, 65535, offsetof(struct parlor_config, sts_port), false},
 };
 
 int config_set(struct parlor_config *c, const char *name, const char *v, char *err, size_t errlen)
@@ -279,7 +296,21 @@ int config_set(struct parlor_config *c, const char *name, const char *v, char *e
         return 0;
     }
     if (strcmp(name, "listen") == 0)
-        return parse_listen(c, v, err, errlen);
+        return parse_listen(c->listen, &c->nlisten, name, v, err, errlen);
+    if (strcmp(name, "tls-listen") == 0)
+        return parse_listen(c->tls_listen, &c->ntls_listen, name, v, err, errlen);
+    if (strcmp(name, "tls-cert") == 0)
+        return set_str(c->tls_cert, sizeof c->tls_cert, name, v, err, errlen);
+    if (strcmp(name, "tls-key") == 0)
+        return set_str(c->tls_key, sizeof c->tls_key, name, v, err, errlen);
+    if (strcmp(name, "plaintext-passwords") == 0) {
+        if (strcmp(v, "allow") != 0 && strcmp(v, "refuse") != 0) {
+            snprintf(err, errlen, "plaintext-passwords: expected allow or refuse, got '%s'", v);
+            return -1;
+        }
+        c->plaintext_passwords_refused = strcmp(v, "refuse") == 0;
+        return 0;
+    }
     if (strcmp(name, "control") == 0)
         return set_str(c->control_path, sizeof c->control_path, name, v, err, errlen);
     if (strcmp(name, "database") == 0)
@@ -386,7 +417,7 @@ int config_load_file(struct parlor_config *c, const char *path, char *err, size_
     }
     char line[4096], msg[400];
     int lineno = 0, rc = 0;
-    bool listen_seen = false;
+    bool listen_seen = false, tls_listen_seen = false;
     struct oper_conf *oper = NULL;      /* the [oper] block being read */
     c->nopers = 0;                      /* the file's blocks replace any before */
     memset(c->opers, 0, sizeof c->opers);
@@ -435,6 +466,10 @@ int config_load_file(struct parlor_config *c, const char *path, char *err, size_
             c->nlisten = 0;                 /* the file's list replaces the default */
             listen_seen = true;
         }
+        if (strcmp(name, "tls-listen") == 0 && !tls_listen_seen) {
+            c->ntls_listen = 0;
+            tls_listen_seen = true;
+        }
         if (oper ? oper_set(c, oper, name, value, msg, sizeof msg) < 0
                  : config_set(c, name, value, msg, sizeof msg) < 0) {
             snprintf(err, errlen, "%s:%d: %s", path, lineno, msg);
@@ -471,7 +506,7 @@ int config_parse_args(struct parlor_config *c, int argc, char **argv, char *err,
     snprintf(c->config_path, sizeof c->config_path, "%s", file ? file : "");
 
     optind = 0;
-    bool listen_flag = false;
+    bool listen_flag = false, tls_listen_flag = false;
     while ((opt = getopt_long(argc, argv, "", long_opts, &idx)) != -1) {
         char msg[400];
         switch (opt) {
@@ -482,6 +517,10 @@ int config_parse_args(struct parlor_config *c, int argc, char **argv, char *err,
             if (strcmp(name, "listen") == 0 && !listen_flag) {
                 c->nlisten = 0;             /* flags replace the file's addresses */
                 listen_flag = true;
+            }
+            if (strcmp(name, "tls-listen") == 0 && !tls_listen_flag) {
+                c->ntls_listen = 0;
+                tls_listen_flag = true;
             }
             if (config_set(c, name, optarg ? optarg : "yes", msg, sizeof msg) < 0) {
                 snprintf(err, errlen, "--%s", msg);
@@ -511,6 +550,10 @@ int config_parse_args(struct parlor_config *c, int argc, char **argv, char *err,
         snprintf(c->listen[0].host, sizeof c->listen[0].host, "127.0.0.1");
         c->listen[0].port = 6667;
         c->nlisten = 1;
+    }
+    if (c->ntls_listen > 0 && (!c->tls_cert[0] || !c->tls_key[0])) {
+        snprintf(err, errlen, "tls-listen needs tls-cert and tls-key");
+        return -1;
     }
     if (check) {
         printf("%s: configuration is valid\n", file);

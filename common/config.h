@@ -28,6 +28,16 @@ struct listen_addr {
 struct parlor_config {
     struct listen_addr listen[CONFIG_MAX_LISTEN];
     int nlisten;
+    /* TLS (worker/client_tls.c): listeners, the server's certificate chain
+     * and key (PEM files), the STS policy's duration (seconds; 0 withdraws
+     * it) and whether passwords may cross plaintext connections. */
+    struct listen_addr tls_listen[CONFIG_MAX_LISTEN];
+    int ntls_listen;
+    char tls_cert[512];
+    char tls_key[512];
+    int sts_duration;
+    int sts_port;                /* the port STS sends clients to (0: the first tls-listen) */
+    bool plaintext_passwords_refused;
     int workers;
     char config_path[512];         /* "" when none */
     char control_path[256];

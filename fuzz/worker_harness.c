@@ -82,7 +82,7 @@ int harness_connect(void)
         nonblocking(sv[0]);
         nonblocking(sv[1]);
         ends[i] = sv[1];
-        client_accept(sv[0], "192.0.2.1", 40000 + i);
+        client_accept(sv[0], "192.0.2.1", 40000 + i, false);
         return i;
     }
     return -1;

@@ -9,12 +9,15 @@
 
 enum ipc_type {
     /* master -> worker, SOCK_SEQPACKET, one frame per datagram */
-    IPC_M_CLIENT = 1,   /* fd attached. str remote_ip, u32 remote_port */
+    IPC_M_CLIENT = 1,   /* fd attached. str remote_ip, u32 remote_port, u8 tls
+                           (1: from a TLS listener, the worker does the handshake) */
     IPC_M_PEER,         /* fd attached: stream socket to worker `slot`. u32 slot */
     IPC_M_SHUTDOWN,     /* str reason: tell clients, close, exit 0 */
     IPC_M_QUERY,        /* u32 qid, u8 query (enum ipc_query), str arg1, str arg2 */
     IPC_M_CONFIG,       /* str: the new struct parlor_config, byte for byte (same
                            binary on both ends; sent on reload) */
+    IPC_M_TLS,          /* str certificate chain PEM, str key PEM: checked by the
+                           master; sent on reload (worker/client_tls.c) */
 
     /* worker -> master */
     IPC_W_READY = 16,   /* u32 slot */

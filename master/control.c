@@ -31,6 +31,7 @@
 #include "ipc/proto.h"
 #include "master/control_parse.h"
 #include "master/master_int.h"
+#include "worker/worker.h"
 
 #define MAX_CONNS 16
 #define QUERY_TIMEOUT 1.0
@@ -341,7 +342,7 @@ static void render_status(struct ctl_conn *c)
                 db = strstr(st, "down") ? "down (spooling)" : "connecting";
         }
     }
-    struct { const char *key; char value[512]; bool num; } rows[16];
+    struct { const char *key; char value[512]; bool num; } rows[20];
     int n = 0;
 #define ROW(k, isnum, ...) do { rows[n].key = k; rows[n].num = isnum; \
         snprintf(rows[n].value, sizeof rows[n].value, __VA_ARGS__); n++; } while (0)
@@ -359,6 +360,13 @@ static void render_status(struct ctl_conn *c)
     ROW("messages_in_total", true, "%.0f", in);
     ROW("database", false, "%s", db);
     ROW("spool_depth", true, "%.0f", sum_field(q, "spool_depth"));
+    if (cfg->ntls_listen > 0) {
+        ROW("tls_clients", true, "%.0f", sum_field(q, "tls_clients"));
+        ROW("tls_handshake_failures", true, "%.0f", sum_field(q, "tls_failures"));
+        char cert[300];
+        tls_material_describe(&tls_material, cert, sizeof cert);
+        ROW("tls_certificate", false, "%s", cert);
+    }
 #undef ROW
     if (c->json) {
         buf_append_byte(&c->out, '{');
@@ -508,6 +516,10 @@ static void render_stats(struct ctl_conn *c)
         { "bytes_out", "parlor_bytes_sent_total", "counter", "Bytes written to clients." },
         { "sendq_disconnects", "parlor_sendq_disconnects_total", "counter", "Clients closed for exceeding the output queue." },
         { "spool_depth", "parlor_spool_messages", "gauge", "Messages spooled on disk waiting for PostgreSQL." },
+        { "tls_clients", "parlor_tls_clients", "gauge", "Clients connected over TLS." },
+        { "tls_handshakes", "parlor_tls_handshakes_total", "counter", "TLS handshakes completed." },
+        { "tls_resumed", "parlor_tls_resumed_total", "counter", "TLS handshakes that resumed a session." },
+        { "tls_failures", "parlor_tls_handshake_failures_total", "counter", "TLS handshakes that failed or timed out." },
     };
     buf_appendf(b, "# HELP parlor_uptime_seconds Seconds since the master started.\n"
                 "# TYPE parlor_uptime_seconds gauge\nparlor_uptime_seconds %.0f\n",

@@ -71,6 +71,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/tls.h"
 #include "ipc/frame.h"
 #include "ipc/proto.h"
 #include "master/master_int.h"
@@ -96,7 +97,8 @@ double master_started;
 static struct parlor_config live;
 static int saved_argc;
 static char **saved_argv;
-static int listeners[CONFIG_MAX_LISTEN];
+static int listeners[2 * CONFIG_MAX_LISTEN];
+static bool listener_tls[2 * CONFIG_MAX_LISTEN];   /* a tls-listen address */
 static int nlisteners;
 static int signal_pipe[2] = {-1, -1};
 static volatile sig_atomic_t got_sigchld, got_stop, got_hup;
@@ -149,7 +151,7 @@ static void set_nonblock_cloexec(int fd)
     fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-static int open_listener(const struct listen_addr *l)
+static int open_listener(const struct listen_addr *l, bool tls)
 {
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                               .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
@@ -172,7 +174,7 @@ static int open_listener(const struct listen_addr *l)
         return -1;
     }
     freeaddrinfo(res);
-    log_info("listening on %s:%d", l->host, l->port);
+    log_info("listening on %s:%d%s", l->host, l->port, tls ? " (TLS)" : "");
     return fd;
 }
 
@@ -469,7 +471,7 @@ static void peer_address(const struct sockaddr_storage *ss, char *ip, size_t cap
     }
 }
 
-static void accept_clients(int lfd)
+static void accept_clients(int lfd, bool tls)
 {
     double now = now_mono();
     char note[64];
@@ -539,6 +541,7 @@ static void accept_clients(int lfd)
         size_t f = ipc_begin(&b, IPC_M_CLIENT);
         ipc_put_cstr(&b, ip);
         ipc_put_u32(&b, (uint32_t)port);
+        ipc_put_u8(&b, tls);
         ipc_end(&b, f);
         int r = send_to_worker(slot, &b, fd);
         buf_free(&b);
@@ -637,6 +640,31 @@ int master_query(int slot, uint32_t qid, int what, const char *arg1, const char 
     return r;
 }
 
+/* Reload: read the certificate and key again and send them to every
+ * worker (IPC_M_TLS); -1 with the reason in msg when they do not make a
+ * working pair (nothing changes then). */
+static int reload_tls(const struct parlor_config *next, char *msg, size_t msglen)
+{
+    char err[512];
+    if (!next->tls_cert[0] || !next->tls_key[0] ||
+        tls_material_load(&tls_material, next->tls_cert, next->tls_key, err, sizeof err) < 0) {
+        snprintf(msg, msglen, "reload refused: TLS certificate: %s; the old certificate stays",
+                 next->tls_cert[0] && next->tls_key[0] ? err : "tls-cert and tls-key are needed");
+        log_warn("%s", msg);
+        return -1;
+    }
+    struct buf b = BUF_INIT;
+    size_t f = ipc_begin(&b, IPC_M_TLS);
+    ipc_put_str(&b, tls_material.cert, tls_material.cert_len);
+    ipc_put_str(&b, tls_material.key, tls_material.key_len);
+    ipc_end(&b, f);
+    for (int i = 0; i < cfg->workers; i++)
+        if (slots[i].pid && send_to_worker(i, &b, -1) < 0)
+            log_warn("reload: worker %d did not get the new certificate", i);
+    buf_free(&b);
+    return 0;
+}
+
 int master_reload(char *msg, size_t msglen)
 {
     if (!live.config_path[0]) {
@@ -657,6 +685,13 @@ int master_reload(char *msg, size_t msglen)
         strcat(kept, " workers");
     if (next.nlisten != live.nlisten || memcmp(next.listen, live.listen, sizeof live.listen) != 0)
         strcat(kept, " listen");
+    if (next.ntls_listen != live.ntls_listen ||
+        memcmp(next.tls_listen, live.tls_listen, sizeof live.tls_listen) != 0)
+        strcat(kept, " tls-listen");
+    /* A new certificate and key, read and checked here: a bad pair refuses
+     * the reload and the running one stays. */
+    if (live.ntls_listen > 0 && reload_tls(&next, msg, msglen) < 0)
+        return -1;
     if (strcmp(next.control_path, live.control_path) != 0)
         strcat(kept, " control");
     if (strcmp(next.database, live.database) != 0)
@@ -664,6 +699,8 @@ int master_reload(char *msg, size_t msglen)
     next.workers = live.workers;
     next.nlisten = live.nlisten;
     memcpy(next.listen, live.listen, sizeof live.listen);
+    next.ntls_listen = live.ntls_listen;
+    memcpy(next.tls_listen, live.tls_listen, sizeof live.tls_listen);
     memcpy(next.control_path, live.control_path, sizeof live.control_path);
     memcpy(next.database, live.database, sizeof live.database);
     live = next;
@@ -904,10 +941,20 @@ int master_run(const struct parlor_config *config, int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    for (int i = 0; i < cfg->nlisten; i++) {
-        int fd = open_listener(&cfg->listen[i]);
+    if (cfg->ntls_listen > 0) {
+        char err[512];
+        tls_material_new_ticket_key(&tls_material);
+        if (tls_material_load(&tls_material, cfg->tls_cert, cfg->tls_key, err, sizeof err) < 0) {
+            log_error("TLS: %s", err);
+            return 1;
+        }
+    }
+    for (int i = 0; i < cfg->nlisten + cfg->ntls_listen; i++) {
+        bool tls = i >= cfg->nlisten;
+        int fd = open_listener(tls ? &cfg->tls_listen[i - cfg->nlisten] : &cfg->listen[i], tls);
         if (fd < 0)
             return 1;
+        listener_tls[nlisteners] = tls;
         listeners[nlisteners++] = fd;
     }
     raise_fd_limit();
@@ -1010,7 +1057,7 @@ int master_run(const struct parlor_config *config, int argc, char **argv)
                 read_worker(idx_slot[i]);
         for (int i = 0; i < npolled && !stopping; i++)
             if (pfd[first_listener + i].revents & POLLIN)
-                accept_clients(listeners[i]);
+                accept_clients(listeners[i], listener_tls[i]);
         control_handle(pfd + first_control, n - first_control);
     }
     control_close();

@@ -23,6 +23,10 @@
 #              pipelines BENCH_PIPELINE_COUNT messages and a PING into a room
 #              owned by its own worker and by the other one, with and without
 #              echo-message: seconds until the PONG (bin/parlor-pipeline)
+#   tls        (parlor) TLS against plaintext: registrations/s with full and
+#              with resumed TLS handshakes (10 in flight) next to plaintext,
+#              and the fanout load at BENCH_TLS_RATE msgs/s over TLS and over
+#              plaintext: server CPU per delivered message and latency
 #
 # and a table with Parlor/ngircd ratios comes last, then the hostile and the
 # failover tables.
@@ -46,6 +50,7 @@
 #   BENCH_ATTACK_ARGS               extra parlor-attack flags (its --help)
 #   BENCH_FAILOVER_CLIENTS=50       failover: clients in the one room (5 send)
 #   BENCH_FAILOVER_RATE=1000        failover: msgs/s offered into the room
+#   BENCH_TLS_RATE=1000             tls: msgs/s offered in the fanout comparison
 #   BENCH_FAILOVER_HOLD_PG=         failover: seconds to hold PostgreSQL inserts
 #                                   (LOCK TABLE) from 0.3 s before the kill, so
 #                                   the owner dies with many unacknowledged messages
@@ -60,7 +65,8 @@ SERVERS=${BENCH_SERVERS:-parlor ngircd}
 DURATION=${BENCH_DURATION:-8}
 IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-10000}
 PARLORD_ARGS=${PARLORD_ARGS:-}
-PHASES=${BENCH_PHASES:-idle connrate fanout rooms sameload stored hostile failover pipeline}
+PHASES=${BENCH_PHASES:-idle connrate fanout rooms sameload stored hostile failover pipeline tls}
+TLS_RATE=${BENCH_TLS_RATE:-1000}
 PIPELINE_COUNT=${BENCH_PIPELINE_COUNT:-1000}
 HOSTILE_CLIENTS=${BENCH_HOSTILE_CLIENTS:-100}
 HOSTILE_RATE=${BENCH_HOSTILE_RATE:-1000}
@@ -669,6 +675,42 @@ if echo " $SERVERS " | grep -q ' parlor ' && want pipeline; then
     pg_dir=""
 fi
 
+# TLS against plaintext (parlor): each run on a fresh server with a TLS
+# listener and a self-signed certificate; `how` is plain, full or resume.
+tls_out=""
+tls_phase() {   # tls_phase PHASE plain|full|resume GENERATOR-ARGS...
+    local ph=$1 how=$2 tport plain_port
+    shift 2
+    tport=$("$BENCH" freeport)
+    PARLORD_ARGS="$PARLORD_ARGS --tls-listen 127.0.0.1:$tport --tls-cert $tls_cert --tls-key $tls_cert" \
+        start_server parlor "$ph" || return 0
+    say "  parlor: $ph"
+    plain_port=$port
+    if [ "$how" = plain ]; then
+        run_gen parlor "$ph" "$@" --cpu-pid "$server_pid"
+    else
+        port=$tport
+        run_gen parlor "$ph" "$@" --tls "$how" --cpu-pid "$server_pid"
+    fi
+    port=$plain_port
+    stop_server parlor
+}
+if echo " $SERVERS " | grep -q ' parlor ' && want tls; then
+    tls_cert=$tmp/tls-cert.pem
+    if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+           -subj /CN=localhost -keyout "$tls_cert" -out "$tls_cert" 2>/dev/null; then
+        say "== tls: registrations with TLS handshakes, and fanout at $TLS_RATE msgs/s, against plaintext"
+        tls_phase tls-conn-plain plain connrate --clients 2000 --concurrency 10
+        tls_phase tls-conn-full full connrate --clients 2000 --concurrency 10
+        tls_phase tls-conn-resume resume connrate --clients 2000 --concurrency 10
+        tls_phase tls-fanout-plain plain fanout --duration "$DURATION" --rate "$TLS_RATE"
+        tls_phase tls-fanout-tls full fanout --duration "$DURATION" --rate "$TLS_RATE"
+        tls_out=1
+    else
+        say "bench: openssl could not make a certificate; skipping the tls phase"
+    fi
+fi
+
 # ---- table ------------------------------------------------------------------
 
 row() {   # row LABEL PHASE KEY BETTER(high|low)
@@ -776,6 +818,22 @@ if [ "$failover" = 1 ]; then
     hrow "replacement answering after ms" "$(fval failover-calm replacement_ms)" "$(fval failover-kill replacement_ms)"
     hrow "rows stored / distinct" "$(fval failover-calm stored_rows)/$(fval failover-calm stored_distinct)" \
         "$(fval failover-kill stored_rows)/$(fval failover-kill stored_distinct)"
+fi
+if [ -n "$tls_out" ]; then
+    echo
+    echo "TLS against plaintext (parlor, 2 workers): registrations/s with 10 handshakes in flight;"
+    echo "fanout 500x1 at $TLS_RATE msgs/s offered, $DURATION s measured"
+    printf '%-40s %14s %14s %14s\n' metric plaintext "TLS full" "TLS resumed"
+    printf '%-40s %14s %14s %14s\n' "registrations/s" "$(hval tls-conn-plain registered_per_s)" \
+        "$(hval tls-conn-full registered_per_s)" "$(hval tls-conn-resume registered_per_s)"
+    printf '%-40s %14s %14s %14s\n' "connect to 001 p99 ms" "$(hval tls-conn-plain p99_ms)" \
+        "$(hval tls-conn-full p99_ms)" "$(hval tls-conn-resume p99_ms)"
+    printf '%-40s %14s %14s %14s\n' "handshakes resumed" "-" \
+        "$(hval tls-conn-full tls_resumed)" "$(hval tls-conn-resume tls_resumed)"
+    hrow metric plaintext TLS
+    for k in server_cpu_us_per_msg delivered_per_s p50_ms p99_ms max_ms lost; do
+        hrow "fanout: $k" "$(hval tls-fanout-plain "$k")" "$(hval tls-fanout-tls "$k")"
+    done
 fi
 echo
 grep -h '^RESULT ' "$tmp"/result-* 2>/dev/null | sort || true

@@ -2,6 +2,9 @@
 # Run parlord in the foreground for development (called by `make run`).
 #
 #   PORT=6667   the IRC port on 127.0.0.1 (make run PORT=6680)
+#   TLS_PORT=6697  the TLS port on 127.0.0.1 (default 6697 with PORT=6667,
+#               else PORT+30); its self-signed certificate is made on the
+#               first run and kept in DATA/tls/ (openssl)
 #   DATA=var    the folder for this instance: its configuration file
 #               (DATA/parlord.conf, written on every start), control socket
 #               (DATA/control.sock), spool and, without PARLOR_DATABASE_URL,
@@ -29,6 +32,10 @@ case "$port" in
     ''|*[!0-9]*) echo "run.sh: PORT=$port is not a port number" >&2; exit 2 ;;
 esac
 [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || { echo "run.sh: PORT=$port is not a port (1-65535)" >&2; exit 2; }
+if [ "$port" -eq 6667 ]; then tls_port=${TLS_PORT:-6697}; else tls_port=${TLS_PORT:-$((port + 30))}; fi
+case "$tls_port" in
+    ''|*[!0-9]*) echo "run.sh: TLS_PORT=$tls_port is not a port number" >&2; exit 2 ;;
+esac
 [ -x bin/parlord ] || { echo "run.sh: bin/parlord is missing; run make first" >&2; exit 1; }
 mkdir -p "$data"
 data=$(cd "$data" && pwd)
@@ -59,11 +66,25 @@ port_taken() {
         return 1                       # parlord itself will say so
     fi
 }
-if port_taken "$port"; then
-    rm -f "$lock"
-    echo "run.sh: port $port is already in use (another parlord or make run?); pick another:" >&2
-    echo "run.sh:   make run PORT=$((port + 1)) DATA=var/run2" >&2
-    exit 1
+for p in "$port" "$tls_port"; do
+    if port_taken "$p"; then
+        rm -f "$lock"
+        echo "run.sh: port $p is already in use (another parlord or make run?); pick others:" >&2
+        echo "run.sh:   make run PORT=$((port + 1)) TLS_PORT=$((tls_port + 1)) DATA=var/run2" >&2
+        exit 1
+    fi
+done
+
+# ---- a self-signed certificate for the TLS port, made once ----
+tls_dir="$data/tls"
+if [ ! -s "$tls_dir/cert.pem" ] || [ ! -s "$tls_dir/key.pem" ]; then
+    mkdir -p "$tls_dir"
+    chmod 700 "$tls_dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+        -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$tls_dir/key.pem" -out "$tls_dir/cert.pem" 2>/dev/null \
+        || { echo "run.sh: could not make a certificate with openssl" >&2; exit 1; }
+    echo "run.sh: made a self-signed certificate in $tls_dir" >&2
 fi
 
 pg_started=0
@@ -101,6 +122,11 @@ cat >"$conf" <<CONF
 # to change limits, the MOTD or the log level without a restart.
 [network]
 listen = 127.0.0.1:$port
+tls-listen = 127.0.0.1:$tls_port
+tls-cert = $tls_dir/cert.pem
+tls-key = $tls_dir/key.pem
+# Passwords (SASL PLAIN, NickServ, PASS) only over TLS.
+plaintext-passwords = refuse
 [processes]
 control = $data/control.sock
 [database]
@@ -111,6 +137,8 @@ log-level = info
 CONF
 
 echo "run.sh: parlord on 127.0.0.1:$port  (bin/parlor --port $port)" >&2
+echo "run.sh: TLS on 127.0.0.1:$tls_port  (bin/parlor --port $tls_port --tls-ca $tls_dir/cert.pem;" >&2
+echo "run.sh:   irssi: /connect -tls -tls_cafile $tls_dir/cert.pem 127.0.0.1 $tls_port)" >&2
 echo "run.sh: configuration $conf; control: bin/parlorctl -s $data/control.sock status" >&2
 echo "run.sh: Ctrl-C stops it gracefully" >&2
 

@@ -92,9 +92,12 @@
 #define TICK_MS 100
 
 
-enum { SASL_IDLE, SASL_WAIT };    /* SASL_WAIT: PLAIN chosen, credentials expected */
-enum how { VIA_SASL, VIA_IDENTIFY, VIA_REGISTER };
-static const char *const how_name[] = { "SASL", "NickServ IDENTIFY", "NickServ REGISTER" };
+/* SASL_WAIT: PLAIN chosen, credentials expected; SASL_WAIT_EXTERNAL:
+ * EXTERNAL chosen, the (ignored) authorization identity expected. */
+enum { SASL_IDLE, SASL_WAIT, SASL_WAIT_EXTERNAL };
+enum how { VIA_SASL, VIA_IDENTIFY, VIA_REGISTER, VIA_EXTERNAL };
+static const char *const how_name[] = { "SASL", "NickServ IDENTIFY", "NickServ REGISTER",
+                                        "SASL EXTERNAL" };
 
 /* Per connection.  Owned by `states`; freed by state_maybe_free() when idle
  * or by the tick once the client is gone. */
@@ -252,7 +255,7 @@ static void tell_unavailable(struct client *c, enum how how)
 {
     const char *text = "Accounts are unavailable right now (the database cannot be "
                        "reached); try again later";
-    if (how == VIA_SASL) {
+    if (how == VIA_SASL || how == VIA_EXTERNAL) {
         client_sendf(c, ":%s NOTICE %s :*** %s\r\n", W.cfg->server_name, c->nick, text);
         reply(c, "904", ":SASL authentication failed");
     } else {
@@ -399,7 +402,7 @@ static void login_ok(struct client *c, struct account_state *st, enum how how, c
         ns_notice(c, "You are now identified as %s.", name);
     }
     send_logged_in(c);
-    if (how == VIA_SASL)
+    if (how == VIA_SASL || how == VIA_EXTERNAL)
         reply(c, "903", ":SASL authentication successful");
     op_finish(c, st);
 }
@@ -589,6 +592,57 @@ static void sasl_plain(struct client *c, struct account_state *st)
     sodium_memzero(bin, sizeof bin);
 }
 
+/* SASL EXTERNAL: the account NickServ CERT ADD tied the client
+ * certificate's fingerprint to (worker/certfp.c keeps the list). */
+struct external_job {
+    uint64_t client, op;
+};
+
+static void on_external_row(void *arg, const PGresult *res, const char *error)
+{
+    struct external_job *j = arg;
+    struct client *c = client_by_id(j->client);
+    struct account_state *st = c && !c->closing ? c->auth : NULL;
+    if (!st || st->op != j->op) {
+        free(j);
+        return;
+    }
+    free(j);
+    if (error) {
+        log_warn("account: SASL EXTERNAL lookup failed: %s", error);
+        tell_unavailable(c, VIA_SASL);
+        op_finish(c, st);
+    } else if (PQntuples(res) == 0) {
+        log_info("account: %s (%s:%d): SASL EXTERNAL with a certificate no account has (%s)",
+                 c->nick, c->ip, c->port, c->certfp);
+        reply(c, "904", ":SASL authentication failed: this certificate is not tied to an account "
+              "(log in, then /msg NickServ CERT ADD)");
+        op_finish(c, st);
+    } else {
+        login_ok(c, st, VIA_EXTERNAL, PQgetvalue(res, 0, 0));
+    }
+}
+
+static void sasl_external(struct client *c, struct account_state *st)
+{
+    sasl_reset(st);
+    if (!store_available()) {
+        tell_unavailable(c, VIA_SASL);
+        state_maybe_free(c);
+        return;
+    }
+    struct external_job *j = malloc(sizeof *j);
+    PARLOR_ASSERT(j != NULL);
+    j->client = c->id;
+    j->op = st->op = ++next_op;
+    st->op_how = VIA_EXTERNAL;
+    st->op_since = W.now;
+    pause_input(c, st);
+    const char *values[1] = { c->certfp };
+    store_query("SELECT a.name FROM account_certs k JOIN accounts a ON a.name_folded = k.account_folded"
+                " WHERE k.fingerprint = $1", 1, values, on_external_row, j);
+}
+
 void account_authenticate(struct client *c, struct irc_msg *m)
 {
     const char *arg = m->params[0];
@@ -610,10 +664,33 @@ void account_authenticate(struct client *c, struct irc_msg *m)
         state_maybe_free(c);
         return;
     }
+    if (st && st->sasl == SASL_WAIT_EXTERNAL) {
+        if (strlen(arg) > SASL_CHUNK) {
+            sasl_reset(st);
+            reply(c, "905", ":SASL message too long");
+            state_maybe_free(c);
+            return;
+        }
+        sasl_external(c, st);               /* the authorization identity is not used */
+        return;
+    }
+    if ((!st || st->sasl == SASL_IDLE) && strcasecmp(arg, "EXTERNAL") == 0 && c->certfp[0]) {
+        st = state_get(c);
+        st->sasl = SASL_WAIT_EXTERNAL;
+        client_sendf(c, "AUTHENTICATE +\r\n");
+        return;
+    }
     if (!st || st->sasl == SASL_IDLE) {
         if (strcasecmp(arg, "PLAIN") != 0) {
-            reply(c, "908", "PLAIN :are available SASL mechanisms");
-            reply(c, "904", ":SASL authentication failed");
+            reply(c, "908", "%s :are available SASL mechanisms",
+                  client_is_tls(c) ? "PLAIN,EXTERNAL" : "PLAIN");
+            reply(c, "904", ":SASL authentication failed%s", strcasecmp(arg, "EXTERNAL") == 0 ?
+                  ": no client certificate (connect with TLS and a certificate)" : "");
+            return;
+        }
+        char why[160];
+        if (client_password_refused(c, why, sizeof why)) {
+            reply(c, "904", ":SASL authentication failed: %s", why);
             return;
         }
         st = state_get(c);
@@ -646,7 +723,7 @@ void account_authenticate(struct client *c, struct irc_msg *m)
 void account_cap_end(struct client *c)
 {
     struct account_state *st = c->auth;
-    if (!st || st->sasl != SASL_WAIT)
+    if (!st || st->sasl == SASL_IDLE)
         return;
     sasl_reset(st);
     reply(c, "906", ":SASL authentication aborted");
@@ -794,6 +871,8 @@ static void ns_help(struct client *c)
     ns_notice(c, "  REGISTER <password>             register your current nick (password: one "
               "word, at least %d characters)", PASSWORD_MIN);
     ns_notice(c, "  IDENTIFY [account] <password>   log in (account defaults to your nick)");
+    ns_notice(c, "  CERT ADD|DEL|LIST [fingerprint]  client certificates that log you in "
+              "(SASL EXTERNAL over TLS)");
     ns_notice(c, "  HELP                            this text");
     ns_notice(c, "Clients with SASL support can log in with SASL PLAIN while connecting.");
     ns_notice(c, "A registered nick used without logging in is renamed to Guest<digits> "
@@ -803,6 +882,12 @@ static void ns_help(struct client *c)
 
 void account_service_command(struct client *c, const char *verb, char *args)
 {
+    char why[160];
+    if (verb && (strcasecmp(verb, "REGISTER") == 0 || strcasecmp(verb, "IDENTIFY") == 0) &&
+        client_password_refused(c, why, sizeof why)) {
+        ns_notice(c, "%s. Your password was not used.", why);
+        return;
+    }
     if (!verb)
         ns_help(c);
     else if (strcasecmp(verb, "REGISTER") == 0)
@@ -811,6 +896,8 @@ void account_service_command(struct client *c, const char *verb, char *args)
         ns_identify(c, args);
     else if (strcasecmp(verb, "HELP") == 0)
         ns_help(c);
+    else if (strcasecmp(verb, "CERT") == 0)
+        certfp_command(c, args);
     else
         ns_notice(c, "Unknown command %.40s. Try /msg NickServ HELP", verb);
 }

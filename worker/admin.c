@@ -117,6 +117,11 @@ static void client_record(struct answer *a, struct client *c)
     rec_num(a, "idle_s", (double)(int64_t)(W.now - c->last_active));
     rec_num(a, "channels", c->nchans);
     rec_num(a, "sendq_bytes", (double)c->out.len);
+    char tls[160];
+    client_tls_describe(c, tls, sizeof tls);
+    rec_str(a, "tls", tls[0] ? tls : "no");
+    if (c->certfp[0])
+        rec_str(a, "certfp", c->certfp);
     if (c->away)
         rec_str(a, "away", c->away);
 }
@@ -177,6 +182,10 @@ void admin_query(uint32_t qid, int what, const char *arg1, const char *arg2)
         rec_num(&a, "bytes_in", (double)W.stats.bytes_in);
         rec_num(&a, "bytes_out", (double)W.stats.bytes_out);
         rec_num(&a, "sendq_disconnects", (double)W.stats.sendq_kills);
+        rec_num(&a, "tls_clients", W.ntls);
+        rec_num(&a, "tls_handshakes", (double)W.stats.tls_handshakes);
+        rec_num(&a, "tls_resumed", (double)W.stats.tls_resumed);
+        rec_num(&a, "tls_failures", (double)W.stats.tls_failures);
         int links = 0;
         for (int s = 0; s < W.nworkers; s++)
             links += s != W.slot && peer_connected(s);

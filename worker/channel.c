@@ -361,10 +361,10 @@ static void topic_reply(struct channel *ch, int slot, uint64_t client, const cha
 
 void chan_mode_string(const struct channel *ch, bool params, char *out, size_t cap)
 {
-    size_t n = (size_t)snprintf(out, cap, "+%s%s%s%s%s%s%s%s", ch->mode_i ? "i" : "",
+    size_t n = (size_t)snprintf(out, cap, "+%s%s%s%s%s%s%s%s%s", ch->mode_i ? "i" : "",
                                 ch->key[0] ? "k" : "", ch->limit ? "l" : "", ch->mode_m ? "m" : "",
                                 ch->mode_n ? "n" : "", ch->mode_p ? "p" : "", ch->mode_s ? "s" : "",
-                                ch->mode_t ? "t" : "");
+                                ch->mode_t ? "t" : "", ch->mode_z ? "z" : "");
     if (!params)
         return;
     if (ch->key[0] && n < cap)
@@ -454,6 +454,7 @@ static void apply_modes(struct channel *ch, const char *changes, const char *sou
         case 't': ch->mode_t = plus; break;
         case 's': ch->mode_s = plus; break;
         case 'p': ch->mode_p = plus; break;
+        case 'z': ch->mode_z = plus; break;
         case 'k':
             arg = strtok_r(NULL, " ", &save);
             if (plus && arg)
@@ -785,7 +786,7 @@ static void encode_state(struct buf *b, struct channel *ch, unsigned flags, int 
         ipc_put_cstr(b, ch->topic_by);
         ipc_put_u64(b, (uint64_t)(ch->topic_at * 1000.0));
         ipc_put_u8(b, (uint8_t)(ch->mode_i | ch->mode_m << 1 | ch->mode_n << 2 | ch->mode_t << 3 |
-                                ch->mode_s << 4 | ch->mode_p << 5));
+                                ch->mode_s << 4 | ch->mode_p << 5 | ch->mode_z << 6));
         ipc_put_cstr(b, ch->key);
         ipc_put_u32(b, (uint32_t)ch->limit);
         ipc_put_u32(b, (uint32_t)ch->nbans);
@@ -882,6 +883,7 @@ void chan_handle_state(int from_slot, const char *payload, size_t len)
         ch->mode_t = (modes >> 3) & 1;
         ch->mode_s = (modes >> 4) & 1;
         ch->mode_p = (modes >> 5) & 1;
+        ch->mode_z = (modes >> 6) & 1;
         snprintf(ch->key, sizeof ch->key, "%s", key);
         ch->limit = limit;
         ch->seq = seq;
@@ -1116,6 +1118,8 @@ static void req_join(struct channel *ch, const struct chan_req *q, struct chan_e
     bool fresh = created ? !W.cfg->database[0] : (!ch->stored && ch->members.count == 0);
     bool invited = strcmp(q->arg2, "invited") == 0;
     bool remembered_op = q->account[0] && op_account_find(ch, q->account) >= 0;
+    if (!fresh && ch->mode_z && !q->tls)     /* secure-only room: nobody gets past it */
+        REFUSE("489", "%s :Cannot join channel; TLS users only (+z)", ch->name);
     if (!fresh && !remembered_op) {
         if (ch->key[0] && strcmp(ch->key, q->arg1) != 0)
             REFUSE("475", "%s :Cannot join channel (+k)", ch->name);
@@ -1243,7 +1247,7 @@ static void req_mode(struct channel *ch, const struct chan_req *q, struct member
             continue;
         }
         list_only = false;
-        if (!strchr("imnpstklov", *p)) {
+        if (!strchr("imnpstzklov", *p)) {
             ERR("472", "%c :is unknown mode char to me", *p);
             continue;
         }
@@ -1924,6 +1928,7 @@ static void send_request(const struct chan_req *q)
     ipc_put_u8(&frame, q->oper);
     ipc_put_cstr(&frame, q->away);
     ipc_put_u8(&frame, q->bot);
+    ipc_put_u8(&frame, q->tls);
     ipc_end(&frame, f);
     if (owner == W.slot)                /* ours, before the others re-announced */
         outbox_hold(W.slot, frame.data, frame.len);
@@ -1954,6 +1959,7 @@ void chan_handle_request_frame(const char *payload, size_t len)
     q.oper = ipc_get_u8(&r);
     q.away = ipc_get_str(&r, NULL);
     q.bot = ipc_get_u8(&r);
+    q.tls = ipc_get_u8(&r);
     q.origin_slot = W.req.slot;           /* 0s unless it came numbered (outbox.c) */
     q.origin_seq = W.req.seq;
     q.mseq = W.req.mseq;
@@ -1977,6 +1983,7 @@ void chan_request(struct client *c, int op, const char *channel, const char *arg
         .account = c->account, .ctags = c->pending_ctags ? c->pending_ctags : "",
         .oper = c->oper,
         .away = op == CHAN_JOIN && c->away ? c->away : "", .bot = c->bot,
+        .tls = client_is_tls(c),
     };
     char msgid[17] = "";
     if (op == CHAN_MSG)

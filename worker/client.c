@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/tls.h"
 #include "ipc/frame.h"
 #include "ipc/proto.h"
 #include "worker/worker_int.h"
@@ -34,11 +35,50 @@ struct client *client_by_id(uint64_t id)
 
 static void on_poll(uv_poll_t *h, int status, int events);
 
+/* The socket's bytes, through TLS when the client came on a TLS listener:
+ * like recv()/send(), -1 with errno EAGAIN when it would block (TLS may
+ * wait for the other direction: update_poll asks for it), EPROTO when TLS
+ * failed (c->tls's error says why). */
+static ssize_t sock_recv(struct client *c, void *buf, size_t len)
+{
+    if (!c->tls)
+        return recv(c->fd, buf, len, 0);
+    ssize_t n = tls_read(c->tls, buf, len);
+    if (n >= 0)
+        return n;
+    errno = n == TLS_ERROR ? EPROTO : EAGAIN;
+    return -1;
+}
+
+static ssize_t sock_send(struct client *c, const void *buf, size_t len, int flags)
+{
+    if (!c->tls)
+        return send(c->fd, buf, len, flags);
+    if (!tls_ready(c->tls)) {
+        errno = EAGAIN;
+        return -1;
+    }
+    ssize_t n = tls_write(c->tls, buf, len);
+    if (n >= 0)
+        return n;
+    errno = n == TLS_ERROR ? EPROTO : EAGAIN;
+    return -1;
+}
+
+static const char *sock_error(const struct client *c, int err)
+{
+    return err == EPROTO && c->tls ? tls_error(c->tls) : strerror(err);
+}
+
 static void update_poll(struct client *c)
 {
     if (c->closing)
         return;
     int ev = 0;
+    if (c->tls && !tls_ready(c->tls)) {       /* handshake: what it waits for */
+        ev = tls_want(c->tls) == TLS_POLL_WRITE ? UV_WRITABLE : UV_READABLE;
+        goto set;
+    }
     /* While a command waits, more is read only while a run of messages to
      * one room goes on (worker/order.c) and no complete line is waiting
      * (it could not run yet), within the input buffer's limit. */
@@ -48,6 +88,10 @@ static void update_poll(struct client *c)
         ev |= UV_READABLE;
     if (c->out.len)
         ev |= UV_WRITABLE;
+    if (c->tls)                               /* a read or write waits for the other */
+        ev |= tls_want(c->tls) == TLS_POLL_WRITE ? UV_WRITABLE
+              : tls_want(c->tls) == TLS_POLL_READ ? UV_READABLE : 0;
+set:
     if (ev == c->poll_events)
         return;
     c->poll_events = ev;
@@ -59,12 +103,12 @@ static void update_poll(struct client *c)
 
 static void start_poll(struct client *c)
 {
-    int ev = UV_READABLE | (c->out.len ? UV_WRITABLE : 0);
+    int ev = UV_READABLE | (c->out.len && !c->tls ? UV_WRITABLE : 0);
     c->poll_events = ev;
     uv_poll_start(&c->poll, ev, on_poll);
 }
 
-void client_accept(int fd, const char *ip, int port)
+void client_accept(int fd, const char *ip, int port, bool tls)
 {
     if (!throttled_init) {
         hmap_init(&throttled);
@@ -89,8 +133,9 @@ void client_accept(int fd, const char *ip, int port)
     c->flood_tokens = W.cfg->flood_burst;
     c->flood_at = W.now;
     c->pass_ok = W.cfg->password[0] == '\0';
-    if (uv_poll_init_socket(W.loop, &c->poll, fd) < 0) {
-        log_warn("client %s:%d: cannot watch socket", ip, port);
+    if ((tls && !client_tls_wrap(c)) || uv_poll_init_socket(W.loop, &c->poll, fd) < 0) {
+        log_warn("client %s:%d: cannot %s", ip, port, tls && !c->tls ? "start TLS" : "watch socket");
+        client_tls_gone(c);
         close(fd);
         free(c);
         W.closed_unreported++;
@@ -125,6 +170,7 @@ static void on_closed(uv_handle_t *h)
     struct client *c = h->data;
     if (c->dirty)
         unlink_dirty(c);
+    client_tls_gone(c);
     close(c->fd);
     hmap_del_id(&W.clients, c->id);
     if (throttled_init)
@@ -188,8 +234,10 @@ void client_close(struct client *c, const char *reason)
         n = (int)sizeof line - 1;
     if (c->out.len < W.cfg->sendq)
         buf_append(&c->out, line, (size_t)n);
-    ssize_t ignored = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t ignored = sock_send(c, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)ignored;
+    if (c->tls)
+        tls_shutdown(c->tls);
     shutdown(c->fd, SHUT_RDWR);
     uv_poll_stop(&c->poll);
     uv_close((uv_handle_t *)&c->poll, on_closed);
@@ -250,14 +298,20 @@ void client_flush(struct client *c)
 {
     if (c->closing || c->out.len == 0)
         return;
-    ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+    ssize_t n = sock_send(c, c->out.data, c->out.len, MSG_NOSIGNAL);
+    /* TLS writes one record at a time: go on while the socket takes them. */
+    while (c->tls && n > 0 && (size_t)n < c->out.len) {
+        W.stats.bytes_out += (uint64_t)n;
+        buf_consume(&c->out, (size_t)n);
+        n = sock_send(c, c->out.data, c->out.len, MSG_NOSIGNAL);
+    }
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) {
             update_poll(c);
             return;
         }
-        char reason[128];
-        snprintf(reason, sizeof reason, "Write error: %s", strerror(errno));
+        char reason[200];
+        snprintf(reason, sizeof reason, "Write error: %s", sock_error(c, errno));
         buf_clear(&c->out);
         client_close(c, reason);
         return;
@@ -454,12 +508,14 @@ static void read_input(struct client *c)
         if (c->in.len >= IN_MAX + READ_CHUNK)
             break;                      /* unprocessed input: wait for the flood gate */
         buf_reserve(&c->in, READ_CHUNK);
-        ssize_t n = recv(c->fd, c->in.data + c->in.len, READ_CHUNK, 0);
+        ssize_t n = sock_recv(c, c->in.data + c->in.len, READ_CHUNK);
         if (n > 0) {
             c->in.len += (size_t)n;
             W.stats.bytes_in += (uint64_t)n;
             client_process_input(c);
-            if (c->blocked || c->throttled || (size_t)n < READ_CHUNK)
+            if (c->blocked || c->throttled || c->closing)
+                break;
+            if ((size_t)n < READ_CHUNK && !(c->tls && tls_pending(c->tls)))
                 break;
             continue;
         }
@@ -469,11 +525,32 @@ static void read_input(struct client *c)
         }
         if (errno == EAGAIN || errno == EINTR)
             break;
-        char reason[128];
-        snprintf(reason, sizeof reason, "Read error: %s", strerror(errno));
+        char reason[200];
+        snprintf(reason, sizeof reason, "Read error: %s", sock_error(c, errno));
         client_close(c, reason);
         return;
     }
+    if (c->tls && !c->closing)
+        update_poll(c);                 /* a read may wait for a write */
+}
+
+/* One step of a TLS client's handshake; once done, what waited is sent. */
+static void handshake_step(struct client *c)
+{
+    int r = tls_handshake(c->tls);
+    if (r == 1) {
+        client_tls_handshake_done(c);
+        client_flush(c);
+        if (!c->closing)
+            read_input(c);               /* IRC may have come with the handshake */
+        return;
+    }
+    if (r == TLS_ERROR) {
+        client_tls_failed(c, tls_error(c->tls));
+        client_close(c, "TLS handshake failed");
+        return;
+    }
+    update_poll(c);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -481,13 +558,24 @@ static void on_poll(uv_poll_t *h, int status, int events)
     struct client *c = h->data;
     W.now = now_wall();
     if (status < 0) {
+        if (c->tls && !tls_ready(c->tls))
+            client_tls_failed(c, "connection error");
         client_close(c, "Connection error");
         return;
     }
+    if (c->tls && !tls_ready(c->tls)) {
+        handshake_step(c);
+        return;
+    }
+    /* TLS: a read may wait for the socket to be writable (nothing queued
+     * means the want came from a read), a write for it to be readable. */
+    bool read_waits = c->tls && tls_want(c->tls) == TLS_POLL_WRITE && c->out.len == 0;
     if (events & UV_WRITABLE)
         client_flush(c);
-    if ((events & UV_READABLE) && !c->closing)
+    if (((events & UV_READABLE) || (read_waits && (events & UV_WRITABLE))) && !c->closing)
         read_input(c);
+    if (c->tls && (events & UV_READABLE) && c->out.len && !c->closing)
+        client_flush(c);
 }
 
 void client_tick(double now)
@@ -525,8 +613,12 @@ void client_tick(double now)
         if (c->closing)
             continue;
         if (!c->registered) {
-            if (now - c->signon > cfg->registration_timeout)
-                client_close(c, "Registration timed out");
+            if (now - c->signon > cfg->registration_timeout) {
+                bool in_handshake = c->tls && !tls_ready(c->tls);
+                if (in_handshake)
+                    client_tls_failed(c, "timed out");
+                client_close(c, in_handshake ? "TLS handshake timed out" : "Registration timed out");
+            }
             continue;
         }
         if (c->ping_sent > 0) {

@@ -109,9 +109,13 @@ static void cmd_cap(struct client *c, struct irc_msg *m)
         struct buf list = BUF_INIT;
         for (size_t i = 0; i < NCAPS; i++) {
             buf_appendf(&list, "%s%s", i ? " " : "", caps[i].name);
-            if (caps[i].bit == CAP_SASL && v302)
-                buf_append_str(&list, "=PLAIN");
+            if (caps[i].bit == CAP_SASL && v302)   /* EXTERNAL: a client certificate (TLS) */
+                buf_append_str(&list, client_is_tls(c) ? "=PLAIN,EXTERNAL" : "=PLAIN");
         }
+        char sts[64];
+        client_tls_sts_value(c, sts, sizeof sts);
+        if (v302 && sts[0])                     /* IRCv3 STS: not requestable, LS only */
+            buf_appendf(&list, " sts=%s", sts);
         send_cap_list(c, "LS", &list, v302);
     } else if (strcmp(sub, "LIST") == 0) {
         struct buf list = BUF_INIT;
@@ -165,6 +169,11 @@ static void cmd_pass(struct client *c, struct irc_msg *m)
 {
     if (c->registered) {
         reply(c, "462", ":You may not reregister");
+        return;
+    }
+    char why[160];
+    if (client_password_refused(c, why, sizeof why)) {
+        reply(c, "464", ":%s", why);
         return;
     }
     const char *want = W.cfg->password;

@@ -287,6 +287,11 @@ static void whois_reply(struct client *t, uint64_t from, int slot, const char *n
         reply_remote(slot, from, nick, "330", "%s %s :is logged in as", t->nick, t->account);
     if (t->oper)
         reply_remote(slot, from, nick, "313", "%s :is an IRC operator", t->nick);
+    if (client_is_tls(t))
+        reply_remote(slot, from, nick, "671", "%s :is using a secure connection", t->nick);
+    if (t->certfp[0] && (from == t->id || from_oper))   /* CertFP: its owner and operators */
+        reply_remote(slot, from, nick, "276", "%s :has client certificate fingerprint %s", t->nick,
+                     t->certfp);
     if (from_oper) {               /* operators only: where it really connects from */
         reply_remote(slot, from, nick, "378", "%s :is connecting from *@%s %s", t->nick, t->host, t->ip);
         reply_remote(slot, from, nick, "338", "%s %s :actually using host", t->nick, t->ip);

@@ -107,9 +107,9 @@ void send_welcome(struct client *c)
         reply(c, "003", ":This server is a prefork IRC server with %d workers", W.nworkers);
     else
         reply(c, "003", ":This server runs Parlor, a chat server with history and games");
-    reply(c, "004", "%s parlor-%s iowB biklmnopstv", cfg->server_name, PARLOR_VERSION);
+    reply(c, "004", "%s parlor-%s iowB biklmnopstvz", cfg->server_name, PARLOR_VERSION);
     /* ISUPPORT: only what is implemented. */
-    reply(c, "005", "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:%d CHANMODES=b,k,l,imnpst "
+    reply(c, "005", "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:%d CHANMODES=b,k,l,imnpstz "
           "CHANNELLEN=%d CHANTYPES=# KICKLEN=390 LINELEN=%d MAXLIST=b:%d MODES=4 NETWORK=%s "
           "NICKLEN=%d PREFIX=(ov)@+ :are supported by this server",
           cfg->max_channels_per_client, IRC_CHANNEL_MAX, cfg->line_length, MAX_BANS,

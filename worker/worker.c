@@ -216,6 +216,7 @@ static void on_master(uv_poll_t *h, int status, int events)
              * closed unless client_accept() took it. */
             const char *ip = ipc_get_str(&r, NULL);
             int port = (int)ipc_get_u32(&r);
+            bool tls = ipc_get_u8(&r) != 0;
             if (r.err) {
                 log_warn("malformed client frame from master");
                 W.closed_unreported++;
@@ -237,7 +238,7 @@ static void on_master(uv_poll_t *h, int status, int events)
                 break;
             }
             int before = W.nclients;
-            client_accept(fd, ip, port);
+            client_accept(fd, ip, port, tls);
             fd = -1;
             if (W.nclients == before)       /* refused at once; freed already */
                 worker_client_gone(ip);
@@ -274,6 +275,9 @@ static void on_master(uv_poll_t *h, int status, int events)
             log_info("configuration reloaded");
             break;
         }
+        case IPC_M_TLS:
+            client_tls_handle_material(payload, plen);
+            break;
         case IPC_M_SHUTDOWN:
             begin_stop(ipc_get_str(&r, NULL));
             break;
@@ -330,6 +334,7 @@ int worker_main(const struct parlor_config *cfg, int slot, int nworkers, int mas
     store_init(config.database, spool);
     game_init();                   /* worker/game.c: word lists, games left open */
     outbox_init();                 /* worker/outbox.c */
+    client_tls_init();             /* worker/client_tls.c */
     send_master(IPC_W_READY, (uint32_t)slot);
     log_info("worker %d running (pid %d)", slot, (int)W.pid);
     uv_run(W.loop, UV_RUN_DEFAULT);

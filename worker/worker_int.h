@@ -83,6 +83,7 @@ enum { MEMBER_VOICE = 1u << 0, MEMBER_OP = 1u << 1 };
 
 struct channel;
 struct account_state;
+struct tls_conn;
 
 /* One connection.  Owned by W.clients; freed by client_free() from the close
  * callback of its poll handle. */
@@ -91,6 +92,8 @@ struct client {
     int fd;
     uv_poll_t poll;
     int poll_events;
+    struct tls_conn *tls;          /* from a TLS listener (worker/client_tls.c), else NULL */
+    char certfp[65];               /* its client certificate's SHA-256, "" if none */
     struct buf in, out;
     char ip[64];
     int port;
@@ -193,6 +196,7 @@ struct channel {
     double topic_at;
     bool mode_i, mode_m, mode_n, mode_t;
     bool mode_s, mode_p;           /* secret (hidden from non-members), private */
+    bool mode_z;                   /* secure-only: TLS clients may join (InspIRCd's +z) */
     char key[64];
     int limit;
     struct ban *bans;              /* +b masks, nbans of them */
@@ -256,7 +260,9 @@ struct worker {
         uint64_t lines_out;        /* lines queued to local clients */
         uint64_t bytes_in, bytes_out;
         uint64_t sendq_kills;
+        uint64_t tls_handshakes, tls_resumed, tls_failures;
     } stats;
+    int ntls;                      /* clients whose TLS handshake is done */
     double now;                    /* wall clock seconds, refreshed per loop iteration */
 };
 
@@ -366,8 +372,33 @@ void worker_send_master(uint8_t type, uint32_t value);
  * count.  Called once per client, from session_close(). */
 void worker_client_gone(const char *ip);
 
+/* client_tls.c: TLS client connections (the layer is common/tls.c) */
+void client_tls_init(void);
+/* IPC_M_TLS: a new certificate chain and key from the master. */
+void client_tls_handle_material(const char *payload, size_t len);
+/* Start TLS on c->fd (server side); false when TLS is not available. */
+bool client_tls_wrap(struct client *c);
+void client_tls_handshake_done(struct client *c);
+void client_tls_failed(struct client *c, const char *why);
+/* Free c->tls (from the close callback). */
+void client_tls_gone(struct client *c);
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384", "handshake", or "" for plaintext. */
+void client_tls_describe(const struct client *c, char *out, size_t cap);
+/* The TLS port clients are sent to (sts-port, else the first tls-listen; 0: none). */
+int client_tls_port(void);
+/* plaintext-passwords = refuse and c is not on TLS: true, with the reason
+ * (naming the TLS port) in msg. */
+bool client_password_refused(const struct client *c, char *msg, size_t cap);
+/* The sts capability's value for c ("port=6697,duration=N" on plaintext,
+ * "duration=N" on TLS), "" when not advertised. */
+void client_tls_sts_value(const struct client *c, char *out, size_t cap);
+/* certfp.c: NickServ CERT ADD|DEL|LIST (the words after CERT in args). */
+void certfp_command(struct client *c, char *args);
+/* Whether c is on TLS (handshake done). */
+#define client_is_tls(c) ((c)->tls != NULL)
+
 /* client.c */
-void client_accept(int fd, const char *ip, int port);
+void client_accept(int fd, const char *ip, int port, bool tls);
 void client_send(struct client *c, const char *data, size_t len);
 /* For lines that are not a response to what the client asked (other
  * people's messages): never collected into a labeled response. */
@@ -496,6 +527,7 @@ struct chan_req {
     const char *account;           /* the requester's, "" if none */
     const char *away;              /* CHAN_JOIN: the requester's away message, "" if here */
     bool bot;                      /* CHAN_JOIN: the requester has user mode +B */
+    bool tls;                      /* CHAN_JOIN: the requester is on TLS (+z) */
     const char *ctags;             /* client-only tags of a message, "" if none */
     const char *msgid;             /* CHAN_MSG: given by the sender's worker, so a
                                       request sent twice is one message; else "" */

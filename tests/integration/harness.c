@@ -2,6 +2,9 @@
 #include "tests/integration/harness.h"
 
 #include "common/irc.h"
+#include "common/tls.h"
+
+#include <openssl/ssl.h>
 
 #include <check.h>
 #include <dirent.h>
@@ -651,10 +654,83 @@ struct it_client *it_client_connect(int port, int rcvbuf)
     return c;
 }
 
+int it_client_start_tls(struct it_client *c, struct ssl_ctx_st *ctx, int timeout_ms,
+                        char *err, size_t errlen)
+{
+    return it_client_start_tls_session(c, ctx, NULL, timeout_ms, err, errlen);
+}
+
+int it_client_start_tls_session(struct it_client *c, struct ssl_ctx_st *ctx,
+                                struct ssl_session_st *session, int timeout_ms,
+                                char *err, size_t errlen)
+{
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+    c->tls = tls_conn_new(ctx, c->fd, false, "localhost");
+    if (!c->tls) {
+        snprintf(err, errlen, "tls_conn_new failed");
+        return -1;
+    }
+    if (session)
+        SSL_set_session(tls_conn_ssl(c->tls), session);
+    long deadline = it_now_ms() + timeout_ms;
+    for (;;) {
+        int r = tls_handshake(c->tls);
+        if (r == 1)
+            return 0;
+        if (r == TLS_ERROR) {
+            snprintf(err, errlen, "%s", tls_error(c->tls));
+            return -1;
+        }
+        long left = deadline - it_now_ms();
+        if (left <= 0) {
+            snprintf(err, errlen, "handshake timed out");
+            return -1;
+        }
+        struct pollfd pfd = { .fd = c->fd, .events = r == TLS_WANT_WRITE ? POLLOUT : POLLIN };
+        poll(&pfd, 1, (int)left);
+    }
+}
+
+struct ssl_ctx_st *it_tls_ctx(const char *cert)
+{
+    char err[256];
+    struct ssl_ctx_st *ctx = tls_client_ctx(NULL, true, cert, NULL, err, sizeof err);
+    ck_assert_msg(ctx != NULL, "TLS client context: %s", err);
+    return ctx;
+}
+
+struct it_client *it_connect_tls(int port, struct ssl_ctx_st *ctx)
+{
+    struct it_client *c = it_client_connect(port, 0);
+    ck_assert_msg(c != NULL, "connect to TLS port %d: %s", port, strerror(errno));
+    char err[256];
+    if (it_client_start_tls(c, ctx, IT_TIMEOUT_MS, err, sizeof err) < 0)
+        it_fail(c, "TLS handshake: %s", err);
+    it_expect(c, "*** Connected to worker");
+    return c;
+}
+
+void it_make_cert(const char *dir, const char *name, const char *cn, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s.pem", dir, name);
+    char subj[128];
+    snprintf(subj, sizeof subj, "/CN=%s", cn);
+    const char *args[] = { "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                           "-nodes", "-days", "2", "-subj", subj, "-addext",
+                           "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                           "-keyout", path, "-out", path, NULL };
+    char out[4096];
+    int st = it_run("/usr/bin/openssl", args, out, sizeof out, 10000);
+    ck_assert_msg(st == 0, "openssl req failed (%d): %s", st, out);
+}
+
 void it_client_free(struct it_client *c)
 {
     if (!c)
         return;
+    if (c->tls)
+        tls_shutdown(c->tls);        /* a session closed cleanly stays resumable */
+    tls_conn_free(c->tls);
     if (c->fd >= 0)
         close(c->fd);
     free(c->in);
@@ -682,6 +758,20 @@ int it_send_raw(struct it_client *c, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
+        if (c->tls) {
+            ssize_t n = tls_write(c->tls, p, len);
+            if (n == TLS_ERROR)
+                return -EPROTO;
+            if (n < 0) {
+                struct pollfd pfd = { .fd = c->fd, .events = n == TLS_WANT_WRITE ? POLLOUT : POLLIN };
+                if (poll(&pfd, 1, 5000) <= 0)
+                    return -ETIMEDOUT;
+                continue;
+            }
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
         ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
@@ -713,7 +803,7 @@ int it_fill(struct it_client *c, int timeout_ms)
     if (c->eof)
         return -1;
     struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-    int r = poll(&pfd, 1, timeout_ms < 0 ? 0 : timeout_ms);
+    int r = c->tls && tls_pending(c->tls) ? 1 : poll(&pfd, 1, timeout_ms < 0 ? 0 : timeout_ms);
     if (r < 0)
         return errno == EINTR ? 0 : -1;
     if (r == 0)
@@ -727,8 +817,15 @@ int it_fill(struct it_client *c, int timeout_ms)
         c->in = p;
         c->in_cap = cap;
     }
-    ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    ssize_t n;
+    if (c->tls) {
+        n = tls_read(c->tls, c->in + c->in_len, c->in_cap - c->in_len);
+        if (n == TLS_WANT_READ || n == TLS_WANT_WRITE)
+            return 0;
+    } else {
+        n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+    }
+    if (n < 0 && !c->tls && (errno == EINTR || errno == EAGAIN))
         return 0;
     if (n <= 0) {
         c->eof = true;  /* EOF, or a reset connection */

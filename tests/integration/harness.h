@@ -99,9 +99,14 @@ void it_parlorctl_path(char *out, size_t cap);
 
 #define IT_HISTORY 24
 
+struct tls_conn;
+struct ssl_ctx_st;
+struct ssl_session_st;
+
 /* One TCP connection.  Owned by the test; it_client_free() closes it. */
 struct it_client {
     int fd;
+    struct tls_conn *tls;    /* it_client_start_tls(): bytes go through TLS */
     char nick[64];
     int worker;              /* from the "Connected to worker N" notice; -1 */
     pid_t worker_pid;
@@ -119,6 +124,23 @@ struct it_client {
  * Returns NULL and sets errno on failure. */
 struct it_client *it_client_connect(int port, int rcvbuf);
 void it_client_free(struct it_client *c);
+
+/* TLS on a connected client: the handshake, within timeout_ms.  0, or -1
+ * with the reason in err. */
+int it_client_start_tls(struct it_client *c, struct ssl_ctx_st *ctx, int timeout_ms,
+                        char *err, size_t errlen);
+/* The same, offering `session` (from an earlier connection) for resumption. */
+int it_client_start_tls_session(struct it_client *c, struct ssl_ctx_st *ctx,
+                                struct ssl_session_st *session, int timeout_ms,
+                                char *err, size_t errlen);
+/* A client context for the tests: no verification; `cert` (NULL: none) a
+ * PEM file with a client certificate and its key. */
+struct ssl_ctx_st *it_tls_ctx(const char *cert);
+/* Connect to a TLS port, handshake (asserting) and read the worker notice. */
+struct it_client *it_connect_tls(int port, struct ssl_ctx_st *ctx);
+/* A self-signed certificate and key for `cn` in dir/NAME.pem (both in one
+ * file) via the openssl command; asserts it worked. */
+void it_make_cert(const char *dir, const char *name, const char *cn, char *path, size_t cap);
 
 /* Connect (asserting) and read the worker notice. */
 struct it_client *it_connect(const struct it_server *s);

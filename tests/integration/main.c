@@ -37,6 +37,7 @@ static const struct {
     { "caps", caps_suite },
     { "irssi", irssi_suite },
     { "firstday", firstday_suite },
+    { "tls", tls_suite },
 };
 
 int main(int argc, char **argv)

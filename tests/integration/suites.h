@@ -27,5 +27,6 @@ Suite *caps_suite(void);
 Suite *irssi_suite(void);
 Suite *tui_suite(void);
 Suite *firstday_suite(void);
+Suite *tls_suite(void);
 
 #endif

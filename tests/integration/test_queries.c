@@ -227,7 +227,7 @@ START_TEST(test_lusers_counts_every_worker_and_comes_with_registration)
     ck_assert_msg(lusers && strstr(all, " 005 ") < lusers && strstr(lusers, " 266 la "),
                   "LUSERS between ISUPPORT and the MOTD: %s", all);
     ck_assert_msg(strstr(all, " KEYLEN=23 ") && strstr(all, " WHOX ") &&
-                  strstr(all, " CHANMODES=b,k,l,imnpst "), "ISUPPORT: %s", all);
+                  strstr(all, " CHANMODES=b,k,l,imnpstz "), "ISUPPORT: %s", all);
     struct it_client *b = user_on(&s, 1, "lb");
     struct it_client *c = user_on(&s, 1, "lc");
     it_send(b, "MODE lb +i");

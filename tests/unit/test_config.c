@@ -76,6 +76,32 @@ START_TEST(test_flags_set_values_and_repeat_listen)
 }
 END_TEST
 
+START_TEST(test_tls_settings)
+{
+    char *none[] = { "parlord", NULL };
+    ck_assert_int_eq(parse(1, none), 0);
+    ck_assert_int_eq(cfg.ntls_listen, 0);
+    ck_assert_int_eq(cfg.sts_duration, 2592000);
+    ck_assert(!cfg.plaintext_passwords_refused);
+    char *ok[] = { "parlord", "--tls-listen", "127.0.0.1:6697", "--tls-listen", "[::1]:6698",
+                   "--tls-cert", "/c.pem", "--tls-key", "/k.pem", "--sts-duration", "0",
+                   "--plaintext-passwords", "refuse", NULL };
+    ck_assert_int_eq(parse(13, ok), 0);
+    ck_assert_int_eq(cfg.ntls_listen, 2);
+    ck_assert_int_eq(cfg.tls_listen[1].port, 6698);
+    ck_assert_int_eq(cfg.nlisten, 1);                  /* the plaintext default stays */
+    ck_assert_str_eq(cfg.tls_cert, "/c.pem");
+    ck_assert_int_eq(cfg.sts_duration, 0);
+    ck_assert(cfg.plaintext_passwords_refused);
+    char *nocert[] = { "parlord", "--tls-listen", "127.0.0.1:6697", NULL };
+    ck_assert_int_eq(parse(3, nocert), -1);
+    ck_assert_ptr_nonnull(strstr(err, "tls-cert"));
+    char *bad[] = { "parlord", "--plaintext-passwords", "maybe", NULL };
+    ck_assert_int_eq(parse(3, bad), -1);
+    ck_assert_ptr_nonnull(strstr(err, "allow or refuse"));
+}
+END_TEST
+
 START_TEST(test_bad_values_are_refused_with_the_flag_named)
 {
     char *a[] = { "parlord", "--workers", "0", NULL };
@@ -202,6 +228,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, test_broken_file_names_file_and_line);
     tcase_add_test(tc, test_a_parse_after_an_error_inside_an_option_cluster_starts_afresh);
     tcase_add_test(tc, test_oper_blocks_are_read_and_checked);
+    tcase_add_test(tc, test_tls_settings);
     suite_add_tcase(s, tc);
     return s;
 }
