@@ -137,7 +137,7 @@ void term_start_args(struct term *t, const char *env, const char *args)
     snprintf(cmd, sizeof cmd,
              "env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=screen %s timeout --foreground 90 %s %s; sleep 3",
              env ? env : "", client_path(), args);
-    const char *argv[] = { "tmux", "new-session", "-d", "-s", t->name, "-x", "120", "-y", "30",
+    const char *argv[] = { "tmux", "-L", t->name, "new-session", "-d", "-s", t->name, "-x", "120", "-y", "30",
                            cmd, NULL };
     ck_assert_msg(run_argv(argv) == 0, "tmux new-session failed (is tmux installed?)");
 }
@@ -151,20 +151,20 @@ void term_start(struct term *t, const struct it_server *s, const char *nick, con
 
 void term_type(const struct term *t, const char *text)
 {
-    const char *argv[] = { "tmux", "send-keys", "-t", t->name, "-l", text, NULL };
+    const char *argv[] = { "tmux", "-L", t->name, "send-keys", "-t", t->name, "-l", text, NULL };
     ck_assert_int_eq(run_argv(argv), 0);
 }
 
 void term_key(const struct term *t, const char *key)
 {
-    const char *argv[] = { "tmux", "send-keys", "-t", t->name, key, NULL };
+    const char *argv[] = { "tmux", "-L", t->name, "send-keys", "-t", t->name, key, NULL };
     ck_assert_int_eq(run_argv(argv), 0);
 }
 
 static void capture(const struct term *t, const char *flags, char *out, size_t cap)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "tmux capture-pane -p %s -t '%s'", flags, t->name);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "tmux -L '%s' capture-pane -p %s -t '%s'", t->name, flags, t->name);
     out[0] = '\0';
     FILE *p = popen(cmd, "r");
     if (!p)
@@ -200,7 +200,7 @@ void term_wait(const struct term *t, const char *needle, char *screen, size_t ca
 
 void term_stop(struct term *t)
 {
-    const char *argv[] = { "tmux", "kill-session", "-t", t->name, NULL };
+    const char *argv[] = { "tmux", "-L", t->name, "kill-session", "-t", t->name, NULL };
     run_argv(argv);
 }
 

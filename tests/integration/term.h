@@ -1,7 +1,9 @@
 /* Running bin/parlor from integration tests: script mode with pipes
  * (run_parlor) and interactive mode under tmux as a person would use it
  * (term_*: `tmux send-keys` types, `tmux capture-pane -p` reads the screen).
- * Each tmux session has a unique name and is killed by that name at the end;
+ * Each tmux session has a unique name and its own tmux server (-L name:
+ * suites run side by side, and a session started while a shared server is
+ * exiting could die with it); it is killed by that name at the end;
  * a failed test's session ends by itself (parlor runs under `timeout`, and
  * the window closes a few seconds after it exits).
  *

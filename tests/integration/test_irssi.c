@@ -42,9 +42,9 @@ static void write_file(const char *path, const char *text)
 
 static void irssi_type(const struct irssi *ir, const char *line)
 {
-    const char *lit[] = { "tmux", "send-keys", "-t", ir->session, "-l", line, NULL };
+    const char *lit[] = { "tmux", "-L", ir->session, "send-keys", "-t", ir->session, "-l", line, NULL };
     ck_assert_int_eq(run_argv(lit), 0);
-    const char *enter[] = { "tmux", "send-keys", "-t", ir->session, "Enter", NULL };
+    const char *enter[] = { "tmux", "-L", ir->session, "send-keys", "-t", ir->session, "Enter", NULL };
     ck_assert_int_eq(run_argv(enter), 0);
 }
 
@@ -76,7 +76,7 @@ static void irssi_start(struct irssi *ir, const struct it_server *s, const char 
     char cmd[512], port[16];
     snprintf(port, sizeof port, "%d", s->port);
     snprintf(cmd, sizeof cmd, "timeout 120 %s --home=%s -n %s", IRSSI, ir->home, nick);
-    const char *argv[] = { "tmux", "new-session", "-d", "-s", ir->session, "-x", "160", "-y", "40",
+    const char *argv[] = { "tmux", "-L", ir->session, "new-session", "-d", "-s", ir->session, "-x", "160", "-y", "40",
                            cmd, NULL };
     ck_assert_int_eq(run_argv(argv), 0);
     char line[200];
@@ -88,7 +88,7 @@ static void irssi_start(struct irssi *ir, const struct it_server *s, const char 
 
 static void irssi_stop(struct irssi *ir)
 {
-    const char *argv[] = { "tmux", "kill-session", "-t", ir->session, NULL };
+    const char *argv[] = { "tmux", "-L", ir->session, "kill-session", "-t", ir->session, NULL };
     run_argv(argv);
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", ir->home);

@@ -402,10 +402,10 @@ START_TEST(test_make_run_second_instance_reload_and_ctrl_c)
     ck_assert_int_gt(port, 0);
     struct term t;
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "PORT=%d DATA=%s timeout --foreground 100 scripts/run.sh 2>%s; echo run.sh exit $?; sleep 5",
+    snprintf(cmd, sizeof cmd, "PORT=%d DATA=%s timeout --foreground 300 scripts/run.sh 2>%s; echo run.sh exit $?; sleep 60",
              port, dir, log);
     snprintf(t.name, sizeof t.name, "parlor-run-%d", (int)getpid());
-    const char *argv[] = { "tmux", "new-session", "-d", "-s", t.name, "-x", "120", "-y", "30",
+    const char *argv[] = { "tmux", "-L", t.name, "new-session", "-d", "-s", t.name, "-x", "120", "-y", "30",
                            cmd, NULL };
     ck_assert_int_eq(run_argv(argv), 0);
     if (!file_wait(log, "ready: ", text, sizeof text, 60000)) {
@@ -462,6 +462,8 @@ START_TEST(test_make_run_second_instance_reload_and_ctrl_c)
     if (errors != 1)
         it_fail(c, "expected one ERROR line before the close, got %d", errors);
     char screen[4096];
+    /* Stopping the workers and PostgreSQL: a bound against a hang only. */
+    IT_EVENTUALLY((term_screen(&t, screen, sizeof screen), strstr(screen, "run.sh exit ")), 60000);
     term_wait(&t, "run.sh exit 0", screen, sizeof screen);
     file_wait(log, "stopped PostgreSQL", text, sizeof text, 10000);
     ck_assert_msg(!strstr(text, "killed by signal"), "a worker was killed:\n%s", text);
