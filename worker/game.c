@@ -261,15 +261,33 @@ static void notify(int slot, uint64_t client, const char *fmt, ...)
 }
 
 /* A line from GameServ to the game's room. */
+struct said {
+    char room[IRC_CHANNEL_MAX + 1];
+    char text[480];
+};
+
+static void on_said_after_stored(void *arg)
+{
+    struct said *sd = arg;
+    chan_service_message(sd->room, GAMESERV, "PRIVMSG", sd->text);
+    free(sd);
+}
+
+/* A line from GameServ to the room, said once what is being stored here is
+ * durable: a player's guess is echoed to them once it is stored, and
+ * "found it" must not reach them before their own guess.  Lines keep their
+ * order (barriers run in the order they are asked for). */
 static void room_say(const char *room, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void room_say(const char *room, const char *fmt, ...)
 {
-    char text[480];
+    struct said *sd = malloc(sizeof *sd);
+    PARLOR_ASSERT(sd != NULL);
+    utf8_copy(sd->room, sizeof sd->room, room);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    vsnprintf(sd->text, sizeof sd->text, fmt, ap);
     va_end(ap);
-    chan_service_message(room, GAMESERV, "PRIVMSG", text);
+    store_barrier(on_said_after_stored, sd);
 }
 
 /* ---- SQL helpers ---- */

@@ -191,6 +191,8 @@ START_TEST(test_a_whole_game_on_two_workers_scores_announces_and_stores_results)
     struct it_client *bob = user(&s, 1, "bob");
     struct it_client *carol = user(&s, 1, "carol");
     struct it_client *dave = user(&s, 0, "dave");
+    it_send(alice, "CAP REQ :echo-message");      /* her guess comes back, stored */
+    it_expect(alice, "CAP alice ACK");
 
     gs(alice, "invite bob carol category=movies rounds=3");
     long id = expect_invitation(bob, "alice");
@@ -233,6 +235,21 @@ START_TEST(test_a_whole_game_on_two_workers_scores_announces_and_stores_results)
     it_send(carol, "PRIVMSG %s :surely not this one", room);
     expect_room(alice, room, "Hint: ");
     it_send(alice, "PRIVMSG %s :%s", room, word);
+    /* The guesser sees her own guess before GameServ's verdict. */
+    char mine[300];
+    snprintf(mine, sizeof mine, ":alice!");
+    bool echoed = false;
+    for (;;) {
+        const char *al = it_next_line(alice, 10000);
+        if (!al)
+            it_fail(alice, "no 'alice found it'");
+        if (strstr(al, mine) && strstr(al, word))
+            echoed = true;
+        if (strstr(al, "alice found it in ")) {
+            ck_assert_msg(echoed, "GameServ's verdict came before alice's own guess: %s", al);
+            break;
+        }
+    }
     l = expect_room(bob, room, "alice found it in ");
     int p2 = round_points(l, 30);
     ck_assert_msg(p2 <= 8, "alice got %d points after a quarter of the round: %s", p2, l);
