@@ -208,6 +208,7 @@ static void send_status(int slot, uint64_t client, bool online, const char *nick
 /* ADD, DEL or QUERY to the nick's owner (here: at once). */
 static void to_owner(int kind, const char *nick, uint64_t client, bool quiet)
 {
+    order_note_nick(nick);             /* the command's answer comes from there */
     int owner = owner_of(nick);
     if (owner == W.slot) {
         if (kind == MON_ADD)
@@ -317,7 +318,6 @@ static void cmd_add(struct client *c, char *targets)
         struct monitor_entry *me = &c->monitors[c->nmonitors++];
         snprintf(me->nick, sizeof me->nick, "%s", t);
         me->online = -1;
-        order_note_nick(t);
         to_owner(MON_ADD, t, c->id, false);
     }
 }

@@ -313,6 +313,9 @@ START_TEST(test_monitor_online_offline_list_status_and_limit_across_workers)
     snprintf(re, sizeof re, " 731 monitorer :%s$", nick);
     it_expect_re(w, re);
     it_send(w, "MONITOR - %s", nick);
+    /* Replies come in command order: its PONG follows the MONITOR - at the
+     * nick's owner, which v's NICK below must not overtake. */
+    expect_none_before_pong(w, " 730 ");
     it_send(v, "NICK %s", nick);
     it_expect(v, " NICK ");
     expect_none_before_pong(w, " 730 ");
