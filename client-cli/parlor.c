@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,9 @@ static char *ask(const char *question, bool secret)
 int main(int argc, char **argv)
 {
     setlocale(LC_ALL, "");
+    /* A server that closes the connection (a ban, a restart) while we write
+     * must be a read error to handle, not SIGPIPE ending the client. */
+    signal(SIGPIPE, SIG_IGN);
     static struct app a;
     app = &a;
     snprintf(a.host, sizeof a.host, "127.0.0.1");
