@@ -811,7 +811,7 @@ static void ui_line_show(struct app *a, struct irc_msg *m)
     } else if (strcmp(cmd, "ERROR") == 0) {
         ui_print(a, 0, "-!- Server: %s", p0);
     } else if (strcmp(cmd, "001") == 0) {
-        ui_print(a, 0, "-!- Connected to %s:%d as %s", a->host, a->port, a->nick);
+        ui_print(a, 0, "-!- Connected to %s:%d as %s", a->host, net_port(a), a->nick);
     } else if (strcmp(cmd, "353") == 0) {
         /* 353 me = #room :names */
         if (irc_casecmp(U.names_room, p2) != 0) {
@@ -961,7 +961,7 @@ static void ui_disconnected(struct app *a, const char *reason)
          * likely.  Stop trying; the user picks another or tries again. */
         ui_print(a, 0, "-!- Cannot connect to %s:%d (%s); giving up. "
                  "/server HOST [PORT] tries another server, /connect this one again",
-                 a->host, a->port, strstr(reason, ": ") ? strstr(reason, ": ") + 2 : reason);
+                 a->host, net_port(a), strstr(reason, ": ") ? strstr(reason, ": ") + 2 : reason);
         return;
     } else {
         ui_print(a, 0, "-!- C%s. Reconnecting in %d s (/quit to stop)", reason + 1, delay);
@@ -974,6 +974,7 @@ void ui_connect_to(struct app *a, const char *host, int port)
     if (host) {
         snprintf(a->host, sizeof a->host, "%s", host);
         a->port = port;
+        a->sts_port = 0;                     /* the new host's own policy, if any */
         U.connections = 0;
     }
     U.connect_fails = 0;
