@@ -218,6 +218,7 @@ struct win {
     long read_mark;               /* lines before it were read; -1: no marker */
     int unread, mentions;         /* arrived while another window was shown */
     int scroll;                   /* screen rows scrolled back from the bottom */
+    char *topic;                  /* rooms: the topic (malloc'd), NULL if none */
     char **members;               /* rooms: who is in it */
     int nmembers, members_cap;
 };
@@ -237,6 +238,11 @@ void win_member_add(struct win *w, const char *nick);
 void win_member_del(struct win *w, const char *nick);
 void win_member_clear(struct win *w);
 void win_member_rename(const char *old, const char *nick);
+/* A private conversation's window follows its nick (not when `nick` has a
+ * window already). */
+void win_rename(const char *old, const char *nick);
+/* The topic shown at the top of a room's window (NULL or "": none). */
+void win_set_topic(const char *room, const char *topic);
 
 /* ---- parlor_tui.c ---- */
 /* Take the terminal (curses); false when it cannot (the caller uses line

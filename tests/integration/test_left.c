@@ -260,6 +260,48 @@ START_TEST(test_bans_by_account_and_cidr_are_stored_and_survive_a_restart)
 }
 END_TEST
 
+/* ---- the full-screen client: topic bar, a conversation follows a nick ---- */
+
+START_TEST(test_tui_topic_bar_and_query_follows_nick_change)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    struct term t;
+    char screen[SCREEN_CAP];
+    struct it_client *b = it_connect_registered(&s, "bob");
+    it_join(b, "#topics", NULL);                /* bob is op: +t lets him set it */
+    it_send(b, "TOPIC #topics :Lunch at noon");
+    it_expect(b, "TOPIC #topics :Lunch at noon");
+    term_start(&t, &s, "me", "#topics");
+    term_wait(&t, " #topics: Lunch at noon", screen, sizeof screen);   /* 332 on JOIN */
+    ck_assert_msg(strncmp(screen, " #topics: Lunch at noon", 23) == 0, "no topic bar on top:\n%s",
+                  screen);
+    it_send(b, "TOPIC #topics :Dinner at six");
+    term_wait(&t, " #topics: Dinner at six", screen, sizeof screen);
+    ck_assert_msg(strncmp(screen, " #topics: Dinner at six", 23) == 0, "the bar did not change:\n%s",
+                  screen);
+
+    /* A private message opens bob's window; bob becomes robert: the window,
+     * the status line and where typed text goes follow. */
+    it_send(b, "PRIVMSG me :psst");
+    term_wait(&t, "3:bob", screen, sizeof screen);
+    term_type(&t, "/win 3");
+    term_key(&t, "Enter");
+    term_wait(&t, "[3:bob]", screen, sizeof screen);
+    ck_assert_msg(strncmp(screen, " #topics", 8) != 0, "a topic bar in a query:\n%s", screen);
+    it_send(b, "NICK robert");
+    term_wait(&t, "[3:robert]", screen, sizeof screen);
+    term_type(&t, "still there?");
+    term_key(&t, "Enter");
+    it_expect(b, "PRIVMSG robert :still there?");
+    term_type(&t, "/quit");
+    term_key(&t, "Enter");
+    term_stop(&t);
+    it_client_free(b);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *left_suite(void)
 {
     Suite *s = suite_create("left");
@@ -267,6 +309,7 @@ Suite *left_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_parlor_follows_sts_and_remembers_the_policy);
     tcase_add_test(tc, test_parlor_sts_duration_zero_forgets_the_policy);
+    tcase_add_test(tc, test_tui_topic_bar_and_query_follows_nick_change);
     suite_add_tcase(s, tc);
     TCase *db = tcase_create("bans");
     tcase_set_timeout(db, 90);
