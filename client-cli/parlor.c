@@ -208,7 +208,10 @@ int main(int argc, char **argv)
             a.tls = true;
             break;
         case OPT_TLS_CA:
+            if (strlen(optarg) >= sizeof a.tls_ca)
+                return bad_usage("--tls-ca: '%s': path too long", optarg);
             tls_ca = optarg;
+            snprintf(a.tls_ca, sizeof a.tls_ca, "%s", optarg);
             a.tls = true;
             break;
         case OPT_TLS_INSECURE:
@@ -237,9 +240,7 @@ int main(int argc, char **argv)
         a.tls = true;
     if (a.tls) {
         char err[256];
-        a.tls_ctx = tls_client_ctx(tls_ca, a.tls_insecure, a.tls_cert[0] ? a.tls_cert : NULL, NULL,
-                                   err, sizeof err);
-        if (!a.tls_ctx) {
+        if (net_tls_ctx(&a, err, sizeof err) < 0) {
             fprintf(stderr, "parlor: TLS: %s%s%s\n", err, tls_ca ? "; --tls-ca " : "",
                     tls_ca ? tls_ca : "");
             return EXIT_USAGE;

@@ -98,6 +98,8 @@ struct app {
      * a connection the TLS state and the lines written before its
      * handshake was done. */
     bool tls, tls_insecure;
+    char tls_ca[512];                 /* --tls-ca, "" for the system store */
+    int sts_port;                     /* STS: TLS to this port instead (0: none) */
     char tls_cert[512];               /* --tls-cert: SASL EXTERNAL with it */
     struct ssl_ctx_st *tls_ctx;
     struct tls_conn *tlsc;
@@ -137,6 +139,11 @@ void net_sendf(struct app *a, const char *fmt, ...) __attribute__((format(printf
 void net_close(struct app *a, const char *reason);
 /* Reconnect after the current backoff delay (and double it, up to 30 s). */
 void net_schedule_reconnect(struct app *a);
+/* Make a->tls_ctx from the TLS options if not made yet; -1 with `err`. */
+int net_tls_ctx(struct app *a, char *err, size_t cap);
+/* The port and TLS use of the next connection (an STS upgrade applied). */
+int net_port(const struct app *a);
+bool net_use_tls(const struct app *a);
 /* Stop timers and the connection so the loop can end. */
 void net_shutdown(struct app *a);
 /* Split `text` into PRIVMSG lines of at most PARLOR_TEXT_MAX bytes (cut at
@@ -211,6 +218,7 @@ struct win {
     long read_mark;               /* lines before it were read; -1: no marker */
     int unread, mentions;         /* arrived while another window was shown */
     int scroll;                   /* screen rows scrolled back from the bottom */
+    char *topic;                  /* rooms: the topic (malloc'd), NULL if none */
     char **members;               /* rooms: who is in it */
     int nmembers, members_cap;
 };
@@ -230,6 +238,11 @@ void win_member_add(struct win *w, const char *nick);
 void win_member_del(struct win *w, const char *nick);
 void win_member_clear(struct win *w);
 void win_member_rename(const char *old, const char *nick);
+/* A private conversation's window follows its nick (not when `nick` has a
+ * window already). */
+void win_rename(const char *old, const char *nick);
+/* The topic shown at the top of a room's window (NULL or "": none). */
+void win_set_topic(const char *room, const char *topic);
 
 /* ---- parlor_tui.c ---- */
 /* Take the terminal (curses); false when it cannot (the caller uses line
@@ -264,6 +277,19 @@ void acct_note_nickserv(struct app *a, const char *text);
 bool acct_logged_in(struct app *a, const char *account);
 /* Without --account: the account remembered for this server and nick. */
 bool acct_remembered(const struct app *a, char *account, size_t cap);
+/* The path of state file `file` in $XDG_STATE_HOME/parlor (default
+ * ~/.local/state/parlor), the folder made (0700) when `make_dir`; -1 when
+ * there is no home. */
+int state_path(const char *file, char *out, size_t cap, bool make_dir);
+
+/* ---- parlor_sts.c: IRCv3 STS ---- */
+/* Before connecting: a plaintext connection to a host with a remembered,
+ * unexpired policy becomes TLS to the policy's port (a->sts_port). */
+void sts_apply(struct app *a);
+/* CAP LS offered sts=VALUE.  On plaintext with a port: returns true and
+ * sets a->sts_port (the caller reconnects with TLS).  On a verified TLS
+ * connection: remembers the policy (duration=0 forgets it). */
+bool sts_offered(struct app *a, const char *value);
 
 /* ---- parlor_script.c ---- */
 enum script_kind { SCRIPT_SEND, SCRIPT_DAYS, SCRIPT_DAY };

@@ -57,7 +57,7 @@ void acct_note_nickserv(struct app *a, const char *text)
     memset(copy, 0, sizeof copy);
 }
 
-static int state_path(char *out, size_t cap, bool make_dir)
+int state_path(const char *file, char *out, size_t cap, bool make_dir)
 {
     const char *xdg = getenv("XDG_STATE_HOME");
     const char *home = getenv("HOME");
@@ -80,7 +80,7 @@ static int state_path(char *out, size_t cap, bool make_dir)
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
             return -1;
     }
-    snprintf(out, cap, "%s/accounts", dir);
+    snprintf(out, cap, "%s/%s", dir, file);
     return 0;
 }
 
@@ -88,7 +88,7 @@ static int state_path(char *out, size_t cap, bool make_dir)
 static bool state_lookup(const struct app *a, const char *nick, char *account, size_t cap)
 {
     char path[600];
-    if (state_path(path, sizeof path, false) < 0)
+    if (state_path("accounts", path, sizeof path, false) < 0)
         return false;
     FILE *f = fopen(path, "r");
     if (!f)
@@ -114,7 +114,7 @@ static void state_save(const struct app *a, const char *account)
     if (state_lookup(a, a->nick, have, sizeof have) && strcmp(have, account) == 0)
         return;
     char path[600];
-    if (state_path(path, sizeof path, true) < 0)
+    if (state_path("accounts", path, sizeof path, true) < 0)
         return;
     FILE *f = fopen(path, "a");
     if (!f)

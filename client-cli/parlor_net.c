@@ -311,9 +311,9 @@ static void on_tcp_closed(uv_handle_t *h)
     free(h);
 }
 
-void net_close(struct app *a, const char *reason)
+/* Close the socket and forget the connection's state (no callback). */
+static void drop_connection(struct app *a)
 {
-    bool was = a->tcp != NULL || a->connecting;
     tls_conn_free(a->tlsc);
     a->tlsc = NULL;
     buf_clear(&a->tls_wait);
@@ -327,6 +327,12 @@ void net_close(struct app *a, const char *reason)
     a->connecting = false;
     for (int i = 0; i < a->ntargets; i++)
         a->targets[i].joined = false;
+}
+
+void net_close(struct app *a, const char *reason)
+{
+    bool was = a->tcp != NULL || a->connecting;
+    drop_connection(a);
     if (was && a->ops->disconnected)
         a->ops->disconnected(a, reason);
 }
@@ -408,6 +414,32 @@ static bool cap_offered(const char *name)
     return false;
 }
 
+/* IRCv3 STS (parlor_sts.c): a plaintext connection asked to upgrade is
+ * dropped and made again with TLS; true then.  A TLS one renews or removes
+ * the remembered policy. */
+static bool sts_check(struct app *a)
+{
+    const char *p = offered;
+    while ((p = strstr(p, "sts=")) != NULL && p != offered && p[-1] != ' ')
+        p += 4;
+    if (!p)
+        return false;
+    char value[128];
+    snprintf(value, sizeof value, "%.*s", (int)strcspn(p + 4, " "), p + 4);
+    if (!sts_offered(a, value))
+        return false;
+    char err[256];
+    if (net_tls_ctx(a, err, sizeof err) < 0) {
+        fatal(a, "the server asks for TLS (STS) but TLS cannot start: %s", err);
+        return true;
+    }
+    status(a, "The server asks for TLS (STS): reconnecting to %s:%d with TLS", a->host,
+           a->sts_port);
+    drop_connection(a);
+    net_connect(a);
+    return true;
+}
+
 static void cap_end(struct app *a)
 {
     if (!a->cap_done) {
@@ -427,6 +459,8 @@ static void on_cap(struct app *a, struct irc_msg *m)
         size_t have = strlen(offered);
         snprintf(offered + have, sizeof offered - have, "%s%s", have ? " " : "", list);
         if (more)
+            return;
+        if (sts_check(a))
             return;
         char req[512] = "";
         for (size_t i = 0; i < NWANTED; i++) {
@@ -589,7 +623,7 @@ static void tls_input(struct app *a, uv_stream_t *s, const char *data, size_t le
         tls_pump(a);
         if (r == TLS_ERROR) {
             char reason[300];
-            snprintf(reason, sizeof reason, "TLS with %s:%d failed: %s", a->host, a->port,
+            snprintf(reason, sizeof reason, "TLS with %s:%d failed: %s", a->host, net_port(a),
                      tls_error(a->tlsc));
             net_close(a, reason);
             return;
@@ -694,7 +728,7 @@ static void on_connected(uv_connect_t *req, int st)
             return;
         }
         char reason[300];
-        snprintf(reason, sizeof reason, "cannot connect to %s:%d: %s", a->host, a->port,
+        snprintf(reason, sizeof reason, "cannot connect to %s:%d: %s", a->host, net_port(a),
                  uv_strerror(st));
         uv_freeaddrinfo(at->list);
         free(at);
@@ -720,7 +754,7 @@ static void on_connected(uv_connect_t *req, int st)
     snprintf(a->nick, sizeof a->nick, "%s", a->want_nick);
     uv_tcp_nodelay(a->tcp, 1);
     uv_read_start((uv_stream_t *)a->tcp, on_alloc, on_read);
-    if (a->tls_ctx) {
+    if (net_use_tls(a) && a->tls_ctx) {
         if (a->tls_insecure)
             status(a, "WARNING: --tls-insecure: the server's certificate is NOT checked; "
                    "anyone in between can read and change this connection");
@@ -751,7 +785,7 @@ static void try_next(struct attempt *at)
         uv_close((uv_handle_t *)at->tcp, on_tcp_closed);
         at->tcp = NULL;
         char reason[300];
-        snprintf(reason, sizeof reason, "cannot connect to %s:%d: %s", a->host, a->port,
+        snprintf(reason, sizeof reason, "cannot connect to %s:%d: %s", a->host, net_port(a),
                  uv_strerror(rc));
         uv_freeaddrinfo(at->list);
         free(at);
@@ -796,6 +830,25 @@ static void on_idle_timer(uv_timer_t *t)
     }
 }
 
+int net_port(const struct app *a)
+{
+    return a->sts_port && !a->tls ? a->sts_port : a->port;
+}
+
+bool net_use_tls(const struct app *a)
+{
+    return a->tls || a->sts_port;
+}
+
+int net_tls_ctx(struct app *a, char *err, size_t cap)
+{
+    if (a->tls_ctx)
+        return 0;
+    a->tls_ctx = tls_client_ctx(a->tls_ca[0] ? a->tls_ca : NULL, a->tls_insecure,
+                                a->tls_cert[0] ? a->tls_cert : NULL, NULL, err, cap);
+    return a->tls_ctx ? 0 : -1;
+}
+
 void net_connect(struct app *a)
 {
     static bool timers;
@@ -809,14 +862,24 @@ void net_connect(struct app *a)
     }
     if (a->tcp || a->connecting || a->quitting)
         return;
+    sts_apply(a);
+    char err[256];
+    if (net_use_tls(a) && net_tls_ctx(a, err, sizeof err) < 0) {
+        fatal(a, "TLS: %s", err);
+        return;
+    }
     a->connecting = true;
-    status(a, "Connecting to %s:%d...", a->host, a->port);
+    if (a->sts_port && !a->tls)
+        status(a, "Connecting to %s:%d with TLS (the server's STS policy)...", a->host,
+               a->sts_port);
+    else
+        status(a, "Connecting to %s:%d...", a->host, a->port);
     struct resolve *r = calloc(1, sizeof *r);
     PARLOR_ASSERT(r != NULL);
     r->a = a;
     r->req.data = r;
     char port[16];
-    snprintf(port, sizeof port, "%d", a->port);
+    snprintf(port, sizeof port, "%d", net_port(a));
     struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;

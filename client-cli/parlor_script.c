@@ -117,7 +117,7 @@ static void on_timeout(uv_timer_t *t)
     bool waiting_for_server = !S.working || S.pending > 0 || S.sync_pending ||
                               S.o.kind != SCRIPT_SEND || !S.stdin_open;
     if (waiting_for_server)
-        fail(a, "no answer from %s:%d within %d s", a->host, a->port, S.o.timeout_s);
+        fail(a, "no answer from %s:%d within %d s", a->host, net_port(a), S.o.timeout_s);
     else
         uv_timer_again(t);
 }

@@ -198,8 +198,8 @@ static int line_rows(const char *s)
 }
 
 /* One line of the window, its rows placed from screen row `y` (rows above
- * the top are skipped). */
-static void draw_line(int y, int bottom, const char *s, int flags)
+ * row `first` or from `bottom` on are skipped). */
+static void draw_line(int y, int first, int bottom, const char *s, int flags)
 {
     size_t starts[ROWS_MAX];
     int n = wrap(s, COLS, starts, ROWS_MAX);
@@ -215,7 +215,7 @@ static void draw_line(int y, int bottom, const char *s, int flags)
                 from++;
                 l--;
             }
-        if (y + r >= 0 && y + r < bottom)
+        if (y + r >= first && y + r < bottom)
             put_text(y + r, r ? (COLS - INDENT > 8 ? INDENT : 0) : 0, from, l, COLS, attr, base, &pair);
         else {
             /* still follow the colour codes */
@@ -234,9 +234,26 @@ static void draw_marker(int y)
     attr_set(A_NORMAL, 0, NULL);
 }
 
+/* A room with a topic: its first row shows it (reverse video). */
+static int draw_topic(const struct win *w)
+{
+    if (!w->topic || w->name[0] != '#' || LINES < 5)
+        return 0;
+    attr_set(A_REVERSE, 0, NULL);
+    mvhline(0, 0, ' ', COLS);
+    char text[700];
+    int n = snprintf(text, sizeof text, " %s: %s", w->name, w->topic);
+    if (n >= (int)sizeof text)
+        n = (int)sizeof text - 1;
+    put_text(0, 0, text, (size_t)n, COLS, A_REVERSE, 0, &(short){ 0 });
+    attr_set(A_NORMAL, 0, NULL);
+    return 1;
+}
+
 static void draw_chat(struct win *w)
 {
-    int rows = chat_rows();
+    int bar = draw_topic(w);
+    int rows = chat_rows() - bar;
     /* From the newest line back: how many rows each takes (the unread
      * marker is one row before line read_mark). */
     static struct { long seq; int rows; } items[WIN_LINES + 1];
@@ -264,11 +281,11 @@ static void draw_chat(struct win *w)
         int y = v - top;
         if (y + items[k].rows > 0 && y < rows) {
             if (items[k].seq < 0) {
-                draw_marker(y);
+                draw_marker(y + bar);
             } else {
                 int f;
                 const char *s = win_line(w, items[k].seq, &f);
-                draw_line(y, rows, s, f);
+                draw_line(y + bar, bar, rows + bar, s, f);
             }
         }
         v += items[k].rows;

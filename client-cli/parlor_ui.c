@@ -690,6 +690,24 @@ static void print_where(struct app *a, const char *nick, time_t when, const char
 
 static void ui_line_show(struct app *a, struct irc_msg *m);
 
+/* Someone we have a private conversation with changed nick: the
+ * conversation (target, window, current window) follows. */
+static void follow_query(struct app *a, const char *old, const char *nick)
+{
+    struct target *t = target_find(a, old);
+    if (!t || t->is_room || target_find(a, nick))
+        return;
+    snprintf(t->name, sizeof t->name, "%s", nick);
+    if (U.screen)
+        win_rename(old, nick);
+    if (irc_casecmp(U.current, old) == 0) {
+        snprintf(U.current, sizeof U.current, "%s", nick);
+        set_prompt();
+    }
+    if (U.screen)
+        tui_dirty();
+}
+
 static void ui_line(struct app *a, struct irc_msg *m)
 {
     U.route = NULL;
@@ -769,11 +787,14 @@ static void ui_line_show(struct app *a, struct irc_msg *m)
             print_where(a, nick, when, "-!- %s is now known as %s", nickc, nc);
         if (U.screen)
             win_member_rename(nick, p0);
+        follow_query(a, nick, p0);
     } else if (strcmp(cmd, "TOPIC") == 0) {
         route_room(p0);
         char t[600];
         snprintf(t, sizeof t, "%s", p1);
         text_sanitize(t);
+        if (U.screen)
+            win_set_topic(p0, t);
         ui_print(a, when, "-!- %s changed the topic of %s to: %s", nickc, p0, t);
     } else if (strcmp(cmd, "MODE") == 0) {
         char modes[400] = "";
@@ -811,7 +832,7 @@ static void ui_line_show(struct app *a, struct irc_msg *m)
     } else if (strcmp(cmd, "ERROR") == 0) {
         ui_print(a, 0, "-!- Server: %s", p0);
     } else if (strcmp(cmd, "001") == 0) {
-        ui_print(a, 0, "-!- Connected to %s:%d as %s", a->host, a->port, a->nick);
+        ui_print(a, 0, "-!- Connected to %s:%d as %s", a->host, net_port(a), a->nick);
     } else if (strcmp(cmd, "353") == 0) {
         /* 353 me = #room :names */
         if (irc_casecmp(U.names_room, p2) != 0) {
@@ -846,6 +867,8 @@ static void ui_line_show(struct app *a, struct irc_msg *m)
         char t[600];
         snprintf(t, sizeof t, "%s", p2);
         text_sanitize(t);
+        if (U.screen)
+            win_set_topic(p1, t);
         ui_print(a, 0, "-!- Topic of %s: %s", p1, t);
     } else if (strcmp(cmd, "333") == 0) {
         time_t at = (time_t)strtoll(m->nparams > 3 ? m->params[3] : "0", NULL, 10);
@@ -859,6 +882,8 @@ static void ui_line_show(struct app *a, struct irc_msg *m)
         ui_print(a, 0, "-!- Topic set by %s%s", who, ts);
     } else if (strcmp(cmd, "331") == 0) {
         route_room(p1);
+        if (U.screen)
+            win_set_topic(p1, NULL);
         ui_print(a, 0, "-!- No topic in %s", p1);
     } else if (strcmp(cmd, "322") == 0) {
         char t[600];
@@ -961,7 +986,7 @@ static void ui_disconnected(struct app *a, const char *reason)
          * likely.  Stop trying; the user picks another or tries again. */
         ui_print(a, 0, "-!- Cannot connect to %s:%d (%s); giving up. "
                  "/server HOST [PORT] tries another server, /connect this one again",
-                 a->host, a->port, strstr(reason, ": ") ? strstr(reason, ": ") + 2 : reason);
+                 a->host, net_port(a), strstr(reason, ": ") ? strstr(reason, ": ") + 2 : reason);
         return;
     } else {
         ui_print(a, 0, "-!- C%s. Reconnecting in %d s (/quit to stop)", reason + 1, delay);
@@ -974,6 +999,7 @@ void ui_connect_to(struct app *a, const char *host, int port)
     if (host) {
         snprintf(a->host, sizeof a->host, "%s", host);
         a->port = port;
+        a->sts_port = 0;                     /* the new host's own policy, if any */
         U.connections = 0;
     }
     U.connect_fails = 0;

@@ -33,6 +33,7 @@ static void win_free(struct win *w)
     win_clear(w);
     win_member_clear(w);
     free(w->members);
+    free(w->topic);
     free(w);
 }
 
@@ -193,5 +194,25 @@ void win_member_rename(const char *old, const char *nick)
         PARLOR_ASSERT(copy != NULL);
         free(wins[i]->members[p]);
         wins[i]->members[p] = copy;
+    }
+}
+
+void win_rename(const char *old, const char *nick)
+{
+    struct win *w = old && old[0] ? win_find(old) : NULL;
+    if (w && !win_find(nick))
+        snprintf(w->name, sizeof w->name, "%s", nick);
+}
+
+void win_set_topic(const char *room, const char *topic)
+{
+    struct win *w = room && room[0] ? win_find(room) : NULL;
+    if (!w)
+        return;
+    free(w->topic);
+    w->topic = NULL;
+    if (topic && topic[0]) {
+        w->topic = strdup(topic);
+        PARLOR_ASSERT(w->topic != NULL);
     }
 }

@@ -18,6 +18,9 @@ enum ipc_type {
                            binary on both ends; sent on reload) */
     IPC_M_TLS,          /* str certificate chain PEM, str key PEM: checked by the
                            master; sent on reload (worker/client_tls.c) */
+    IPC_M_BANS,         /* the admin bans on accounts, whole: u32 n, each: str
+                           folded account, u64 until (Unix time), str reason
+                           (master/bans.c; worker/account_bans.c) */
 
     /* worker -> master */
     IPC_W_READY = 16,   /* u32 slot */

@@ -482,13 +482,14 @@ static void render_disconnect(struct ctl_conn *c, const char *done)
         return;
     }
     const char *ip = q->ban_s ? first_field(q, "ip") : NULL;
-    if (q->ban_s && (!ip || bans_add(ip, q->ban_s, q->ban_reason) < 0)) {
+    char note[300];
+    if (q->ban_s && (!ip || bans_add(ip, q->ban_s, q->ban_reason, note, sizeof note) < 0)) {
         error(c, "%s %s, but could not ban %s (the ban list is full)", done, q->arg,
               ip ? ip : "its address");
         return;
     }
     if (ip)
-        ok(c, "%s %s; %s banned for %ld s", done, q->arg, ip, q->ban_s);
+        ok(c, "%s %s; %s banned for %ld s%s", done, q->arg, ip, q->ban_s, note);
     else
         ok(c, "%s %s", done, q->arg);
 }
@@ -719,23 +720,24 @@ static void cmd_ban(struct ctl_conn *c, char **argv, int argc, const char *rest)
 {
     long secs;
     if (argc < 3 || (secs = bans_parse_duration(argv[2])) < 0) {
-        error(c, "usage: ban ADDRESS DURATION [REASON]  (DURATION: 30m, 2h, 7d...)");
+        error(c, "usage: ban ADDRESS|CIDR|account:NAME DURATION [REASON]  (DURATION: 30m, 2h, 7d...)");
         return;
     }
     const char *reason = strstr(rest + strlen(argv[1]), argv[2]) + strlen(argv[2]);
     while (*reason == ' ')
         reason++;
-    if (bans_add(argv[1], secs, reason) < 0) {
-        error(c, "the ban list is full");
+    char note[300];
+    if (bans_add(argv[1], secs, reason, note, sizeof note) < 0) {
+        error(c, "%s", note);
         return;
     }
-    ok(c, "%s banned for %ld s", argv[1], secs);
+    ok(c, "%s banned for %ld s%s", argv[1], secs, note);
 }
 
 static void cmd_unban(struct ctl_conn *c, char **argv, int argc, const char *rest)
 {
     if (argc != 2) {
-        error(c, "usage: unban ADDRESS");
+        error(c, "usage: unban ADDRESS|CIDR|account:NAME");
         return;
     }
     if (bans_remove(argv[1]) < 0)
@@ -763,7 +765,7 @@ static void cmd_bans(struct ctl_conn *c, char **argv, int argc, const char *rest
     if (c->json)
         buf_append_str(&c->out, "{\"bans\":[");
     else
-        out(c, "%-40s %8s  %s\n", "ADDRESS", "SECONDS", "REASON");
+        out(c, "%-40s %8s  %s\n", "MASK", "SECONDS", "REASON");
     bans_each(list_ban, c);
     if (c->json)
         buf_append_str(&c->out, "]}\n");
@@ -869,8 +871,8 @@ static const struct ctl_command commands[] = {
     { "stats", "stats", "counters in the Prometheus text format", cmd_stats },
     { "kick", "kick NICK [--ban DURATION] [REASON]", "disconnect a user (and keep their address out)", cmd_kick },
     { "kill", "kill NICK [--ban DURATION] [REASON]", "disconnect a user as IRC KILL does (\"Killed by admin (REASON)\")", cmd_kick },
-    { "ban", "ban ADDRESS DURATION [REASON]", "refuse connections from an address (IPv6: its /64)", cmd_ban },
-    { "unban", "unban ADDRESS", "lift a ban", cmd_unban },
+    { "ban", "ban ADDRESS|CIDR|account:NAME DURATION [REASON]", "refuse connections from an address (IPv6: its /64) or block, or logins to an account; stored", cmd_ban },
+    { "unban", "unban ADDRESS|CIDR|account:NAME", "lift a ban", cmd_unban },
     { "bans", "bans", "the bans in force, with seconds left", cmd_bans },
     { "wall", "wall TEXT", "a server notice to everyone", cmd_wall },
     { "reload", "reload", "re-read the configuration file (also SIGHUP)", cmd_reload },

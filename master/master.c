@@ -640,6 +640,18 @@ int master_query(int slot, uint32_t qid, int what, const char *arg1, const char 
     return r;
 }
 
+void master_send_bans(int slot)
+{
+    struct buf b = BUF_INIT;
+    size_t f = ipc_begin(&b, IPC_M_BANS);
+    bans_account_frame(&b);
+    ipc_end(&b, f);
+    for (int i = 0; i < cfg->workers; i++)
+        if ((slot < 0 || i == slot) && slots[i].pid && send_to_worker(i, &b, -1) < 0)
+            log_warn("bans: worker %d did not get the account bans", i);
+    buf_free(&b);
+}
+
 /* Reload: read the certificate and key again and send them to every
  * worker (IPC_M_TLS); -1 with the reason in msg when they do not make a
  * working pair (nothing changes then). */
@@ -749,6 +761,7 @@ static void read_worker(int slot)
         case IPC_W_READY:
             log_info("worker %d ready", slot);
             slots[slot].ready = true;
+            master_send_bans(slot);
             notify_ready();
             if (rolling_slot == slot)         /* the next one after a moment */
                 rolling_next_at = now_mono() + ROLLING_PAUSE;
@@ -964,6 +977,7 @@ int master_run(const struct parlor_config *config, int argc, char **argv)
             close(listeners[i]);
         return 1;
     }
+    bans_db_init(cfg->database);
     log_info("parlord %s starting %d workers", PARLOR_VERSION, cfg->workers);
     for (int i = 0; i < cfg->workers; i++)
         spawn_worker(i);

@@ -49,15 +49,30 @@ void master_shutdown(int grace, const char *why);
  * back.  0, or -1 with msg filled. */
 int master_restart(int slot, char *msg, size_t msglen);
 
-/* bans.c: admin bans by address (see the top of bans.c) */
+/* bans.c: admin bans by address, CIDR block or account (see the top of bans.c) */
 /* "30", "30s", "10m", "2h", "7d" -> seconds (at most a year); -1 if bad. */
 long bans_parse_duration(const char *s);
-int bans_add(const char *ip, long seconds, const char *reason);   /* -1: table full */
-int bans_remove(const char *ip);                                  /* -1: no such ban */
+/* Ban `mask` (address, block, account:NAME) for `seconds`: 0 with `note`
+ * "" or " (not stored: why)", or -1 with the reason in `note`. */
+int bans_add(const char *mask, long seconds, const char *reason, char *note, size_t cap);
+int bans_remove(const char *mask);                                /* -1: no such ban */
+/* A ban read from the database at start (an expired or bad one is skipped). */
+void bans_loaded(const char *mask, long long until, const char *reason);
 /* True (and the ERROR text in `why`) when `ip` is banned now. */
 bool bans_match(const char *ip, char *why, size_t cap);
 /* Call fn for each ban in force; returns how many. */
 int bans_each(void (*fn)(void *ctx, const char *key, long seconds_left, const char *reason), void *ctx);
+/* The account bans as IPC_M_BANS's payload (see ipc/proto.h). */
+struct buf;
+void bans_account_frame(struct buf *out);
+/* Send the account bans to worker `slot` (-1: every worker). */
+void master_send_bans(int slot);
+
+/* bans_db.c: admin_bans in PostgreSQL (blocking libpq, short timeouts;
+ * without a database these do nothing and succeed). */
+void bans_db_init(const char *conninfo);      /* and load the stored bans */
+int bans_db_put(const char *mask, long long until, const char *reason, char *err, size_t cap);
+int bans_db_del(const char *mask, char *err, size_t cap);
 
 /* limits.c: per-address limits (see the top of limits.c) */
 /* The key an address is counted under: IPv4 as it is, IPv6 as its /64. */

@@ -388,6 +388,17 @@ static const char *key_label(const char *key, char *out, size_t cap)
 
 static void login_ok(struct client *c, struct account_state *st, enum how how, const char *name)
 {
+    char banned[300];
+    if (account_ban_check(name, banned, sizeof banned)) {
+        log_info("account: %s (%s:%d): login as %s via %s refused: the account is banned", c->nick,
+                 c->ip, c->port, name, how_name[how]);
+        if (how == VIA_SASL || how == VIA_EXTERNAL)
+            reply(c, "904", ":SASL authentication failed: %s", banned);
+        else
+            ns_notice(c, "%s", banned);
+        client_close(c, banned);             /* frees st (client_release) */
+        return;
+    }
     snprintf(c->account, sizeof c->account, "%s", name);
     session_account(c);
     user_changed(c, USER_ACCOUNT);     /* account-notify (nothing before registration) */

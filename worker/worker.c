@@ -278,6 +278,9 @@ static void on_master(uv_poll_t *h, int status, int events)
         case IPC_M_TLS:
             client_tls_handle_material(payload, plen);
             break;
+        case IPC_M_BANS:
+            account_bans_handle(payload, plen);
+            break;
         case IPC_M_SHUTDOWN:
             begin_stop(ipc_get_str(&r, NULL));
             break;

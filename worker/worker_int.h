@@ -422,6 +422,12 @@ bool client_invited(const struct client *c, const char *channel);
 void client_invite_del(struct client *c, const char *channel);
 void client_remove_channel(struct client *c, struct channel *ch);
 struct client *client_by_id(uint64_t id);
+
+/* account_bans.c: admin bans on accounts (IPC_M_BANS from the master) */
+/* True, with the reason for the user in `why`, if `account` is banned. */
+bool account_ban_check(const char *account, char *why, size_t cap);
+/* A new list: keep it, close connections logged in to a banned account. */
+void account_bans_handle(const char *payload, size_t len);
 /* Lines for a client that may live on another worker. */
 void send_raw(int slot, uint64_t client, const char *data, size_t len);
 

@@ -38,6 +38,7 @@ static const struct {
     { "irssi", irssi_suite },
     { "firstday", firstday_suite },
     { "tls", tls_suite },
+    { "left", left_suite },
 };
 
 int main(int argc, char **argv)
@@ -54,6 +55,13 @@ int main(int argc, char **argv)
      * test then fails with this reason. */
     if (access(bin, X_OK) != 0)
         fprintf(stderr, "test_integration: %s is not executable (set PARLORD)\n", bin);
+    /* The parlor clients the tests run keep their state (remembered
+     * accounts, STS policies: every test server is 127.0.0.1) in a folder of
+     * this run, never the user's: a policy left by one test would send
+     * another's plaintext connections to a TLS port. */
+    char state[] = "/tmp/parlor-it-state-XXXXXX";
+    if (mkdtemp(state))
+        setenv("XDG_STATE_HOME", state, 1);
     /* Line-buffered so the harness's diagnostics interleave with Check's. */
     setvbuf(stderr, NULL, _IOLBF, 0);
 
@@ -64,5 +72,9 @@ int main(int argc, char **argv)
     srunner_run_all(sr, CK_ENV);  /* CK_VERBOSITY, default normal */
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    char rm[64];
+    snprintf(rm, sizeof rm, "rm -rf %s", state);
+    if (state[0] && strstr(state, "XXXXXX") == NULL && system(rm) != 0)
+        fprintf(stderr, "test_integration: could not remove %s\n", state);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

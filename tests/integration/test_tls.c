@@ -9,6 +9,7 @@
 #include "tests/integration/pg.h"
 #include "tests/integration/suites.h"
 #include "tests/integration/term.h"
+#include "tests/integration/tls_server.h"
 
 #include <stdbool.h>
 #include <signal.h>
@@ -23,15 +24,7 @@
 
 #include "common/tls.h"
 
-/* A server with a TLS listener; its certificate is dir/server.pem. */
-struct tls_server {
-    struct it_server s;
-    int tls_port;
-    char cert[256];
-    char certdir[64];
-};
-
-static void tls_server_start(struct tls_server *t, const char *const *extra)
+void tls_server_start(struct tls_server *t, const char *const *extra)
 {
     strcpy(t->certdir, "/tmp/parlor-tls-XXXXXX");
     ck_assert(mkdtemp(t->certdir) != NULL);
@@ -54,7 +47,7 @@ static void tls_server_start(struct tls_server *t, const char *const *extra)
     it_server_start(&t->s, args);
 }
 
-static void tls_server_stop(struct tls_server *t)
+void tls_server_stop(struct tls_server *t)
 {
     it_server_stop(&t->s);
     char cmd[128];
