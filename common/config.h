@@ -86,6 +86,11 @@ struct parlor_config {
     int login_failures_ip;
     int login_failure_window;    /* seconds */
     int login_backoff;           /* seconds */
+    /* Cluster over NATS (worker/cluster.c, issue 13): "" = a single node,
+     * no NATS at all.  node_id -1: derived from node_name. */
+    char cluster[512];           /* nats://HOST:PORT[,nats://...] */
+    char node_name[32];
+    int node_id;
     struct oper_conf opers[CONFIG_MAX_OPERS];   /* [oper] blocks (worker/oper.c) */
     int nopers;
 };
