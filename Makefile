@@ -18,6 +18,7 @@ ALL_CFLAGS = $(OPT) -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -Werro
             $(PKG_CFLAGS) $(SAN_CFLAGS) $(CFLAGS)
 LDLIBS_UV := $(shell pkg-config --libs libuv 2>/dev/null)
 LDLIBS_PQ := $(shell pkg-config --libs libpq 2>/dev/null)
+LDLIBS_NATS := $(shell pkg-config --libs libnats 2>/dev/null || echo -lnats)
 LDLIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null)
 LDLIBS_EDIT := $(shell pkg-config --libs libedit 2>/dev/null)
 LDLIBS_CURSES := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
@@ -58,7 +59,7 @@ $(BUILD)/%.o: %.c
 
 $(BIN)/parlord: $(call obj,$(PARLORD_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_PQ) $(LDLIBS_SODIUM) -lm
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_PQ) $(LDLIBS_SODIUM) $(LDLIBS_NATS) -lpthread -lm
 
 $(BIN)/parlorctl: $(call obj,client-cli/parlorctl.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)

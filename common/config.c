@@ -583,3 +583,32 @@ int config_parse_args(struct parlor_config *c, int argc, char **argv, char *err,
     }
     return 0;
 }
+
+int config_cluster_finish(struct parlor_config *c, char *err, size_t errlen)
+{
+    if (!c->cluster[0])
+        return 0;
+    if (!c->node_name[0]) {
+        char host[256] = "";
+        gethostname(host, sizeof host - 1);
+        size_t n = 0;
+        for (const char *p = host; *p && n + 1 < sizeof c->node_name; p++)
+            if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", *p))
+                c->node_name[n++] = *p;
+        c->node_name[n] = '\0';
+        if (!n)
+            snprintf(c->node_name, sizeof c->node_name, "node");
+    }
+    if (c->node_id < 0) {
+        uint32_t h = 2166136261u;              /* FNV-1a */
+        for (const char *p = c->node_name; *p; p++)
+            h = (h ^ (uint8_t)*p) * 16777619u;
+        c->node_id = (int)(h % CLUSTER_MAX_NODES);
+    }
+    if (c->workers > CLUSTER_NODE_SLOTS) {
+        snprintf(err, errlen, "cluster: a node has at most %d workers (workers = %d)", CLUSTER_NODE_SLOTS,
+                 c->workers);
+        return -1;
+    }
+    return 0;
+}
