@@ -38,6 +38,7 @@ static const struct {
     { "irssi", irssi_suite },
     { "firstday", firstday_suite },
     { "tls", tls_suite },
+    { "cluster", cluster_suite },
 };
 
 int main(int argc, char **argv)

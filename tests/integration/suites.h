@@ -28,5 +28,6 @@ Suite *irssi_suite(void);
 Suite *tui_suite(void);
 Suite *firstday_suite(void);
 Suite *tls_suite(void);
+Suite *cluster_suite(void);
 
 #endif
