@@ -143,10 +143,78 @@ static void remote_down(int slot, const char *why)
     peer_link_lost(slot);
 }
 
+/* Channel states re-announced to us before we saw the node go (another
+ * worker noticed a moment earlier): tried again on each tick. */
+struct deferred {
+    int slot;
+    double since;
+    struct buf payload;
+    struct deferred *next;
+};
+static struct deferred *deferred;
+static double redispatch_since;    /* > 0 while one is tried again */
+
+bool cluster_defer_state(int slot, const char *payload, size_t len)
+{
+    double since = redispatch_since > 0 ? redispatch_since : W.now;
+    if (W.now - since > DOWN_AFTER)
+        return false;
+    struct deferred *d = calloc(1, sizeof *d);
+    PARLOR_ASSERT(d != NULL);
+    d->slot = slot;
+    d->since = since;
+    buf_append(&d->payload, payload, len);
+    d->next = deferred;
+    deferred = d;
+    return true;
+}
+
+static void redispatch(void)
+{
+    struct deferred *list = deferred;
+    deferred = NULL;
+    while (list) {
+        struct deferred *d = list;
+        list = d->next;
+        redispatch_since = d->since;
+        chan_handle_state(d->slot, d->payload.data, d->payload.len);
+        redispatch_since = 0;
+        buf_free(&d->payload);
+        free(d);
+    }
+}
+
+static bool on_node(int slot, int id)
+{
+    return slot / CLUSTER_NODE_SLOTS == id;
+}
+
+/* Node `id` is gone: its slots leave the owner function; the rooms and
+ * nicks it owned get new owners, re-announced to them (or taken over from
+ * our mirror). */
 static void node_gone(int id, const char *why)
 {
     struct node *n = &nodes[id];
     log_warn("cluster: node %s (id %d) is gone: %s", n->name, id, why);
+    /* What it owned, while owner_of() still says so. */
+    struct buf rooms = BUF_INIT;
+    size_t nrooms = 0;
+    struct hmap_iter it;
+    hmap_iter_init(&it, &W.channels);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct channel *ch = e->value;
+        if (!ch->owned && on_node(owner_of(ch->name), id)) {
+            buf_append(&rooms, ch->name, strlen(ch->name) + 1);
+            nrooms++;
+        }
+    }
+    struct buf nicks = BUF_INIT;       /* client ids */
+    hmap_iter_init(&it, &W.nicks);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct client *c = e->value;
+        if (on_node(owner_of(c->nick), id))
+            buf_append(&nicks, &c->id, sizeof c->id);
+    }
     for (int i = 0; i < n->workers; i++) {
         int slot = id * CLUSTER_NODE_SLOTS + i;
         remote_down(slot, why);
@@ -154,6 +222,22 @@ static void node_gone(int id, const char *why)
         n->w[i].pid = 0;
     }
     n->seen = 0;
+    for (size_t pos = 0; pos < rooms.len; pos += strlen(rooms.data + pos) + 1)
+        chan_owner_moved(rooms.data + pos);
+    size_t nn = 0;
+    for (size_t pos = 0; pos + sizeof(uint64_t) <= nicks.len; pos += sizeof(uint64_t)) {
+        uint64_t cid;
+        memcpy(&cid, nicks.data + pos, sizeof cid);
+        struct client *c = client_by_id(cid);
+        if (c && c->registered && !c->closing) {
+            nick_claim_again(c);
+            nn++;
+        }
+    }
+    if (nrooms || nn)
+        log_info("cluster: %zu rooms and %zu nicks moved to new owners", nrooms, nn);
+    buf_free(&rooms);
+    buf_free(&nicks);
 }
 
 static void handle_beat(const char *data, size_t len)
@@ -367,6 +451,8 @@ static void on_timer(uv_timer_t *t)
             if (W.now - n->w[i].seen > DOWN_AFTER)
                 remote_down(id * CLUSTER_NODE_SLOTS + i, "no heartbeat");
     }
+    if (deferred)
+        redispatch();
 }
 
 void cluster_init(void)

@@ -608,6 +608,9 @@ void cluster_close(void);
 bool cluster_slot_live(int slot);
 int cluster_owner(uint64_t hash);
 void cluster_flush(void);
+bool cluster_defer_state(int slot, const char *payload, size_t len);
+void chan_owner_moved(const char *name);
+void nick_claim_again(struct client *c);
 struct answer;
 void cluster_answer_nodes(void (*rec)(void *arg, const char *name, int id, int workers, const char *pids,
                                       double age, const char *state),

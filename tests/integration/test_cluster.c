@@ -249,6 +249,53 @@ START_TEST(test_show_nodes_lists_both_nodes)
 }
 END_TEST
 
+/* kill -9 of a whole node: rooms it owned move to the survivor, whose
+ * members go on chatting in them; its users leave the rooms (QUIT). */
+START_TEST(test_rooms_of_a_killed_node_move_to_the_survivor)
+{
+    struct net n;
+    net_start(&n);
+    struct it_client *alice = user(&n.a, "alice");
+    struct it_client *carol = user(&n.a, "carol");
+    struct it_client *dave = user(&n.b, "dave");
+    enum { R = 6 };
+    for (int i = 0; i < R; i++) {
+        char room[16];
+        snprintf(room, sizeof room, "#moves%d", i);
+        it_join(alice, room, NULL);
+        it_join(carol, room, NULL);
+        it_join(dave, room, NULL);
+    }
+    /* A room node beta owns (its worker 0's or 1's). */
+    char ctl[512], out[8192], room[16] = "";
+    it_parlorctl_path(ctl, sizeof ctl);
+    const char *args[] = { "-s", n.b.control_path, "show", "channels", NULL };
+    ck_assert_int_eq(it_run(ctl, args, out, sizeof out, 5000), 0);
+    for (int i = 0; i < R && !room[0]; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "#moves%d ", i);
+        if (strstr(out, name))
+            snprintf(room, sizeof room, "#moves%d", i);
+    }
+    ck_assert_msg(room[0], "node beta owns none of the rooms:\n%s", out);
+    it_server_kill9(&n.b);
+    it_expect(alice, " QUIT ");                /* dave, within a few seconds */
+    it_send(alice, "PRIVMSG %s :still here", room);
+    it_wait(alice, "still here", 10000);       /* the echo: the new owner took it */
+    it_expect(carol, ":alice!~alice@127.0.0.1 PRIVMSG #moves");
+    it_send(alice, "NAMES %s", room);
+    const char *l = it_expect(alice, " 353 ");
+    ck_assert_msg(strstr(l, "carol") && !strstr(l, "dave"), "%s", l);
+    it_client_free(alice);
+    it_client_free(carol);
+    it_client_free(dave);
+    it_server_stop(&n.a);
+    kill(n.nats, SIGTERM);
+    int st;
+    ck_assert_int_eq(it_proc_wait(n.nats, 5000, &st), 0);
+}
+END_TEST
+
 Suite *cluster_suite(void)
 {
     Suite *s = suite_create("cluster");
@@ -259,6 +306,7 @@ Suite *cluster_suite(void)
     tcase_add_test(tc, test_nick_taken_on_one_node_is_refused_on_the_other);
     tcase_add_test(tc, test_private_messages_cross_nodes);
     tcase_add_test(tc, test_show_nodes_lists_both_nodes);
+    tcase_add_test(tc, test_rooms_of_a_killed_node_move_to_the_survivor);
     suite_add_tcase(s, tc);
     return s;
 }
