@@ -49,7 +49,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 PROGRAMS := $(BIN)/parlord $(BIN)/parlorctl $(BIN)/parlor
 TESTS    := $(BIN)/test_unit $(BIN)/test_integration
 
-.PHONY: all asan test test-unit test-integration test-asan run deps bench mutate clean install
+.PHONY: all asan test test-unit test-integration test-asan run run-cluster deps bench mutate clean install
 all: $(PROGRAMS) $(TESTS) $(if $(BENCH_SRC),$(BIN)/parlor-bench) $(if $(ATTACK_SRC),$(BIN)/parlor-attack) \
      $(if $(PIPE_SRC),$(BIN)/parlor-pipeline)
 
@@ -116,6 +116,11 @@ test: deps
 run: deps
 	$(MAKE) all
 	PORT="$(PORT)" TLS_PORT="$(TLS_PORT)" DATA="$(DATA)" scripts/run.sh
+
+# Two nodes over NATS on 127.0.0.1 (issue 13): PORT and PORT+1, NATS_PORT.
+run-cluster: deps
+	$(MAKE) all
+	PORT="$(PORT)" NATS_PORT="$(NATS_PORT)" DATA="$(or $(CLUSTER_DATA),var-cluster)" scripts/run-cluster.sh
 
 bench:
 	@scripts/deps.sh --bench
