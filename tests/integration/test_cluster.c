@@ -192,12 +192,12 @@ START_TEST(test_nick_taken_on_one_node_is_refused_on_the_other)
     enum { K = 6 };
     struct it_client *holders[K];
     for (int i = 0; i < K; i++) {
-        char nick[16];
+        char nick[32];
         snprintf(nick, sizeof nick, "taken%d", i);
         holders[i] = user(i % 2 ? &n.b : &n.a, nick);
     }
     for (int i = 0; i < K; i++) {
-        char nick[16];
+        char nick[32];
         snprintf(nick, sizeof nick, "TAKEN%d", i);   /* case-folded: the same nick */
         struct it_client *c = it_connect(i % 2 ? &n.a : &n.b);
         it_send(c, "NICK %s", nick);
@@ -260,19 +260,19 @@ START_TEST(test_rooms_of_a_killed_node_move_to_the_survivor)
     struct it_client *dave = user(&n.b, "dave");
     enum { R = 6 };
     for (int i = 0; i < R; i++) {
-        char room[16];
+        char room[32];
         snprintf(room, sizeof room, "#moves%d", i);
         it_join(alice, room, NULL);
         it_join(carol, room, NULL);
         it_join(dave, room, NULL);
     }
     /* A room node beta owns (its worker 0's or 1's). */
-    char ctl[512], out[8192], room[16] = "";
+    char ctl[512], out[8192], room[32] = "";
     it_parlorctl_path(ctl, sizeof ctl);
     const char *args[] = { "-s", n.b.control_path, "show", "channels", NULL };
     ck_assert_int_eq(it_run(ctl, args, out, sizeof out, 5000), 0);
     for (int i = 0; i < R && !room[0]; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "#moves%d ", i);
         if (strstr(out, name))
             snprintf(room, sizeof room, "#moves%d", i);
