@@ -18,6 +18,7 @@ ALL_CFLAGS = $(OPT) -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -Werro
             $(PKG_CFLAGS) $(SAN_CFLAGS) $(CFLAGS)
 LDLIBS_UV := $(shell pkg-config --libs libuv 2>/dev/null)
 LDLIBS_PQ := $(shell pkg-config --libs libpq 2>/dev/null)
+LDLIBS_NATS := $(shell pkg-config --libs libnats 2>/dev/null || echo -lnats)
 LDLIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null)
 LDLIBS_EDIT := $(shell pkg-config --libs libedit 2>/dev/null)
 LDLIBS_CURSES := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
@@ -48,7 +49,7 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 PROGRAMS := $(BIN)/parlord $(BIN)/parlorctl $(BIN)/parlor
 TESTS    := $(BIN)/test_unit $(BIN)/test_integration
 
-.PHONY: all asan test test-unit test-integration test-asan run deps bench mutate clean install
+.PHONY: all asan test test-unit test-integration test-asan run run-cluster deps bench mutate clean install
 all: $(PROGRAMS) $(TESTS) $(if $(BENCH_SRC),$(BIN)/parlor-bench) $(if $(ATTACK_SRC),$(BIN)/parlor-attack) \
      $(if $(PIPE_SRC),$(BIN)/parlor-pipeline)
 
@@ -58,7 +59,7 @@ $(BUILD)/%.o: %.c
 
 $(BIN)/parlord: $(call obj,$(PARLORD_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_PQ) $(LDLIBS_SODIUM) -lm
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_UV) $(LDLIBS_PQ) $(LDLIBS_SODIUM) $(LDLIBS_NATS) -lpthread -lm
 
 $(BIN)/parlorctl: $(call obj,client-cli/parlorctl.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
@@ -115,6 +116,11 @@ test: deps
 run: deps
 	$(MAKE) all
 	PORT="$(PORT)" TLS_PORT="$(TLS_PORT)" DATA="$(DATA)" scripts/run.sh
+
+# Two nodes over NATS on 127.0.0.1 (issue 13): PORT and PORT+1, NATS_PORT.
+run-cluster: deps
+	$(MAKE) all
+	PORT="$(PORT)" NATS_PORT="$(NATS_PORT)" DATA="$(or $(CLUSTER_DATA),var-cluster)" scripts/run-cluster.sh
 
 bench:
 	@scripts/deps.sh --bench

@@ -42,6 +42,7 @@ void config_defaults(struct parlor_config *c)
     c->invite_ttl = 3600;
     c->max_invites_per_room = 100;
     c->owner_timeout = 5;
+    c->node_id = -1;
     c->game_invite_timeout = 60;
     c->game_round_seconds = 60;
     c->join_replay = 10;
@@ -108,6 +109,9 @@ void config_usage(FILE *out)
         "  --invite-ttl SEC           how long an operator's INVITE lets its target in (default 3600)\n"
         "  --max-invites-per-room N   INVITEs a room may send within invite-ttl (default 100)\n"
         "  --owner-timeout SEC        how long requests wait for a dead worker's replacement (default 5)\n"
+        "  --cluster URLS             join a network of nodes over NATS (nats://HOST:PORT[,...])\n"
+        "  --node-name NAME           this node's name in the network (default: the host name)\n"
+        "  --node-id N                this node's block of worker numbers, 0-7 (default: from the name)\n"
         "  --max-connections-per-ip N connections at once from one address (IPv6: its /64),\n"
         "                             0 = no limit (default 64)\n"
         "  --connect-rate N           new connections per address per --connect-period\n"
@@ -209,6 +213,9 @@ static const struct option long_opts[] = {
     {"invite-ttl", required_argument, 0, OPT_SETTING},
     {"max-invites-per-room", required_argument, 0, OPT_SETTING},
     {"owner-timeout", required_argument, 0, OPT_SETTING},
+    {"cluster", required_argument, 0, OPT_SETTING},
+    {"node-name", required_argument, 0, OPT_SETTING},
+    {"node-id", required_argument, 0, OPT_SETTING},
     {"max-connections-per-ip", required_argument, 0, OPT_SETTING},
     {"connect-rate", required_argument, 0, OPT_SETTING},
     {"connect-period", required_argument, 0, OPT_SETTING},
@@ -263,6 +270,7 @@ static const struct int_setting int_settings[] = {
     {"invite-ttl", 1, 7 * 86400, offsetof(struct parlor_config, invite_ttl), false},
     {"max-invites-per-room", 1, 100000, offsetof(struct parlor_config, max_invites_per_room), false},
     {"owner-timeout", 1, 3600, offsetof(struct parlor_config, owner_timeout), false},
+    {"node-id", 0, 7, offsetof(struct parlor_config, node_id), false},
     {"max-connections-per-ip", 0, 1000000, offsetof(struct parlor_config, max_connections_per_ip), false},
     {"connect-rate", 0, 1000000, offsetof(struct parlor_config, connect_rate), false},
     {"connect-period", 1, 3600, offsetof(struct parlor_config, connect_period), false},
@@ -310,6 +318,20 @@ int config_set(struct parlor_config *c, const char *name, const char *v, char *e
         }
         c->plaintext_passwords_refused = strcmp(v, "refuse") == 0;
         return 0;
+    }
+    if (strcmp(name, "cluster") == 0) {
+        if (v[0] && strncmp(v, "nats://", 7) != 0) {
+            snprintf(err, errlen, "cluster: expected nats://HOST:PORT[,nats://...], got '%s'", v);
+            return -1;
+        }
+        return set_str(c->cluster, sizeof c->cluster, name, v, err, errlen);
+    }
+    if (strcmp(name, "node-name") == 0) {
+        if (!v[0] || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != strlen(v)) {
+            snprintf(err, errlen, "node-name: '%s' is not a name (letters, digits, - and _)", v);
+            return -1;
+        }
+        return set_str(c->node_name, sizeof c->node_name, name, v, err, errlen);
     }
     if (strcmp(name, "control") == 0)
         return set_str(c->control_path, sizeof c->control_path, name, v, err, errlen);
@@ -558,6 +580,35 @@ int config_parse_args(struct parlor_config *c, int argc, char **argv, char *err,
     if (check) {
         printf("%s: configuration is valid\n", file);
         return 1;
+    }
+    return 0;
+}
+
+int config_cluster_finish(struct parlor_config *c, char *err, size_t errlen)
+{
+    if (!c->cluster[0])
+        return 0;
+    if (!c->node_name[0]) {
+        char host[256] = "";
+        gethostname(host, sizeof host - 1);
+        size_t n = 0;
+        for (const char *p = host; *p && n + 1 < sizeof c->node_name; p++)
+            if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", *p))
+                c->node_name[n++] = *p;
+        c->node_name[n] = '\0';
+        if (!n)
+            snprintf(c->node_name, sizeof c->node_name, "node");
+    }
+    if (c->node_id < 0) {
+        uint32_t h = 2166136261u;              /* FNV-1a */
+        for (const char *p = c->node_name; *p; p++)
+            h = (h ^ (uint8_t)*p) * 16777619u;
+        c->node_id = (int)(h % CLUSTER_MAX_NODES);
+    }
+    if (c->workers > CLUSTER_NODE_SLOTS) {
+        snprintf(err, errlen, "cluster: a node has at most %d workers (workers = %d)", CLUSTER_NODE_SLOTS,
+                 c->workers);
+        return -1;
     }
     return 0;
 }

@@ -86,6 +86,11 @@ struct parlor_config {
     int login_failures_ip;
     int login_failure_window;    /* seconds */
     int login_backoff;           /* seconds */
+    /* Cluster over NATS (worker/cluster.c, issue 13): "" = a single node,
+     * no NATS at all.  node_id -1: derived from node_name. */
+    char cluster[512];           /* nats://HOST:PORT[,nats://...] */
+    char node_name[32];
+    int node_id;
     struct oper_conf opers[CONFIG_MAX_OPERS];   /* [oper] blocks (worker/oper.c) */
     int nopers;
 };
@@ -103,6 +108,11 @@ int config_set(struct parlor_config *c, const char *name, const char *value, cha
  * control socket (which is private to this server; a deployment that wants
  * the spool to survive reboots sets spool-dir, as the systemd unit does). */
 void config_spool_dir(const struct parlor_config *c, char *out, size_t cap);
+/* With `cluster` set: a node name (default: the host name), a node id
+ * (default: from the name) and at most CLUSTER_NODE_SLOTS workers. */
+#define CLUSTER_NODE_SLOTS 8
+#define CLUSTER_MAX_NODES 8
+int config_cluster_finish(struct parlor_config *c, char *err, size_t errlen);
 int config_load_file(struct parlor_config *c, const char *path, char *err, size_t errlen);
 
 #endif

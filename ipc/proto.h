@@ -137,6 +137,7 @@ enum ipc_query {
     Q_NOTICE_ALL,       /* arg1 = text: like wall, for shutdown warnings */
     Q_KILL,             /* arg1 = nick, arg2 = reason: like kick, with the
                            reason "Killed by admin (reason)" as IRC KILL words it */
+    Q_NODES,            /* a record per node of the network this worker knows (cluster.c) */
 };
 
 #endif

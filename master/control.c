@@ -430,6 +430,7 @@ static void render_workers(struct ctl_conn *c)
 
 static void render_clients(struct ctl_conn *c) { render_records(c, "clients"); }
 static void render_channels(struct ctl_conn *c) { render_records(c, "channels"); }
+static void render_nodes(struct ctl_conn *c) { render_records(c, "nodes"); }
 
 static void render_client(struct ctl_conn *c)
 {
@@ -658,7 +659,7 @@ static void cmd_status(struct ctl_conn *c, char **argv, int argc, const char *re
 static void cmd_show(struct ctl_conn *c, char **argv, int argc, const char *rest)
 {
     if (argc < 2) {
-        error(c, "usage: show workers | show clients [WORKER] | show channels | show client NICK");
+        error(c, "usage: show workers | show clients [WORKER] | show channels | show client NICK | show nodes");
         return;
     }
     if (strcmp(argv[1], "workers") == 0 && argc == 2) {
@@ -672,8 +673,13 @@ static void cmd_show(struct ctl_conn *c, char **argv, int argc, const char *rest
         ask(c, -1, Q_CHANNELS, NULL, NULL, render_channels);
     } else if (strcmp(argv[1], "client") == 0 && argc == 3) {
         ask(c, -1, Q_CLIENT, argv[2], NULL, render_client);
+    } else if (strcmp(argv[1], "nodes") == 0 && argc == 2) {
+        if (!cfg->cluster[0])
+            error(c, "not in a cluster (no --cluster)");
+        else
+            ask(c, 0, Q_NODES, NULL, NULL, render_nodes);   /* worker 0's view */
     } else {
-        error(c, "usage: show workers | show clients [WORKER] | show channels | show client NICK");
+        error(c, "usage: show workers | show clients [WORKER] | show channels | show client NICK | show nodes");
     }
 }
 
@@ -868,6 +874,7 @@ static const struct ctl_command commands[] = {
     { "show", "show clients [WORKER]", "every client (of one worker)", NULL },
     { "show", "show channels", "every channel with its owner, members and topic", NULL },
     { "show", "show client NICK", "one client in detail", NULL },
+    { "show", "show nodes", "with --cluster: the nodes of the network (worker 0's view)", NULL },
     { "stats", "stats", "counters in the Prometheus text format", cmd_stats },
     { "kick", "kick NICK [--ban DURATION] [REASON]", "disconnect a user (and keep their address out)", cmd_kick },
     { "kill", "kill NICK [--ban DURATION] [REASON]", "disconnect a user as IRC KILL does (\"Killed by admin (REASON)\")", cmd_kick },

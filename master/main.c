@@ -30,6 +30,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "parlord: %s\n(see parlord --help)\n", err);
         return 2;
     }
+    if (config_cluster_finish(&cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "parlord: %s\n", err);
+        return 2;
+    }
     log_set_level((enum log_level)cfg.log_level);
     log_set_role("master");
     if (migrate_only && !cfg.database[0]) {

@@ -15,7 +15,8 @@
 set -eu
 
 PACKAGES="gcc make pkg-config libuv1-dev libpq-dev check libsodium-dev \
-libssl-dev libedit-dev libncurses-dev postgresql tmux procps clang libfuzzer-14-dev irssi"
+libssl-dev libedit-dev libncurses-dev postgresql tmux procps clang libfuzzer-14-dev irssi \
+nats-server libnats-dev"
 if [ "${1:-}" = --bench ]; then
     PACKAGES="$PACKAGES ngircd"
 fi

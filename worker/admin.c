@@ -103,6 +103,19 @@ static void answer_send(struct answer *a)
     buf_free(&a->b);
 }
 
+static void node_record(void *arg, const char *name, int id, int workers, const char *pids, double age,
+                        const char *state)
+{
+    struct answer *a = arg;
+    rec_begin(a);
+    rec_str(a, "node", name);
+    rec_num(a, "id", id);
+    rec_num(a, "workers", workers);
+    rec_str(a, "pids", pids);
+    rec_num(a, "heard_s_ago", (double)(int64_t)(age * 10) / 10);
+    rec_str(a, "state", state);
+}
+
 static void client_record(struct answer *a, struct client *c)
 {
     rec_begin(a);
@@ -220,6 +233,10 @@ void admin_query(uint32_t qid, int what, const char *arg1, const char *arg2)
         }
         break;
     }
+    case Q_NODES:
+        if (W.cluster)
+            cluster_answer_nodes(node_record, &a);
+        break;
     case Q_CLIENT: {
         struct client *c = hmap_get_name(&W.nicks, arg1);
         if (c && c->registered) {

@@ -861,7 +861,9 @@ void chan_handle_state(int from_slot, const char *payload, size_t len)
     }
     bool reannounce = flags & STATE_REANNOUNCE, more = flags & STATE_MORE;
     if (reannounce && owner_of(name) != W.slot) {
-        log_warn("re-announce of %s, which we do not own", name);
+        /* With cluster: the sender may have seen a node go a moment before us. */
+        if (!(W.cluster && cluster_defer_state(from_slot, payload, len)))
+            log_warn("re-announce of %s, which we do not own", name);
         return;
     }
     enter();
@@ -2070,6 +2072,36 @@ void chan_reannounce(int slot)
             continue;
         send_state(slot, ch, STATE_REANNOUNCE, W.slot);
     }
+}
+
+/* Cluster (worker/cluster.c): the owner of `name` went with its node and
+ * owner_of() now names a survivor.  If that is us, our mirror becomes the
+ * channel (its members, modes and numbers are the owner's last word we
+ * got); else our members are re-announced to the new owner, as to a
+ * restarted worker. */
+void chan_owner_moved(const char *name)
+{
+    struct channel *ch = chan_find(name);
+    if (!ch || ch->owned)
+        return;
+    int owner = owner_of(name);
+    if (owner != W.slot) {
+        send_state(owner, ch, STATE_REANNOUNCE, W.slot);
+        return;
+    }
+    ch->owned = true;
+    lusers_changed();
+    memset(ch->per_worker, 0, sizeof ch->per_worker);
+    struct hmap_iter it;
+    hmap_iter_init(&it, &ch->members);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct member *m = e->value;
+        if (m->slot >= 0 && m->slot < MAX_WORKERS)
+            ch->per_worker[m->slot]++;
+    }
+    load_extras(ch);
+    log_info("channel %s: taken over (its owner's node is gone), %u members, event %llu", ch->name,
+             (unsigned)ch->members.count, (unsigned long long)ch->seq);
 }
 
 /* ---- LIST: every worker answers for the channels it owns (worker/ask.c) ---- */

@@ -215,6 +215,13 @@ void nick_forget_slot(int slot)
 }
 
 /* Worker `slot` restarted: tell it which of its nicks our clients hold. */
+/* Cluster (worker/cluster.c): the nick's owner went with its node; claim
+ * it at the new one. */
+void nick_claim_again(struct client *c)
+{
+    send_claim(c->nick, "", c->id, true);
+}
+
 void nick_reannounce(int slot)
 {
     struct hmap_iter it;

@@ -362,7 +362,8 @@ void order_end(struct client *c)
     bool used_store = store_submitted() != cur.store_mark;    /* before our own fences */
     if (cur.overflow) {
         for (int s = 0; s < W.nworkers; s++)
-            start_fence(c, FENCE_STORE, "", s);
+            if (!W.cluster || cluster_slot_live(s))
+                start_fence(c, FENCE_STORE, "", s);
     } else {
         for (int i = 0; i < cur.nchannels; i++)
             start_fence(c, FENCE_CHANNEL, cur.channels[i], owner_of(cur.channels[i]));

@@ -236,7 +236,7 @@ static void check_synced(void)
         return;
     bool all = true;
     for (int s = 0; s < W.nworkers; s++)
-        if (s != W.slot && !synced_from[s])
+        if (s != W.slot && !synced_from[s] && (!W.cluster || cluster_slot_live(s)))
             all = false;
     if (!all && W.now - started < SYNC_WAIT)
         return;

@@ -23,13 +23,15 @@
 
 bool peer_connected(int slot)
 {
-    return W.peers[slot].fd >= 0;
+    return W.peers[slot].fd >= 0 || W.peers[slot].remote;
 }
 
 struct buf *peer_buf(int slot)
 {
     struct peer *p = &W.peers[slot];
-    if (p->fd < 0 && p->out.len > PEER_PENDING_MAX) {
+    if (p->fd < 0 && W.cluster && !p->remote && !cluster_slot_live(slot))
+        return NULL;                   /* no such worker in the network */
+    if (p->fd < 0 && !p->remote && p->out.len > PEER_PENDING_MAX) {
         static double warned;
         if (W.now - warned > 5) {
             log_warn("worker %d is down and %u bytes are waiting for it; dropping frames",
@@ -67,6 +69,17 @@ static void peer_down(int slot, const char *why, bool ask_relink)
     uv_close((uv_handle_t *)p->poll, on_poll_closed);
     p->poll = NULL;
     p->fd = -1;
+    peer_link_lost(slot);
+    /* A link must never stay cut: if the other worker died the master
+     * respawns it with a new link anyway; if it is alive (a broken frame, a
+     * write error), the master makes the pair a new socket. */
+    if (ask_relink && !W.stopping)
+        worker_send_master(IPC_W_RELINK, (uint32_t)(slot - (W.slot - W.local_slot)));
+}
+
+void peer_link_lost(int slot)
+{
+    struct peer *p = &W.peers[slot];
     buf_clear(&p->in);
     /* What was queued for the dead process is lost with it (a partial frame
      * must not reach its replacement); the requests among it are kept by
@@ -76,11 +89,6 @@ static void peer_down(int slot, const char *why, bool ask_relink)
     nick_forget_slot(slot);
     chan_forget_slot(slot);
     lusers_forget_slot(slot);
-    /* A link must never stay cut: if the other worker died the master
-     * respawns it with a new link anyway; if it is alive (a broken frame, a
-     * write error), the master makes the pair a new socket. */
-    if (ask_relink && !W.stopping)
-        worker_send_master(IPC_W_RELINK, (uint32_t)slot);
 }
 
 static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
@@ -298,6 +306,13 @@ void peer_attach(int slot, int fd)
         return;
     }
     p->fd = fd;
+    peer_link_up(slot);
+    uv_poll_start(p->poll, UV_READABLE | UV_WRITABLE, on_peer);
+}
+
+void peer_link_up(int slot)
+{
+    struct peer *p = &W.peers[slot];
     /* Frames kept while it was down go after the hello and re-announcement. */
     struct buf kept = p->out;
     buf_init(&p->out);
@@ -316,7 +331,6 @@ void peer_attach(int slot, int fd)
     order_resend(slot);
     buf_append(&p->out, kept.data, kept.len);
     buf_free(&kept);
-    uv_poll_start(p->poll, UV_READABLE | UV_WRITABLE, on_peer);
 }
 
 void peer_flush_all(void)
@@ -324,6 +338,8 @@ void peer_flush_all(void)
     for (int i = 0; i < W.nworkers; i++)
         if (i != W.slot && W.peers[i].fd >= 0 && W.peers[i].out.len)
             peer_write(i);
+    if (W.cluster)
+        cluster_flush();               /* frames for other nodes' workers */
 }
 
 void peer_close_all(void)

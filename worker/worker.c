@@ -54,7 +54,10 @@ size_t frame_budget(void)
 
 int owner_of(const char *name)
 {
-    return (int)(irc_casehash(name, strlen(name)) % (uint64_t)W.nworkers);
+    uint64_t h = irc_casehash(name, strlen(name));
+    if (W.cluster)
+        return cluster_owner(h);
+    return (int)(h % (uint64_t)W.nworkers);
 }
 
 void worker_mark_dirty(struct client *c)
@@ -176,6 +179,8 @@ void worker_check_stop(void)
     store_close();
     peer_flush_all();
     peer_close_all();
+    if (W.cluster)
+        cluster_close();
     uv_close((uv_handle_t *)&W.master_poll, NULL);
     uv_close((uv_handle_t *)&W.flush_check, NULL);
     uv_close((uv_handle_t *)&W.tick, NULL);
@@ -245,7 +250,7 @@ static void on_master(uv_poll_t *h, int status, int events)
             break;
         }
         case IPC_M_PEER: {
-            int slot = (int)ipc_get_u32(&r);
+            int slot = (int)ipc_get_u32(&r) + (W.slot - W.local_slot);   /* ours: cluster.c */
             if (fd < 0 || r.err || slot < 0 || slot >= W.nworkers || slot == W.slot) {
                 log_warn("bad peer frame from master");
                 break;
@@ -313,8 +318,13 @@ int worker_main(const struct parlor_config *cfg, int slot, int nworkers, int mas
     memset(&W, 0, sizeof W);
     config = *cfg;
     W.cfg = &config;
-    W.slot = slot;
+    W.slot = W.local_slot = slot;
     W.nworkers = nworkers;
+    if (cfg->cluster[0]) {             /* worker/cluster.c: slots of the network */
+        W.cluster = true;
+        W.slot = cfg->node_id * CLUSTER_NODE_SLOTS + slot;
+        W.nworkers = MAX_WORKERS;
+    }
     W.pid = getpid();
     W.master_fd = master_fd;
     W.now = now_wall();
@@ -338,6 +348,8 @@ int worker_main(const struct parlor_config *cfg, int slot, int nworkers, int mas
     game_init();                   /* worker/game.c: word lists, games left open */
     outbox_init();                 /* worker/outbox.c */
     client_tls_init();             /* worker/client_tls.c */
+    if (W.cluster)
+        cluster_init();            /* worker/cluster.c */
     send_master(IPC_W_READY, (uint32_t)slot);
     log_info("worker %d running (pid %d)", slot, (int)W.pid);
     uv_run(W.loop, UV_RUN_DEFAULT);

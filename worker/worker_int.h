@@ -227,11 +227,16 @@ struct peer {
     int fd;                        /* -1 when not connected */
     uv_poll_t *poll;               /* freed in its close callback */
     struct buf in, out;            /* out: frames not written yet */
+    bool remote;                   /* a worker of another node, linked over NATS
+                                      (worker/cluster.c); fd stays -1 */
 };
 
 struct worker {
     const struct parlor_config *cfg;
-    int slot, nworkers;
+    int slot, nworkers;            /* with cluster: slots of the whole network
+                                      (worker/cluster.c), nworkers = MAX_WORKERS */
+    int local_slot;                /* the master's number for us (= slot alone) */
+    bool cluster;                  /* --cluster: worker/cluster.c runs */
     pid_t pid;
     uv_loop_t *loop;
     int master_fd;
@@ -598,6 +603,24 @@ void peer_dispatch_frame(int slot, const char *frame, size_t len);
 /* Handle a REQ payload from `slot`: its request, then note it as handled. */
 void peer_dispatch_request(int slot, const char *payload, size_t len);
 void peer_attach(int slot, int fd);
+/* A link to `slot` is up (a socket or, with cluster, NATS): announce
+ * ourselves, re-announce, resend.  peer_link_lost: it is gone. */
+void peer_link_up(int slot);
+void peer_link_lost(int slot);
+
+/* cluster.c: several nodes over NATS (only with --cluster) */
+void cluster_init(void);
+void cluster_close(void);
+bool cluster_slot_live(int slot);
+int cluster_owner(uint64_t hash);
+void cluster_flush(void);
+bool cluster_defer_state(int slot, const char *payload, size_t len);
+void chan_owner_moved(const char *name);
+void nick_claim_again(struct client *c);
+struct answer;
+void cluster_answer_nodes(void (*rec)(void *arg, const char *name, int id, int workers, const char *pids,
+                                      double age, const char *state),
+                          void *arg);
 /* Start a frame to `slot` in its out buffer; returns the offset for ipc_end. */
 struct buf *peer_buf(int slot);
 void peer_flush_all(void);

@@ -521,6 +521,21 @@ void it_server_stop(struct it_server *s)
     it_server_wait_exit(s, workers, n);
 }
 
+void it_server_kill9(struct it_server *s)
+{
+    pid_t kids[IT_MAX_WORKERS * 2];
+    int nk = it_proc_children(s->pid, kids, IT_MAX_WORKERS * 2);
+    ck_assert_int_eq(kill(s->pid, SIGKILL), 0);
+    for (int i = 0; i < nk; i++)
+        kill(kids[i], SIGKILL);
+    int st;
+    ck_assert_int_eq(it_proc_wait(s->pid, 5000, &st), 0);
+    for (int i = 0; i < nk; i++)       /* ours again (subreaper) */
+        it_proc_wait(kids[i], 5000, &st);
+    watcher_stop(s);
+    remove_tree(s->dir, 4);
+}
+
 void it_server_wait_exit(struct it_server *s, const pid_t *workers, int nworkers)
 {
     int status = 0;

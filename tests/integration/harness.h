@@ -81,6 +81,9 @@ void it_server_stop(struct it_server *s);
  * exit status 0, that no worker outlived it, and that the log holds no
  * sanitizer report.  Removes the server's directory. */
 void it_server_wait_exit(struct it_server *s, const pid_t *workers, int nworkers);
+/* SIGKILL the master and its workers at once (a node's machine dying),
+ * reap them and remove the server's directory. */
+void it_server_kill9(struct it_server *s);
 /* Print the last `lines` lines of the server's log to stderr. */
 void it_server_dump_log(const struct it_server *s, int lines);
 /* True if the server log contains `needle`. */

@@ -39,6 +39,7 @@ static const struct {
     { "firstday", firstday_suite },
     { "tls", tls_suite },
     { "left", left_suite },
+    { "cluster", cluster_suite },
 };
 
 int main(int argc, char **argv)

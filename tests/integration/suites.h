@@ -29,5 +29,6 @@ Suite *tui_suite(void);
 Suite *firstday_suite(void);
 Suite *tls_suite(void);
 Suite *left_suite(void);
+Suite *cluster_suite(void);
 
 #endif
