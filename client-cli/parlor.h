@@ -49,6 +49,7 @@ enum {
     PCAP_MULTI_PREFIX = 1u << 4,
     PCAP_CHATHISTORY = 1u << 5,
     PCAP_SASL = 1u << 6,
+    PCAP_QUIET = 1u << 7,          /* parlor.chat/quiet: script mode's joins unannounced */
 };
 
 /* A room or a private conversation the client takes part in.  Owned by

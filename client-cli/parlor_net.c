@@ -399,6 +399,7 @@ static const struct { const char *name; uint32_t bit; } wanted_caps[] = {
     { "multi-prefix", PCAP_MULTI_PREFIX },
     { "draft/chathistory", PCAP_CHATHISTORY },
     { "sasl", PCAP_SASL },
+    { "parlor.chat/quiet", PCAP_QUIET },    /* script mode only */
 };
 #define NWANTED (sizeof wanted_caps / sizeof wanted_caps[0])
 
@@ -467,6 +468,8 @@ static void on_cap(struct app *a, struct irc_msg *m)
             if (wanted_caps[i].bit == PCAP_SASL && !(a->account[0] && a->password) &&
                 !(a->tls_cert[0] && a->tlsc))
                 continue;
+            if (wanted_caps[i].bit == PCAP_QUIET && a->ops != &script_ops)
+                continue;                  /* a person in a room is announced */
             if (!cap_offered(wanted_caps[i].name))
                 continue;
             size_t l = strlen(req);

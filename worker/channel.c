@@ -39,6 +39,7 @@ struct chan_event {
     const char *account;          /* the subject's, "" if none */
     const char *away;             /* EV_JOIN: the joiner's away message, "" if here */
     bool bot;                     /* EV_JOIN: the joiner has user mode +B */
+    bool quiet;                   /* EV_JOIN: not announced (parlor.chat/quiet) */
     unsigned modes;
     const char *a1, *a2;
     const char *msgid, *ctags;    /* EV_MSG */
@@ -524,12 +525,12 @@ static void join_deliver(struct channel *ch, const struct chan_event *ev)
     plain.m.bot = ext.m.bot = ev->bot;
     for (int i = 0; i < ch->nlocal; i++) {
         struct client *x = ch->local[i]->local;
-        if (x)
+        if (x && (!ev->quiet || ch->local[i]->client == ev->client))
             line_send((x->caps & CAP_EXTENDED_JOIN) ? &ext : &plain, x);
     }
     line_free(&plain);
     line_free(&ext);
-    if (!ev->away[0])
+    if (!ev->away[0] || ev->quiet)
         return;
     for (int i = 0; i < ch->nlocal; i++) {
         struct client *x = ch->local[i]->local;
@@ -581,6 +582,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
                        ev->slot, ev->modes);
         snprintf(m->away, sizeof m->away, "%s", ev->away);
         m->bot = ev->bot;
+        m->quiet = ev->quiet;
         join_deliver(ch, ev);
         if (ev->slot == W.slot) {
             if (m->local)
@@ -616,6 +618,8 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
             /* A QUIT reaches each user once: from the last channel shared. */
             if (ev->kind == EV_QUIT && (ch->local[i] == m || shares_other_channel(x, ev->client, ch)))
                 continue;
+            if (m->quiet && ev->kind != EV_KICK && ch->local[i] != m)
+                continue;                 /* a quiet member leaves unannounced */
             line_send(&l, x);
         }
         line_free(&l);
@@ -719,7 +723,7 @@ static void encode_event(struct buf *b, struct channel *ch, const struct chan_ev
     ipc_put_u32(b, (uint32_t)ev->origin_slot);
     ipc_put_u64(b, ev->origin_seq);
     ipc_put_cstr(b, ev->away);
-    ipc_put_u8(b, ev->bot);
+    ipc_put_u8(b, (uint8_t)(ev->bot | (ev->quiet ? 2 : 0)));   /* 1 bot, 2 quiet */
     ipc_end(b, f);
 }
 
@@ -749,7 +753,9 @@ void chan_handle_event(const char *payload, size_t len)
     ev.origin_slot = (int)ipc_get_u32(&r);
     ev.origin_seq = ipc_get_u64(&r);
     ev.away = ipc_get_str(&r, NULL);
-    ev.bot = ipc_get_u8(&r);
+    uint8_t jflags = ipc_get_u8(&r);
+    ev.bot = jflags & 1;
+    ev.quiet = (jflags & 2) != 0;
     if (r.err) {
         log_warn("malformed channel event");
         return;
@@ -812,7 +818,7 @@ static void encode_state(struct buf *b, struct channel *ch, unsigned flags, int 
             ipc_put_u32(b, (uint32_t)m->slot);
             ipc_put_u32(b, m->modes);
             ipc_put_cstr(b, m->away);
-            ipc_put_u8(b, m->bot);
+            ipc_put_u8(b, (uint8_t)(m->bot | (m->quiet ? 2 : 0)));
         }
         ipc_put_u8(b, 0);             /* end of members */
         ipc_end(b, f);
@@ -906,14 +912,15 @@ void chan_handle_state(int from_slot, const char *payload, size_t len)
         int slot = (int)ipc_get_u32(&r);
         unsigned mm = ipc_get_u32(&r);
         const char *away = ipc_get_str(&r, NULL);
-        bool bot = ipc_get_u8(&r);
+        uint8_t mflags = ipc_get_u8(&r);
         /* A re-announcement speaks only for the sender's own members. */
         if (r.err || slot < 0 || slot >= W.nworkers || (reannounce && slot != from_slot))
             continue;
         if (!chan_member_id(ch, client)) {
             struct member *m = member_add(ch, nick, account, user, host, realname, client, slot, mm);
             snprintf(m->away, sizeof m->away, "%s", away);
-            m->bot = bot;
+            m->bot = mflags & 1;
+            m->quiet = (mflags & 2) != 0;
         }
         n++;
     }
@@ -972,6 +979,7 @@ static void fill_subject(struct chan_event *ev, const struct chan_req *q, char *
     ev->account = q->account;
     ev->away = q->away ? q->away : "";
     ev->bot = q->bot;
+    ev->quiet = q->quiet;
     ev->modes = 0;
     ev->a1 = ev->a2 = "";
     ev->msgid = ev->ctags = "";
@@ -1929,7 +1937,7 @@ static void send_request(const struct chan_req *q)
     ipc_put_cstr(&frame, q->msgid);
     ipc_put_u8(&frame, q->oper);
     ipc_put_cstr(&frame, q->away);
-    ipc_put_u8(&frame, q->bot);
+    ipc_put_u8(&frame, (uint8_t)(q->bot | (q->quiet ? 2 : 0)));
     ipc_put_u8(&frame, q->tls);
     ipc_end(&frame, f);
     if (owner == W.slot)                /* ours, before the others re-announced */
@@ -1960,7 +1968,9 @@ void chan_handle_request_frame(const char *payload, size_t len)
     q.msgid = ipc_get_str(&r, NULL);
     q.oper = ipc_get_u8(&r);
     q.away = ipc_get_str(&r, NULL);
-    q.bot = ipc_get_u8(&r);
+    uint8_t rflags = ipc_get_u8(&r);
+    q.bot = rflags & 1;
+    q.quiet = (rflags & 2) != 0;
     q.tls = ipc_get_u8(&r);
     q.origin_slot = W.req.slot;           /* 0s unless it came numbered (outbox.c) */
     q.origin_seq = W.req.seq;
@@ -1985,6 +1995,7 @@ void chan_request(struct client *c, int op, const char *channel, const char *arg
         .account = c->account, .ctags = c->pending_ctags ? c->pending_ctags : "",
         .oper = c->oper,
         .away = op == CHAN_JOIN && c->away ? c->away : "", .bot = c->bot,
+        .quiet = (c->caps & CAP_QUIET) != 0,
         .tls = client_is_tls(c),
     };
     char msgid[17] = "";

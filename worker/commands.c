@@ -63,6 +63,7 @@ static const struct { const char *name; uint32_t bit; } caps[] = {
     { "labeled-response", CAP_LABELED_RESPONSE },
     { "message-tags", CAP_MESSAGE_TAGS },
     { "multi-prefix", CAP_MULTI_PREFIX },
+    { "parlor.chat/quiet", CAP_QUIET },          /* worker/channel.c: scripts */
     { "sasl", CAP_SASL },                  /* "sasl=PLAIN" in CAP LS 302 */
     { "server-time", CAP_SERVER_TIME },
     { "standard-replies", CAP_STANDARD_REPLIES },   /* FAIL/WARN/NOTE are sent to all */

@@ -70,6 +70,7 @@ enum {
     CAP_SETNAME = 1u << 16,
     CAP_EXTENDED_MONITOR = 1u << 17,
     CAP_NO_IMPLICIT_NAMES = 1u << 18,  /* draft/no-implicit-names */
+    CAP_QUIET = 1u << 19,          /* parlor.chat/quiet: joins and leaves not announced */
     CAP_EVENT_PLAYBACK = 1u << 30, /* draft/event-playback */
     CAP_STANDARD_REPLIES = 1u << 31,
 };
@@ -168,6 +169,8 @@ struct member {
     char realname[128];
     char away[AWAY_MAX + 1];       /* "" when here (worker/userstate.c keeps it current) */
     bool bot;                      /* user mode +B */
+    bool quiet;                    /* joined with parlor.chat/quiet: its JOIN/PART/QUIT
+                                      are not announced (it is in NAMES) */
     uint64_t client;
     int slot;
     unsigned modes;
@@ -538,6 +541,7 @@ struct chan_req {
     const char *account;           /* the requester's, "" if none */
     const char *away;              /* CHAN_JOIN: the requester's away message, "" if here */
     bool bot;                      /* CHAN_JOIN: the requester has user mode +B */
+    bool quiet;                    /* CHAN_JOIN: the requester has parlor.chat/quiet */
     bool tls;                      /* CHAN_JOIN: the requester is on TLS (+z) */
     const char *ctags;             /* client-only tags of a message, "" if none */
     const char *msgid;             /* CHAN_MSG: given by the sender's worker, so a

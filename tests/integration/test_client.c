@@ -69,7 +69,36 @@ START_TEST(test_send_reaches_another_client_and_exits_zero)
                            "hello from a script 안녕", NULL };
     run_parlor(&r, args, NULL);
     ck_assert_msg(r.status == 0, "parlor exited %d: %s", r.status, r.err);
-    it_expect(bob, "PRIVMSG #script :hello from a script 안녕");
+    /* Script mode is quiet (parlor.chat/quiet): the room sees the message,
+     * not the script's JOIN and QUIT. */
+    for (const char *l; (l = it_next_line(bob, 5000)) && !strstr(l, "PRIVMSG #script :");)
+        if (strstr(l, ":bot!"))
+            it_fail(bob, "the script was announced: %s", l);
+    ck_assert_int_eq(it_count_for(bob, ":bot!", 500), 0);
+    it_client_free(bob);
+    it_server_stop(&s);
+}
+END_TEST
+
+/* A quiet member (parlor.chat/quiet) is not announced but is not hidden:
+ * NAMES lists it, and a KICK of it is seen by everyone. */
+START_TEST(test_a_quiet_member_is_listed_in_names)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    struct it_client *bob = watcher(&s, "bob", "#quiet");
+    struct it_client *q = it_connect(&s);
+    it_send(q, "CAP REQ :parlor.chat/quiet");
+    it_send(q, "CAP END");
+    it_register(q, "lurk");
+    it_join(q, "#quiet", NULL);
+    it_send(bob, "NAMES #quiet");
+    const char *l = it_expect_re(bob, " 353 bob . #quiet :");
+    ck_assert_msg(strstr(l, "lurk"), "the quiet member is not in NAMES: %s", l);
+    it_send(bob, "KICK #quiet lurk :out");
+    it_expect(q, " KICK #quiet lurk :out");
+    ck_assert_int_eq(it_count_for(bob, " JOIN #quiet", 300), 0);
+    it_client_free(q);
     it_client_free(bob);
     it_server_stop(&s);
 }
@@ -488,6 +517,7 @@ Suite *client_suite(void)
     TCase *script = tcase_create("script");
     tcase_set_timeout(script, 60);
     tcase_add_test(script, test_send_reaches_another_client_and_exits_zero);
+    tcase_add_test(script, test_a_quiet_member_is_listed_in_names);
     tcase_add_test(script, test_stdin_lines_are_sent_one_by_one_in_order);
     tcase_add_test(script, test_failures_exit_nonzero_with_a_message);
     suite_add_tcase(s, script);
