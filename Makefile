@@ -148,7 +148,7 @@ FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRC))
 FUZZ_SUPPORT := $(filter-out fuzz/fuzz_%.c,$(wildcard fuzz/*.c))
 FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS    := $(patsubst %,$(FUZZ_BUILD)/bin/%,$(FUZZ_TARGETS))
-FUZZ_LDLIBS  := $(LDLIBS_UV) $(LDLIBS_PQ) $(LDLIBS_SODIUM) -lm
+FUZZ_LDLIBS  := $(LDLIBS_UV) $(LDLIBS_PQ) $(LDLIBS_SODIUM) -lm $(LDLIBS_NATS) -lpthread
 # -timeout: one input may not take more than 10 s; -rss_limit_mb: 2 GB.
 FUZZ_RUN     := -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 
