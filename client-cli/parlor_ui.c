@@ -82,6 +82,7 @@ static struct {
     int flags;                    /* their LINE_* flags */
     char fatal[512];              /* shown on stderr once the screen is gone */
     char notice[512];             /* said at start: again in the first room's window */
+    int list_rows;                /* rooms in the LIST being shown */
 } U;
 
 /* ---- output ---- */
@@ -891,9 +892,16 @@ static void ui_line_show(struct app *a, struct irc_msg *m)
         text_sanitize(t);
         char room[PARLOR_NAME_MAX * 2];
         ui_print(a, 0, "-!- %s %4s  %s", pad_cols(p1, 20, room, sizeof room), p2, t);
+        U.list_rows++;
     } else if (strcmp(cmd, "321") == 0) {
         char room[PARLOR_NAME_MAX * 2];
+        U.list_rows = 0;
         ui_print(a, 0, "-!- %s %4s  %s", pad_cols("Room", 20, room, sizeof room), "Users", "Topic");
+    } else if (strcmp(cmd, "323") == 0) {
+        if (U.list_rows == 0)             /* a new server: say how to start */
+            ui_print(a, 0, "-!- No rooms yet. /join #lobby (or any #name) opens one.");
+        else
+            ui_print(a, 0, "-!- %d room%s", U.list_rows, U.list_rows == 1 ? "" : "s");
     } else if (strcmp(cmd, "352") == 0 && m->nparams >= 8) {
         /* 352 me #chan user host server nick flags :hops realname */
         char who[128];

@@ -477,6 +477,30 @@ START_TEST(test_make_run_second_instance_reload_and_ctrl_c)
 }
 END_TEST
 
+/* A new user on a new server: /list says there are no rooms yet and how to
+ * open one; once there is a room it is listed and counted. */
+START_TEST(test_list_on_a_new_server_says_how_to_start)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    struct term t;
+    char args[128], screen[8192];
+    snprintf(args, sizeof args, "--port %d --nick newbie", s.port);
+    term_start_args(&t, NULL, args);
+    term_wait(&t, "Connected to", screen, sizeof screen);
+    type_line(&t, "/list");
+    term_wait(&t, "No rooms yet. /join #lobby", screen, sizeof screen);
+    struct it_client *bob = it_connect_registered(&s, "lbob");
+    it_join(bob, "#first", NULL);
+    type_line(&t, "/list");
+    term_wait(&t, "1 room", screen, sizeof screen);
+    ck_assert_msg(strstr(screen, "#first"), "the room is not listed:\n%s", screen);
+    it_client_free(bob);
+    term_stop(&t);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *ux_suite(void)
 {
     Suite *s = suite_create("ux");
@@ -490,6 +514,7 @@ Suite *ux_suite(void)
     TCase *plain = tcase_create("plain");
     tcase_set_timeout(plain, 90);
     tcase_add_test(plain, test_kick_with_ban_keeps_the_client_out_until_unban);
+    tcase_add_test(plain, test_list_on_a_new_server_says_how_to_start);
     tcase_add_test(plain, test_join_without_hash_readable_replies_and_help_wrap);
     tcase_add_test(plain, test_long_message_is_split_at_a_space);
     tcase_add_test(plain, test_wrong_port_gives_up_and_server_command_connects);
