@@ -208,7 +208,8 @@ void ui_win(struct app *a, int number);
 int ui_text_cols(const char *s, size_t len);
 
 /* ---- parlor_win.c: the full-screen client's windows ---- */
-enum { LINE_MSG = 1, LINE_MENTION = 2, LINE_HISTORY = 4 };
+enum { LINE_MSG = 1, LINE_MENTION = 2, LINE_HISTORY = 4,
+       LINE_PENDING = 8 };           /* our own line, shown dim until its echo comes */
 #define WIN_LINES 2000            /* scrollback kept per window */
 #define WIN_MAX (PARLOR_TARGETS_MAX + 1)
 struct win {
@@ -234,6 +235,9 @@ void win_add(struct win *w, const char *text, int flags);
 /* Line number `seq` (first <= seq < total) and its LINE_* flags. */
 const char *win_line(const struct win *w, long seq, int *flags);
 void win_clear(struct win *w);
+/* Our own pending line in `w` with this text (the oldest): confirmed, no
+ * longer dim.  False when there is none. */
+bool win_confirm(struct win *w, const char *text);
 bool win_member_has(const struct win *w, const char *nick);
 void win_member_add(struct win *w, const char *nick);
 void win_member_del(struct win *w, const char *nick);

@@ -204,7 +204,7 @@ static void draw_line(int y, int first, int bottom, const char *s, int flags)
     size_t starts[ROWS_MAX];
     int n = wrap(s, COLS, starts, ROWS_MAX);
     size_t len = strlen(s);
-    attr_t attr = flags & LINE_MENTION ? A_BOLD : A_NORMAL;
+    attr_t attr = flags & LINE_MENTION ? A_BOLD : flags & LINE_PENDING ? A_DIM : A_NORMAL;
     short base = flags & LINE_MENTION && has_colors() ? PAIR_HIGHLIGHT : 0, pair = base;
     for (int r = 0; r < n; r++) {
         size_t end = r + 1 < n ? starts[r + 1] : len;

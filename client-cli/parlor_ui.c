@@ -311,6 +311,8 @@ static void on_line(char *line)
     free(line);
 }
 
+static bool is_service(const char *nick);
+
 void ui_submit(struct app *a, const char *line)
 {
     if (line[0] == '/' && line[1] != '/') {
@@ -326,11 +328,20 @@ void ui_submit(struct app *a, const char *line)
             if (irc_casecmp(cur, "NickServ") == 0)
                 acct_note_nickserv(a, text);
             net_privmsg(a, cur, text);
-            if (!(a->caps & PCAP_ECHO_MESSAGE)) {
+            /* Shown at once; with echo-message dim until the server's echo
+             * (sent once the message is stored) confirms it (full screen). */
+            bool pending = (a->caps & PCAP_ECHO_MESSAGE) && U.screen && !is_service(cur);
+            if (!(a->caps & PCAP_ECHO_MESSAGE) || pending) {
                 char n[128];
                 ui_nick(a, a->nick, n, sizeof n);
                 char rp[PARLOR_NAME_MAX + 1];
+                int was = U.flags;
+                const char *route = U.route;
+                U.flags = LINE_MSG | (pending ? LINE_PENDING : 0);
+                U.route = cur;
                 ui_print(a, 0, "%s<%s> %s", room_prefix(cur, rp, sizeof rp), n, text);
+                U.flags = was;
+                U.route = route;
             }
         }
     }
@@ -505,6 +516,15 @@ static void show_message(struct app *a, struct irc_msg *m, time_t when, const ch
     if (text[0] == '\001')
         return;                                 /* other CTCP requests: not answered */
     text_sanitize(text);
+    if (mine && !in_batch && U.screen && !notice) {
+        struct win *w = win_find(conv);
+        char shown[1100];
+        snprintf(shown, sizeof shown, "> %s", text);
+        if (w && win_confirm(w, shown)) {   /* shown dim when sent: now stored */
+            tui_dirty();
+            return;
+        }
+    }
     if (room && !hist[0] && is_game_room(to) && irc_casecmp(from, "GameServ") == 0 &&
         (strncmp(text, "Game over", 9) == 0 || strstr(text, " was aborted"))) {
         ui_print(a, when, "%s<%s> %s", rp, fromc, text);

@@ -125,6 +125,20 @@ const char *win_line(const struct win *w, long seq, int *flags)
     return w->lines[seq % WIN_LINES];
 }
 
+bool win_confirm(struct win *w, const char *text)
+{
+    for (long s = w->first; s < w->total; s++) {
+        unsigned char *f = &w->flags[s % WIN_LINES];
+        const char *l = w->lines[s % WIN_LINES];
+        size_t tl = strlen(text), ll = strlen(l);
+        if ((*f & LINE_PENDING) && ll >= tl && strcmp(l + ll - tl, text) == 0) {
+            *f &= (unsigned char)~LINE_PENDING;
+            return true;
+        }
+    }
+    return false;
+}
+
 void win_clear(struct win *w)
 {
     for (long s = w->first; s < w->total; s++) {

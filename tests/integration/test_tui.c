@@ -15,6 +15,8 @@
 #include <time.h>
 #include <wchar.h>
 
+#include <libpq-fe.h>
+
 #include "tests/integration/harness.h"
 #include "tests/integration/pg.h"
 #include "tests/integration/suites.h"
@@ -460,6 +462,63 @@ START_TEST(test_joining_a_room_shows_its_recent_messages)
 }
 END_TEST
 
+/* The row of `attrs` (capture-pane -e) holding `needle`, or NULL. */
+static const char *row_of(const char *attrs, const char *needle, const char **end)
+{
+    const char *hit = strstr(attrs, needle);
+    if (!hit)
+        return NULL;
+    const char *row = hit;
+    while (row > attrs && row[-1] != '\n')
+        row--;
+    *end = hit;
+    return row;
+}
+
+/* Your own line shows at once, dim, while it is being stored (its echo is
+ * the acknowledgement), and turns normal when the echo comes, once. */
+START_TEST(test_own_line_is_dim_until_its_echo_comes)
+{
+    struct it_server s;
+    const char *extra[] = { "--database", pg.conninfo, NULL };
+    it_server_start(&s, extra);
+    struct term t;
+    char args[256], screen[SCREEN_CAP], attrs[SCREEN_CAP];
+    snprintf(args, sizeof args, "--port %d --nick dimmer --join '#dim'", s.port);
+    term_start_args(&t, NULL, args);
+    wait_input(&t, "[#dim]", screen, sizeof screen);
+    PGconn *lock = PQconnectdb(pg.conninfo);
+    ck_assert_int_eq(PQstatus(lock), CONNECTION_OK);
+    PQclear(PQexec(lock, "BEGIN"));
+    PGresult *lr = PQexec(lock, "LOCK TABLE messages IN SHARE MODE");
+    ck_assert_int_eq(PQresultStatus(lr), PGRES_COMMAND_OK);
+    PQclear(lr);
+    type_line(&t, "held by the database");
+    term_wait(&t, "<dimmer> held by the database", screen, sizeof screen);
+    const char *end, *row;
+    term_screen_attrs(&t, attrs, sizeof attrs);
+    row = row_of(attrs, "held by the database", &end);
+    ck_assert_msg(row && strstr(row, "\033[2m") && strstr(row, "\033[2m") < end,
+                  "not dim while unconfirmed: %s", row ? row : attrs);
+    PQclear(PQexec(lock, "COMMIT"));
+    PQfinish(lock);
+    bool normal = false;
+    for (long deadline = it_now_ms() + 10000; !normal && it_now_ms() < deadline;) {
+        term_screen_attrs(&t, attrs, sizeof attrs);
+        row = row_of(attrs, "held by the database", &end);
+        normal = row && !(strstr(row, "\033[2m") && strstr(row, "\033[2m") < end);
+        if (!normal)
+            it_sleep_ms(100);
+    }
+    ck_assert_msg(normal, "still dim after the echo: %s", row ? row : attrs);
+    term_screen(&t, screen, sizeof screen);
+    const char *first = strstr(screen, "held by the database");
+    ck_assert_msg(first && !strstr(first + 1, "held by the database"), "shown twice:\n%s", screen);
+    term_stop(&t);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *tui_suite(void)
 {
     Suite *s = suite_create("tui");
@@ -474,6 +533,7 @@ Suite *tui_suite(void)
     tcase_set_timeout(db, 90);
     tcase_add_test(db, test_days_in_the_users_time_zone);
     tcase_add_test(db, test_joining_a_room_shows_its_recent_messages);
+    tcase_add_test(db, test_own_line_is_dim_until_its_echo_comes);
     suite_add_tcase(s, db);
     return s;
 }
