@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/recent.h"
 #include "ipc/frame.h"
 #include "ipc/proto.h"
 #include "worker/store.h"
@@ -375,31 +376,11 @@ static void store_pm(struct client *t, const struct nick_msg *m)
 }
 
 /* Private messages delivered here lately, so one sent twice (the nick's
- * owner died before acknowledging it, worker/outbox.c) arrives once: the
- * last PM_RECENT msgids, in a ring, with a hash index (one lookup per
- * private message). */
-#define PM_RECENT 1024
-
+ * owner died before acknowledging it, worker/outbox.c) arrives once. */
 static bool pm_seen(const char *msgid)
 {
-    static char recent[PM_RECENT][17];
-    static int pos;
-    static struct hmap index;      /* msgid -> (void *)1 */
-    static bool index_ready;
-    if (!msgid[0])
-        return false;
-    if (!index_ready) {
-        hmap_init(&index);
-        index_ready = true;
-    }
-    if (hmap_get_name(&index, msgid))
-        return true;
-    if (recent[pos][0])
-        hmap_del_name(&index, recent[pos]);
-    snprintf(recent[pos], sizeof recent[pos], "%s", msgid);
-    hmap_put_name(&index, recent[pos], (void *)1);
-    pos = (pos + 1) % PM_RECENT;
-    return false;
+    static struct recent_ids recent;
+    return recent_seen(&recent, msgid);
 }
 
 /* At the holder's worker: act on it. */

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/recent.h"
 #include "ipc/frame.h"
 #include "ipc/proto.h"
 #include "worker/store.h"
@@ -162,15 +163,20 @@ void outbox_resend(int slot)
         log_info("worker %d is back: %zu requests sent again", slot, n);
 }
 
+/* An echo that comes again: its request was sent again to a new owner.
+ * Told by the kept request, or, when that request was acknowledged before
+ * the new owner's echo came (an acknowledgement can outrun the echo of a
+ * request the new owner held while it loaded the room), by the echoes
+ * passed on lately. */
 bool outbox_echo_is_duplicate(const char *msgid)
 {
+    static struct recent_ids echoed;
     struct entry *e = msgid[0] ? hmap_get_name(&by_msgid, msgid) : NULL;
-    if (!e)
-        return false;
-    if (e->echoed)
+    if (e && e->echoed)
         return true;
-    e->echoed = true;
-    return false;
+    if (e)
+        e->echoed = true;
+    return recent_seen(&echoed, msgid);
 }
 
 void outbox_note_mseq(const char *msgid, uint64_t mseq)
@@ -297,6 +303,7 @@ static bool ack_wanted[MAX_WORKERS];
 struct ack_arg {
     int slot;
     uint64_t gen, seq;
+    bool again;                    /* the second barrier (on_durable) */
 };
 
 static void start_barrier(int slot);
@@ -304,6 +311,14 @@ static void start_barrier(int slot);
 static void on_durable(void *arg)
 {
     struct ack_arg *a = arg;
+    /* A request held while its room was loading is handled when the load
+     * answers, just before this barrier: its message is queued, not yet
+     * durable.  One more barrier covers it. */
+    if (!a->again && store_pending()) {
+        a->again = true;
+        store_barrier(on_durable, a);
+        return;
+    }
     int slot = a->slot;
     if (a->gen == link_gen[slot] && peer_connected(slot)) {
         struct buf *b = peer_buf(slot);
@@ -326,6 +341,7 @@ static void start_barrier(int slot)
     a->slot = slot;
     a->gen = link_gen[slot];
     a->seq = handled[slot];
+    a->again = false;
     barrier_out[slot] = true;
     ack_wanted[slot] = false;
     store_barrier(on_durable, a);

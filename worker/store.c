@@ -927,6 +927,11 @@ static void on_barrier_query(void *arg, const PGresult *res, const char *error)
     free(x);
 }
 
+bool store_pending(void)
+{
+    return S.pending && S.pending->n;
+}
+
 void store_sync(store_durable_cb *cb, void *arg)
 {
     /* Barriers (SELECT 1) answer no client: not waited for. */

@@ -73,6 +73,8 @@ void store_message(const struct store_msg *m, store_durable_cb *cb, void *arg);
 /* `cb` runs once everything queued so far (messages and queries) has
  * finished and is durable (worker/order.c, worker/outbox.c). */
 void store_barrier(store_durable_cb *cb, void *arg);
+/* Are messages queued for the next batch (not sent yet)? */
+bool store_pending(void);
 /* `cb` runs once every query made so far has been answered, without waiting
  * for queued messages to be stored (at once when no query is out). */
 void store_sync(store_durable_cb *cb, void *arg);
