@@ -40,6 +40,7 @@ struct chan_event {
     const char *away;             /* EV_JOIN: the joiner's away message, "" if here */
     bool bot;                     /* EV_JOIN: the joiner has user mode +B */
     bool quiet;                   /* EV_JOIN: not announced (parlor.chat/quiet) */
+    bool invisible;               /* EV_JOIN: the joiner has user mode +i */
     unsigned modes;
     const char *a1, *a2;
     const char *msgid, *ctags;    /* EV_MSG */
@@ -321,12 +322,15 @@ static bool told_nick_elsewhere(struct client *x, uint64_t client, const char *n
 static void names_reply(struct channel *ch, int slot, uint64_t client, const char *nick, uint32_t caps)
 {
     char sym = ch->mode_s ? '@' : ch->mode_p ? '*' : '=';
+    bool outsider = !chan_member_id(ch, client);   /* sees no invisible (+i) member */
     char buf[420];
     size_t len = 0;
     struct hmap_iter it;
     hmap_iter_init(&it, &ch->members);
     for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
         struct member *m = e->value;
+        if (outsider && m->invisible)
+            continue;
         char one[256];
         int n;
         const char *pfx = member_prefix(m->modes, caps & CAP_MULTI_PREFIX);
@@ -583,6 +587,7 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
         snprintf(m->away, sizeof m->away, "%s", ev->away);
         m->bot = ev->bot;
         m->quiet = ev->quiet;
+        m->invisible = ev->invisible;
         join_deliver(ch, ev);
         if (ev->slot == W.slot) {
             if (m->local)
@@ -723,7 +728,7 @@ static void encode_event(struct buf *b, struct channel *ch, const struct chan_ev
     ipc_put_u32(b, (uint32_t)ev->origin_slot);
     ipc_put_u64(b, ev->origin_seq);
     ipc_put_cstr(b, ev->away);
-    ipc_put_u8(b, (uint8_t)(ev->bot | (ev->quiet ? 2 : 0)));   /* 1 bot, 2 quiet */
+    ipc_put_u8(b, (uint8_t)(ev->bot | (ev->quiet ? 2 : 0) | (ev->invisible ? 4 : 0)));  /* 1 bot, 2 quiet, 4 +i */
     ipc_end(b, f);
 }
 
@@ -756,6 +761,7 @@ void chan_handle_event(const char *payload, size_t len)
     uint8_t jflags = ipc_get_u8(&r);
     ev.bot = jflags & 1;
     ev.quiet = (jflags & 2) != 0;
+    ev.invisible = (jflags & 4) != 0;
     if (r.err) {
         log_warn("malformed channel event");
         return;
@@ -818,7 +824,7 @@ static void encode_state(struct buf *b, struct channel *ch, unsigned flags, int 
             ipc_put_u32(b, (uint32_t)m->slot);
             ipc_put_u32(b, m->modes);
             ipc_put_cstr(b, m->away);
-            ipc_put_u8(b, (uint8_t)(m->bot | (m->quiet ? 2 : 0)));
+            ipc_put_u8(b, (uint8_t)(m->bot | (m->quiet ? 2 : 0) | (m->invisible ? 4 : 0)));
         }
         ipc_put_u8(b, 0);             /* end of members */
         ipc_end(b, f);
@@ -921,6 +927,7 @@ void chan_handle_state(int from_slot, const char *payload, size_t len)
             snprintf(m->away, sizeof m->away, "%s", away);
             m->bot = mflags & 1;
             m->quiet = (mflags & 2) != 0;
+            m->invisible = (mflags & 4) != 0;
         }
         n++;
     }
@@ -980,6 +987,7 @@ static void fill_subject(struct chan_event *ev, const struct chan_req *q, char *
     ev->away = q->away ? q->away : "";
     ev->bot = q->bot;
     ev->quiet = q->quiet;
+    ev->invisible = q->invisible;
     ev->modes = 0;
     ev->a1 = ev->a2 = "";
     ev->msgid = ev->ctags = "";
@@ -1937,7 +1945,7 @@ static void send_request(const struct chan_req *q)
     ipc_put_cstr(&frame, q->msgid);
     ipc_put_u8(&frame, q->oper);
     ipc_put_cstr(&frame, q->away);
-    ipc_put_u8(&frame, (uint8_t)(q->bot | (q->quiet ? 2 : 0)));
+    ipc_put_u8(&frame, (uint8_t)(q->bot | (q->quiet ? 2 : 0) | (q->invisible ? 4 : 0)));
     ipc_put_u8(&frame, q->tls);
     ipc_end(&frame, f);
     if (owner == W.slot)                /* ours, before the others re-announced */
@@ -1971,6 +1979,7 @@ void chan_handle_request_frame(const char *payload, size_t len)
     uint8_t rflags = ipc_get_u8(&r);
     q.bot = rflags & 1;
     q.quiet = (rflags & 2) != 0;
+    q.invisible = (rflags & 4) != 0;
     q.tls = ipc_get_u8(&r);
     q.origin_slot = W.req.slot;           /* 0s unless it came numbered (outbox.c) */
     q.origin_seq = W.req.seq;
@@ -1995,7 +2004,7 @@ void chan_request(struct client *c, int op, const char *channel, const char *arg
         .account = c->account, .ctags = c->pending_ctags ? c->pending_ctags : "",
         .oper = c->oper,
         .away = op == CHAN_JOIN && c->away ? c->away : "", .bot = c->bot,
-        .quiet = (c->caps & CAP_QUIET) != 0,
+        .quiet = (c->caps & CAP_QUIET) != 0, .invisible = c->invisible,
         .tls = client_is_tls(c),
     };
     char msgid[17] = "";

@@ -452,8 +452,11 @@ static void user_mode(struct client *c, struct irc_msg *m)
             if (*p == '+' || *p == '-')
                 plus = *p == '+';
             else if (*p == 'i') {
+                bool changed = c->invisible != plus;
                 c->invisible = plus;
                 lusers_changed();
+                if (changed)
+                    user_changed(c, USER_INVISIBLE);   /* members' records (NAMES) */
             } else if (*p == 'w')
                 c->wallops = plus;
             else if (*p == 'o') {

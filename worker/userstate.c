@@ -29,7 +29,7 @@ struct user_update {
     int what;
     uint64_t client;
     const char *nick, *user, *host, *account, *value;
-    bool bot;
+    bool bot, invisible;
 };
 
 /* The capability a client needs to be told about `what` (0: never told). */
@@ -96,9 +96,10 @@ static bool member_update(struct member *m, const struct user_update *u)
 {
     size_t cap;
     char *field = member_field(m, u->what, &cap);
-    if (!field) {
-        bool changed = m->bot != u->bot;
+    if (!field) {                      /* USER_BOT, USER_INVISIBLE: flags */
+        bool changed = m->bot != u->bot || m->invisible != u->invisible;
         m->bot = u->bot;
+        m->invisible = u->invisible;
         return changed;
     }
     const char *v = u->what == USER_ACCOUNT ? u->account : u->value;
@@ -178,7 +179,7 @@ static void encode(struct buf *b, const struct user_update *u, int flags, const 
     ipc_put_cstr(b, u->host);
     ipc_put_cstr(b, u->account);
     ipc_put_cstr(b, u->value);
-    ipc_put_u8(b, u->bot);
+    ipc_put_u8(b, (uint8_t)(u->bot | (u->invisible ? 2 : 0)));
     ipc_put_u32(b, (uint32_t)n);
     for (int i = 0; i < n; i++)
         ipc_put_u64(b, ids[i]);
@@ -214,7 +215,7 @@ static void propagate(struct client *c, int what, bool announce)
         return;                        /* nobody sees it yet; JOIN and WHOIS carry it later */
     struct user_update u = {
         .what = what, .client = c->id, .nick = c->nick, .user = c->user, .host = c->host,
-        .account = c->account, .bot = c->bot,
+        .account = c->account, .bot = c->bot, .invisible = c->invisible,
         .value = what == USER_AWAY ? (c->away ? c->away : "") : c->realname,
     };
     bool to[MAX_WORKERS] = { false };
@@ -267,7 +268,7 @@ void user_joined(struct client *c, struct member *m)
         if (strncmp(have, want, cap - 1) != 0)
             propagate(c, whats[i], false);
     }
-    if (m->bot != c->bot)
+    if (m->bot != c->bot || m->invisible != c->invisible)
         propagate(c, USER_BOT, false);
 }
 
@@ -284,9 +285,11 @@ void user_handle_frame(const char *payload, size_t len)
     u.host = ipc_get_str(&r, NULL);
     u.account = ipc_get_str(&r, NULL);
     u.value = ipc_get_str(&r, NULL);
-    u.bot = ipc_get_u8(&r);
+    uint8_t flags8 = ipc_get_u8(&r);       /* 1 bot, 2 invisible */
+    u.bot = flags8 & 1;
+    u.invisible = (flags8 & 2) != 0;
     uint32_t n = ipc_get_u32(&r);
-    if (r.err || u.what < USER_AWAY || u.what > USER_BOT || n > r.left / 8) {
+    if (r.err || u.what < USER_AWAY || u.what > USER_INVISIBLE || n > r.left / 8) {
         log_warn("malformed user state frame");
         return;
     }

@@ -169,6 +169,7 @@ struct member {
     char realname[128];
     char away[AWAY_MAX + 1];       /* "" when here (worker/userstate.c keeps it current) */
     bool bot;                      /* user mode +B */
+    bool invisible;                /* user mode +i: not in NAMES for outsiders */
     bool quiet;                    /* joined with parlor.chat/quiet: its JOIN/PART/QUIT
                                       are not announced (it is in NAMES) */
     uint64_t client;
@@ -542,6 +543,7 @@ struct chan_req {
     const char *away;              /* CHAN_JOIN: the requester's away message, "" if here */
     bool bot;                      /* CHAN_JOIN: the requester has user mode +B */
     bool quiet;                    /* CHAN_JOIN: the requester has parlor.chat/quiet */
+    bool invisible;                /* CHAN_JOIN: the requester has user mode +i */
     bool tls;                      /* CHAN_JOIN: the requester is on TLS (+z) */
     const char *ctags;             /* client-only tags of a message, "" if none */
     const char *msgid;             /* CHAN_MSG: given by the sender's worker, so a
@@ -719,7 +721,7 @@ void replay_join_refused(uint64_t client, const char *channel);
 /* ---- userstate.c: away, account, realname and bot mode of a user, told to
  * the members of its rooms on every worker (away-notify, account-notify,
  * setname) and to those monitoring its nick (extended-monitor) ---- */
-enum user_change { USER_AWAY = 1, USER_ACCOUNT, USER_SETNAME, USER_BOT };
+enum user_change { USER_AWAY = 1, USER_ACCOUNT, USER_SETNAME, USER_BOT, USER_INVISIBLE };
 /* c's state changed (c->away, c->account, c->realname or c->bot already set). */
 void user_changed(struct client *c, int what);
 /* Our client's JOIN came back as member m: a change made meanwhile goes to

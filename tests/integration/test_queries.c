@@ -427,6 +427,47 @@ START_TEST(test_whois_account_and_secret_mode_kept_by_an_empty_room)
 }
 END_TEST
 
+/* NAMES of a room you are not in leaves out its invisible (+i) members,
+ * also when +i was set after the JOIN and whatever worker they are on;
+ * members see everyone. */
+START_TEST(test_names_hides_invisible_members_from_outsiders)
+{
+    struct it_server s;
+    it_server_start(&s, NULL);
+    char room[64];
+    it_name_owned_by("#namesi", 1, 2, room, sizeof room);
+    struct it_client *ghost = user_on(&s, 0, "ghost");
+    struct it_client *plain = user_on(&s, 0, "plainm");
+    struct it_client *out = user_on(&s, 1, "outsider");
+    it_join(ghost, room, NULL);
+    it_join(plain, room, NULL);
+    it_send(ghost, "MODE ghost +i");
+    it_expect(ghost, " 221 ghost +i");
+    char re[128];
+    snprintf(re, sizeof re, " 353 outsider . %s :", room);
+    const char *l = NULL;
+    /* The change reaches the room's owner on another worker: poll NAMES. */
+    bool hidden = IT_EVENTUALLY((it_send(out, "NAMES %s", room), l = it_expect_re(out, re),
+                                 !strstr(l, "ghost")), 5000);
+    ck_assert_msg(hidden, "an invisible member shown to an outsider: %s", l);
+    ck_assert_msg(strstr(l, "plainm"), "a visible member missing: %s", l);
+    snprintf(re, sizeof re, " 353 plainm . %s :", room);
+    it_send(plain, "NAMES %s", room);
+    l = it_expect_re(plain, re);
+    ck_assert_msg(strstr(l, "ghost"), "a member does not see the invisible one: %s", l);
+    it_send(ghost, "MODE ghost -i");
+    it_expect(ghost, " 221 ghost");
+    snprintf(re, sizeof re, " 353 outsider . %s :", room);
+    bool shown = IT_EVENTUALLY((it_send(out, "NAMES %s", room), l = it_expect_re(out, re),
+                                strstr(l, "ghost") != NULL), 5000);
+    ck_assert_msg(shown, "visible again, still hidden: %s", l);
+    it_client_free(out);
+    it_client_free(plain);
+    it_client_free(ghost);
+    it_server_stop(&s);
+}
+END_TEST
+
 Suite *queries_suite(void)
 {
     Suite *s = suite_create("queries");
@@ -434,6 +475,7 @@ Suite *queries_suite(void)
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_who_room_lists_each_member_once_with_flags_across_workers);
     tcase_add_test(t, test_who_nick_mask_and_invisible_users);
+    tcase_add_test(t, test_names_hides_invisible_members_from_outsiders);
     tcase_add_test(t, test_whox_fields_in_standard_order_with_token);
     tcase_add_test(t, test_whowas_after_quit_and_nick_change_across_workers);
     tcase_add_test(t, test_lusers_counts_every_worker_and_comes_with_registration);
