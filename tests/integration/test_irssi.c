@@ -4,6 +4,7 @@
  * ("Join to #room was synced in 0 secs" or "1 secs": irssi counts whole
  * seconds), and irssi chats with a plain client.
  *
+ * (0 or 1 s on an idle machine; the bound below allows for load.)
  * What bounds irssi's sync is irssi: its own flood protection sends five
  * commands at once and then one every 2.2 s (cmd_queue_speed), and it asks
  * one room per query, so five rooms cost it fifteen queries and the last one
@@ -164,10 +165,12 @@ START_TEST(test_irssi_syncs_five_rooms_within_a_second_each_and_chats)
     snprintf(join, sizeof join, "/join %s,%s,%s,%s,%s", rooms[0], rooms[1], rooms[2], rooms[3],
              rooms[4]);
     irssi_type(&ir, join);
-    /* Within a second (irssi counts whole seconds); the sanitizer build of
-     * parlord is several times slower, and the suites run side by side. */
+    /* On an idle machine irssi reports 0 or 1 s (it counts whole seconds).
+     * The suites run side by side and the sanitizer build is several times
+     * slower, so the bound here is 3 s (5 under ASan): still well below the
+     * 6 s of replies out of order, or irssi's own pacing (~35 s). */
     const char *bin = getenv("PARLORD");
-    int max_secs = bin && strstr(bin, "build-asan") ? 3 : 1;
+    int max_secs = bin && strstr(bin, "build-asan") ? 5 : 3;
     for (int i = 0; i < 5; i++) {
         int secs = -1;
         IT_EVENTUALLY((secs = synced_secs(&ir, rooms[i])) >= 0, 15000);
