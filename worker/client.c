@@ -394,46 +394,52 @@ static size_t tags_size(const char *line, size_t len, size_t *data)
     return tags;
 }
 
-/* Would handle_line run this line (no 417, INVALID_TEXT or INVALID_UTF8)? */
-bool client_line_acceptable(const char *line, size_t len)
+enum line_verdict { LINE_RUN, LINE_EMPTY, LINE_TOO_LONG, LINE_BAD_TEXT, LINE_BAD_UTF8 };
+
+/* What handle_line does with a line: the one place its checks live. */
+static enum line_verdict line_verdict(const char *line, size_t len)
 {
     size_t data, tags = tags_size(line, len, &data);
-    if (data > IRC_CLIENT_TAGS_MAX)
-        return false;
-    if (len - tags + 2 > (size_t)W.cfg->line_length || len == 0)
-        return false;
-    return !memchr(line, '\0', len) && !memchr(line, '\r', len) && utf8_valid(line, len);
+    if (data > IRC_CLIENT_TAGS_MAX)                    /* tag data: without "@" and " " */
+        return LINE_TOO_LONG;
+    if (len - tags + 2 > (size_t)W.cfg->line_length)   /* the limit counts CR LF */
+        return LINE_TOO_LONG;
+    if (len == 0)
+        return LINE_EMPTY;
+    /* A CR or NUL inside a line would let a client forge lines for
+     * clients that end lines there: refused whole, like bad UTF-8. */
+    if (memchr(line, '\0', len) || memchr(line, '\r', len))
+        return LINE_BAD_TEXT;
+    return utf8_valid(line, len) ? LINE_RUN : LINE_BAD_UTF8;
+}
+
+bool client_line_acceptable(const char *line, size_t len)
+{
+    return line_verdict(line, len) == LINE_RUN;
 }
 
 /* Check one complete line (without CR LF) and run it. */
 static void handle_line(struct client *c, char *line, size_t len)
 {
-    size_t data, tags = tags_size(line, len, &data);
-    if (data > IRC_CLIENT_TAGS_MAX) {      /* tag data: without "@" and " " */
+    char cmd[32];
+    switch (line_verdict(line, len)) {
+    case LINE_EMPTY:
+        return;
+    case LINE_TOO_LONG:
         reply(c, "417", ":Input line was too long");
         return;
-    }
-    if (len - tags + 2 > (size_t)W.cfg->line_length) {     /* the limit counts CR LF */
-        reply(c, "417", ":Input line was too long");
-        return;
-    }
-    if (len == 0)
-        return;
-    /* A CR or NUL inside a line would let a client forge lines for
-     * clients that end lines there: refused whole, like bad UTF-8. */
-    if (memchr(line, '\0', len) || memchr(line, '\r', len)) {
-        char cmd[32];
+    case LINE_BAD_TEXT:
         command_word(line, len, cmd, sizeof cmd);
         client_sendf(c, ":%s FAIL %s INVALID_TEXT :Message rejected: CR, LF and NUL are not allowed "
                      "inside a line\r\n", W.cfg->server_name, cmd);
         return;
-    }
-    if (!utf8_valid(line, len)) {
-        char cmd[32];
+    case LINE_BAD_UTF8:
         command_word(line, len, cmd, sizeof cmd);
         client_sendf(c, ":%s FAIL %s INVALID_UTF8 :Message rejected: not valid UTF-8 text\r\n",
                      W.cfg->server_name, cmd);
         return;
+    case LINE_RUN:
+        break;
     }
     len = irc_strip_controls(line, len);     /* other controls never reach anyone */
     command_dispatch(c, line);
