@@ -1630,12 +1630,13 @@ struct msg_ack {
     double time;
     char msgid[17], command[16], source[256], target[IRC_CHANNEL_MAX + 1];
     char *text, *ctags;
+    bool pending;                  /* counted in echoes_pending */
 };
 
 static void on_msg_durable(void *arg)
 {
     struct msg_ack *a = arg;
-    if (a->text)                       /* a stored message (not TAGMSG) */
+    if (a->pending)
         echo_pending(a->client, -1);
     struct msgline ml = {
         .time = a->time, .msgid = a->msgid, .ctags = a->ctags, .source = a->source,
@@ -1666,7 +1667,10 @@ static void msg_stored(struct channel *ch, const struct chan_req *q, const struc
         on_msg_durable(a);
         return;
     }
-    echo_pending(a->client, +1);
+    /* Only an echo can be overtaken: count those of echo-message clients. */
+    a->pending = (q->caps & CAP_ECHO_MESSAGE) != 0;
+    if (a->pending)
+        echo_pending(a->client, +1);
     char folded[IRC_CHANNEL_MAX + 1];
     irc_casefold(folded, ch->name, strlen(ch->name));
     struct store_msg m = {
