@@ -91,10 +91,11 @@ enum ipc_type {
                            6 NOTICE (to a client's worker): u64 client, str text */
     IPC_P_JOIN_DONE,    /* owner -> joiner's worker: u64 client, str channel: the
                            JOIN got no membership (refused, or already in) */
-    IPC_P_REQ,          /* u64 seq, u64 mseq, str frame: a request to an owner,
-                           numbered by the sender, kept until acknowledged
-                           (worker/outbox.c); mseq: a message's number from the
-                           owner that died, 0 if none */
+    IPC_P_REQ,          /* u64 seq, u64 mseq, str target, str frame: a request
+                           to the owner of target (a room or nick), numbered by
+                           the sender, kept until acknowledged (worker/outbox.c);
+                           mseq: a message's number from the owner that died, 0
+                           if none */
     IPC_P_ACK,          /* u64 seq: every request up to seq is handled and what
                            it stored is durable */
     IPC_P_SYNCED,       /* after a new link's re-announcement: the receiver may
@@ -124,6 +125,12 @@ enum ipc_type {
                            4 STATUS (owner -> watcher's worker): u64 client,
                              u8 online, str nick, u8 answer (1: to ADD or
                              QUERY, always shown; 0: shown if it changed) */
+    IPC_P_FWD,          /* cluster only (worker/handover.c): a request whose
+                           owner moved, inside an IPC_P_REQ of the worker that
+                           passes it on: u32 origin slot, u64 origin seq, u64
+                           mseq, u8 hops, u8 in_order (0: passed on by a former
+                           owner, may overtake; 1: kept for a dead node's worker
+                           and sent to the new owner), str target, str frame */
 };
 
 /* What the master asks workers for (control socket commands). */

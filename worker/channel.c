@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/recent.h"
 #include "ipc/frame.h"
 #include "ipc/proto.h"
 #include "worker/store.h"
@@ -48,6 +49,11 @@ struct chan_event {
     int origin_slot;              /* EV_MSG: the numbered request it came in */
     uint64_t origin_seq;          /* (worker/outbox.c), 0 when none */
 };
+
+/* origin_slot of a message passed on by a former owner (worker/handover.c):
+ * it may come after a later one of its sender, so it is told apart from a
+ * repeat by its msgid, not by its number. */
+#define ORIGIN_FORWARDED (-1)
 
 #define STATE_REANNOUNCE 1u
 #define STATE_MORE 2u                 /* more members of the same state */
@@ -666,7 +672,11 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
         /* A request sent again to a new owner comes back as the same
          * message: members who had it already do not get it twice.  Each
          * worker's requests reach a room in the order it numbered them. */
-        if (ev->origin_seq && ev->origin_slot >= 0 && ev->origin_slot < MAX_WORKERS) {
+        if (ev->origin_slot == ORIGIN_FORWARDED) {
+            static struct recent_ids seen;
+            if (recent_seen(&seen, ev->msgid))
+                return;
+        } else if (ev->origin_seq && ev->origin_slot >= 0 && ev->origin_slot < MAX_WORKERS) {
             if (ev->origin_seq <= ch->origin_seq[ev->origin_slot])
                 return;
             ch->origin_seq[ev->origin_slot] = ev->origin_seq;
@@ -1443,6 +1453,15 @@ static void apply_extras(struct channel *ch, const PGresult *res, int col)
 
 /* The channel's stored state is in: run what waited, in order (the first
  * JOIN of a new room creates the membership).  May free the channel. */
+static void send_request(const struct chan_req *q);
+
+static struct parked_req *next_parked(struct parked_req *p)
+{
+    struct parked_req *next = p->next;
+    req_free(p);
+    return next;
+}
+
 static void run_parked(struct channel *ch)
 {
     char name[IRC_CHANNEL_MAX + 1];
@@ -1450,6 +1469,15 @@ static void run_parked(struct channel *ch)
     ch->loading = false;
     struct parked_req *p = ch->parked;
     ch->parked = NULL;
+    if (W.cluster && owner_of(name) != W.slot && ch->members.count == 0) {
+        /* A node joined while it loaded and the room is its now
+         * (chan_hand_over_moved): the requests go to the new owner. */
+        hmap_del_name(&W.channels, ch->name);
+        chan_free(ch);
+        for (; p; p = next_parked(p))
+            send_request(&p->q);
+        return;
+    }
     while (p) {
         struct parked_req *next = p->next;
         handle_request(&p->q);
@@ -1768,7 +1796,7 @@ static void handle_request(const struct chan_req *q)
         ev.a2 = q->arg2;
         ev.msgid = msgid;
         ev.ctags = q->ctags;
-        ev.origin_slot = q->origin_slot;
+        ev.origin_slot = q->forwarded ? ORIGIN_FORWARDED : q->origin_slot;
         ev.origin_seq = q->origin_seq;
         /* A message the owner that died had numbered keeps its number. */
         ev.mseq = strcmp(q->arg1, "TAGMSG") == 0 ? 0 : q->mseq ? q->mseq : ch->msg_seq + 1;
@@ -1988,6 +2016,7 @@ void chan_handle_request_frame(const char *payload, size_t len)
     q.origin_slot = W.req.slot;           /* 0s unless it came numbered (outbox.c) */
     q.origin_seq = W.req.seq;
     q.mseq = W.req.mseq;
+    q.forwarded = W.req.forwarded;
     if (r.err || q.slot < 0 || q.slot >= W.nworkers) {
         log_warn("malformed channel request");
         return;
@@ -2095,7 +2124,36 @@ void chan_reannounce(int slot)
         if (ch->owned || owner_of(ch->name) != slot)
             continue;
         send_state(slot, ch, STATE_REANNOUNCE, W.slot);
+        if (ch->nlocal == 0) {         /* one we handed over (chan_hand_over_moved) */
+            hmap_iter_remove(&it);
+            chan_free(ch);
+        }
     }
+}
+
+/* Cluster (worker/handover.c): a node joined and some rooms we own are
+ * its workers' now.  Each stops being owned here and stays as a mirror
+ * (even without local members) until the new owner's link comes up: then
+ * chan_reannounce() gives it the room's settings, numbers and our members,
+ * before IPC_P_SYNCED, and drops it if nobody here is in it.  A room still
+ * loading from PostgreSQL is handed over once loaded (run_parked). */
+unsigned chan_hand_over_moved(void)
+{
+    enter();
+    unsigned n = 0;
+    struct hmap_iter it;
+    hmap_iter_init(&it, &W.channels);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct channel *ch = e->value;
+        if (!ch->owned || ch->loading || owner_of(ch->name) == W.slot)
+            continue;
+        ch->owned = false;
+        n++;
+    }
+    leave();
+    if (n)
+        lusers_changed();
+    return n;
 }
 
 /* Cluster (worker/cluster.c): the owner of `name` went with its node and

@@ -34,6 +34,7 @@ struct client *client_by_id(uint64_t id)
 }
 
 static void on_poll(uv_poll_t *h, int status, int events);
+static void update_poll(struct client *c);
 
 /* The socket's bytes, through TLS when the client came on a TLS listener:
  * like recv()/send(), -1 with errno EAGAIN when it would block (TLS may
@@ -70,6 +71,22 @@ static const char *sock_error(const struct client *c, int err)
     return err == EPROTO && c->tls ? tls_error(c->tls) : strerror(err);
 }
 
+/* Cluster: a new worker reads no client input until it has heard the
+ * network (outbox.c CLUSTER_SETTLE), so that no request is routed by a
+ * partial view of who owns what. */
+static bool input_allowed(void)
+{
+    return !W.cluster || outbox_synced();
+}
+
+void client_resume_all(void)
+{
+    struct hmap_iter it;
+    hmap_iter_init(&it, &W.clients);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));)
+        update_poll(e->value);
+}
+
 static void update_poll(struct client *c)
 {
     if (c->closing)
@@ -84,7 +101,7 @@ static void update_poll(struct client *c)
      * (it could not run yet), within the input buffer's limit. */
     bool more = !c->cmd_wait ||
                 (c->pipe_room[0] && c->in.len < IN_MAX && !memchr(c->in.data ? c->in.data : "", '\n', c->in.len));
-    if (!c->blocked && !c->throttled && more)
+    if (!c->blocked && !c->throttled && more && input_allowed())
         ev |= UV_READABLE;
     if (c->out.len)
         ev |= UV_WRITABLE;
@@ -103,7 +120,7 @@ set:
 
 static void start_poll(struct client *c)
 {
-    int ev = UV_READABLE | (c->out.len && !c->tls ? UV_WRITABLE : 0);
+    int ev = (input_allowed() ? UV_READABLE : 0) | (c->out.len && !c->tls ? UV_WRITABLE : 0);
     c->poll_events = ev;
     uv_poll_start(&c->poll, ev, on_poll);
 }

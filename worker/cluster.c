@@ -234,6 +234,12 @@ static void node_gone(int id, const char *why)
             nn++;
         }
     }
+    /* After the re-announcements above, on the same links: the requests
+     * and fences that waited for its workers go to the new owners. */
+    for (int i = 0; i < n->workers; i++) {
+        outbox_reroute(id * CLUSTER_NODE_SLOTS + i);
+        order_reroute(id * CLUSTER_NODE_SLOTS + i);
+    }
     if (nrooms || nn)
         log_info("cluster: %zu rooms and %zu nicks moved to new owners", nrooms, nn);
     buf_free(&rooms);
@@ -283,6 +289,8 @@ static void handle_beat(const char *data, size_t len)
         memset(n->w, 0, sizeof n->w);
         log_info("cluster: node %s (id %d, %d workers) joined", n->name, id, workers);
         beat_now = true;               /* let it hear from us at once */
+        n->seen = W.now;
+        handover_node_joined();        /* what its workers own now (worker/handover.c) */
     }
     n->seen = W.now;
     struct rworker *w = &n->w[slot % CLUSTER_NODE_SLOTS];

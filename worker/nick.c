@@ -215,6 +215,24 @@ void nick_forget_slot(int slot)
     }
 }
 
+/* Cluster (worker/handover.c): a node joined; registry entries for nicks
+ * its workers own now are dropped here (their holders claim them again at
+ * the new owner when its link comes up: nick_reannounce). */
+unsigned nick_forget_moved(void)
+{
+    unsigned n = 0;
+    struct hmap_iter it;
+    hmap_iter_init(&it, &W.nick_owner);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        if (owner_of(e->name) != W.slot) {
+            free(e->value);
+            hmap_iter_remove(&it);
+            n++;
+        }
+    }
+    return n;
+}
+
 /* Worker `slot` restarted: tell it which of its nicks our clients hold. */
 /* Cluster (worker/cluster.c): the nick's owner went with its node; claim
  * it at the new one. */

@@ -434,8 +434,10 @@ void order_resend(int slot)
     }
 }
 
-/* Fences to `slot` never to be answered (its requests were failed). */
-void order_fail_slot(int slot)
+/* Every fence to `slot`, each given to `fn`; collected first, in rounds of
+ * at most 256, since answering one may touch the map.  `fn` must take the
+ * fence off `slot` (answer it or send it elsewhere). */
+static void each_fence_to(int slot, void (*fn)(struct fence *f))
 {
     if (!fences_init)
         return;
@@ -450,9 +452,42 @@ void order_fail_slot(int slot)
             if (f->to == slot)
                 ids[n++] = f->id;
         }
-        for (size_t i = 0; i < n; i++)
-            fence_done(ids[i]);
+        for (size_t i = 0; i < n; i++) {
+            struct fence *f = hmap_get_id(&fences, ids[i]);
+            if (f)
+                fn(f);
+        }
     } while (n == 256);
+}
+
+static void give_up(struct fence *f)
+{
+    fence_done(f->id);
+}
+
+static void follow_owner(struct fence *f)
+{
+    if (f->kind == FENCE_STORE || !f->target[0]) {
+        fence_done(f->id);
+        return;
+    }
+    int owner = owner_of(f->target);
+    f->to = owner == W.slot ? -1 : owner;
+    send_fence(owner, f->kind, 0, f->durable, f->target, f->client, W.slot, f->id);
+}
+
+/* Cluster: `slot` went with its node and outbox_reroute() sent its kept
+ * requests to the new owners; the fences that went to it follow them (a
+ * fence to every worker, FENCE_STORE, is just given up). */
+void order_reroute(int slot)
+{
+    each_fence_to(slot, follow_owner);
+}
+
+/* Fences to `slot` never to be answered (its requests were failed). */
+void order_fail_slot(int slot)
+{
+    each_fence_to(slot, give_up);
 }
 
 /* Once a second or so: give up fences that will not be answered. */

@@ -78,6 +78,12 @@ static bool synced;
 static bool synced_from[MAX_WORKERS];
 static double started;
 #define SYNC_WAIT 2.0              /* seconds to wait for a worker that never links */
+/* Cluster: a new worker first listens this long, so that it has heard every
+ * live node's heartbeat (once a second) before it believes it owns a name. */
+#define CLUSTER_SETTLE 1.5
+
+static void hold(int slot, bool whole, const char *frame, size_t len);
+static void dispatch_held(void);
 
 void outbox_init(void)
 {
@@ -96,6 +102,7 @@ static void wrap(struct buf *b, const struct entry *e)
     size_t f = ipc_begin(b, IPC_P_REQ);
     ipc_put_u64(b, e->seq);
     ipc_put_u64(b, e->mseq);
+    ipc_put_cstr(b, e->target);
     ipc_put_str(b, e->frame.data, e->frame.len);
     ipc_end(b, f);
 }
@@ -161,6 +168,55 @@ void outbox_resend(int slot)
         wrap(b, e);
     if (n)
         log_info("worker %d is back: %zu requests sent again", slot, n);
+}
+
+/* Cluster: `slot` left the owner function with its node (cluster.c
+ * node_gone, after the rooms and nicks it owned were re-announced to their
+ * new owners).  What it had not acknowledged goes to the new owner of each
+ * request's target, in order, renumbered at the end of that owner's box:
+ * the owner that died may have handled some of it, so the repeat rules
+ * above apply. */
+void outbox_reroute(int slot)
+{
+    struct box *bx = &boxes[slot];
+    struct entry *list = bx->head;
+    size_t n = bx->count;
+    bx->head = bx->tail = NULL;
+    bx->count = 0;
+    while (list) {
+        struct entry *e = list;
+        list = e->next;
+        e->next = NULL;
+        if (!handover_is_forward(e->frame.data, e->frame.len)) {
+            struct buf fwd = BUF_INIT;     /* keeps its first number: see handover.c */
+            handover_wrap(&fwd, W.slot, e->seq, e->mseq, 0, true, e->target, e->frame.data, e->frame.len);
+            buf_free(&e->frame);
+            e->frame = fwd;
+        }
+        e->seq = ++next_seq;
+        int owner = owner_of(e->target);
+        if (owner == W.slot) {         /* ours now: handled here, as held */
+            hold(W.slot, true, e->frame.data, e->frame.len);
+            entry_free(e);
+            continue;
+        }
+        struct box *to = &boxes[owner];
+        if (to->tail)
+            to->tail->next = e;
+        else
+            to->head = e;
+        to->tail = e;
+        to->count++;
+        if (peer_connected(owner)) {
+            struct buf *b = peer_buf(owner);
+            if (b)
+                wrap(b, e);
+        }
+    }
+    if (n)
+        log_info("cluster: %zu requests kept for worker %d sent to the new owners", n, slot);
+    if (synced)
+        dispatch_held();
 }
 
 /* An echo that comes again: its request was sent again to a new owner.
@@ -240,6 +296,8 @@ static void check_synced(void)
 {
     if (synced)
         return;
+    if (W.cluster && W.now - started < CLUSTER_SETTLE)
+        return;
     bool all = true;
     for (int s = 0; s < W.nworkers; s++)
         if (s != W.slot && !synced_from[s] && (!W.cluster || cluster_slot_live(s)))
@@ -251,6 +309,8 @@ static void check_synced(void)
         log_warn("not every worker re-announced within %.0f s; going on", SYNC_WAIT);
     dispatch_held();
     monitor_synced();
+    if (W.cluster)
+        client_resume_all();           /* their input waited for the settle */
 }
 
 void outbox_handle_synced(int slot)

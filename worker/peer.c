@@ -116,6 +116,9 @@ static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
             outbox_handle_ack(slot, seq);
         break;
     }
+    case IPC_P_FWD:
+        handover_handle_forwarded(payload, len);
+        break;
     case IPC_P_SYNCED:
         outbox_handle_synced(slot);
         break;
@@ -373,6 +376,7 @@ void peer_dispatch_request(int slot, const char *payload, size_t len)
     ipc_reader_init(&r, payload, len);
     uint64_t seq = ipc_get_u64(&r);
     uint64_t mseq = ipc_get_u64(&r);
+    const char *target = ipc_get_str(&r, NULL);
     size_t n;
     const char *frame = ipc_get_str(&r, &n);
     if (r.err) {
@@ -380,12 +384,15 @@ void peer_dispatch_request(int slot, const char *payload, size_t len)
         return;
     }
     /* A request handled before (sent again over a new link to this same
-     * process) is only acknowledged again. */
-    if (seq > outbox_handled_from(slot)) {
+     * process) is only acknowledged again; one for a name that moved on
+     * is passed on (worker/handover.c). */
+    if (seq > outbox_handled_from(slot) &&
+        !(W.cluster && handover_forward(slot, seq, mseq, target, frame, n))) {
         struct current_req outer = W.req;
         W.req.slot = slot;
         W.req.seq = seq;
         W.req.mseq = mseq;
+        W.req.forwarded = false;
         peer_dispatch_frame(slot, frame, n);
         W.req = outer;
     }

@@ -263,6 +263,7 @@ struct worker {
     struct current_req {           /* the numbered request being handled (outbox.c) */
         int slot;
         uint64_t seq, mseq;
+        bool forwarded;            /* it came through a worker that no longer owns it (handover.c) */
     } req;
     struct {
         uint64_t messages_in;      /* PRIVMSG/NOTICE from local clients */
@@ -296,6 +297,7 @@ void order_handle_fence(int from, const char *payload, size_t len);
 void order_handle_ack(const char *payload, size_t len);
 void order_resend(int slot);
 void order_fail_slot(int slot);
+void order_reroute(int slot);      /* cluster: its node is gone; fences follow the requests */
 void order_tick(double now);
 void order_run_resumed(void);
 /* ---- ask.c: questions to every worker (or one), answered with lines ---- */
@@ -419,6 +421,7 @@ void client_flush(struct client *c);
 void client_close(struct client *c, const char *reason);
 void client_process_input(struct client *c);
 void client_unblock(struct client *c);
+void client_resume_all(void);      /* cluster: input starts once the network is heard */
 void client_tick(double now);
 void client_add_channel(struct client *c, struct channel *ch);
 /* JOINs on their way to the owner (see struct client). */
@@ -554,6 +557,7 @@ struct chan_req {
      * message sent again to a new owner, the number the old owner gave it. */
     int origin_slot;
     uint64_t origin_seq, mseq;
+    bool forwarded;                /* passed on by a former owner (handover.c) */
 };
 void chan_request(struct client *c, int op, const char *channel, const char *arg1, const char *arg2);
 void chan_handle_request_frame(const char *payload, size_t len);
@@ -592,6 +596,7 @@ void outbox_hold_frame(int slot, const char *frame, size_t len);
 void outbox_handle_ack(int slot, uint64_t seq);
 void outbox_handle_synced(int slot);
 void outbox_resend(int slot);
+void outbox_reroute(int slot);      /* cluster: its node is gone; to the new owners */
 bool outbox_echo_is_duplicate(const char *msgid);
 /* Our own message went out with number `mseq` (seen on our mirror): a copy
  * sent again to a new owner keeps it. */
@@ -623,6 +628,17 @@ void cluster_flush(void);
 bool cluster_defer_state(int slot, const char *payload, size_t len);
 void chan_owner_moved(const char *name);
 void nick_claim_again(struct client *c);
+
+/* handover.c: names that change owner in a running network */
+bool handover_forward(int slot, uint64_t seq, uint64_t mseq, const char *target, const char *frame, size_t len);
+void handover_wrap(struct buf *out, int origin, uint64_t oseq, uint64_t mseq, int hops, bool in_order,
+                   const char *target, const char *frame, size_t len);
+bool handover_is_forward(const char *frame, size_t len);
+void handover_handle_forwarded(const char *payload, size_t len);
+void handover_node_joined(void);
+uint64_t handover_forwarded_count(void);
+unsigned chan_hand_over_moved(void);   /* channel.c */
+unsigned nick_forget_moved(void);      /* nick.c */
 struct answer;
 void cluster_answer_nodes(void (*rec)(void *arg, const char *name, int id, int workers, const char *pids,
                                       double age, const char *state),

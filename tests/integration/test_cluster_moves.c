@@ -1,0 +1,396 @@
+/* Ownership moves in a running cluster (issue 13; worker/handover.c,
+ * outbox_reroute): a node joining while messages flow takes over its share
+ * of rooms and nicks without losing or doubling a message; a node killed
+ * under load loses no acknowledged message (every echo's message is in
+ * PostgreSQL) and the requests that waited for it go to the new owners.
+ *
+ * The load comes from a child process (a sender with echo-message) so that
+ * the join or the kill happens while its messages are on their way. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/integration/harness.h"
+#include "tests/integration/pg.h"
+#include "tests/integration/suites.h"
+
+
+/* ---- the network (to move to cluster_net.c) ---- */
+
+struct cluster_net {
+    pid_t nats;
+    int nats_port;
+    char url[64];
+    struct it_server a, b;
+};
+
+static void cluster_nats_start(struct cluster_net *n)
+{
+    memset(n, 0, sizeof *n);
+    n->nats_port = it_free_port();
+    ck_assert_int_gt(n->nats_port, 0);
+    char p[16];
+    snprintf(p, sizeof p, "%d", n->nats_port);
+    snprintf(n->url, sizeof n->url, "nats://127.0.0.1:%d", n->nats_port);
+    n->nats = fork();
+    ck_assert_int_ge(n->nats, 0);
+    if (n->nats == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", p, (char *)NULL);
+        _exit(127);
+    }
+    long deadline = it_now_ms() + 5000;
+    while (it_now_ms() < deadline) {
+        struct it_client *c = it_client_connect(n->nats_port, 0);
+        if (c) {
+            const char *l = it_next_line(c, 1000);
+            bool ok = l && strncmp(l, "INFO ", 5) == 0;
+            it_client_free(c);
+            if (ok)
+                return;
+        }
+        it_sleep_ms(50);
+    }
+    ck_abort_msg("nats-server did not start");
+}
+
+static void cluster_nats_stop(struct cluster_net *n)
+{
+    kill(n->nats, SIGTERM);
+    int st;
+    ck_assert_int_eq(it_proc_wait(n->nats, 5000, &st), 0);
+}
+
+static void cluster_node_start(struct cluster_net *n, struct it_server *s, const char *name, const char *id)
+{
+    const char *extra[] = { "--database", it_suite_pg.conninfo, "--cluster", n->url, "--node-name", name,
+                            "--node-id", id, "--flood-lines", "0", NULL };
+    it_server_start(s, extra);
+}
+
+static int log_count(const struct it_server *s, const char *needle)
+{
+    FILE *f = fopen(s->log_path, "r");
+    if (!f)
+        return 0;
+    char line[2048];
+    int k = 0;
+    while (fgets(line, sizeof line, f))
+        k += strstr(line, needle) != NULL;
+    fclose(f);
+    return k;
+}
+
+static void cluster_wait_linked(struct cluster_net *n, int links)
+{
+    long deadline = it_now_ms() + 10000;
+    while (it_now_ms() < deadline && (log_count(&n->a, "cluster: link to worker ") < links ||
+                                      log_count(&n->b, "cluster: link to worker ") < links))
+        it_sleep_ms(50);
+    ck_assert_int_ge(log_count(&n->a, "cluster: link to worker "), links);
+    ck_assert_int_ge(log_count(&n->b, "cluster: link to worker "), links);
+}
+
+static void cluster_net_stop(struct cluster_net *n)
+{
+    it_server_stop(&n->a);
+    it_server_stop(&n->b);
+    cluster_nats_stop(n);
+}
+
+static struct it_client *cluster_user(const struct it_server *s, const char *nick)
+{
+    struct it_client *c = it_connect(s);
+    it_send(c, "CAP REQ :echo-message");
+    it_send(c, "CAP END");
+    it_register(c, nick);
+    return c;
+}
+
+enum { ROOMS = 10, MAX_MSGS = 600 };
+
+struct load {
+    pid_t pid;
+    int fd;                        /* the child's report */
+    int sent, echoed, fails;
+    char acked[MAX_MSGS + 1];      /* '1': message i was echoed */
+};
+
+/* In the child: send `count` messages, one every `pace_ms`, round robin over
+ * the rooms, reading echoes as they come; then wait for the rest.  Reports
+ * "sent echoed fails bitmap" on `fd`.  No Check asserts here. */
+static void sender_run(struct it_client *c, const char *prefix, int count, int pace_ms, int fd)
+{
+    char acked[MAX_MSGS + 1];
+    memset(acked, '0', sizeof acked);
+    acked[count] = '\0';
+    int echoed = 0, fails = 0;
+    char needle[64];
+    snprintf(needle, sizeof needle, " PRIVMSG %s", prefix);
+    long deadline = 0;
+    for (int i = 0; echoed < count;) {
+        long now = it_now_ms();
+        if (i < count) {
+            char line[128];
+            int n = snprintf(line, sizeof line, "PRIVMSG %s%d :m%d\r\n", prefix, i % ROOMS, i);
+            if (it_send_raw(c, line, (size_t)n) < 0)
+                break;
+            if (++i == count)
+                deadline = it_now_ms() + 20000;
+        } else if (now > deadline) {
+            break;
+        }
+        long until = it_now_ms() + (i < count ? pace_ms : 200);
+        while (it_now_ms() < until) {
+            const char *l = it_next_line(c, (int)(until - it_now_ms()));
+            if (!l) {
+                if (c->eof)
+                    goto out;
+                continue;
+            }
+            const char *p = strstr(l, needle);
+            if (p && strstr(l, " :m")) {
+                int k = atoi(strstr(l, " :m") + 3);
+                if (k >= 0 && k < count && acked[k] == '0') {
+                    acked[k] = '1';
+                    echoed++;
+                }
+            } else if (strstr(l, " FAIL ")) {
+                fails++;
+            }
+        }
+    }
+out:;
+    char report[MAX_MSGS + 64];
+    int n = snprintf(report, sizeof report, "%d %d %d %s\n", count, echoed, fails, acked);
+    if (write(fd, report, (size_t)n) != n)
+        _exit(2);
+    _exit(0);
+}
+
+/* Start the sender on `c` (registered, with echo-message, in the rooms). */
+static void load_start(struct load *ld, struct it_client *c, const char *prefix, int count, int pace_ms)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ld->pid = fork();
+    ck_assert_int_ge(ld->pid, 0);
+    if (ld->pid == 0) {
+        close(p[0]);
+        sender_run(c, prefix, count, pace_ms, p[1]);
+    }
+    close(p[1]);
+    ld->fd = p[0];
+}
+
+static void load_finish(struct load *ld)
+{
+    struct pollfd pfd = { .fd = ld->fd, .events = POLLIN };
+    ck_assert_msg(poll(&pfd, 1, 40000) == 1, "the sender did not report within 40 s");
+    char report[MAX_MSGS + 64] = "";
+    size_t got = 0;
+    ssize_t r;
+    while (got < sizeof report - 1 && (r = read(ld->fd, report + got, sizeof report - 1 - got)) > 0)
+        got += (size_t)r;
+    close(ld->fd);
+    int st;
+    ck_assert_int_eq(it_proc_wait(ld->pid, 5000, &st), 0);
+    ck_assert_msg(sscanf(report, "%d %d %d %600s", &ld->sent, &ld->echoed, &ld->fails, ld->acked) == 4,
+                  "sender report: %s", report);
+}
+
+static struct it_client *member(const struct it_server *s, const char *nick, const char *prefix)
+{
+    struct it_client *c = cluster_user(s, nick);
+    for (int i = 0; i < ROOMS; i++) {
+        char room[32];
+        snprintf(room, sizeof room, "%s%d", prefix, i);
+        it_join(c, room, NULL);
+    }
+    return c;
+}
+
+/* Every message of the sender reached `c` once, and in each room in the
+ * order sent. */
+static void expect_all_once_in_order(struct it_client *c, const char *prefix, int count)
+{
+    static char seen[MAX_MSGS];
+    memset(seen, 0, sizeof seen);
+    int last[ROOMS];
+    for (int i = 0; i < ROOMS; i++)
+        last[i] = -1;
+    char needle[64];
+    snprintf(needle, sizeof needle, " PRIVMSG %s", prefix);
+    long deadline = it_now_ms() + 20000;
+    for (int got = 0; got < count;) {
+        const char *l = it_next_line(c, (int)(deadline - it_now_ms()));
+        if (!l)
+            it_fail(c, "%s: %d of %d messages", c->nick, got, count);
+        if (!strstr(l, needle) || !strstr(l, ":alice!") || !strstr(l, " :m"))
+            continue;
+        int k = atoi(strstr(l, " :m") + 3);
+        ck_assert_msg(k >= 0 && k < count, "%s", l);
+        ck_assert_msg(!seen[k], "%s got m%d twice", c->nick, k);
+        seen[k] = 1;
+        ck_assert_msg(k > last[k % ROOMS], "%s: m%d after m%d in one room", c->nick, k, last[k % ROOMS]);
+        last[k % ROOMS] = k;
+        got++;
+    }
+}
+
+static long stored(const char *prefix)
+{
+    char like[32];
+    snprintf(like, sizeof like, "%s%%", prefix);
+    const char *v[1] = { like };
+    return it_pg_long(&it_suite_pg, "SELECT count(DISTINCT msgid) FROM messages WHERE conversation LIKE $1", 1, v);
+}
+
+static long stored_rows(const char *prefix)
+{
+    char like[32];
+    snprintf(like, sizeof like, "%s%%", prefix);
+    const char *v[1] = { like };
+    return it_pg_long(&it_suite_pg, "SELECT count(*) FROM messages WHERE conversation LIKE $1", 1, v);
+}
+
+/* Rooms with `prefix` that the node's workers own (parlorctl show channels). */
+static int rooms_owned(const struct it_server *s, const char *prefix)
+{
+    char ctl[512], out[16384];
+    it_parlorctl_path(ctl, sizeof ctl);
+    const char *args[] = { "-s", s->control_path, "show", "channels", NULL };
+    ck_assert_int_eq(it_run(ctl, args, out, sizeof out, 5000), 0);
+    int n = 0;
+    for (int i = 0; i < ROOMS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s%d ", prefix, i);
+        n += strstr(out, name) != NULL;
+    }
+    return n;
+}
+
+/* Node beta joins while alice (on alpha) sends to ten rooms: the rooms
+ * beta's workers win are handed over (beta owns some of them afterwards),
+ * every message reaches a member on each node once and in order, each is
+ * stored once; nicks held before the join stay unique after it. */
+START_TEST(test_joining_node_takes_over_its_share_without_losing_messages)
+{
+    struct cluster_net n;
+    cluster_nats_start(&n);
+    cluster_node_start(&n, &n.a, "alpha", "0");
+    enum { NICKS = 8, COUNT = 400 };
+    struct it_client *holders[NICKS];
+    for (int i = 0; i < NICKS; i++) {
+        char nick[32];
+        snprintf(nick, sizeof nick, "holder%d", i);
+        holders[i] = cluster_user(&n.a, nick);
+    }
+    struct it_client *alice = member(&n.a, "alice", "#share");
+    struct it_client *carol = member(&n.a, "carol", "#share");
+    ck_assert_int_eq(rooms_owned(&n.a, "#share"), ROOMS);
+    struct load ld;
+    load_start(&ld, alice, "#share", COUNT, 10);
+    it_sleep_ms(500);                          /* messages are flowing */
+    cluster_node_start(&n, &n.b, "beta", "1");
+    cluster_wait_linked(&n, 4);
+    /* A member on the new node, while the messages still flow. */
+    struct it_client *bob = member(&n.b, "bob", "#share");
+    load_finish(&ld);
+    ck_assert_msg(ld.fails == 0, "%d FAILs", ld.fails);
+    ck_assert_msg(ld.echoed == COUNT, "%d of %d messages echoed (%s)", ld.echoed, COUNT, ld.acked);
+    expect_all_once_in_order(carol, "#share", COUNT);
+    /* The join handed rooms over, and the old owner let them go. */
+    int on_b = rooms_owned(&n.b, "#share"), on_a = rooms_owned(&n.a, "#share");
+    ck_assert_msg(on_b > 0, "beta owns none of the rooms");
+    ck_assert_int_eq(on_a + on_b, ROOMS);
+    long deadline = it_now_ms() + 10000;
+    while (stored_rows("#share") < COUNT && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    ck_assert_int_eq(stored("#share"), COUNT);
+    ck_assert_int_eq(stored_rows("#share"), COUNT);
+    /* bob, on beta, talks in every room; carol (alpha) hears him. */
+    for (int i = 0; i < ROOMS; i++)
+        it_send(bob, "PRIVMSG #share%d :from beta %d", i, i);
+    for (int i = 0; i < ROOMS; i++)
+        it_expect(carol, ":bob!");
+    /* Nicks held before the join are still taken, from either node. */
+    for (int i = 0; i < NICKS; i++) {
+        char nick[32];
+        snprintf(nick, sizeof nick, "HOLDER%d", i);
+        struct it_client *c = it_connect(i % 2 ? &n.a : &n.b);
+        it_send(c, "NICK %s", nick);
+        it_send(c, "USER u 0 * :u");
+        it_expect_numeric(c, "433");
+        it_client_free(c);
+    }
+    for (int i = 0; i < NICKS; i++)
+        it_client_free(holders[i]);
+    it_client_free(alice);
+    it_client_free(bob);
+    it_client_free(carol);
+    cluster_net_stop(&n);
+}
+END_TEST
+
+/* kill -9 of node beta while alice (on alpha) sends to ten rooms, some
+ * owned by beta: no message is refused, every one is echoed (the requests
+ * kept for beta's workers went to the new owners) and every echoed one is
+ * in PostgreSQL, once. */
+START_TEST(test_killed_node_under_load_loses_no_acknowledged_message)
+{
+    struct cluster_net n;
+    cluster_nats_start(&n);
+    cluster_node_start(&n, &n.a, "alpha", "0");
+    cluster_node_start(&n, &n.b, "beta", "1");
+    cluster_wait_linked(&n, 4);
+    enum { COUNT = 500 };
+    struct it_client *alice = member(&n.a, "alice", "#load");
+    struct it_client *carol = member(&n.a, "carol", "#load");
+    struct it_client *dave = member(&n.b, "dave", "#load");
+    ck_assert_msg(rooms_owned(&n.b, "#load") > 0, "beta owns none of the rooms");
+    struct load ld;
+    load_start(&ld, alice, "#load", COUNT, 10);
+    it_sleep_ms(1500);
+    it_server_kill9(&n.b);
+    load_finish(&ld);
+    ck_assert_msg(ld.fails == 0, "%d FAILs", ld.fails);
+    ck_assert_msg(ld.echoed == COUNT, "%d of %d messages echoed (%s)", ld.echoed, COUNT, ld.acked);
+    /* Every acknowledged message is stored, once. */
+    long deadline = it_now_ms() + 10000;
+    while (stored_rows("#load") < ld.echoed && it_now_ms() < deadline)
+        it_sleep_ms(50);
+    ck_assert_int_eq(stored("#load"), ld.echoed);
+    ck_assert_int_eq(stored_rows("#load"), ld.echoed);
+    expect_all_once_in_order(carol, "#load", COUNT);
+    ck_assert_int_eq(rooms_owned(&n.a, "#load"), ROOMS);
+    it_client_free(alice);
+    it_client_free(carol);
+    it_client_free(dave);
+    it_server_stop(&n.a);
+    cluster_nats_stop(&n);
+}
+END_TEST
+
+Suite *clustermv_suite(void)
+{
+    Suite *s = suite_create("clustermv");
+    TCase *tc = tcase_create("ownership moves");
+    tcase_add_unchecked_fixture(tc, it_suite_pg_up, it_suite_pg_down);
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, test_joining_node_takes_over_its_share_without_losing_messages);
+    tcase_add_test(tc, test_killed_node_under_load_loses_no_acknowledged_message);
+    suite_add_tcase(s, tc);
+    return s;
+}
