@@ -40,6 +40,7 @@ static const struct {
     { "tls", tls_suite },
     { "left", left_suite },
     { "cluster", cluster_suite },
+    { "clusterops", clusterops_suite },
 };
 
 int main(int argc, char **argv)

@@ -30,5 +30,6 @@ Suite *firstday_suite(void);
 Suite *tls_suite(void);
 Suite *left_suite(void);
 Suite *cluster_suite(void);
+Suite *clusterops_suite(void);
 
 #endif
