@@ -182,8 +182,8 @@ static void out_cell(struct ctl_conn *c, const char *s, int width)
 }
 
 /* Records (concatenated, as the workers send them) as JSON objects
- * separated by commas; returns how many. */
-static int records_json(struct buf *b, const struct buf *recs)
+ * separated by commas. */
+static void records_json(struct buf *b, const struct buf *recs)
 {
     struct field f[MAX_FIELDS];
     struct ipc_reader r;
@@ -194,7 +194,6 @@ static int records_json(struct buf *b, const struct buf *recs)
             buf_append_byte(b, ',');
         json_record(b, f, n);
     }
-    return rows;
 }
 
 /* Records as a text table: the first record's keys as the header, each
@@ -1008,7 +1007,7 @@ static const struct ctl_command commands[] = {
     { "show", "show clients [WORKER]", "every client (of one worker)", NULL },
     { "show", "show channels", "every channel with its owner, members and topic", NULL },
     { "show", "show client NICK", "one client in detail", NULL },
-    { "show", "show nodes", "with --cluster: the nodes of the network (worker 0's view)", NULL },
+    { "show", "show nodes", "with --cluster: the nodes, their workers, clients and NATS state", NULL },
     { "stats", "stats", "counters in the Prometheus text format", cmd_stats },
     { "kick", "kick NICK [--ban DURATION] [REASON]", "disconnect a user (and keep their address out)", cmd_kick },
     { "kill", "kill NICK [--ban DURATION] [REASON]", "disconnect a user as IRC KILL does (\"Killed by admin (REASON)\")", cmd_kick },
