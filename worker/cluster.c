@@ -587,7 +587,7 @@ void cluster_answer_nodes(void (*rec)(void *arg, const struct cluster_node_view 
         struct node *n = &nodes[id];
         if (id == my_node || n->seen <= 0)
             continue;
-        char pids[128] = "", heard[32] = "connected";
+        char pids[128] = "", heard[48] = "connected";
         size_t used = 0;
         int clients = 0, recent = 0;
         for (int i = 0; i < n->workers; i++) {
