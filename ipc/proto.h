@@ -135,7 +135,8 @@ enum ipc_type {
 
 /* What the master asks workers for (control socket commands). */
 enum ipc_query {
-    Q_SUMMARY = 1,      /* one record: the worker's counters */
+    Q_SUMMARY = 1,      /* one record: the worker's counters; with cluster and
+                           arg1 = "nodes", then the Q_NODES records */
     Q_CLIENTS,          /* a record per client */
     Q_CHANNELS,         /* a record per channel the worker owns */
     Q_CLIENT,           /* arg1 = nick: one record if the nick is here */

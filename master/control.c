@@ -124,7 +124,7 @@ struct field {
     const char *key, *value;
     bool num;
 };
-#define MAX_FIELDS 24
+#define MAX_FIELDS 40
 
 /* Decode the next record; returns the field count, or -1 at the end. */
 static int next_record(struct ipc_reader *r, struct field *f)
@@ -181,67 +181,69 @@ static void out_cell(struct ctl_conn *c, const char *s, int width)
     out(c, "%s%*s%s", s, pad > 0 ? pad : 0, "", width < 0 ? "" : "  ");
 }
 
-/* Render every record of the query as a table (text) or a JSON array under
- * `name`; workers that did not answer are listed. */
-static void render_records(struct ctl_conn *c, const char *name)
+/* Records (concatenated, as the workers send them) as JSON objects
+ * separated by commas. */
+static void records_json(struct buf *b, const struct buf *recs)
 {
-    struct pending *q = c->q;
     struct field f[MAX_FIELDS];
-    int rows = 0;
-    if (c->json) {
-        buf_append_str(&c->out, "{");
-        buf_append_json(&c->out, name);
-        buf_append_str(&c->out, ":[");
+    struct ipc_reader r;
+    ipc_reader_init(&r, recs->data, recs->len);
+    int rows = 0, n;
+    while ((n = next_record(&r, f)) >= 0) {
+        if (rows++)
+            buf_append_byte(b, ',');
+        json_record(b, f, n);
     }
-    /* Text: column widths from every row first. */
-    size_t width[MAX_FIELDS] = {0};
-    int ncols = 0;
+}
+
+/* Records as a text table: the first record's keys as the header, each
+ * column as wide as its widest cell; returns the number of rows. */
+static int records_table(struct ctl_conn *c, const struct buf *recs)
+{
+    struct field f[MAX_FIELDS];
     const char *keys[MAX_FIELDS];
-    for (int pass = 0; pass < (c->json ? 1 : 2); pass++) {
-        for (int s = 0; s < cfg->workers; s++) {
-            if (!q->done[s])
-                continue;
-            struct ipc_reader r;
-            ipc_reader_init(&r, q->records[s].data, q->records[s].len);
-            int n;
-            while ((n = next_record(&r, f)) >= 0) {
-                if (c->json) {
-                    if (rows++)
-                        buf_append_byte(&c->out, ',');
-                    json_record(&c->out, f, n);
-                    continue;
-                }
-                if (pass == 0) {
-                    if (!ncols) {
-                        ncols = n;
-                        for (int i = 0; i < n; i++) {
-                            keys[i] = f[i].key;
-                            width[i] = strlen(f[i].key);
-                        }
-                    }
-                    for (int i = 0; i < n && i < ncols; i++) {
-                        size_t w = (size_t)text_columns(f[i].value, strlen(f[i].value));
-                        if (w > width[i])
-                            width[i] = w;
-                    }
-                    rows++;
-                    continue;
-                }
-                for (int i = 0; i < n && i < ncols; i++)
-                    out_cell(c, f[i].value, i + 1 < ncols ? (int)width[i] : -1);
-                out(c, "\n");
+    size_t width[MAX_FIELDS] = {0};
+    int ncols = 0, rows = 0, n;
+    struct ipc_reader r;
+    ipc_reader_init(&r, recs->data, recs->len);
+    while ((n = next_record(&r, f)) >= 0) {
+        if (!ncols) {
+            ncols = n;
+            for (int i = 0; i < n; i++) {
+                keys[i] = f[i].key;
+                width[i] = strlen(f[i].key);
             }
         }
-        if (!c->json && pass == 0 && ncols) {
-            for (int i = 0; i < ncols; i++)
-                out_cell(c, keys[i], i + 1 < ncols ? (int)width[i] : -1);
-            out(c, "\n");
+        for (int i = 0; i < n && i < ncols; i++) {
+            size_t w = (size_t)text_columns(f[i].value, strlen(f[i].value));
+            if (w > width[i])
+                width[i] = w;
         }
+        rows++;
     }
-    int silent = 0;
-    for (int s = 0; s < cfg->workers; s++)
-        silent += q->asked[s] && !q->done[s];
+    for (int i = 0; i < ncols; i++)
+        out_cell(c, keys[i], i + 1 < ncols ? (int)width[i] : -1);
+    if (ncols)
+        out(c, "\n");
+    ipc_reader_init(&r, recs->data, recs->len);
+    while ((n = next_record(&r, f)) >= 0) {
+        for (int i = 0; i < n && i < ncols; i++)
+            out_cell(c, f[i].value, i + 1 < ncols ? (int)width[i] : -1);
+        out(c, "\n");
+    }
+    return rows;
+}
+
+/* A list answer: the records as a table (text) or a JSON array under
+ * `name`; workers that did not answer are listed. */
+static void render_list(struct ctl_conn *c, const char *name, const struct buf *recs)
+{
+    struct pending *q = c->q;
     if (c->json) {
+        buf_append_byte(&c->out, '{');
+        buf_append_json(&c->out, name);
+        buf_append_str(&c->out, ":[");
+        records_json(&c->out, recs);
         buf_append_str(&c->out, "],\"not_answering\":[");
         int k = 0;
         for (int s = 0; s < cfg->workers; s++)
@@ -249,14 +251,24 @@ static void render_records(struct ctl_conn *c, const char *name)
                 buf_appendf(&c->out, "%s%d", k++ ? "," : "", s);
         buf_append_str(&c->out, "]}\n");
     } else {
-        if (!rows)
+        if (!records_table(c, recs))
             out(c, "(none)\n");
         for (int s = 0; s < cfg->workers; s++)
             if (q->asked[s] && !q->done[s])
                 out(c, "worker %d: not answering\n", s);
     }
-    (void)silent;
     answer_end(c);
+}
+
+/* Every record of the query, from every answering worker. */
+static void render_records(struct ctl_conn *c, const char *name)
+{
+    struct buf all = BUF_INIT;
+    for (int s = 0; s < cfg->workers; s++)
+        if (c->q->done[s])
+            buf_append(&all, c->q->records[s].data, c->q->records[s].len);
+    render_list(c, name, &all);
+    buf_free(&all);
 }
 
 /* Sum of a numeric field over every answering worker's first record. */
@@ -298,6 +310,76 @@ static long rss_kb(pid_t pid)
             break;
     fclose(f);
     return kb;
+}
+
+/* ---- the nodes of a cluster ---- */
+
+/* After `skip` records (status: the summary), each worker's answer lists
+ * the nodes as it sees them, itself first ("self", its own clients and NATS
+ * connection: worker/cluster.c cluster_answer_nodes). */
+static bool skip_records(struct ipc_reader *r, int skip)
+{
+    struct field f[MAX_FIELDS];
+    for (int i = 0; i < skip; i++)
+        if (next_record(r, f) < 0)
+            return false;
+    return true;
+}
+
+/* The nodes of the network: the first answering worker's view, with this
+ * node's clients summed and its NATS state summed up over every worker
+ * (each has its own connection) into `nats`: "connected" when all are,
+ * else the state of one that is not and how many are. */
+static void nodes_merged(struct pending *q, int skip, struct buf *out, char *nats, size_t cap)
+{
+    struct field f[MAX_FIELDS];
+    double clients = 0;
+    int answering = 0, connected = 0, first = -1;
+    const char *other = NULL;
+    for (int s = 0; s < cfg->workers; s++) {
+        struct ipc_reader r;
+        ipc_reader_init(&r, q->records[s].data, q->records[s].len);
+        int n;
+        if (!q->done[s] || !skip_records(&r, skip) || (n = next_record(&r, f)) < 0)
+            continue;
+        const char *st = field(f, n, "nats");
+        answering++;
+        clients += field_num(f, n, "clients");
+        if (st && strcmp(st, "connected") == 0)
+            connected++;
+        else
+            other = st ? st : "unknown";
+        if (first < 0)
+            first = s;
+    }
+    if (connected == answering && answering)
+        snprintf(nats, cap, "connected");
+    else
+        snprintf(nats, cap, "%s (%d of %d workers connected)", other ? other : "unknown", connected,
+                 cfg->workers);
+    if (first < 0)
+        return;
+    struct ipc_reader r;
+    ipc_reader_init(&r, q->records[first].data, q->records[first].len);
+    skip_records(&r, skip);
+    int n;
+    while ((n = next_record(&r, f)) >= 0) {
+        bool self = strcmp(field(f, n, "state") ? field(f, n, "state") : "", "self") == 0;
+        ipc_put_u32(out, (uint32_t)n);
+        for (int i = 0; i < n; i++) {
+            char v[64];
+            const char *value = f[i].value;
+            if (self && strcmp(f[i].key, "clients") == 0) {
+                snprintf(v, sizeof v, "%.0f", clients);
+                value = v;
+            } else if (self && strcmp(f[i].key, "nats") == 0) {
+                value = nats;
+            }
+            ipc_put_cstr(out, f[i].key);
+            ipc_put_cstr(out, value);
+            ipc_put_u8(out, f[i].num);
+        }
+    }
 }
 
 /* ---- renderers (run when the workers have answered) ---- */
@@ -342,7 +424,11 @@ static void render_status(struct ctl_conn *c)
                 db = strstr(st, "down") ? "down (spooling)" : "connecting";
         }
     }
-    struct { const char *key; char value[512]; bool num; } rows[20];
+    struct buf nodes = BUF_INIT;       /* with --cluster: the nodes after the summary */
+    char nats[96];
+    if (cfg->cluster[0])
+        nodes_merged(q, 1, &nodes, nats, sizeof nats);
+    struct { const char *key; char value[512]; bool num; } rows[24];
     int n = 0;
 #define ROW(k, isnum, ...) do { rows[n].key = k; rows[n].num = isnum; \
         snprintf(rows[n].value, sizeof rows[n].value, __VA_ARGS__); n++; } while (0)
@@ -367,6 +453,11 @@ static void render_status(struct ctl_conn *c)
         tls_material_describe(&tls_material, cert, sizeof cert);
         ROW("tls_certificate", false, "%s", cert);
     }
+    if (cfg->cluster[0]) {
+        ROW("node", false, "%s", cfg->node_name);
+        ROW("node_id", true, "%d", cfg->node_id);
+        ROW("nats", false, "%s", nats);
+    }
 #undef ROW
     if (c->json) {
         buf_append_byte(&c->out, '{');
@@ -380,11 +471,21 @@ static void render_status(struct ctl_conn *c)
             else
                 buf_append_json(&c->out, rows[i].value);
         }
+        if (cfg->cluster[0]) {
+            buf_append_str(&c->out, ",\"nodes\":[");
+            records_json(&c->out, &nodes);
+            buf_append_byte(&c->out, ']');
+        }
         buf_append_str(&c->out, "}\n");
     } else {
         for (int i = 0; i < n; i++)
             out(c, "%-20s %s\n", rows[i].key, rows[i].value);
+        if (cfg->cluster[0]) {
+            out(c, "nodes:\n");
+            records_table(c, &nodes);
+        }
     }
+    buf_free(&nodes);
     answer_end(c);
 }
 
@@ -430,7 +531,14 @@ static void render_workers(struct ctl_conn *c)
 
 static void render_clients(struct ctl_conn *c) { render_records(c, "clients"); }
 static void render_channels(struct ctl_conn *c) { render_records(c, "channels"); }
-static void render_nodes(struct ctl_conn *c) { render_records(c, "nodes"); }
+static void render_nodes(struct ctl_conn *c)
+{
+    struct buf nodes = BUF_INIT;
+    char nats[96];
+    nodes_merged(c->q, 0, &nodes, nats, sizeof nats);
+    render_list(c, "nodes", &nodes);
+    buf_free(&nodes);
+}
 
 static void render_client(struct ctl_conn *c)
 {
@@ -503,12 +611,36 @@ static void render_wall(struct ctl_conn *c)
     ok(c, "notice sent to %.0f clients", sum_field(c->q, "notified"));
 }
 
+struct metric {
+    const char *field, *metric, *type, *help;
+};
+
+/* One metric per summary field, a sample per answering worker. */
+static void per_worker_metrics(struct buf *b, struct pending *q, const struct metric *m, size_t count)
+{
+    struct field f[MAX_FIELDS];
+    for (size_t k = 0; k < count; k++) {
+        buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", m[k].metric, m[k].help, m[k].metric, m[k].type);
+        for (int s = 0; s < cfg->workers; s++) {
+            if (!q->done[s])
+                continue;
+            struct ipc_reader r;
+            ipc_reader_init(&r, q->records[s].data, q->records[s].len);
+            int n = next_record(&r, f);
+            const char *v = n > 0 ? field(f, n, m[k].field) : NULL;
+            if (v && strcmp(m[k].field, "nats") == 0)    /* a state: 1 when connected */
+                v = strcmp(v, "connected") == 0 ? "1" : "0";
+            if (v)
+                buf_appendf(b, "%s{worker=\"%d\"} %s\n", m[k].metric, s, v);
+        }
+    }
+}
+
 static void render_stats(struct ctl_conn *c)
 {
     struct pending *q = c->q;
-    struct field f[MAX_FIELDS];
     struct buf *b = &c->out;
-    static const struct { const char *field, *metric, *type, *help; } per_worker[] = {
+    static const struct metric per_worker[] = {
         { "clients", "parlor_clients", "gauge", "Connected clients." },
         { "registered", "parlor_registered_clients", "gauge", "Registered clients." },
         { "channels_owned", "parlor_channels", "gauge", "Channels owned by the worker." },
@@ -522,6 +654,18 @@ static void render_stats(struct ctl_conn *c)
         { "tls_handshakes", "parlor_tls_handshakes_total", "counter", "TLS handshakes completed." },
         { "tls_resumed", "parlor_tls_resumed_total", "counter", "TLS handshakes that resumed a session." },
         { "tls_failures", "parlor_tls_handshake_failures_total", "counter", "TLS handshakes that failed or timed out." },
+    };
+    static const struct metric cluster[] = {   /* only with --cluster */
+        { "nats", "parlor_cluster_nats_connected", "gauge", "Whether the worker's NATS connection is up." },
+        { "cluster_nodes", "parlor_cluster_nodes", "gauge", "Live nodes the worker sees, its own included." },
+        { "cluster_msgs_in", "parlor_cluster_nats_messages_received_total", "counter", "NATS messages received (frames and heartbeats)." },
+        { "cluster_msgs_out", "parlor_cluster_nats_messages_sent_total", "counter", "NATS messages published." },
+        { "cluster_frames_in", "parlor_cluster_frames_received_total", "counter", "Mesh frames received from other nodes' workers." },
+        { "cluster_frames_out", "parlor_cluster_frames_sent_total", "counter", "Mesh frames sent to other nodes' workers." },
+        { "cluster_publish_errors", "parlor_cluster_publish_errors_total", "counter", "NATS publishes that failed." },
+        { "cluster_reconnects", "parlor_cluster_reconnects_total", "counter", "Reconnections to NATS." },
+        { "cluster_rooms_moved", "parlor_cluster_rooms_moved_total", "counter", "Rooms that got a new owner when nodes left or joined." },
+        { "cluster_nicks_moved", "parlor_cluster_nicks_moved_total", "counter", "Nicks that got a new owner when nodes left or joined." },
     };
     buf_appendf(b, "# HELP parlor_uptime_seconds Seconds since the master started.\n"
                 "# TYPE parlor_uptime_seconds gauge\nparlor_uptime_seconds %.0f\n",
@@ -546,20 +690,9 @@ static void render_stats(struct ctl_conn *c)
         if (slots[s].pid)
             buf_appendf(b, "parlor_resident_memory_bytes{process=\"worker\",worker=\"%d\"} %ld\n", s,
                         rss_kb(slots[s].pid) * 1024);
-    for (size_t k = 0; k < sizeof per_worker / sizeof per_worker[0]; k++) {
-        buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", per_worker[k].metric, per_worker[k].help,
-                    per_worker[k].metric, per_worker[k].type);
-        for (int s = 0; s < cfg->workers; s++) {
-            if (!q->done[s])
-                continue;
-            struct ipc_reader r;
-            ipc_reader_init(&r, q->records[s].data, q->records[s].len);
-            int n = next_record(&r, f);
-            const char *v = n > 0 ? field(f, n, per_worker[k].field) : NULL;
-            if (v)
-                buf_appendf(b, "%s{worker=\"%d\"} %s\n", per_worker[k].metric, s, v);
-        }
-    }
+    per_worker_metrics(b, q, per_worker, sizeof per_worker / sizeof per_worker[0]);
+    if (cfg->cluster[0])
+        per_worker_metrics(b, q, cluster, sizeof cluster / sizeof cluster[0]);
     answer_end(c);
 }
 
@@ -653,7 +786,7 @@ static void cmd_help(struct ctl_conn *c, char **argv, int argc, const char *rest
 
 static void cmd_status(struct ctl_conn *c, char **argv, int argc, const char *rest)
 {
-    ask(c, -1, Q_SUMMARY, NULL, NULL, render_status);
+    ask(c, -1, Q_SUMMARY, cfg->cluster[0] ? "nodes" : NULL, NULL, render_status);
 }
 
 static void cmd_show(struct ctl_conn *c, char **argv, int argc, const char *rest)
@@ -677,7 +810,7 @@ static void cmd_show(struct ctl_conn *c, char **argv, int argc, const char *rest
         if (!cfg->cluster[0])
             error(c, "not in a cluster (no --cluster)");
         else
-            ask(c, 0, Q_NODES, NULL, NULL, render_nodes);   /* worker 0's view */
+            ask(c, -1, Q_NODES, NULL, NULL, render_nodes);
     } else {
         error(c, "usage: show workers | show clients [WORKER] | show channels | show client NICK | show nodes");
     }
@@ -874,7 +1007,7 @@ static const struct ctl_command commands[] = {
     { "show", "show clients [WORKER]", "every client (of one worker)", NULL },
     { "show", "show channels", "every channel with its owner, members and topic", NULL },
     { "show", "show client NICK", "one client in detail", NULL },
-    { "show", "show nodes", "with --cluster: the nodes of the network (worker 0's view)", NULL },
+    { "show", "show nodes", "with --cluster: the nodes, their workers, clients and NATS state", NULL },
     { "stats", "stats", "counters in the Prometheus text format", cmd_stats },
     { "kick", "kick NICK [--ban DURATION] [REASON]", "disconnect a user (and keep their address out)", cmd_kick },
     { "kill", "kill NICK [--ban DURATION] [REASON]", "disconnect a user as IRC KILL does (\"Killed by admin (REASON)\")", cmd_kick },

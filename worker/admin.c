@@ -103,17 +103,35 @@ static void answer_send(struct answer *a)
     buf_free(&a->b);
 }
 
-static void node_record(void *arg, const char *name, int id, int workers, const char *pids, double age,
-                        const char *state)
+static void node_record(void *arg, const struct cluster_node_view *n)
 {
     struct answer *a = arg;
     rec_begin(a);
-    rec_str(a, "node", name);
-    rec_num(a, "id", id);
-    rec_num(a, "workers", workers);
-    rec_str(a, "pids", pids);
-    rec_num(a, "heard_s_ago", (double)(int64_t)(age * 10) / 10);
-    rec_str(a, "state", state);
+    rec_str(a, "node", n->name);
+    rec_num(a, "id", n->id);
+    rec_num(a, "workers", n->workers);
+    rec_num(a, "clients", n->clients);
+    rec_str(a, "nats", n->nats);
+    rec_str(a, "state", n->state);
+    rec_num(a, "heard_s_ago", (double)(int64_t)(n->heard_ago * 10) / 10);
+    rec_str(a, "pids", n->pids);
+}
+
+/* The NATS counters in the summary record (master/control.c: status, stats). */
+static void cluster_fields(struct answer *a)
+{
+    struct cluster_stats cs;
+    cluster_get_stats(&cs);
+    rec_str(a, "nats", cs.nats);
+    rec_num(a, "cluster_nodes", cs.live_nodes);
+    rec_num(a, "cluster_msgs_in", (double)cs.msgs_in);
+    rec_num(a, "cluster_msgs_out", (double)cs.msgs_out);
+    rec_num(a, "cluster_frames_in", (double)cs.frames_in);
+    rec_num(a, "cluster_frames_out", (double)cs.frames_out);
+    rec_num(a, "cluster_publish_errors", (double)cs.publish_errors);
+    rec_num(a, "cluster_reconnects", (double)cs.reconnects);
+    rec_num(a, "cluster_rooms_moved", (double)cs.rooms_moved);
+    rec_num(a, "cluster_nicks_moved", (double)cs.nicks_moved);
 }
 
 static void client_record(struct answer *a, struct client *c)
@@ -205,6 +223,11 @@ void admin_query(uint32_t qid, int what, const char *arg1, const char *arg2)
         rec_num(&a, "mesh_links_up", links);
         rec_str(&a, "database", store_state());
         rec_num(&a, "spool_depth", (double)store_spool_depth());
+        if (W.cluster) {
+            cluster_fields(&a);
+            if (strcmp(arg1, "nodes") == 0)     /* status: the nodes after the counters */
+                cluster_answer_nodes(node_record, &a);
+        }
         break;
     }
     case Q_CLIENTS: {

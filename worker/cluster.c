@@ -36,6 +36,7 @@
 
 struct rworker {
     int pid;
+    int clients;                   /* from its heartbeat */
     double seen;
 };
 
@@ -61,11 +62,11 @@ static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
 static natsMsg **queue;
 static size_t qlen, qcap;
 static bool closing;
-static int connected;              /* set by NATS threads (atomic) */
-static uint64_t reconnects;
+static uint64_t reconnects;        /* added to by NATS threads (atomic) */
 
 static struct {
-    uint64_t msgs_in, msgs_out, frames_in, publish_errors;
+    uint64_t msgs_in, msgs_out, frames_in, frames_out, publish_errors;
+    uint64_t rooms_moved, nicks_moved;
 } stats;
 
 bool cluster_slot_live(int slot)
@@ -129,6 +130,7 @@ static void send_beat(bool leaving)
     ipc_put_u32(&b, (uint32_t)W.slot);
     ipc_put_u32(&b, (uint32_t)W.pid);
     ipc_put_u8(&b, leaving);
+    ipc_put_u32(&b, (uint32_t)W.clients.count);   /* last: older nodes stop before it */
     publish(NODES_SUBJECT, b.data, b.len);
     buf_free(&b);
     last_beat = W.now;
@@ -240,8 +242,10 @@ static void node_gone(int id, const char *why)
         outbox_reroute(id * CLUSTER_NODE_SLOTS + i);
         order_reroute(id * CLUSTER_NODE_SLOTS + i);
     }
-    if (nrooms || nn)
+    if (nrooms || nn) {
         log_info("cluster: %zu rooms and %zu nicks moved to new owners", nrooms, nn);
+        cluster_count_moves((unsigned)nrooms, (unsigned)nn);
+    }
     buf_free(&rooms);
     buf_free(&nicks);
 }
@@ -256,6 +260,7 @@ static void handle_beat(const char *data, size_t len)
     int slot = (int)ipc_get_u32(&r);
     int pid = (int)ipc_get_u32(&r);
     bool leaving = ipc_get_u8(&r);
+    int clients = r.left >= 4 ? (int)ipc_get_u32(&r) : 0;   /* absent from older nodes' beats */
     if (r.err || id < 0 || id >= CLUSTER_MAX_NODES || workers < 1 || workers > CLUSTER_NODE_SLOTS ||
         slot / CLUSTER_NODE_SLOTS != id || slot % CLUSTER_NODE_SLOTS >= workers)
         return;
@@ -299,6 +304,7 @@ static void handle_beat(const char *data, size_t len)
         w->pid = pid;
     }
     w->seen = W.now;
+    w->clients = clients;
     if (!W.peers[slot].remote) {
         W.peers[slot].remote = true;
         log_info("cluster: link to worker %d (node %s, pid %d) up", slot, n->name, pid);
@@ -380,19 +386,15 @@ static void on_wake(uv_async_t *h)
     }
 }
 
+/* Given so that a first connect that fails goes on in the background
+ * instead of blocking (natsOptions_SetRetryOnFailedConnect); the state is
+ * asked of the client when wanted (nats_state). */
 static void on_connected(natsConnection *c, void *closure)
 {
-    __atomic_store_n(&connected, 1, __ATOMIC_RELAXED);
-}
-
-static void on_disconnected(natsConnection *c, void *closure)
-{
-    __atomic_store_n(&connected, 0, __ATOMIC_RELAXED);
 }
 
 static void on_reconnected(natsConnection *c, void *closure)
 {
-    __atomic_store_n(&connected, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&reconnects, 1, __ATOMIC_RELAXED);
 }
 
@@ -431,6 +433,7 @@ void cluster_flush(void)
                         break;
                     buf_append(&msg, p->out.data + pos, (size_t)fl);
                     pos += (size_t)fl;
+                    stats.frames_out++;
                 }
                 publish(subject, msg.data, msg.len);
             }
@@ -493,16 +496,12 @@ void cluster_init(void)
     if (s == NATS_OK)
         s = natsOptions_SetReconnectBufSize(o, 32 * 1024 * 1024);
     if (s == NATS_OK)
-        s = natsOptions_SetDisconnectedCB(o, on_disconnected, NULL);
-    if (s == NATS_OK)
         s = natsOptions_SetReconnectedCB(o, on_reconnected, NULL);
     if (s == NATS_OK)
         s = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, NULL);
     if (s == NATS_OK) {
         s = natsConnection_Connect(&nc, o);
-        if (s == NATS_OK)
-            on_connected(nc, NULL);
-        else if (s == NATS_NOT_YET_CONNECTED)
+        if (s == NATS_NOT_YET_CONNECTED)
             s = NATS_OK;               /* it goes on trying by itself */
     }
     if (s == NATS_OK)
@@ -550,26 +549,66 @@ void cluster_close(void)
     uv_timer_start(&timer, close_now, 200, 0);
 }
 
-void cluster_answer_nodes(void (*rec)(void *arg, const char *name, int id, int workers, const char *pids,
-                                      double age, const char *state),
-                          void *arg)
+void cluster_count_moves(unsigned rooms, unsigned nicks)
 {
-    const char *st = __atomic_load_n(&connected, __ATOMIC_RELAXED) ? "connected" : "disconnected";
-    char self[32];
-    snprintf(self, sizeof self, "self, nats %s", st);
-    rec(arg, W.cfg->node_name, my_node, W.cfg->workers, "-", 0, self);
+    stats.rooms_moved += rooms;
+    stats.nicks_moved += nicks;
+}
+
+/* This worker's connection, as the NATS client says. */
+static const char *nats_state(void)
+{
+    switch (nc ? natsConnection_Status(nc) : NATS_CONN_STATUS_CLOSED) {
+    case NATS_CONN_STATUS_CONNECTED:
+        return "connected";
+    case NATS_CONN_STATUS_CONNECTING:
+        return "connecting";
+    case NATS_CONN_STATUS_RECONNECTING:
+        return "reconnecting";
+    default:
+        return "disconnected";
+    }
+}
+
+void cluster_get_stats(struct cluster_stats *s)
+{
+    s->nats = nats_state();
+    s->msgs_in = stats.msgs_in;
+    s->msgs_out = stats.msgs_out;
+    s->frames_in = stats.frames_in;
+    s->frames_out = stats.frames_out;
+    s->publish_errors = stats.publish_errors;
+    s->reconnects = __atomic_load_n(&reconnects, __ATOMIC_RELAXED);
+    s->rooms_moved = stats.rooms_moved;
+    s->nicks_moved = stats.nicks_moved;
+    s->live_nodes = 1;
+    for (int id = 0; id < CLUSTER_MAX_NODES; id++)
+        s->live_nodes += id != my_node && nodes[id].seen > 0;
+}
+
+void cluster_answer_nodes(void (*rec)(void *arg, const struct cluster_node_view *n), void *arg)
+{
+    struct cluster_node_view v = { W.cfg->node_name, my_node, W.cfg->workers, (int)W.clients.count, "-", 0,
+                                   "self", nats_state() };
+    rec(arg, &v);
     for (int id = 0; id < CLUSTER_MAX_NODES; id++) {
         struct node *n = &nodes[id];
         if (id == my_node || n->seen <= 0)
             continue;
-        char pids[128] = "";
+        char pids[128] = "", heard[48] = "connected";
         size_t used = 0;
-        for (int i = 0; i < n->workers && used < sizeof pids; i++) {
-            int w = snprintf(pids + used, sizeof pids - used, "%s%d", i ? "," : "", n->w[i].pid);
-            if (w < 0)
-                break;
-            used += (size_t)w;
+        int clients = 0, recent = 0;
+        for (int i = 0; i < n->workers; i++) {
+            clients += n->w[i].clients;
+            recent += W.now - n->w[i].seen <= 2 * HEARTBEAT_EVERY;
+            int w = used < sizeof pids ? snprintf(pids + used, sizeof pids - used, "%s%d", i ? "," : "",
+                                                  n->w[i].pid) : 0;
+            if (w > 0)
+                used += (size_t)w;
         }
-        rec(arg, n->name, id, n->workers, pids, W.now - n->seen, "live");
+        if (recent < n->workers)
+            snprintf(heard, sizeof heard, "%d/%d workers heard", recent, n->workers);
+        v = (struct cluster_node_view){ n->name, id, n->workers, clients, pids, W.now - n->seen, "live", heard };
+        rec(arg, &v);
     }
 }

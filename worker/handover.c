@@ -154,4 +154,5 @@ void handover_node_joined(void)
     unsigned nicks = nick_forget_moved();
     if (rooms || nicks)
         log_info("cluster: %u rooms and %u nick entries handed over to the new node", rooms, nicks);
+    cluster_count_moves(rooms, nicks);
 }

@@ -639,10 +639,30 @@ void handover_node_joined(void);
 uint64_t handover_forwarded_count(void);
 unsigned chan_hand_over_moved(void);   /* channel.c */
 unsigned nick_forget_moved(void);      /* nick.c */
-struct answer;
-void cluster_answer_nodes(void (*rec)(void *arg, const char *name, int id, int workers, const char *pids,
-                                      double age, const char *state),
-                          void *arg);
+/* Rooms and nicks that changed owner (membership changes): counted for
+ * the stats. */
+void cluster_count_moves(unsigned rooms, unsigned nicks);
+/* A node as this worker sees it, for parlorctl (worker/admin.c). */
+struct cluster_node_view {
+    const char *name;
+    int id, workers;
+    int clients;                   /* self: this worker's; remote: from its heartbeats */
+    const char *pids;              /* remote workers' pids; "-" for self */
+    double heard_ago;              /* seconds since its last heartbeat; 0 for self */
+    const char *state;             /* "self" or "live" */
+    const char *nats;              /* self: this worker's NATS connection state;
+                                      remote: "connected" when every worker was
+                                      heard in the last two beats */
+};
+void cluster_answer_nodes(void (*rec)(void *arg, const struct cluster_node_view *n), void *arg);
+/* This worker's NATS counters (README "Cluster over NATS", Operations). */
+struct cluster_stats {
+    const char *nats;              /* connected, connecting, reconnecting, disconnected */
+    uint64_t msgs_in, msgs_out, frames_in, frames_out, publish_errors, reconnects;
+    uint64_t rooms_moved, nicks_moved;
+    int live_nodes;                /* this one included */
+};
+void cluster_get_stats(struct cluster_stats *s);
 /* Start a frame to `slot` in its out buffer; returns the offset for ipc_end. */
 struct buf *peer_buf(int slot);
 void peer_flush_all(void);

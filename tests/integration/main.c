@@ -41,6 +41,7 @@ static const struct {
     { "left", left_suite },
     { "cluster", cluster_suite },
     { "clustermv", clustermv_suite },
+    { "clusterops", clusterops_suite },
 };
 
 int main(int argc, char **argv)

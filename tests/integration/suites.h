@@ -31,5 +31,6 @@ Suite *tls_suite(void);
 Suite *left_suite(void);
 Suite *cluster_suite(void);
 Suite *clustermv_suite(void);
+Suite *clusterops_suite(void);
 
 #endif

@@ -17,106 +17,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/integration/cluster_net.h"
 #include "tests/integration/harness.h"
 #include "tests/integration/pg.h"
 #include "tests/integration/suites.h"
 
 
-/* ---- the network (to move to cluster_net.c) ---- */
 
-struct cluster_net {
-    pid_t nats;
-    int nats_port;
-    char url[64];
-    struct it_server a, b;
-};
-
-static void cluster_nats_start(struct cluster_net *n)
-{
-    memset(n, 0, sizeof *n);
-    n->nats_port = it_free_port();
-    ck_assert_int_gt(n->nats_port, 0);
-    char p[16];
-    snprintf(p, sizeof p, "%d", n->nats_port);
-    snprintf(n->url, sizeof n->url, "nats://127.0.0.1:%d", n->nats_port);
-    n->nats = fork();
-    ck_assert_int_ge(n->nats, 0);
-    if (n->nats == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) {
-            dup2(null, 1);
-            dup2(null, 2);
-        }
-        execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", p, (char *)NULL);
-        _exit(127);
-    }
-    long deadline = it_now_ms() + 5000;
-    while (it_now_ms() < deadline) {
-        struct it_client *c = it_client_connect(n->nats_port, 0);
-        if (c) {
-            const char *l = it_next_line(c, 1000);
-            bool ok = l && strncmp(l, "INFO ", 5) == 0;
-            it_client_free(c);
-            if (ok)
-                return;
-        }
-        it_sleep_ms(50);
-    }
-    ck_abort_msg("nats-server did not start");
-}
-
-static void cluster_nats_stop(struct cluster_net *n)
-{
-    kill(n->nats, SIGTERM);
-    int st;
-    ck_assert_int_eq(it_proc_wait(n->nats, 5000, &st), 0);
-}
-
-static void cluster_node_start(struct cluster_net *n, struct it_server *s, const char *name, const char *id)
-{
-    const char *extra[] = { "--database", it_suite_pg.conninfo, "--cluster", n->url, "--node-name", name,
-                            "--node-id", id, "--flood-lines", "0", NULL };
-    it_server_start(s, extra);
-}
-
-static int log_count(const struct it_server *s, const char *needle)
-{
-    FILE *f = fopen(s->log_path, "r");
-    if (!f)
-        return 0;
-    char line[2048];
-    int k = 0;
-    while (fgets(line, sizeof line, f))
-        k += strstr(line, needle) != NULL;
-    fclose(f);
-    return k;
-}
-
-static void cluster_wait_linked(struct cluster_net *n, int links)
-{
-    long deadline = it_now_ms() + 10000;
-    while (it_now_ms() < deadline && (log_count(&n->a, "cluster: link to worker ") < links ||
-                                      log_count(&n->b, "cluster: link to worker ") < links))
-        it_sleep_ms(50);
-    ck_assert_int_ge(log_count(&n->a, "cluster: link to worker "), links);
-    ck_assert_int_ge(log_count(&n->b, "cluster: link to worker "), links);
-}
-
-static void cluster_net_stop(struct cluster_net *n)
-{
-    it_server_stop(&n->a);
-    it_server_stop(&n->b);
-    cluster_nats_stop(n);
-}
-
-static struct it_client *cluster_user(const struct it_server *s, const char *nick)
-{
-    struct it_client *c = it_connect(s);
-    it_send(c, "CAP REQ :echo-message");
-    it_send(c, "CAP END");
-    it_register(c, nick);
-    return c;
-}
+static const char *const no_flood[] = { "--flood-lines", "0", NULL };
 
 enum { ROOMS = 10, MAX_MSGS = 600 };
 
@@ -288,8 +196,8 @@ static int rooms_owned(const struct it_server *s, const char *prefix)
 START_TEST(test_joining_node_takes_over_its_share_without_losing_messages)
 {
     struct cluster_net n;
-    cluster_nats_start(&n);
-    cluster_node_start(&n, &n.a, "alpha", "0");
+    cluster_nats_up(&n);
+    cluster_node_start(&n, &n.a, "alpha", "0", no_flood);
     enum { NICKS = 8, COUNT = 400 };
     struct it_client *holders[NICKS];
     for (int i = 0; i < NICKS; i++) {
@@ -303,7 +211,7 @@ START_TEST(test_joining_node_takes_over_its_share_without_losing_messages)
     struct load ld;
     load_start(&ld, alice, "#share", COUNT, 10);
     it_sleep_ms(500);                          /* messages are flowing */
-    cluster_node_start(&n, &n.b, "beta", "1");
+    cluster_node_start(&n, &n.b, "beta", "1", no_flood);
     cluster_wait_linked(&n, 4);
     /* A member on the new node, while the messages still flow. */
     struct it_client *bob = member(&n.b, "bob", "#share");
@@ -351,9 +259,9 @@ END_TEST
 START_TEST(test_killed_node_under_load_loses_no_acknowledged_message)
 {
     struct cluster_net n;
-    cluster_nats_start(&n);
-    cluster_node_start(&n, &n.a, "alpha", "0");
-    cluster_node_start(&n, &n.b, "beta", "1");
+    cluster_nats_up(&n);
+    cluster_node_start(&n, &n.a, "alpha", "0", no_flood);
+    cluster_node_start(&n, &n.b, "beta", "1", no_flood);
     cluster_wait_linked(&n, 4);
     enum { COUNT = 500 };
     struct it_client *alice = member(&n.a, "alice", "#load");
