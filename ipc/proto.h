@@ -125,6 +125,10 @@ enum ipc_type {
                            4 STATUS (owner -> watcher's worker): u64 client,
                              u8 online, str nick, u8 answer (1: to ADD or
                              QUERY, always shown; 0: shown if it changed) */
+    IPC_P_NICK_LOST,    /* nick owner -> a holder's worker (cluster: a partition
+                           healed and two connections hold one nick): u64
+                           client, str nick: the other holder keeps it; rename
+                           this one (worker/nick.c) */
     IPC_P_FWD,          /* cluster only (worker/handover.c): a request whose
                            owner moved, inside an IPC_P_REQ of the worker that
                            passes it on: u32 origin slot, u64 origin seq, u64

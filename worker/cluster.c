@@ -250,6 +250,8 @@ static void node_gone(int id, const char *why)
     buf_free(&nicks);
 }
 
+static void dispatch_early(int slot);
+
 static void handle_beat(const char *data, size_t len)
 {
     struct ipc_reader r;
@@ -309,19 +311,12 @@ static void handle_beat(const char *data, size_t len)
         W.peers[slot].remote = true;
         log_info("cluster: link to worker %d (node %s, pid %d) up", slot, n->name, pid);
         peer_link_up(slot);
+        dispatch_early(slot);
     }
 }
 
-static void handle_frames(const char *data, size_t len)
+static void dispatch_frames(int slot, const char *p, size_t left)
 {
-    struct ipc_reader r;
-    ipc_reader_init(&r, data, len);
-    int slot = (int)ipc_get_u32(&r);
-    ipc_get_u32(&r);                   /* its pid: the HELLO frame tells it */
-    if (r.err || slot < 0 || slot >= MAX_WORKERS || slot / CLUSTER_NODE_SLOTS == my_node)
-        return;
-    const char *p = r.p;
-    size_t left = r.left;
     while (left) {
         uint8_t type;
         const char *payload;
@@ -337,6 +332,58 @@ static void handle_frames(const char *data, size_t len)
         left -= (size_t)fl;
     }
     outbox_batch_done(slot);
+}
+
+/* Frames from a worker whose heartbeat we have not heard yet (it heard
+ * ours first and linked up): kept until its heartbeat links it here too,
+ * so that what we answer it has somewhere to go; dropped if none comes
+ * within DOWN_AFTER. */
+#define EARLY_MAX (8u << 20)
+static struct buf early[MAX_WORKERS];
+static double early_since[MAX_WORKERS];
+
+static void keep_early(int slot, const char *p, size_t len)
+{
+    if (!early[slot].len)
+        early_since[slot] = W.now;
+    if (early[slot].len + len <= EARLY_MAX)
+        buf_append(&early[slot], p, len);
+    else
+        log_warn("cluster: frames from worker %d, not heard from yet, dropped (over %u bytes)", slot, EARLY_MAX);
+}
+
+static void dispatch_early(int slot)
+{
+    if (!early[slot].len)
+        return;
+    struct buf b = early[slot];
+    buf_init(&early[slot]);
+    dispatch_frames(slot, b.data, b.len);
+    buf_free(&b);
+}
+
+static void expire_early(void)
+{
+    for (int s = 0; s < MAX_WORKERS; s++)
+        if (early[s].len && W.now - early_since[s] > DOWN_AFTER) {
+            log_warn("cluster: frames from worker %d dropped: no heartbeat from it", s);
+            buf_free(&early[s]);
+        }
+}
+
+static void handle_frames(const char *data, size_t len)
+{
+    struct ipc_reader r;
+    ipc_reader_init(&r, data, len);
+    int slot = (int)ipc_get_u32(&r);
+    ipc_get_u32(&r);                   /* its pid: the HELLO frame tells it */
+    if (r.err || slot < 0 || slot >= MAX_WORKERS || slot / CLUSTER_NODE_SLOTS == my_node)
+        return;
+    if (!W.peers[slot].remote) {
+        keep_early(slot, r.p, r.left);
+        return;
+    }
+    dispatch_frames(slot, r.p, r.left);
 }
 
 static void on_msg(natsConnection *c, natsSubscription *sub, natsMsg *msg, void *closure)
@@ -464,6 +511,7 @@ static void on_timer(uv_timer_t *t)
     }
     if (deferred)
         redispatch();
+    expire_early();
 }
 
 void cluster_init(void)

@@ -40,11 +40,61 @@ static void send_result(int slot, uint64_t client, bool ok, const char *nick)
     ipc_end(b, f);
 }
 
+/* Is the connection in registry entry `rec` still there?  (Its worker is
+ * linked; for ours, the client is here.) */
+static bool holder_alive(const struct nick_rec *rec)
+{
+    if (rec->slot == W.slot) {
+        struct client *c = client_by_id(rec->client);
+        return c && !c->closing;
+    }
+    return peer_connected(rec->slot);
+}
+
+/* A re-announced claim (force) of a nick another live connection holds
+ * here: in a cluster whose partition healed, both sides gave the nick away.
+ * The holder known to the nick's owner keeps it; the claimer's worker
+ * renames its client (nick_handle_lost). */
+static void send_lost(int slot, uint64_t client, const char *nick)
+{
+    log_warn("nick %s: held by two connections (a partition healed?); the one on worker %d is renamed", nick,
+             slot);
+    if (slot == W.slot) {
+        nick_handle_lost(client, nick);
+        return;
+    }
+    struct buf *b = peer_buf(slot);
+    if (!b)
+        return;
+    size_t f = ipc_begin(b, IPC_P_NICK_LOST);
+    ipc_put_u64(b, client);
+    ipc_put_cstr(b, nick);
+    ipc_end(b, f);
+}
+
+void nick_handle_lost(uint64_t client, const char *nick)
+{
+    struct client *c = client_by_id(client);
+    if (!c || c->closing || !c->got_nick || irc_casecmp(c->nick, nick) != 0)
+        return;
+    char guest[16];
+    snprintf(guest, sizeof guest, "Guest%05u", (unsigned)(((c->id * 2654435761u) ^ (uint64_t)(W.now * 1000)) % 100000));
+    service_notice(c, "NickServ", "Another user had this nick on the other side of a network split; "
+                                  "yours is changed.  Choose another with /nick.");
+    log_info("nick %s: renaming the holder on this side (%s:%d) to %s after a network split", nick, c->ip,
+             c->port, guest);
+    nick_request(c, guest);
+}
+
 void nick_handle_claim(const char *nick, const char *old, uint64_t client, int slot, bool force)
 {
     struct nick_rec *rec = hmap_get_name(&W.nick_owner, nick);
     if (rec && rec->client != client && !force) {
         send_result(slot, client, false, nick);
+        return;
+    }
+    if (rec && rec->client != client && W.cluster && holder_alive(rec)) {
+        send_lost(slot, client, nick);
         return;
     }
     bool fresh = !rec || rec->client != client;

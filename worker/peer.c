@@ -132,6 +132,13 @@ static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
             nick_handle_claim(nick, old, client, from, force);
         break;
     }
+    case IPC_P_NICK_LOST: {
+        uint64_t client = ipc_get_u64(&r);
+        const char *nick = ipc_get_str(&r, NULL);
+        if (!r.err)
+            nick_handle_lost(client, nick);
+        break;
+    }
     case IPC_P_NICK_RESULT: {
         uint64_t client = ipc_get_u64(&r);
         bool ok = ipc_get_u8(&r);

@@ -628,6 +628,7 @@ void cluster_flush(void);
 bool cluster_defer_state(int slot, const char *payload, size_t len);
 void chan_owner_moved(const char *name);
 void nick_claim_again(struct client *c);
+void nick_handle_lost(uint64_t client, const char *nick);   /* nick.c: a healed split */
 
 /* handover.c: names that change owner in a running network */
 bool handover_forward(int slot, uint64_t seq, uint64_t mseq, const char *target, const char *frame, size_t len);

@@ -13,8 +13,18 @@
 
 pid_t cluster_nats_start(int port)
 {
+    return cluster_nats_start_with(port, NULL);
+}
+
+pid_t cluster_nats_start_with(int port, const char *const *more)
+{
     char p[16];
     snprintf(p, sizeof p, "%d", port);
+    const char *argv[32] = { "nats-server", "-a", "127.0.0.1", "-p", p };
+    int k = 5;
+    for (int i = 0; more && more[i] && k < 31; i++)
+        argv[k++] = more[i];
+    argv[k] = NULL;
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -23,7 +33,7 @@ pid_t cluster_nats_start(int port)
             dup2(null, 1);
             dup2(null, 2);
         }
-        execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", p, (char *)NULL);
+        execvp("nats-server", (char *const *)argv);
         _exit(127);
     }
     /* Ready when it accepts a connection and greets it with INFO. */

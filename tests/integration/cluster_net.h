@@ -19,6 +19,8 @@ struct cluster_net {
 /* Start nats-server on 127.0.0.1:port and wait until it greets a client
  * (fails the test after 5 s); returns its PID. */
 pid_t cluster_nats_start(int port);
+/* The same with more nats-server arguments (NULL-terminated), e.g. routes. */
+pid_t cluster_nats_start_with(int port, const char *const *more);
 /* nats-server on a free port (n->nats, n->url); no node yet. */
 void cluster_nats_up(struct cluster_net *n);
 /* SIGTERM to nats-server, waited for. */

@@ -291,6 +291,104 @@ START_TEST(test_killed_node_under_load_loses_no_acknowledged_message)
 }
 END_TEST
 
+
+static struct it_client *twin(const struct it_server *s, const char *nick, const char *realname)
+{
+    struct it_client *c = it_connect(s);
+    it_send(c, "NICK %s", nick);
+    it_send(c, "USER u 0 * :%s", realname);
+    it_expect(c, " 001 ");
+    it_expect_re(c, " (376|422) ");
+    snprintf(c->nick, sizeof c->nick, "%s", nick);
+    return c;
+}
+
+/* A split: alpha and beta on two nats-servers that do not know each other,
+ * so both give away the nick "twin" and both own #split.  Then the second
+ * nats-server comes back with a route to the first (the split heals):
+ * exactly one "twin" is renamed (the one whose side does not own the nick
+ * by hash), the room's members on both sides hear each other, and WHOIS
+ * twin answers the same user on both nodes. */
+START_TEST(test_healed_split_keeps_one_nick_holder_and_merges_rooms)
+{
+    int p1 = it_free_port(), p2 = it_free_port(), c1 = it_free_port(), c2 = it_free_port();
+    ck_assert(p1 > 0 && p2 > 0 && c1 > 0 && c2 > 0);
+    char cl1[64], cl2[64], rt1[64], rt2[64];
+    snprintf(cl1, sizeof cl1, "nats://127.0.0.1:%d", c1);
+    snprintf(cl2, sizeof cl2, "nats://127.0.0.1:%d", c2);
+    snprintf(rt1, sizeof rt1, "nats://127.0.0.1:%d", c1);
+    snprintf(rt2, sizeof rt2, "nats://127.0.0.1:%d", c2);
+    const char *first[] = { "--cluster_name", "parlor", "--cluster", cl1, "--routes", rt2, NULL };
+    struct cluster_net n;
+    memset(&n, 0, sizeof n);
+    n.nats_port = p1;
+    n.nats = cluster_nats_start_with(p1, first);
+    pid_t nats2 = cluster_nats_start(p2);          /* no route: the split */
+    snprintf(n.url, sizeof n.url, "nats://127.0.0.1:%d", p1);
+    cluster_node_start(&n, &n.a, "alpha", "0", no_flood);
+    struct cluster_net side_b = n;
+    snprintf(side_b.url, sizeof side_b.url, "nats://127.0.0.1:%d", p2);
+    cluster_node_start(&side_b, &n.b, "beta", "1", no_flood);
+    struct it_client *alice = twin(&n.a, "twin", "side alpha");
+    struct it_client *bob = twin(&n.b, "twin", "side beta");   /* split: both get it */
+    struct it_client *carol = cluster_user(&n.a, "carol");
+    struct it_client *dave = cluster_user(&n.b, "dave");
+    it_join(alice, "#split", NULL);
+    it_join(bob, "#split", NULL);
+    it_join(carol, "#split", NULL);
+    it_join(dave, "#split", NULL);
+    ck_assert(!it_server_log_contains(&n.a, "node beta"));
+    /* The split heals: nats-server 2 again, now routed to nats-server 1. */
+    kill(nats2, SIGTERM);
+    int st;
+    ck_assert_int_eq(it_proc_wait(nats2, 5000, &st), 0);
+    const char *second[] = { "--cluster_name", "parlor", "--cluster", cl2, "--routes", rt1, NULL };
+    nats2 = cluster_nats_start_with(p2, second);
+    it_server_expect_log(&n.a, "node beta (id 1, 2 workers) joined", 2, 15000);
+    it_server_expect_log(&n.b, "node alpha (id 0, 2 workers) joined", 2, 15000);
+    /* One of the two twins is renamed (both see it: they share #split). */
+    long deadline = it_now_ms() + 10000;
+    bool renamed = false;
+    while (!renamed && it_now_ms() < deadline)
+        renamed = it_wait(carol, " NICK :Guest", 200) != NULL;
+    ck_assert_msg(renamed, "neither twin was renamed");
+    /* The room is one again: each side hears the other. */
+    long t = it_now_ms() + 10000;
+    bool heard = false;
+    for (int k = 0; !heard && it_now_ms() < t; k++) {
+        it_send(carol, "PRIVMSG #split :from alpha %d", k);
+        heard = it_wait(dave, "from alpha", 500) != NULL;
+    }
+    ck_assert_msg(heard, "dave (beta) never heard carol (alpha) in #split");
+    it_send(dave, "PRIVMSG #split :from beta");
+    ck_assert_msg(it_wait(carol, "from beta", 5000) != NULL, "carol (alpha) did not hear dave (beta)");
+    /* WHOIS twin: the same user from both nodes; it gets what is sent to
+     * twin, the other one speaks as its Guest nick. */
+    it_send(carol, "WHOIS twin");
+    const char *l = it_expect(carol, " 311 ");
+    bool alpha_keeps = strstr(l, ":side alpha") != NULL;
+    ck_assert_msg(alpha_keeps || strstr(l, ":side beta"), "%s", l);
+    it_send(dave, "WHOIS twin");
+    l = it_expect(dave, " 311 ");
+    ck_assert_msg(strstr(l, alpha_keeps ? ":side alpha" : ":side beta"), "%s", l);
+    struct it_client *keeper = alpha_keeps ? alice : bob, *loser = alpha_keeps ? bob : alice;
+    it_send(dave, "PRIVMSG twin :for the twin");
+    it_expect(keeper, " PRIVMSG twin :for the twin");
+    it_send(loser, "PRIVMSG #split :the renamed one");
+    l = it_wait(carol, "the renamed one", 5000);
+    ck_assert_msg(l && strncmp(l, ":Guest", 6) == 0, "%s", l ? l : "(nothing)");
+    it_client_free(alice);
+    it_client_free(bob);
+    it_client_free(carol);
+    it_client_free(dave);
+    it_server_stop(&n.a);
+    it_server_stop(&n.b);
+    kill(nats2, SIGTERM);
+    ck_assert_int_eq(it_proc_wait(nats2, 5000, &st), 0);
+    cluster_nats_stop(&n);
+}
+END_TEST
+
 Suite *clustermv_suite(void)
 {
     Suite *s = suite_create("clustermv");
@@ -299,6 +397,7 @@ Suite *clustermv_suite(void)
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, test_joining_node_takes_over_its_share_without_losing_messages);
     tcase_add_test(tc, test_killed_node_under_load_loses_no_acknowledged_message);
+    tcase_add_test(tc, test_healed_split_keeps_one_nick_holder_and_merges_rooms);
     suite_add_tcase(s, tc);
     return s;
 }
