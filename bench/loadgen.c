@@ -33,6 +33,11 @@
  * out N messages per second round-robin over the senders, still bounded by
  * the window; what the window refuses is skipped and reported.
  *
+ * --ports P1,P2,...: the server is several nodes of one network; the clients
+ * are split into as many consecutive blocks, block k connecting to Pk (the
+ * senders are spread over the client range, so every node gets some).
+ * --cpu-pid may be given once per server process tree (each node, NATS).
+ *
  * --tls full|resume: every client speaks TLS (common/tls.c over memory;
  * certificates are not checked).  With `resume`, once one client is
  * registered its session is offered by every client that connects after
@@ -71,6 +76,8 @@ enum cstate { C_NEW, C_CONNECTING, C_REGISTERING, C_READY, C_CLOSING, C_CLOSED }
 #define LINE_MAX_BYTES 1024      /* longest line we keep across reads */
 #define READ_CHUNK (64 * 1024)
 #define MAX_PRINTED_ERRORS 10
+#define MAX_CPU_PIDS 8
+#define MAX_PORTS 8
 
 struct options {
     enum mode mode;
@@ -92,7 +99,10 @@ struct options {
     const char *label;
     const char *oper_name;  /* NULL: senders do not OPER */
     const char *oper_pass;
-    int cpu_pid;            /* 0: do not sample server CPU */
+    int cpu_pids[MAX_CPU_PIDS]; /* process trees whose CPU is sampled */
+    int ncpu_pids;
+    int ports[MAX_PORTS];   /* --ports: clients split in blocks over these */
+    int nports;
     const char *nick_prefix;
 };
 
@@ -189,7 +199,7 @@ static uint64_t last_stall_check;
 static struct stats st;
 static int printed_errors;
 
-static uint64_t srv_cpu_start, srv_cpu_end;  /* clock ticks */
+static uint64_t srv_cpu_start[MAX_CPU_PIDS], srv_cpu_end[MAX_CPU_PIDS];  /* clock ticks, per --cpu-pid */
 static bool srv_cpu_ok;
 static struct rusage ru_start, ru_end;
 
@@ -562,10 +572,18 @@ static void on_connect(uv_connect_t *req, int status)
     flush(c);
 }
 
+/* The port client `id` connects to: --port, or its block of --ports. */
+static int client_port(int id)
+{
+    if (opt.nports == 0)
+        return opt.port;
+    return opt.ports[(long long)id * opt.nports / opt.clients];
+}
+
 static void client_start(struct client *c)
 {
     struct sockaddr_in addr;
-    if (uv_ip4_addr(opt.host, opt.port, &addr) < 0)
+    if (uv_ip4_addr(opt.host, client_port(c->id), &addr) < 0)
         die("bad --host (an IPv4 address is expected)");
     uv_tcp_init(loop, &c->tcp);
     c->tcp.data = c;
@@ -938,12 +956,20 @@ static void handle_line(struct client *c, char *line, size_t len, uint64_t now)
 struct procent {
     int pid, ppid;
     uint64_t ticks;
-    bool in;
+    int root;               /* index of the root it descends from, or -1 */
 };
 
-/* utime+stime (clock ticks) of `root` and all its descendants.  Returns 0,
- * or -ENOENT when root is gone. */
-static int proc_tree_ticks(int root, uint64_t *ticks)
+static int root_index(int pid, const int *roots, int nroots)
+{
+    for (int i = 0; i < nroots; i++)
+        if (roots[i] == pid)
+            return i;
+    return -1;
+}
+
+/* utime+stime (clock ticks) of each root and all its descendants, in
+ * ticks[0..nroots-1].  Returns 0, or -ENOENT when a root is gone. */
+static int proc_tree_ticks(const int *roots, int nroots, uint64_t *ticks)
 {
     DIR *d = opendir("/proc");
     if (!d)
@@ -981,36 +1007,53 @@ static int proc_tree_ticks(int root, uint64_t *ticks)
         v[n].pid = atoi(de->d_name);
         v[n].ppid = ppid;
         v[n].ticks = ut + stt;
-        v[n].in = v[n].pid == root;
+        v[n].root = root_index(v[n].pid, roots, nroots);
         n++;
     }
     closedir(d);
-    bool found = false, changed = true;
+    int found = 0;
+    bool changed = true;
     for (size_t i = 0; i < n; i++)
-        found |= v[i].in;
+        found += v[i].root >= 0;
     while (changed) {
         changed = false;
         for (size_t i = 0; i < n; i++) {
-            if (v[i].in)
+            if (v[i].root >= 0)
                 continue;
             for (size_t j = 0; j < n; j++) {
-                if (v[j].in && v[j].pid == v[i].ppid) {
-                    v[i].in = changed = true;
+                if (v[j].root >= 0 && v[j].pid == v[i].ppid) {
+                    v[i].root = v[j].root;
+                    changed = true;
                     break;
                 }
             }
         }
     }
-    uint64_t sum = 0;
+    for (int r = 0; r < nroots; r++)
+        ticks[r] = 0;
     for (size_t i = 0; i < n; i++)
-        if (v[i].in)
-            sum += v[i].ticks;
+        if (v[i].root >= 0)
+            ticks[v[i].root] += v[i].ticks;
     free(v);
-    *ticks = sum;
-    return found ? 0 : -ENOENT;
+    return found == nroots ? 0 : -ENOENT;
 }
 
 /* ---- phases ------------------------------------------------------------- */
+
+/* --ports: how the ready clients and the senders landed on the nodes. */
+static void report_ports(void)
+{
+    for (int k = 0; k < opt.nports; k++) {
+        int ready = 0, sending_here = 0;
+        for (int i = 0; i < opt.clients; i++) {
+            if (client_port(i) != opt.ports[k] || clients[i].state != C_READY)
+                continue;
+            ready++;
+            sending_here += clients[i].sender >= 0;
+        }
+        printf("  port %d: %d clients ready, %d of them senders\n", opt.ports[k], ready, sending_here);
+    }
+}
 
 static void start_run(void)
 {
@@ -1043,6 +1086,7 @@ static void start_run(void)
     printf("setup: %d of %d clients ready in %.2f s (%d failed); sending for %.1f s + %.1f s warmup\n",
            done_count, opt.clients, (double)(t_setup_end - t_setup_start) / 1e9, failed_count,
            opt.duration, opt.warmup);
+    report_ports();
     fflush(stdout);
 }
 
@@ -1103,8 +1147,8 @@ static void measure_begin(void)
     measuring = true;
     measure_started = true;
     getrusage(RUSAGE_SELF, &ru_start);
-    if (opt.cpu_pid)
-        srv_cpu_ok = proc_tree_ticks(opt.cpu_pid, &srv_cpu_start) == 0;
+    if (opt.ncpu_pids)
+        srv_cpu_ok = proc_tree_ticks(opt.cpu_pids, opt.ncpu_pids, srv_cpu_start) == 0;
 }
 
 static void measure_end(uint64_t now)
@@ -1113,8 +1157,8 @@ static void measure_end(uint64_t now)
     sending = false;
     t_measure_end = now;
     getrusage(RUSAGE_SELF, &ru_end);
-    if (opt.cpu_pid && srv_cpu_ok)
-        srv_cpu_ok = proc_tree_ticks(opt.cpu_pid, &srv_cpu_end) == 0;
+    if (opt.ncpu_pids && srv_cpu_ok)
+        srv_cpu_ok = proc_tree_ticks(opt.cpu_pids, opt.ncpu_pids, srv_cpu_end) == 0;
     phase = P_DRAIN;
     t_drain_end = now + secs_ns(opt.drain);
 }
@@ -1246,16 +1290,26 @@ static void report_run(void)
                ", misrouted %" PRIu64 ", error replies %" PRIu64 "\n",
                st.disconnects, st.stalls, st.skipped, st.misrouted, st.server_errors);
     printf("  generator used %.0f%% of a core\n", gen_cpu);
-    char cpu[160] = "";
-    if (opt.cpu_pid && srv_cpu_ok) {
-        double ms = (double)(srv_cpu_end - srv_cpu_start) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    char cpu[160 + 12 * MAX_CPU_PIDS] = "";
+    if (opt.ncpu_pids && srv_cpu_ok) {
+        double tick_ms = 1000.0 / (double)sysconf(_SC_CLK_TCK), ms = 0;
+        char each[12 * MAX_CPU_PIDS] = "";
+        size_t used = 0;
+        for (int r = 0; r < opt.ncpu_pids; r++) {
+            double one = (double)(srv_cpu_end[r] - srv_cpu_start[r]) * tick_ms;
+            ms += one;
+            used += (size_t)snprintf(each + used, sizeof(each) - used, "%s%.0f", r ? "/" : "", one);
+        }
         double us_per = st.delivered_measured ? ms * 1000.0 / (double)st.delivered_measured : 0;
         printf("  server CPU %.0f ms over the measured %.2f s (%.0f%% of a core), %.3f us per delivered message\n",
                ms, dur, ms / 10.0 / dur, us_per);
-        snprintf(cpu, sizeof(cpu), " server_cpu_ms=%.0f server_cpu_pct=%.1f server_cpu_us_per_msg=%.4f",
-                 ms, ms / 10.0 / dur, us_per);
-    } else if (opt.cpu_pid) {
-        printf("  server CPU: could not read /proc/%d\n", opt.cpu_pid);
+        if (opt.ncpu_pids > 1)
+            printf("  server CPU per --cpu-pid tree, in order: %s ms\n", each);
+        snprintf(cpu, sizeof(cpu), " server_cpu_ms=%.0f server_cpu_pct=%.1f server_cpu_us_per_msg=%.4f%s%s",
+                 ms, ms / 10.0 / dur, us_per, opt.ncpu_pids > 1 ? " server_cpu_ms_each=" : "",
+                 opt.ncpu_pids > 1 ? each : "");
+    } else if (opt.ncpu_pids) {
+        printf("  server CPU: could not read /proc/%d (or another --cpu-pid)\n", opt.cpu_pids[0]);
     }
     printf("RESULT mode=%s server=%s clients=%d rooms=%d senders=%d rate=%.0f window=%d duration_s=%.3f "
            "offered_per_s=%.1f delivered_per_s=%.1f fanout=%.2f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f "
@@ -1324,7 +1378,9 @@ static void usage(FILE *f)
         "  --hold S           idle: seconds to stay connected once all registered (10)\n"
         "  --setup-timeout S  give up on clients not ready after S seconds (120)\n"
         "  --oper NAME:PASS   senders OPER and set user mode +F (ngircd: no flood throttling)\n"
-        "  --cpu-pid PID      report CPU time of PID and its descendants over the measurement\n"
+        "  --cpu-pid PID      report CPU time of PID and its descendants over the measurement;\n"
+        "                     repeat it for several servers (the sum is reported)\n"
+        "  --ports P1,P2,...  several nodes: clients split in consecutive blocks, block k to Pk\n"
         "  --label NAME       server name in the RESULT line (server)\n"
         "  --nick-prefix STR  nick prefix (b)\n"
         "  --tls full|resume  speak TLS (not verified); resume: offer the first session\n");
@@ -1339,6 +1395,21 @@ static double arg_num(const char *name, const char *v, double min)
         exit(2);
     }
     return d;
+}
+
+static void parse_ports(const char *v)
+{
+    opt.nports = 0;
+    for (const char *p = v; *p;) {
+        char *end;
+        long n = strtol(p, &end, 10);
+        if (end == p || n < 1 || n > 65535 || (*end && *end != ',') || opt.nports == MAX_PORTS) {
+            fprintf(stderr, "parlor-bench: --ports wants up to %d ports, comma-separated\n", MAX_PORTS);
+            exit(2);
+        }
+        opt.ports[opt.nports++] = (int)n;
+        p = *end ? end + 1 : end;
+    }
 }
 
 static void parse_args(int argc, char **argv)
@@ -1369,7 +1440,14 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--concurrency")) opt.concurrency = (int)arg_num(a, v, 1);
         else if (!strcmp(a, "--hold")) opt.hold = arg_num(a, v, 0);
         else if (!strcmp(a, "--setup-timeout")) opt.setup_timeout = arg_num(a, v, 1);
-        else if (!strcmp(a, "--cpu-pid")) opt.cpu_pid = (int)arg_num(a, v, 1);
+        else if (!strcmp(a, "--cpu-pid")) {
+            if (opt.ncpu_pids == MAX_CPU_PIDS) {
+                fprintf(stderr, "parlor-bench: at most %d --cpu-pid\n", MAX_CPU_PIDS);
+                exit(2);
+            }
+            opt.cpu_pids[opt.ncpu_pids++] = (int)arg_num(a, v, 1);
+        }
+        else if (!strcmp(a, "--ports")) parse_ports(v);
         else if (!strcmp(a, "--label")) opt.label = v;
         else if (!strcmp(a, "--nick-prefix")) opt.nick_prefix = v;
         else if (!strcmp(a, "--tls")) {

@@ -27,6 +27,14 @@
 #              with resumed TLS handshakes (10 in flight) next to plaintext,
 #              and the fanout load at BENCH_TLS_RATE msgs/s over TLS and over
 #              plaintext: server CPU per delivered message and latency
+#   cluster    (parlor, PostgreSQL, nats-server) one room at a fixed rate on
+#              one node, on one node with --cluster, and split over two
+#              nodes of one network over NATS: deliveries/s, server CPU per
+#              delivery (every parlord process and the nats-server), latency;
+#              then the same unbounded (peak)
+#   cluster-base  (not in the default list; needs PARLORD_BASE) the cluster
+#              phase's single-node run on PARLORD and on PARLORD_BASE,
+#              BENCH_CLUSTER_ROUNDS times interleaved
 #
 # and a table with Parlor/ngircd ratios comes last, then the hostile and the
 # failover tables.
@@ -42,9 +50,9 @@
 #   BENCH_STORE=0                   skip the phase with PostgreSQL (rooms load,
 #                                   every message stored; prints stored msgs/s)
 #   BENCH_PIPELINE_COUNT=1000       pipeline: messages pipelined per run
-#   BENCH_PHASES="idle connrate fanout rooms sameload stored hostile failover pipeline"
-#                                   phases to run (the default is all of them);
-#                                   sameload needs fanout
+#   BENCH_PHASES="idle connrate fanout rooms sameload stored hostile failover pipeline tls cluster"
+#                                   phases to run (the default is all of these;
+#                                   cluster-base only when named); sameload needs fanout
 #   BENCH_HOSTILE_CLIENTS=100       hostile: clients in the one room (5 send)
 #   BENCH_HOSTILE_RATE=1000         hostile: msgs/s offered into the room
 #   BENCH_ATTACK_ARGS               extra parlor-attack flags (its --help)
@@ -54,6 +62,14 @@
 #   BENCH_FAILOVER_HOLD_PG=         failover: seconds to hold PostgreSQL inserts
 #                                   (LOCK TABLE) from 0.3 s before the kill, so
 #                                   the owner dies with many unacknowledged messages
+#   BENCH_CLUSTER_CLIENTS=200       cluster: clients in the one room (5 send)
+#   BENCH_CLUSTER_RATE=500          cluster: msgs/s offered into the room
+#   BENCH_CLUSTER_NODE_WORKERS="1 2"  cluster: workers per node of the two-node
+#                                   runs (one run for each)
+#   BENCH_CLUSTER_PEAK=1            cluster: also the unbounded runs, for
+#   BENCH_CLUSTER_PEAK_DURATION=4   this many measured seconds
+#   PARLORD_BASE                    cluster-base: the parlord to compare with
+#   BENCH_CLUSTER_ROUNDS=3          cluster-base: runs of each binary
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,7 +81,7 @@ SERVERS=${BENCH_SERVERS:-parlor ngircd}
 DURATION=${BENCH_DURATION:-8}
 IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-10000}
 PARLORD_ARGS=${PARLORD_ARGS:-}
-PHASES=${BENCH_PHASES:-idle connrate fanout rooms sameload stored hostile failover pipeline tls}
+PHASES=${BENCH_PHASES:-idle connrate fanout rooms sameload stored hostile failover pipeline tls cluster}
 TLS_RATE=${BENCH_TLS_RATE:-1000}
 PIPELINE_COUNT=${BENCH_PIPELINE_COUNT:-1000}
 HOSTILE_CLIENTS=${BENCH_HOSTILE_CLIENTS:-100}
@@ -78,6 +94,8 @@ CTL=$root/bin/parlorctl
 server_pid=""
 gen_pid=""
 attack_pid=""
+node_pids=""            # cluster phase: every parlord node started
+nats_pid=""             # cluster phase: the nats-server
 tmp=$(mktemp -d /tmp/parlor-bench.XXXXXX)
 chmod 755 "$tmp"          # ngircd drops to nobody and must still read its files
 
@@ -107,6 +125,8 @@ cleanup() {
     stop_pid "$gen_pid"
     stop_pid "$attack_pid"
     stop_pid "$server_pid"
+    for p in $node_pids; do stop_pid "$p"; done
+    stop_pid "$nats_pid"
     [ -n "$pg_dir" ] && "$root/scripts/pg.sh" stop "$pg_dir" >/dev/null 2>&1 || true
     if [ "${BENCH_KEEP:-0}" = 1 ]; then
         say "bench: outputs and logs kept in $tmp"
@@ -258,8 +278,8 @@ start_server() {
             # spool left there by an earlier run would be replayed into this
             # run's database.
             (cd "$dir" && exec env PARLOR_DATABASE_URL="$PARLOR_DB_FOR_BENCH" "$PARLORD" \
-                --listen "127.0.0.1:$port" --workers 2 --flood-lines 0 --max-clients 20000 \
-                --control "$dir/control.sock" --spool-dir "$dir/spool" \
+                --listen "127.0.0.1:$port" --workers "${PARLORD_WORKERS:-2}" --flood-lines 0 \
+                --max-clients 20000 --control "$dir/control.sock" --spool-dir "$dir/spool" \
                 --log-level warn $PARLORD_LIMIT_ARGS $PARLORD_ARGS) > "$dir/server.log" 2>&1 &
         else
             (cd "$dir" && exec env -u PARLOR_DATABASE_URL "$PARLORD" --listen "127.0.0.1:$port" \
@@ -711,6 +731,216 @@ if echo " $SERVERS " | grep -q ' parlor ' && want tls; then
     fi
 fi
 
+# Cluster over NATS (issue 13; README "Cluster over NATS"): the fanout room
+# on one node and split over two nodes of one network, at one offered load,
+# with one PostgreSQL (every message stored; the nodes of a network share it):
+#
+#   single   one parlord, 2 workers, without --cluster
+#   alone    one parlord, 2 workers, with --cluster (the only node on NATS)
+#   splitW   two parlords of W workers each, with --cluster, for each W in
+#            BENCH_CLUSTER_NODE_WORKERS; the room's members half on each node
+#            (the first half of the clients on one, the rest on the other:
+#            senders on both)
+#
+# Server CPU is utime+stime of every parlord process (each master and its
+# workers) and, for alone and split, of the nats-server; PostgreSQL's is not
+# counted (the same rows are stored in all three).  With
+# BENCH_CLUSTER_PEAK=1 the three run once more unbounded (each sender keeps
+# 32 messages in flight): the peak, BENCH_CLUSTER_PEAK_DURATION s.
+#
+# Phase cluster-base: `single` on PARLORD and on PARLORD_BASE (e.g. a build
+# of the commit before the cluster code), BENCH_CLUSTER_ROUNDS times,
+# interleaved (the order alternates each round), each binary with its own
+# database: is anything slower without --cluster?
+CLUSTER_CLIENTS=${BENCH_CLUSTER_CLIENTS:-200}
+CLUSTER_RATE=${BENCH_CLUSTER_RATE:-500}
+CLUSTER_NODE_WORKERS=${BENCH_CLUSTER_NODE_WORKERS:-1 2}
+CLUSTER_PEAK=${BENCH_CLUSTER_PEAK:-1}
+CLUSTER_PEAK_DURATION=${BENCH_CLUSTER_PEAK_DURATION:-4}
+CLUSTER_ROUNDS=${BENCH_CLUSTER_ROUNDS:-3}
+PARLORD_BASE=${PARLORD_BASE:-}
+cluster_load=(fanout --clients "$CLUSTER_CLIENTS" --senders 5 --rate "$CLUSTER_RATE" --duration "$DURATION")
+cluster_peak=(fanout --clients "$CLUSTER_CLIENTS" --senders 5 --duration "$CLUSTER_PEAK_DURATION")
+nats_port=""
+nats_mport=""
+
+# start_nats: a nats-server on a free loopback port (nats_pid, nats_port),
+# with its HTTP monitoring on another (nats_mport).
+start_nats() {
+    local i
+    nats_port=$("$BENCH" freeport)
+    nats_mport=$("$BENCH" freeport)
+    nats-server -a 127.0.0.1 -p "$nats_port" -m "$nats_mport" > "$tmp/nats.log" 2>&1 &
+    nats_pid=$!
+    for i in $(seq 50); do
+        kill -0 "$nats_pid" 2>/dev/null || break
+        (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    say "bench: nats-server did not start; its log:"
+    tail -n 10 "$tmp/nats.log" >&2 || true
+    stop_pid "$nats_pid"
+    nats_pid=""
+    return 1
+}
+
+# nats_counts: "in_msgs out_msgs in_bytes" of the nats-server so far (/varz).
+nats_counts() {
+    local varz
+    varz=$(exec 3<>"/dev/tcp/127.0.0.1/$nats_mport" && printf 'GET /varz HTTP/1.0\r\n\r\n' >&3 && cat <&3) ||
+        { echo "0 0 0"; return; }
+    printf '%s\n' "$varz" | awk -F'[:,]' '
+        /"in_msgs"/ { i = $2 + 0 } /"out_msgs"/ { o = $2 + 0 } /"in_bytes"/ { b = $2 + 0 }
+        END { print i + 0, o + 0, b + 0 }'
+}
+
+# nodes_ready SOCK NODES: the node behind control socket SOCK is connected to
+# NATS and has heard every worker of the NODES-1 other nodes (worker 0's
+# view, `parlorctl --json show nodes`; a worker not heard yet has pid 0).
+nodes_ready() {
+    "$CTL" -s "$1" --json show nodes 2>/dev/null | tr '{' '\n' | awk -v want=$(($2 - 1)) '
+        /"state":"self, nats connected"/ { self = 1 }
+        /"state":"live"/ {
+            w = $0; sub(/.*"workers":/, "", w); sub(/,.*/, "", w)
+            p = $0; sub(/.*"pids":"/, "", p); sub(/".*/, "", p)
+            n = split(p, a, ","); ok = n == w + 0
+            for (i = 1; i <= n; i++) if (a[i] + 0 == 0) ok = 0
+            live += ok
+        }
+        END { exit !(self && live == want) }'
+}
+
+# cluster_stop: stop every node of the run (by PID).
+cluster_stop() {
+    local p
+    for p in $node_pids; do stop_pid "$p"; done
+    node_pids=""
+}
+
+# cluster_run PHASE BINARY DATABASE NODES WORKERS CLUSTERED GENERATOR-ARGS...:
+# NODES fresh parlords of WORKERS workers (with --cluster when CLUSTERED is
+# 1), the generator's clients split over them, CPU of all of them (and of
+# the nats-server when clustered), the nodes stopped.
+cluster_run() {
+    local ph=$1 bin=$2 db=$3 nodes=$4 workers=$5 clustered=$6 n i p ports="" socks="" extra limits n0 n1
+    local cpu=()
+    shift 6
+    limits=$(PARLORD=$bin parlord_limit_args)
+    PGCONNECT_TIMEOUT=5 psql -Atq "$db" -c "TRUNCATE messages" >/dev/null 2>&1 || true
+    for ((n = 0; n < nodes; n++)); do
+        extra=""
+        [ "$clustered" = 1 ] &&
+            extra="--cluster nats://127.0.0.1:$nats_port --node-name node$n --node-id $n"
+        if ! PARLORD=$bin PARLORD_WORKERS=$workers PARLORD_STORE=1 PARLOR_DB_FOR_BENCH=$db \
+             PARLORD_LIMIT_ARGS=$limits PARLORD_ARGS="$PARLORD_ARGS $extra" start_server parlor "$ph-node$n"; then
+            cluster_stop
+            return 0
+        fi
+        node_pids="$node_pids $server_pid"
+        cpu+=(--cpu-pid "$server_pid")
+        server_pid=""
+        ports=$ports${ports:+,}$port
+        socks="$socks $server_dir/control.sock"
+    done
+    if [ "$clustered" = 1 ]; then
+        cpu+=(--cpu-pid "$nats_pid")
+        for i in $(seq 100); do                   # up to ~10 s
+            n=0
+            for p in $socks; do nodes_ready "$p" "$nodes" && n=$((n + 1)); done
+            [ "$n" = "$nodes" ] && break
+            sleep 0.1
+        done
+        [ "$n" = "$nodes" ] || say "bench: $ph: the nodes did not all see each other within 10 s"
+        # Worker 0 of each node heard the others; every worker sends a
+        # heartbeat once a second, so a second more and all of them have.
+        sleep 1
+    fi
+    say "  parlor: $ph ($nodes node(s) of $workers worker(s)$([ "$clustered" = 1 ] && echo ", --cluster"), ports $ports)"
+    [ "$clustered" = 1 ] && n0=$(nats_counts)
+    gen_start parlor "$ph" "$@" --ports "$ports" "${cpu[@]}"
+    gen_finish parlor "$ph"
+    if [ "$clustered" = 1 ]; then
+        # NATS messages over the whole run (setup and drain too, and the
+        # heartbeats: one a second per worker) per chat message sent.
+        n1=$(nats_counts)
+        echo "$n0 $n1 $(kv "$(result parlor "$ph")" sent)" | awk '{
+            s = $7 > 0 ? $7 : 1
+            printf "nats_in_msgs=%d nats_out_msgs=%d nats_in_per_msg=%.2f nats_out_per_msg=%.2f nats_bytes_per_msg=%.0f\n",
+                $4 - $1, $5 - $2, ($4 - $1) / s, ($5 - $2) / s, ($6 - $3) / s }' > "$(result parlor "$ph").nats"
+        sed 's/^/    nats-server: /' "$(result parlor "$ph").nats" >&2
+    fi
+    n=0
+    for p in $node_pids; do
+        if ! kill -0 "$p" 2>/dev/null; then
+            say "bench: $ph: node $n (pid $p) died during the run; its log:"
+            tail -n 20 "$tmp/parlor-$ph-node$n/server.log" >&2 || true
+        fi
+        n=$((n + 1))
+    done
+    cluster_stop
+}
+
+cluster_out=""
+cluster_base_out=""
+if echo " $SERVERS " | grep -q ' parlor ' && { want cluster || want cluster-base; }; then
+    pg_dir=$tmp/pg-cluster
+    mkdir -p "$pg_dir"
+    chmod 755 "$tmp" "$pg_dir"
+    if [ ! -x "$CTL" ]; then
+        say "bench: $CTL is missing; skipping the cluster phases"
+    elif ! conninfo=$("$root/scripts/pg.sh" start "$pg_dir" 2>/dev/null); then
+        say "bench: could not start PostgreSQL; skipping the cluster phases"
+    else
+        if want cluster; then
+            if ! command -v nats-server >/dev/null; then
+                say "bench: nats-server is missing (scripts/deps.sh); skipping the cluster phase"
+            elif start_nats; then
+                say "== cluster: $CLUSTER_CLIENTS clients in one room, 5 senders, $CLUSTER_RATE msgs/s, with PostgreSQL;" \
+                    "one node, one node with --cluster, two nodes (nats-server on 127.0.0.1:$nats_port)"
+                cluster_run cluster-single "$PARLORD" "$conninfo" 1 2 0 "${cluster_load[@]}"
+                cluster_run cluster-alone "$PARLORD" "$conninfo" 1 2 1 "${cluster_load[@]}"
+                for w in $CLUSTER_NODE_WORKERS; do
+                    cluster_run "cluster-split$w" "$PARLORD" "$conninfo" 2 "$w" 1 "${cluster_load[@]}"
+                done
+                if [ "$CLUSTER_PEAK" = 1 ]; then
+                    say "== cluster peak: the same room, unbounded, $CLUSTER_PEAK_DURATION s"
+                    cluster_run cluster-single-peak "$PARLORD" "$conninfo" 1 2 0 "${cluster_peak[@]}"
+                    cluster_run cluster-alone-peak "$PARLORD" "$conninfo" 1 2 1 "${cluster_peak[@]}"
+                    for w in $CLUSTER_NODE_WORKERS; do
+                        cluster_run "cluster-split$w-peak" "$PARLORD" "$conninfo" 2 "$w" 1 "${cluster_peak[@]}"
+                    done
+                fi
+                cluster_out=1
+                stop_pid "$nats_pid"
+                nats_pid=""
+            fi
+        fi
+        if want cluster-base; then
+            if [ -z "$PARLORD_BASE" ] || [ ! -x "$PARLORD_BASE" ]; then
+                say "bench: cluster-base needs PARLORD_BASE=path/to/parlord; skipped"
+            else
+                # The base binary gets its own database: its schema may be older.
+                base_db=${conninfo/dbname=parlor/dbname=parlor_base}
+                PGCONNECT_TIMEOUT=5 psql -Atq "$conninfo" -c "CREATE DATABASE parlor_base" >/dev/null 2>&1 || true
+                say "== cluster-base: one node without --cluster, $PARLORD against $PARLORD_BASE," \
+                    "$CLUSTER_ROUNDS rounds interleaved"
+                for ((r = 1; r <= CLUSTER_ROUNDS; r++)); do
+                    if ((r % 2)); then
+                        cluster_run "base-cur$r" "$PARLORD" "$conninfo" 1 2 0 "${cluster_load[@]}"
+                        cluster_run "base-old$r" "$PARLORD_BASE" "$base_db" 1 2 0 "${cluster_load[@]}"
+                    else
+                        cluster_run "base-old$r" "$PARLORD_BASE" "$base_db" 1 2 0 "${cluster_load[@]}"
+                        cluster_run "base-cur$r" "$PARLORD" "$conninfo" 1 2 0 "${cluster_load[@]}"
+                    fi
+                done
+                cluster_base_out=1
+            fi
+        fi
+    fi
+    "$root/scripts/pg.sh" stop "$pg_dir" >/dev/null 2>&1 || true
+    pg_dir=""
+fi
+
 # ---- table ------------------------------------------------------------------
 
 row() {   # row LABEL PHASE KEY BETTER(high|low)
@@ -795,10 +1025,11 @@ log_count() {
     local log=$tmp/parlor-$1/server.log
     if [ -f "$log" ]; then grep -c -F "$2" "$log" || true; else echo n/a; fi
 }
-# fval PHASE KEY: a value from RESULT.fo (failover phase), or "n/a".
+# fval PHASE KEY [EXT]: a value from RESULT.fo (failover phase) or
+# RESULT.EXT, or "n/a".
 fval() {
     local v="" f
-    f=$(result parlor "$1").fo
+    f=$(result parlor "$1").${3:-fo}
     [ -f "$f" ] && v=$(tr ' ' '\n' < "$f" | sed -n "s/^$2=//p" | tail -n 1)
     echo "${v:-n/a}"
 }
@@ -833,6 +1064,59 @@ if [ -n "$tls_out" ]; then
     hrow metric plaintext TLS
     for k in server_cpu_us_per_msg delivered_per_s p50_ms p99_ms max_ms lost; do
         hrow "fanout: $k" "$(hval tls-fanout-plain "$k")" "$(hval tls-fanout-tls "$k")"
+    done
+fi
+if [ -n "$cluster_out" ]; then
+    echo
+    echo "Cluster over NATS: fanout room of $CLUSTER_CLIENTS clients, 5 senders, with PostgreSQL.  single = 1 node of"
+    echo "2 workers without --cluster; alone = the same with --cluster; splitW = 2 nodes of W workers, members"
+    echo "half on each.  Server CPU: every parlord process (masters, workers) + nats-server (alone, split);"
+    echo "cpu ms each: per node, then nats-server"
+    cols="single alone"
+    for w in $CLUSTER_NODE_WORKERS; do cols="$cols split$w"; done
+    # crow LABEL SUFFIX KEY: one row, a column per configuration.
+    crow() {
+        local c
+        printf '%-24s' "$1"
+        for c in $cols; do printf ' %14s' "$(hval "cluster-$c$2" "$3")"; done
+        echo
+    }
+    printf '%-24s' "at $CLUSTER_RATE msgs/s, $DURATION s"; printf ' %14s' $cols; echo
+    for k in delivered_per_s server_cpu_us_per_msg server_cpu_pct server_cpu_ms_each p50_ms p99_ms max_ms lost dup \
+             reordered skipped gen_cpu_pct; do
+        crow "$k" "" "$k"
+    done
+    for k in nats_in_per_msg nats_out_per_msg nats_bytes_per_msg; do
+        printf '%-24s' "$k"
+        for c in $cols; do printf ' %14s' "$(fval "cluster-$c" "$k" nats)"; done
+        echo
+    done
+    if [ "$CLUSTER_PEAK" = 1 ]; then
+        printf '%-24s' "peak, $CLUSTER_PEAK_DURATION s"; printf ' %14s' $cols; echo
+        for k in offered_per_s delivered_per_s server_cpu_us_per_msg server_cpu_pct server_cpu_ms_each p50_ms p99_ms \
+                 lost gen_cpu_pct; do
+            crow "$k" -peak "$k"
+        done
+    fi
+fi
+if [ -n "$cluster_base_out" ]; then
+    echo
+    echo "Without --cluster: $PARLORD (cur) against PARLORD_BASE=$PARLORD_BASE (old), 1 node of 2 workers,"
+    echo "$CLUSTER_CLIENTS clients in one room, 5 senders, $CLUSTER_RATE msgs/s, $DURATION s, with PostgreSQL; in run order"
+    printf '%-10s %14s %12s %8s %8s %8s %8s %6s %8s\n' run delivered/s "cpu us/del" "cpu %" p50_ms p99_ms max_ms lost skipped
+    for ((r = 1; r <= CLUSTER_ROUNDS; r++)); do
+        if ((r % 2)); then order="cur old"; else order="old cur"; fi
+        for b in $order; do
+            printf '%-10s %14s %12s %8s %8s %8s %8s %6s %8s\n' "$b$r" "$(hval "base-$b$r" delivered_per_s)" \
+                "$(hval "base-$b$r" server_cpu_us_per_msg)" "$(hval "base-$b$r" server_cpu_pct)" \
+                "$(hval "base-$b$r" p50_ms)" "$(hval "base-$b$r" p99_ms)" "$(hval "base-$b$r" max_ms)" \
+                "$(hval "base-$b$r" lost)" "$(hval "base-$b$r" skipped)"
+        done
+    done
+    for b in cur old; do
+        for ((r = 1; r <= CLUSTER_ROUNDS; r++)); do hval "base-$b$r" server_cpu_us_per_msg; done |
+            awk -v b="$b" '$1 != "n/a" { s += $1; n++; if (min == "" || $1 < min) min = $1; if ($1 > max) max = $1 }
+                END { if (n) printf "%s: CPU us/delivery mean %.4f, min %.4f, max %.4f over %d runs\n", b, s / n, min, max, n }'
     done
 fi
 echo
