@@ -599,7 +599,8 @@ int config_cluster_finish(struct parlor_config *c, char *err, size_t errlen)
         if (!n)
             snprintf(c->node_name, sizeof c->node_name, "node");
     }
-    if (c->node_id < 0) {
+    c->node_id_given = c->node_id >= 0;
+    if (c->node_id < 0) {                      /* the preferred id; master/node_id.c checks it is free */
         uint32_t h = 2166136261u;              /* FNV-1a */
         for (const char *p = c->node_name; *p; p++)
             h = (h ^ (uint8_t)*p) * 16777619u;

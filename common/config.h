@@ -91,6 +91,7 @@ struct parlor_config {
     char cluster[512];           /* nats://HOST:PORT[,nats://...] */
     char node_name[32];
     int node_id;
+    bool node_id_given;          /* --node-id set; else the master picks a free id (master/node_id.c) */
     struct oper_conf opers[CONFIG_MAX_OPERS];   /* [oper] blocks (worker/oper.c) */
     int nopers;
 };

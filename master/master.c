@@ -708,6 +708,15 @@ int master_reload(char *msg, size_t msglen)
         strcat(kept, " control");
     if (strcmp(next.database, live.database) != 0)
         strcat(kept, " database");
+    /* A node's place in the network (worker/cluster.c) is fixed while it
+     * runs: its workers' numbers derive from it. */
+    if (strcmp(next.cluster, live.cluster) != 0 || strcmp(next.node_name, live.node_name) != 0 ||
+        (next.node_id_given && next.node_id != live.node_id))
+        strcat(kept, " cluster");
+    memcpy(next.cluster, live.cluster, sizeof live.cluster);
+    memcpy(next.node_name, live.node_name, sizeof live.node_name);
+    next.node_id = live.node_id;
+    next.node_id_given = live.node_id_given;
     next.workers = live.workers;
     next.nlisten = live.nlisten;
     memcpy(next.listen, live.listen, sizeof live.listen);
@@ -978,6 +987,8 @@ int master_run(const struct parlor_config *config, int argc, char **argv)
         return 1;
     }
     bans_db_init(cfg->database);
+    if (cfg->cluster[0] && !cfg->node_id_given)
+        live.node_id = node_id_choose(live.cluster, live.node_name, live.node_id);   /* master/node_id.c */
     log_info("parlord %s starting %d workers", PARLOR_VERSION, cfg->workers);
     for (int i = 0; i < cfg->workers; i++)
         spawn_worker(i);

@@ -71,6 +71,8 @@ void master_send_bans(int slot);
 /* bans_db.c: admin_bans in PostgreSQL (blocking libpq, short timeouts;
  * without a database these do nothing and succeed). */
 void bans_db_init(const char *conninfo);      /* and load the stored bans */
+/* Cluster without --node-id: a node id free in the network (master/node_id.c). */
+int node_id_choose(const char *url, const char *name, int preferred);
 int bans_db_put(const char *mask, long long until, const char *reason, char *err, size_t cap);
 int bans_db_del(const char *mask, char *err, size_t cap);
 

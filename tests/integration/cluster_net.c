@@ -76,7 +76,7 @@ void cluster_node_start(const struct cluster_net *n, struct it_server *s, const 
 {
     const char *extra[32] = { "--database", it_suite_pg.conninfo, "--cluster", n->url, "--node-name", name,
                               "--node-id", id };
-    int k = 8;
+    int k = id ? 8 : 6;
     for (int i = 0; more && more[i] && k < 31; i++)
         extra[k++] = more[i];
     extra[k] = NULL;

@@ -25,7 +25,8 @@ pid_t cluster_nats_start_with(int port, const char *const *more);
 void cluster_nats_up(struct cluster_net *n);
 /* SIGTERM to nats-server, waited for. */
 void cluster_nats_stop(struct cluster_net *n);
-/* A node on n's NATS and it_suite_pg: --node-name name --node-id id, then
+/* A node on n's NATS and it_suite_pg: --node-name name --node-id id (id NULL:
+ * none, the node picks one), then
  * `more` (NULL-terminated, may be NULL). */
 void cluster_node_start(const struct cluster_net *n, struct it_server *s, const char *name, const char *id,
                         const char *const *more);

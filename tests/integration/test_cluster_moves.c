@@ -389,6 +389,29 @@ START_TEST(test_healed_split_keeps_one_nick_holder_and_merges_rooms)
 }
 END_TEST
 
+/* Without --node-id a node takes the id its name gives unless a live node
+ * has it: "gamma" and "south" both hash to 2; the second takes the lowest
+ * free id, and the two form one network. */
+START_TEST(test_node_without_id_takes_a_free_one)
+{
+    struct cluster_net n;
+    cluster_nats_up(&n);
+    cluster_node_start(&n, &n.a, "gamma", NULL, NULL);
+    it_server_expect_log(&n.a, "cluster: node gamma takes node id 2 (from its name)", 1, 5000);
+    cluster_node_start(&n, &n.b, "south", NULL, NULL);
+    it_server_expect_log(&n.b, "cluster: node south takes node id 0 (the one from its name is taken)", 1, 5000);
+    cluster_wait_linked(&n, 4);
+    ck_assert(!it_server_log_contains(&n.a, "claims node id"));
+    struct it_client *x = cluster_user(&n.a, "xavier");
+    struct it_client *y = cluster_user(&n.b, "yvonne");
+    it_send(x, "PRIVMSG yvonne :across ids 2 and 0");
+    it_expect(y, ":xavier!~xavier@127.0.0.1 PRIVMSG yvonne :across ids 2 and 0");
+    it_client_free(x);
+    it_client_free(y);
+    cluster_net_stop(&n);
+}
+END_TEST
+
 Suite *clustermv_suite(void)
 {
     Suite *s = suite_create("clustermv");
@@ -398,6 +421,7 @@ Suite *clustermv_suite(void)
     tcase_add_test(tc, test_joining_node_takes_over_its_share_without_losing_messages);
     tcase_add_test(tc, test_killed_node_under_load_loses_no_acknowledged_message);
     tcase_add_test(tc, test_healed_split_keeps_one_nick_holder_and_merges_rooms);
+    tcase_add_test(tc, test_node_without_id_takes_a_free_one);
     suite_add_tcase(s, tc);
     return s;
 }
