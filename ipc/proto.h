@@ -44,7 +44,9 @@ enum ipc_type {
 
     /* worker <-> worker, SOCK_STREAM mesh; frames of one loop iteration are
      * written together */
-    IPC_P_HELLO = 32,   /* u32 slot, u32 pid: first frame on a new mesh socket */
+    IPC_P_HELLO = 32,   /* u32 slot, u32 pid, u64 base (the sender's last request
+                           number to this worker before its first unacknowledged
+                           one: worker/outbox.c): first frame on a new link */
     IPC_P_NICK_CLAIM,   /* to the nick's owner. str nick, str old_nick ("" at
                            registration), u64 client, u32 slot, u8 force
                            (force: re-announce after the owner restarted) */
@@ -91,9 +93,11 @@ enum ipc_type {
                            6 NOTICE (to a client's worker): u64 client, str text */
     IPC_P_JOIN_DONE,    /* owner -> joiner's worker: u64 client, str channel: the
                            JOIN got no membership (refused, or already in) */
-    IPC_P_REQ,          /* u64 seq, u64 mseq, str target, str frame: a request
-                           to the owner of target (a room or nick), numbered by
-                           the sender, kept until acknowledged (worker/outbox.c);
+    IPC_P_REQ,          /* u64 seq, u64 origin, u64 mseq, str target, str frame:
+                           a request to the owner of target (a room or nick),
+                           numbered by the sender per receiver (seq, for acks)
+                           and among all its requests (origin, for repeats),
+                           kept until acknowledged (worker/outbox.c);
                            mseq: a message's number from the owner that died, 0
                            if none */
     IPC_P_ACK,          /* u64 seq: every request up to seq is handled and what

@@ -490,9 +490,34 @@ void cluster_flush(void)
     }
 }
 
+/* Our NATS connection came back (nats-server restarted, or a route was
+ * lost): what nats-server held when it went is lost, so every linked
+ * remote worker gets again what it has not acknowledged (requests, their
+ * fences; numbered, so it handles each once) and our members of the rooms
+ * it owns (its answer refreshes our mirrors). */
+static void resync_after_reconnect(void)
+{
+    static uint64_t seen;
+    uint64_t now = __atomic_load_n(&reconnects, __ATOMIC_RELAXED);
+    if (now == seen)
+        return;
+    seen = now;
+    int n = 0;
+    for (int s = 0; s < MAX_WORKERS; s++) {
+        if (!W.peers[s].remote)
+            continue;
+        outbox_resend(s);
+        order_resend(s);
+        chan_reannounce(s);
+        n++;
+    }
+    log_info("cluster: NATS connection back; %d remote workers sent what they have not acknowledged", n);
+}
+
 static void on_timer(uv_timer_t *t)
 {
     W.now = now_wall();
+    resync_after_reconnect();
     if (beat_now || W.now - last_beat >= HEARTBEAT_EVERY) {
         beat_now = false;
         send_beat(false);

@@ -38,7 +38,9 @@
 
 /* Owned by its slot's box; freed when acknowledged or failed. */
 struct entry {
-    uint64_t seq;
+    uint64_t seq;                  /* its number in its box (acknowledgements) */
+    uint64_t origin;               /* its number among all our requests: a room's
+                                      owner drops a repeat by it (channel.c) */
     uint64_t client;               /* who asked; 0: nobody to tell */
     char command[16];              /* for FAIL; "" for internal requests */
     char target[IRC_CHANNEL_MAX + 1];
@@ -53,16 +55,23 @@ struct entry {
 struct box {
     struct entry *head, *tail;
     size_t count;
+    uint64_t next_seq;             /* requests to one worker are numbered 1, 2, 3... */
+    double resent;                 /* cluster: when its requests were last sent again */
 };
 
 static struct box boxes[MAX_WORKERS];
 static struct hmap by_msgid;       /* msgid -> entry, for echo de-duplication */
-static uint64_t next_seq;
+static uint64_t next_origin;
 
-/* Receiving side: the highest request number handled from each worker
- * process (numbers start again when that worker is a new process), and a
- * generation per link so an acknowledgement never goes to a newer link. */
+/* Receiving side: from each worker process, every request up to handled[]
+ * is handled (numbers start again when that worker is a new process), and
+ * those above it that were (a NATS frame lost in a nats-server restart
+ * leaves a hole that the sender fills when it sends its unacknowledged
+ * requests again) are marked in a window of WINDOW numbers; a generation
+ * per link so an acknowledgement never goes to a newer link. */
+#define WINDOW 4096
 static uint64_t handled[MAX_WORKERS];
+static uint64_t above[MAX_WORKERS][WINDOW / 64];
 static int handled_pid[MAX_WORKERS];
 static uint64_t link_gen[MAX_WORKERS];
 
@@ -101,6 +110,7 @@ static void wrap(struct buf *b, const struct entry *e)
 {
     size_t f = ipc_begin(b, IPC_P_REQ);
     ipc_put_u64(b, e->seq);
+    ipc_put_u64(b, e->origin);
     ipc_put_u64(b, e->mseq);
     ipc_put_cstr(b, e->target);
     ipc_put_str(b, e->frame.data, e->frame.len);
@@ -112,7 +122,8 @@ void outbox_request(int slot, const struct buf *frame, uint64_t client, const ch
 {
     struct entry *e = calloc(1, sizeof *e);
     PARLOR_ASSERT(e != NULL);
-    e->seq = ++next_seq;
+    e->seq = ++boxes[slot].next_seq;
+    e->origin = ++next_origin;
     e->client = client;
     snprintf(e->command, sizeof e->command, "%s", command ? command : "");
     utf8_copy(e->target, sizeof e->target, target ? target : "");
@@ -189,12 +200,12 @@ void outbox_reroute(int slot)
         e->next = NULL;
         if (!handover_is_forward(e->frame.data, e->frame.len)) {
             struct buf fwd = BUF_INIT;     /* keeps its first number: see handover.c */
-            handover_wrap(&fwd, W.slot, e->seq, e->mseq, 0, true, e->target, e->frame.data, e->frame.len);
+            handover_wrap(&fwd, W.slot, e->origin, e->mseq, 0, true, e->target, e->frame.data, e->frame.len);
             buf_free(&e->frame);
             e->frame = fwd;
         }
-        e->seq = ++next_seq;
         int owner = owner_of(e->target);
+        e->seq = ++boxes[owner].next_seq;
         if (owner == W.slot) {         /* ours now: handled here, as held */
             hold(W.slot, true, e->frame.data, e->frame.len);
             entry_free(e);
@@ -340,6 +351,11 @@ void outbox_hold_frame(int slot, const char *frame, size_t len)
     hold(slot, true, frame, len);
 }
 
+/* Cluster: how long a request to another node's worker may go without an
+ * acknowledgement before what is unacknowledged is sent again (a NATS
+ * message can be lost when nats-server restarts). */
+#define RESEND_AFTER 3.0
+
 void outbox_tick(double now)
 {
     check_synced();
@@ -347,6 +363,11 @@ void outbox_tick(double now)
         struct box *bx = &boxes[s];
         if (bx->head && !peer_connected(s) && now - bx->head->queued > W.cfg->owner_timeout)
             fail_all(s);
+        else if (bx->head && W.peers[s].remote && now - bx->head->queued > RESEND_AFTER &&
+                 now - bx->resent > RESEND_AFTER) {
+            bx->resent = now;
+            outbox_resend(s);
+        }
     }
 }
 
@@ -412,19 +433,71 @@ void outbox_link_up(int slot)
     link_gen[slot]++;
 }
 
-void outbox_peer_hello(int slot, int pid)
+static bool above_get(int slot, uint64_t seq)
+{
+    return above[slot][(seq % WINDOW) / 64] >> (seq % 64) & 1;
+}
+
+static void above_put(int slot, uint64_t seq, bool on)
+{
+    uint64_t bit = 1ull << (seq % 64);
+    if (on)
+        above[slot][(seq % WINDOW) / 64] |= bit;
+    else
+        above[slot][(seq % WINDOW) / 64] &= ~bit;
+}
+
+/* Everything up to `seq` from `slot` counts as handled. */
+static void handled_to(int slot, uint64_t seq)
+{
+    if (seq - handled[slot] >= WINDOW)
+        memset(above[slot], 0, sizeof above[slot]);
+    else
+        for (uint64_t s = handled[slot] + 1; s <= seq; s++)
+            above_put(slot, s, false);
+    handled[slot] = seq;
+}
+
+/* `base`: the sender's number before its first request still unacknowledged
+ * (it may have given up older ones: outbox_tick FAIL). */
+void outbox_peer_hello(int slot, int pid, uint64_t base)
 {
     if (handled_pid[slot] != pid) {
         handled_pid[slot] = pid;
         handled[slot] = 0;
+        memset(above[slot], 0, sizeof above[slot]);
     }
+    if (base > handled[slot])
+        handled_to(slot, base);
+}
+
+uint64_t outbox_hello_base(int slot)
+{
+    const struct box *bx = &boxes[slot];
+    return bx->head ? bx->head->seq - 1 : bx->next_seq;
+}
+
+bool outbox_is_new(int slot, uint64_t seq)
+{
+    return seq > handled[slot] && !(seq - handled[slot] < WINDOW && above_get(slot, seq));
 }
 
 void outbox_handled(int slot, uint64_t seq)
 {
-    if (seq > handled[slot])
-        handled[slot] = seq;
     ack_wanted[slot] = true;       /* a repeat too: the sender must forget it */
+    if (seq <= handled[slot])
+        return;
+    if (seq - handled[slot] >= WINDOW) {
+        log_warn("requests %llu..%llu from worker %d never came; going on",
+                 (unsigned long long)handled[slot] + 1, (unsigned long long)seq - 1, slot);
+        handled_to(slot, seq);
+        return;
+    }
+    above_put(slot, seq, true);
+    while (above_get(slot, handled[slot] + 1)) {
+        above_put(slot, handled[slot] + 1, false);
+        handled[slot]++;
+    }
 }
 
 /* After a batch of frames from `slot`: acknowledge what was handled once
@@ -433,9 +506,4 @@ void outbox_batch_done(int slot)
 {
     if (ack_wanted[slot] && !barrier_out[slot])
         start_barrier(slot);
-}
-
-uint64_t outbox_handled_from(int slot)
-{
-    return handled[slot];
 }

@@ -99,9 +99,10 @@ static void dispatch(int slot, uint8_t type, const char *payload, size_t len)
     case IPC_P_HELLO: {
         int s = (int)ipc_get_u32(&r);
         int pid = (int)ipc_get_u32(&r);
+        uint64_t base = ipc_get_u64(&r);
         log_info("mesh link to worker %d (pid %d) up", s, pid);
         if (!r.err && s == slot)
-            outbox_peer_hello(slot, pid);
+            outbox_peer_hello(slot, pid, base);
         break;
     }
     case IPC_P_REQ:
@@ -329,6 +330,7 @@ void peer_link_up(int slot)
     size_t f = ipc_begin(&p->out, IPC_P_HELLO);
     ipc_put_u32(&p->out, (uint32_t)W.slot);
     ipc_put_u32(&p->out, (uint32_t)W.pid);
+    ipc_put_u64(&p->out, outbox_hello_base(slot));
     ipc_end(&p->out, f);
     nick_reannounce(slot);
     chan_reannounce(slot);
@@ -382,6 +384,7 @@ void peer_dispatch_request(int slot, const char *payload, size_t len)
     struct ipc_reader r;
     ipc_reader_init(&r, payload, len);
     uint64_t seq = ipc_get_u64(&r);
+    uint64_t origin = ipc_get_u64(&r);
     uint64_t mseq = ipc_get_u64(&r);
     const char *target = ipc_get_str(&r, NULL);
     size_t n;
@@ -393,11 +396,11 @@ void peer_dispatch_request(int slot, const char *payload, size_t len)
     /* A request handled before (sent again over a new link to this same
      * process) is only acknowledged again; one for a name that moved on
      * is passed on (worker/handover.c). */
-    if (seq > outbox_handled_from(slot) &&
-        !(W.cluster && handover_forward(slot, seq, mseq, target, frame, n))) {
+    if (outbox_is_new(slot, seq) &&
+        !(W.cluster && handover_forward(slot, origin, mseq, target, frame, n))) {
         struct current_req outer = W.req;
         W.req.slot = slot;
-        W.req.seq = seq;
+        W.req.seq = origin;
         W.req.mseq = mseq;
         W.req.forwarded = false;
         peer_dispatch_frame(slot, frame, n);

@@ -602,9 +602,10 @@ bool outbox_echo_is_duplicate(const char *msgid);
  * sent again to a new owner keeps it. */
 void outbox_note_mseq(const char *msgid, uint64_t mseq);
 void outbox_link_up(int slot);
-void outbox_peer_hello(int slot, int pid);
+void outbox_peer_hello(int slot, int pid, uint64_t base);
+uint64_t outbox_hello_base(int slot);
+bool outbox_is_new(int slot, uint64_t seq);
 void outbox_handled(int slot, uint64_t seq);
-uint64_t outbox_handled_from(int slot);
 void outbox_batch_done(int slot);
 void outbox_tick(double now);
 
