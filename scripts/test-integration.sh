@@ -19,7 +19,7 @@ jobs=${IT_JOBS:-3}
 
 suites=$("$bin" --list) || { echo "test-integration: $bin --list failed" >&2; exit 1; }
 # Longest first, so the last ones to start are short.
-order="failover clustermv cluster clusterops store firstday account ux tui client game privacy hostile limits history oper tags control caps tls left
+order="failover clustermv cluster clusterx clusterops store firstday account ux tui client game privacy hostile limits history oper tags control caps tls left
        irssi order process queries register channel harness"
 sorted=""
 for s in $order; do

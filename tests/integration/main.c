@@ -42,6 +42,7 @@ static const struct {
     { "cluster", cluster_suite },
     { "clustermv", clustermv_suite },
     { "clusterops", clusterops_suite },
+    { "clusterx", clusterx_suite },
 };
 
 int main(int argc, char **argv)

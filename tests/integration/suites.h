@@ -32,5 +32,6 @@ Suite *left_suite(void);
 Suite *cluster_suite(void);
 Suite *clustermv_suite(void);
 Suite *clusterops_suite(void);
+Suite *clusterx_suite(void);
 
 #endif

@@ -1,0 +1,622 @@
+/* More of the cluster over NATS (issue 13, worker/cluster.c, README "Cluster
+ * over NATS"): WHOIS, INVITE, the game, history and MONITOR across two
+ * nodes; three nodes in one room; two rooms with concurrent senders; a
+ * nats-server restarted mid-chat; the parlor client moving to another node
+ * when its node is killed.  A real nats-server on a free loopback port and
+ * the nodes are started and stopped by PID; one PostgreSQL for the suite
+ * (so every test uses its own nicks and rooms).
+ *
+ * The cx_ helpers (nats-server, nodes) are this file's own for now; they
+ * are meant to be replaced by shared ones (tests/integration/cluster_net.c)
+ * when those exist. */
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/integration/harness.h"
+#include "tests/integration/pg.h"
+#include "tests/integration/suites.h"
+#include "tests/integration/term.h"
+
+#define CX_MAX_NODES 3
+#define CX_PASSWORD "correct-horse-battery"
+
+/* ---- the network (cx_: to be replaced by cluster_net.c) -------------- */
+
+struct cx_net {
+    pid_t nats;
+    int nats_port;
+    char url[64];
+    int nnodes, workers;
+    struct it_server node[CX_MAX_NODES];
+    bool up[CX_MAX_NODES];
+};
+
+/* nats-server on 127.0.0.1:port; returns once it greets a connection. */
+static pid_t cx_nats_start(int port)
+{
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execlp("nats-server", "nats-server", "-a", "127.0.0.1", "-p", p, (char *)NULL);
+        _exit(127);
+    }
+    long deadline = it_now_ms() + 5000;
+    while (it_now_ms() < deadline) {
+        struct it_client *c = it_client_connect(port, 0);
+        if (c) {
+            const char *l = it_next_line(c, 1000);
+            bool ok = l && strncmp(l, "INFO ", 5) == 0;
+            it_client_free(c);
+            if (ok)
+                return pid;
+        }
+        it_sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    ck_abort_msg("nats-server did not start on port %d", port);
+    return -1;
+}
+
+/* Links a node's log shows once all of its workers heard all the others. */
+static int cx_links_expected(const struct cx_net *n)
+{
+    return n->workers * n->workers * (n->nnodes - 1);
+}
+
+/* `nnodes` nodes (ids 0.., names node0..) of `workers` workers each, every
+ * worker linked to every remote worker. */
+static void cx_net_start(struct cx_net *n, int nnodes, int workers)
+{
+    memset(n, 0, sizeof *n);
+    ck_assert_int_le(nnodes, CX_MAX_NODES);
+    n->nnodes = nnodes;
+    n->workers = workers;
+    n->nats_port = it_free_port();
+    ck_assert_int_gt(n->nats_port, 0);
+    n->nats = cx_nats_start(n->nats_port);
+    snprintf(n->url, sizeof n->url, "nats://127.0.0.1:%d", n->nats_port);
+    char w[8];
+    snprintf(w, sizeof w, "%d", workers);
+    for (int i = 0; i < nnodes; i++) {
+        char name[16], id[8];
+        snprintf(name, sizeof name, "node%d", i);
+        snprintf(id, sizeof id, "%d", i);
+        const char *extra[] = { "--database", it_suite_pg.conninfo, "--cluster", n->url, "--node-name", name,
+                                "--node-id", id, "--workers", w, "--flood-lines", "0",
+                                "--game-invite-timeout", "30", "--game-round-seconds", "30", NULL };
+        it_server_start(&n->node[i], extra);
+        n->up[i] = true;
+    }
+    for (int i = 0; i < nnodes; i++)
+        it_server_expect_log(&n->node[i], "cluster: link to worker ", cx_links_expected(n), 15000);
+}
+
+static void cx_nats_stop(struct cx_net *n)
+{
+    kill(n->nats, SIGTERM);
+    int st;
+    ck_assert_int_eq(it_proc_wait(n->nats, 5000, &st), 0);
+}
+
+static void cx_net_stop(struct cx_net *n)
+{
+    for (int i = 0; i < n->nnodes; i++)
+        if (n->up[i])
+            it_server_stop(&n->node[i]);
+    cx_nats_stop(n);
+}
+
+/* A registered user on `node` with echo-message. */
+static struct it_client *cx_user(struct cx_net *n, int node, const char *nick)
+{
+    struct it_client *c = it_connect(&n->node[node]);
+    it_send(c, "CAP REQ :echo-message");
+    it_send(c, "CAP END");
+    it_register(c, nick);
+    return c;
+}
+
+/* `parlorctl -s NODE show channels` */
+static void cx_show_channels(const struct it_server *s, char *out, size_t cap)
+{
+    char ctl[512];
+    it_parlorctl_path(ctl, sizeof ctl);
+    const char *args[] = { "-s", s->control_path, "show", "channels", NULL };
+    ck_assert_int_eq(it_run(ctl, args, out, cap, 5000), 0);
+}
+
+/* `c` joins prefix0, prefix1, ... until one is owned by node `node` (shown
+ * by its `show channels`); that room's name goes to out. */
+static void cx_room_owned_by(struct cx_net *n, struct it_client *c, const char *prefix, int node, char *out,
+                             size_t cap)
+{
+    static char shown[16384];
+    for (int i = 0; i < 24; i++) {
+        snprintf(out, cap, "%s%d", prefix, i);
+        it_join(c, out, NULL);
+        cx_show_channels(&n->node[node], shown, sizeof shown);
+        char needle[80];
+        snprintf(needle, sizeof needle, "%s ", out);
+        if (strstr(shown, needle))
+            return;
+    }
+    ck_abort_msg("node %d owns none of %s0..23", node, prefix);
+}
+
+/* The bodies of the PRIVMSGs to `room` seen by `c`, in arrival order, until
+ * `count` arrived. */
+static void cx_collect(struct it_client *c, const char *room, int count, char (*out)[32])
+{
+    char needle[64];
+    snprintf(needle, sizeof needle, " PRIVMSG %s :", room);
+    long deadline = it_now_ms() + 20000;
+    for (int got = 0; got < count;) {
+        const char *l = it_next_line(c, (int)(deadline - it_now_ms()));
+        if (!l)
+            it_fail(c, "%s: %d of %d messages in %s", c->nick, got, count, room);
+        const char *p = strstr(l, needle);
+        if (p)
+            snprintf(out[got++], 32, "%s", p + strlen(needle));
+    }
+}
+
+/* Wait until `room` has `want` stored messages; assert exactly that many and
+ * as many distinct msgids. */
+static void cx_expect_stored(const char *room, long want)
+{
+    const char *v[1] = { room };
+    const char *count = "SELECT count(*) FROM messages WHERE conversation = $1";
+    IT_EVENTUALLY(it_pg_long(&it_suite_pg, count, 1, v) >= want, 10000);
+    ck_assert_int_eq(it_pg_long(&it_suite_pg, count, 1, v), want);
+    ck_assert_int_eq(it_pg_long(&it_suite_pg, "SELECT count(DISTINCT msgid) FROM messages WHERE conversation = $1",
+                                1, v), want);
+}
+
+/* Register the connected user's nick as an account (NickServ). */
+static void cx_register_account(struct it_client *c)
+{
+    it_send(c, "PRIVMSG NickServ :REGISTER %s", CX_PASSWORD);
+    it_expect_numeric(c, "900");
+}
+
+/* ---- two nodes: WHOIS, INVITE, game, history, MONITOR ----------------- */
+
+/* WHOIS of a user held on the other node: 311, 312, (330 when logged in),
+ * 318, from either side. */
+START_TEST(test_whois_of_a_user_on_the_other_node)
+{
+    struct cx_net n;
+    cx_net_start(&n, 2, 2);
+    struct it_client *wa = cx_user(&n, 0, "whoamy");        /* account, on node0 */
+    struct it_client *wb = cx_user(&n, 1, "whobea");        /* no account, on node1 */
+    struct it_client *qa = cx_user(&n, 0, "askera");
+    struct it_client *qb = cx_user(&n, 1, "askerb");
+    cx_register_account(wa);
+
+    it_send(qb, "WHOIS whoamy");
+    it_expect(qb, " 311 askerb whoamy ~whoamy 127.0.0.1 * :");
+    it_expect(qb, " 312 askerb whoamy ");
+    it_expect(qb, " 330 askerb whoamy whoamy :is logged in as");
+    it_expect(qb, " 318 askerb whoamy :End of WHOIS list");
+
+    it_send(qa, "WHOIS whobea");
+    it_expect(qa, " 311 askera whobea ~whobea 127.0.0.1 * :");
+    it_expect(qa, " 312 askera whobea ");
+    const char *l = it_expect_re(qa, " (330|318) askera whobea ");
+    ck_assert_msg(strstr(l, " 318 "), "no account, yet: %s", l);
+
+    it_send(qa, "WHOIS nosuchnick");
+    it_expect_numeric(qa, "401");
+    it_client_free(wa);
+    it_client_free(wb);
+    it_client_free(qa);
+    it_client_free(qb);
+    cx_net_stop(&n);
+}
+END_TEST
+
+/* An invite-only room, owned by either node: the invited user on the other
+ * node joins, a user not invited gets 473 on either node. */
+START_TEST(test_invite_to_an_invite_only_room_across_nodes)
+{
+    struct cx_net n;
+    cx_net_start(&n, 2, 2);
+    struct it_client *op = cx_user(&n, 0, "invop");
+    struct it_client *guest = cx_user(&n, 1, "invguest");
+    struct it_client *other_b = cx_user(&n, 1, "invotherb");
+    struct it_client *other_a = cx_user(&n, 0, "invothera");
+    for (int owner = 0; owner < 2; owner++) {
+        char room[32];
+        cx_room_owned_by(&n, op, owner ? "#invb" : "#inva", owner, room, sizeof room);
+        it_send(op, "MODE %s +i", room);
+        it_expect(op, " MODE ");
+        it_send(other_b, "JOIN %s", room);
+        it_expect_numeric(other_b, "473");
+        it_send(op, "INVITE invguest %s", room);
+        it_expect_numeric(op, "341");
+        char inv[96];
+        snprintf(inv, sizeof inv, ":invop!~invop@127.0.0.1 INVITE invguest %s", room);
+        it_expect(guest, inv);
+        it_join(guest, room, NULL);
+        char joined[96];
+        snprintf(joined, sizeof joined, ":invguest!~invguest@127.0.0.1 JOIN %s", room);
+        it_expect(op, joined);
+        it_send(other_a, "JOIN %s", room);
+        it_expect_numeric(other_a, "473");
+        it_send(other_b, "JOIN %s", room);
+        it_expect_numeric(other_b, "473");
+    }
+    it_client_free(op);
+    it_client_free(guest);
+    it_client_free(other_a);
+    it_client_free(other_b);
+    cx_net_stop(&n);
+}
+END_TEST
+
+#define GS ":GameServ!GameServ@services.parlor.local "
+
+static const char *cx_gs_notice(struct it_client *c, const char *needle)
+{
+    char re[200];
+    snprintf(re, sizeof re, "^" GS "NOTICE %s :.*", c->nick);
+    long deadline = it_now_ms() + 10000;
+    for (;;) {
+        const char *l = it_wait_re(c, re, (int)(deadline - it_now_ms()));
+        if (!l)
+            it_fail(c, "no GameServ notice with '%s'", needle);
+        if (strstr(l, needle))
+            return l;
+    }
+}
+
+static const char *cx_gs_room(struct it_client *c, const char *room, const char *needle)
+{
+    char pfx[128];
+    snprintf(pfx, sizeof pfx, GS "PRIVMSG %s :", room);
+    long deadline = it_now_ms() + 15000;
+    for (;;) {
+        const char *l = it_wait(c, pfx, (int)(deadline - it_now_ms()));
+        if (!l)
+            it_fail(c, "no '%s' from GameServ in %s", needle, room);
+        if (strstr(l, needle))
+            return l;
+    }
+}
+
+static void cx_pg_text(char *out, size_t cap, const char *sql, long id)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%ld", id);
+    const char *params[1] = { ids };
+    PGresult *r = it_pg_query(&it_suite_pg, sql, 1, params);
+    snprintf(out, cap, "%s", PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+}
+
+/* A whole one-round game between players on different nodes: the
+ * invitation, the acceptance, the guess and the result reach both, and the
+ * result is stored. */
+START_TEST(test_a_game_with_players_on_different_nodes)
+{
+    struct cx_net n;
+    cx_net_start(&n, 2, 2);
+    struct it_client *alice = cx_user(&n, 0, "gamealice");
+    struct it_client *bob = cx_user(&n, 1, "gamebob");
+    it_send(alice, "PRIVMSG GameServ :invite gamebob category=movies rounds=1");
+    const char *l = cx_gs_notice(bob, "gamealice invites you to game ");
+    long id = atol(strstr(l, " game ") + 6);
+    ck_assert_int_gt(id, 0);
+    it_send(bob, "PRIVMSG GameServ :accept %ld", id);
+    cx_gs_notice(alice, "gamebob accepted game");
+    char room[32];
+    snprintf(room, sizeof room, "#game-%ld", id);
+    cx_gs_room(alice, room, "Round 1 of 1");
+    cx_gs_room(bob, room, "Round 1 of 1");
+    char word[256] = "";
+    for (int i = 0; i < 400 && !word[0]; i++) {
+        cx_pg_text(word, sizeof word, "SELECT word FROM game_rounds WHERE game = $1 AND round = 1", id);
+        if (!word[0])
+            it_sleep_ms(25);
+    }
+    ck_assert_msg(word[0], "round 1 of game %ld has no stored word", id);
+    it_send(bob, "PRIVMSG %s :%s", room, word);
+    cx_gs_room(alice, room, "gamebob found it in ");
+    l = cx_gs_room(alice, room, "Game over!");
+    ck_assert_msg(strstr(l, "Winner: gamebob."), "%s", l);
+    cx_gs_room(bob, room, "Game over!");
+    char row[200];
+    for (int i = 0; i < 400; i++) {
+        cx_pg_text(row, sizeof row, "SELECT state FROM games WHERE id = $1", id);
+        if (strcmp(row, "finished") == 0)
+            break;
+        it_sleep_ms(25);
+    }
+    ck_assert_str_eq(row, "finished");
+    cx_pg_text(row, sizeof row, "SELECT string_agg(nick || ':' || coalesce(result, '-'), ',' ORDER BY nick)"
+               " FROM game_players WHERE game = $1", id);
+    ck_assert_str_eq(row, "gamealice:lose,gamebob:win");
+    it_client_free(alice);
+    it_client_free(bob);
+    cx_net_stop(&n);
+}
+END_TEST
+
+/* The texts of a CHATHISTORY batch answer, joined by '|'. */
+static void cx_history(struct it_client *c, const char *target, int limit, char *out, size_t cap)
+{
+    it_send(c, "CHATHISTORY LATEST %s * %d", target, limit);
+    out[0] = '\0';
+    size_t used = 0;
+    bool in = false;
+    long deadline = it_now_ms() + IT_TIMEOUT_MS;
+    for (;;) {
+        const char *l = it_next_line(c, (int)(deadline - it_now_ms()));
+        if (!l)
+            it_fail(c, "no complete CHATHISTORY answer for %s", target);
+        if (strstr(l, " FAIL CHATHISTORY "))
+            it_fail(c, "CHATHISTORY %s failed", target);
+        const char *b = strstr(l, " BATCH ");
+        if (b && b[7] == '+') {
+            in = true;
+            continue;
+        }
+        if (b && b[7] == '-' && in)
+            return;
+        const char *p = in ? strstr(l, " PRIVMSG ") : NULL;
+        if (p && (p = strstr(p, " :")) && used < cap) {
+            int w = snprintf(out + used, cap - used, "%s%s", used ? "|" : "", p + 2);
+            used += w > 0 ? (size_t)w : 0;
+        }
+    }
+}
+
+/* A conversation held across the nodes (a room and private messages) reads
+ * back the same from either node, by CHATHISTORY and by HistServ. */
+START_TEST(test_history_of_a_conversation_across_nodes_reads_back_from_either)
+{
+    struct cx_net n;
+    cx_net_start(&n, 2, 2);
+    struct it_client *a = it_connect(&n.node[0]);
+    struct it_client *b = it_connect(&n.node[1]);
+    const char *caps = "CAP REQ :echo-message batch server-time message-tags draft/chathistory";
+    it_send(a, "%s", caps);
+    it_send(b, "%s", caps);
+    it_send(a, "CAP END");
+    it_send(b, "CAP END");
+    it_register(a, "histann");
+    it_register(b, "histben");
+    it_join(a, "#histx", NULL);
+    it_join(b, "#histx", NULL);
+    it_expect(a, ":histben!");
+    enum { N = 8 };
+    char want[512] = "";
+    for (int i = 0; i < N; i++) {
+        struct it_client *from = i % 2 ? b : a;
+        char text[32];
+        snprintf(text, sizeof text, "%s line %d", i % 2 ? "ben" : "ann", i);
+        it_send(from, "PRIVMSG #histx :%s", text);
+        char echo[64];
+        snprintf(echo, sizeof echo, "PRIVMSG #histx :%s", text);
+        it_expect(from, echo);                 /* acknowledged before the next one */
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s", i ? "|" : "", text);
+    }
+    it_send(a, "PRIVMSG histben :psst ben");
+    it_expect(b, "PRIVMSG histben :psst ben");
+    it_send(b, "PRIVMSG histann :psst ann");
+    it_expect(a, "PRIVMSG histann :psst ann");
+    cx_expect_stored("#histx", N);
+
+    char got[1024];
+    cx_history(a, "#histx", 50, got, sizeof got);
+    ck_assert_str_eq(got, want);
+    cx_history(b, "#histx", 50, got, sizeof got);
+    ck_assert_str_eq(got, want);
+    cx_history(a, "histben", 50, got, sizeof got);
+    ck_assert_str_eq(got, "psst ben|psst ann");
+    cx_history(b, "histann", 50, got, sizeof got);
+    ck_assert_str_eq(got, "psst ben|psst ann");
+
+    /* HistServ's days, from each node. */
+    for (int i = 0; i < 2; i++) {
+        struct it_client *c = i ? b : a;
+        it_send(c, "PRIVMSG HistServ :days #histx");
+        char re[160];
+        snprintf(re, sizeof re, "NOTICE %s :  [0-9]{4}-[0-9]{2}-[0-9]{2}  %d messages$", c->nick, N);
+        it_expect_re(c, re);
+    }
+    it_client_free(a);
+    it_client_free(b);
+    cx_net_stop(&n);
+}
+END_TEST
+
+/* MONITOR of a nick that comes and goes on the other node. */
+START_TEST(test_monitor_sees_a_user_on_the_other_node)
+{
+    struct cx_net n;
+    cx_net_start(&n, 2, 2);
+    struct it_client *w = cx_user(&n, 0, "monwatch");
+    it_send(w, "MONITOR + monpeer");
+    it_expect_numeric(w, "731");
+    struct it_client *p = cx_user(&n, 1, "monpeer");
+    it_expect_re(w, " 730 monwatch :monpeer(!|$)");
+    it_send(p, "QUIT :bye");
+    it_expect_closed(p, NULL, IT_TIMEOUT_MS);
+    it_expect_re(w, " 731 monwatch :monpeer$");
+    it_client_free(p);
+    it_client_free(w);
+    cx_net_stop(&n);
+}
+END_TEST
+
+/* ---- three nodes; two rooms with concurrent senders ------------------ */
+
+/* True if `sub` (n messages) is `all` (m messages) with some left out. */
+static bool cx_subsequence(char (*sub)[32], int n, char (*all)[32], int m)
+{
+    int j = 0;
+    for (int i = 0; i < m && j < n; i++)
+        j += strcmp(all[i], sub[j]) == 0;
+    return j == n;
+}
+
+/* One room with a sender and a listener on each of three nodes: the
+ * listeners see every message once, all in one order (each sender's in the
+ * order sent), each stored once.  A sender sees the others' messages in
+ * that order too; its own echoes come once stored (the acknowledgement), so
+ * they may come later than the owner's order would put them. */
+START_TEST(test_three_nodes_chat_in_one_room_in_one_order)
+{
+    struct cx_net n;
+    cx_net_start(&n, 3, 2);
+    struct it_client *snd[3], *lis[3];
+    for (int i = 0; i < 3; i++) {
+        char nick[16];
+        snprintf(nick, sizeof nick, "trilis%d", i);
+        lis[i] = it_connect_registered(&n.node[i], nick);
+        it_join(lis[i], "#trio", NULL);
+        snprintf(nick, sizeof nick, "trisnd%d", i);
+        snd[i] = cx_user(&n, i, nick);
+        it_join(snd[i], "#trio", NULL);
+    }
+    for (int i = 0; i < 3; i++)
+        it_expect(lis[i], ":trisnd2!");        /* the last JOIN, across nodes */
+    enum { N = 20 };
+    for (int k = 0; k < N; k++)
+        for (int i = 0; i < 3; i++)
+            it_send(snd[i], "PRIVMSG #trio :%c%d", 'a' + i, k);
+    static char seen[3][3 * N][32], mine[3 * N][32], others[2 * N][32];
+    for (int i = 0; i < 3; i++)
+        cx_collect(lis[i], "#trio", 3 * N, seen[i]);
+    int next[3] = { 0, 0, 0 };
+    for (int m = 0; m < 3 * N; m++) {
+        for (int i = 1; i < 3; i++)
+            ck_assert_msg(strcmp(seen[0][m], seen[i][m]) == 0, "message %d: node0 saw %s, node%d saw %s", m,
+                          seen[0][m], i, seen[i][m]);
+        int from = seen[0][m][0] - 'a';
+        ck_assert_int_eq(atoi(seen[0][m] + 1), next[from]++);
+    }
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(next[i], N);
+    for (int i = 0; i < 3; i++) {
+        cx_collect(snd[i], "#trio", 3 * N, mine);
+        int no = 0, echoes = 0;
+        for (int m = 0; m < 3 * N; m++) {
+            if (mine[m][0] == 'a' + i)
+                ck_assert_int_eq(atoi(mine[m] + 1), echoes++);
+            else
+                memcpy(others[no++], mine[m], sizeof others[0]);
+        }
+        ck_assert_int_eq(echoes, N);
+        ck_assert_msg(cx_subsequence(others, no, seen[0], 3 * N), "sender %d saw the others in another order", i);
+    }
+    cx_expect_stored("#trio", 3 * N);
+    for (int i = 0; i < 3; i++) {
+        it_client_free(snd[i]);
+        it_client_free(lis[i]);
+    }
+    cx_net_stop(&n);
+}
+END_TEST
+
+/* Senders on both nodes write to two rooms at once (one owned by each
+ * node): in each room the listeners on both nodes see one order, each
+ * sender's messages in the order sent, each stored once. */
+START_TEST(test_concurrent_senders_to_two_rooms_keep_one_order_per_room)
+{
+    struct cx_net n;
+    cx_net_start(&n, 2, 2);
+    struct it_client *sa = cx_user(&n, 0, "duosa");
+    struct it_client *sb = cx_user(&n, 1, "duosb");
+    struct it_client *la = cx_user(&n, 0, "duola");
+    struct it_client *lb = cx_user(&n, 1, "duolb");
+    char room[2][32];
+    cx_room_owned_by(&n, sa, "#duoa", 0, room[0], sizeof room[0]);
+    cx_room_owned_by(&n, sa, "#duob", 1, room[1], sizeof room[1]);
+    for (int r = 0; r < 2; r++) {
+        it_join(sb, room[r], NULL);
+        it_join(la, room[r], NULL);
+        it_join(lb, room[r], NULL);
+    }
+    char lbjoin[96];
+    snprintf(lbjoin, sizeof lbjoin, ":duolb!~duolb@127.0.0.1 JOIN %s", room[1]);
+    it_expect(la, lbjoin);                     /* lb's last JOIN, seen across */
+    enum { N = 25 };
+    for (int k = 0; k < N; k++)
+        for (int r = 0; r < 2; r++) {
+            it_send(sa, "PRIVMSG %s :a%d", room[r], k);
+            it_send(sb, "PRIVMSG %s :b%d", room[r], k);
+        }
+    /* Each listener's lines for both rooms interleave: collect per room
+     * from the same stream by reading everything once. */
+    static char seen[2][2][2 * N][32];         /* [listener][room][i] */
+    for (int li = 0; li < 2; li++) {
+        struct it_client *c = li ? lb : la;
+        int got[2] = { 0, 0 };
+        long deadline = it_now_ms() + 20000;
+        while (got[0] < 2 * N || got[1] < 2 * N) {
+            const char *l = it_next_line(c, (int)(deadline - it_now_ms()));
+            if (!l)
+                it_fail(c, "%d and %d of %d messages", got[0], got[1], 2 * N);
+            for (int r = 0; r < 2; r++) {
+                char needle[96];
+                snprintf(needle, sizeof needle, " PRIVMSG %s :", room[r]);
+                const char *p = strstr(l, needle);
+                if (p) {
+                    ck_assert_int_lt(got[r], 2 * N);
+                    snprintf(seen[li][r][got[r]++], 32, "%s", p + strlen(needle));
+                }
+            }
+        }
+    }
+    for (int r = 0; r < 2; r++) {
+        int na = 0, nb = 0;
+        for (int i = 0; i < 2 * N; i++) {
+            ck_assert_msg(strcmp(seen[0][r][i], seen[1][r][i]) == 0, "%s message %d: %s on node0, %s on node1",
+                          room[r], i, seen[0][r][i], seen[1][r][i]);
+            int k = atoi(seen[0][r][i] + 1);
+            ck_assert_int_eq(k, seen[0][r][i][0] == 'a' ? na++ : nb++);
+        }
+        ck_assert_int_eq(na, N);
+        ck_assert_int_eq(nb, N);
+        cx_expect_stored(room[r], 2 * N);
+    }
+    it_client_free(sa);
+    it_client_free(sb);
+    it_client_free(la);
+    it_client_free(lb);
+    cx_net_stop(&n);
+}
+END_TEST
+
+Suite *clusterx_suite(void)
+{
+    Suite *s = suite_create("clusterx");
+    TCase *tc = tcase_create("more over NATS");
+    tcase_add_unchecked_fixture(tc, it_suite_pg_up, it_suite_pg_down);
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, test_whois_of_a_user_on_the_other_node);
+    tcase_add_test(tc, test_invite_to_an_invite_only_room_across_nodes);
+    tcase_add_test(tc, test_a_game_with_players_on_different_nodes);
+    tcase_add_test(tc, test_history_of_a_conversation_across_nodes_reads_back_from_either);
+    tcase_add_test(tc, test_monitor_sees_a_user_on_the_other_node);
+    tcase_add_test(tc, test_three_nodes_chat_in_one_room_in_one_order);
+    tcase_add_test(tc, test_concurrent_senders_to_two_rooms_keep_one_order_per_room);
+    suite_add_tcase(s, tc);
+    return s;
+}
