@@ -604,6 +604,221 @@ START_TEST(test_concurrent_senders_to_two_rooms_keep_one_order_per_room)
 }
 END_TEST
 
+/* ---- nats-server restarted mid-chat ----------------------------------- */
+
+/* What one user got: the msgids of every room message (to find
+ * duplicates) and of its own acknowledged ones (echoes); FAILs and QUITs;
+ * the messages from others whose text starts with "after". */
+struct cx_view {
+    int nseen, nacked, fails, quits, after_from_others;
+    char seen[800][64];
+    char acked[200][64];
+};
+
+/* The value of tag `key` in a line ("" if absent). */
+static void cx_tag(const char *line, const char *key, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (line[0] != '@')
+        return;
+    size_t klen = strlen(key);
+    const char *end = strchr(line, ' ');
+    for (const char *p = line + 1; p && p < end; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
+        if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
+            size_t len = strcspn(p + klen + 1, "; ");
+            snprintf(out, cap, "%.*s", (int)len, p + klen + 1);
+            return;
+        }
+    }
+}
+
+/* Read what `c` got for `ms` into `v`; a message seen twice fails. */
+static void cx_drain(struct it_client *c, int ms, struct cx_view *v, const char *phase)
+{
+    long deadline = it_now_ms() + ms;
+    for (;;) {
+        long left = deadline - it_now_ms();
+        const char *l = it_next_line(c, left > 0 ? (int)left : 0);
+        if (!l)
+            return;
+        const char *src = l[0] == '@' ? strchr(l, ' ') + 1 : l;
+        bool fail = strstr(src, " FAIL ") || strstr(src, " 404 "), quit = strstr(src, " QUIT ") != NULL;
+        v->fails += fail;
+        v->quits += quit;
+        if ((fail || quit) && getenv("CX_DEBUG"))
+            fprintf(stderr, "%s, %s got: %s\n", phase, c->nick, src);
+        if (!strstr(src, " PRIVMSG #"))
+            continue;
+        char id[64];
+        cx_tag(l, "msgid", id, sizeof id);
+        ck_assert_msg(id[0], "no msgid: %s", l);
+        for (int i = 0; i < v->nseen; i++)
+            ck_assert_msg(strcmp(v->seen[i], id) != 0, "%s got %s twice: %s", c->nick, id, src);
+        ck_assert_int_lt(v->nseen, 800);
+        snprintf(v->seen[v->nseen++], 64, "%s", id);
+        char me[80];
+        snprintf(me, sizeof me, ":%s!", c->nick);
+        if (strncmp(src, me, strlen(me)) == 0) {
+            ck_assert_int_lt(v->nacked, 200);
+            snprintf(v->acked[v->nacked++], 64, "%s", id);
+        } else if (strstr(src, " :after ")) {
+            v->after_from_others++;
+        }
+    }
+}
+
+/* `parlorctl -s NODE show nodes` shows NATS connected and `other` live. */
+static bool cx_nodes_connected(const struct it_server *s, const char *other)
+{
+    char ctl[512], out[4096];
+    it_parlorctl_path(ctl, sizeof ctl);
+    const char *args[] = { "-s", s->control_path, "show", "nodes", NULL };
+    if (it_run(ctl, args, out, sizeof out, 5000) != 0)
+        return false;
+    return strstr(out, "self, nats connected") && strstr(out, other) && strstr(out, "live");
+}
+
+/* Two users (node0, node1), each in two rooms (one owned by each node),
+ * both sending to both rooms before, right after nats-server is killed
+ * (SIGKILL) and after a new one is started on the same port `gap_ms`
+ * later.  Asserted always: the nodes reconnect by themselves; afterwards
+ * chat across the nodes works in both rooms and is acknowledged; every
+ * acknowledged message is stored exactly once; nobody receives a message
+ * twice.  With `short_gap`: nobody left (QUIT) and nothing was refused.
+ * With `all_acked`: every message sent in the gap was acknowledged. */
+static void cx_nats_restart(int gap_ms, bool short_gap, bool all_acked)
+{
+    struct cx_net n;
+    cx_net_start(&n, 2, 2);
+    struct it_client *u[2];
+    const char *nicks[2] = { "natsa", "natsb" };
+    for (int i = 0; i < 2; i++) {
+        u[i] = it_connect(&n.node[i]);
+        it_send(u[i], "CAP REQ :echo-message message-tags");
+        it_send(u[i], "CAP END");
+        it_register(u[i], nicks[i]);
+    }
+    char room[2][32];                          /* room[i] owned by node i */
+    cx_room_owned_by(&n, u[0], "#natsa", 0, room[0], sizeof room[0]);
+    cx_room_owned_by(&n, u[0], "#natsb", 1, room[1], sizeof room[1]);
+    it_join(u[1], room[0], NULL);
+    it_join(u[1], room[1], NULL);
+    static struct cx_view v[2];
+    memset(v, 0, sizeof v);
+    enum { K = 5, PER_PHASE = 2 * 2 * K };
+#define CX_ACKED (v[0].nacked + v[1].nacked)
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < 2; i++)
+            for (int r = 0; r < 2; r++)
+                it_send(u[i], "PRIVMSG %s :before %d", room[r], k);
+    for (int t = 0; t < 100 && CX_ACKED < PER_PHASE; t++)
+        for (int i = 0; i < 2; i++)
+            cx_drain(u[i], 50, &v[i], "before");
+    ck_assert_int_eq(CX_ACKED, PER_PHASE);
+
+    kill(n.nats, SIGKILL);
+    int st;
+    ck_assert_int_eq(it_proc_wait(n.nats, 5000, &st), 0);
+    long t_kill = it_now_ms();
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < 2; i++)
+            for (int r = 0; r < 2; r++)
+                it_send(u[i], "PRIVMSG %s :during %d", room[r], k);
+    for (int i = 0; i < 2 && gap_ms > 0; i++)
+        cx_drain(u[i], gap_ms / 2, &v[i], "gap");
+    int in_gap = CX_ACKED - PER_PHASE;
+    n.nats = cx_nats_start(n.nats_port);
+    ck_assert_msg(IT_EVENTUALLY(cx_nodes_connected(&n.node[0], "node1") &&
+                                cx_nodes_connected(&n.node[1], "node0"), 15000),
+                  "the nodes did not reconnect to the new nats-server");
+    long t_up = it_now_ms();
+    /* What was sent in the gap: acknowledged (or refused) within
+     * --owner-timeout (5 s) and the reply-order bound after it. */
+    for (long end = it_now_ms() + 8000; it_now_ms() < end && CX_ACKED < 2 * PER_PHASE;)
+        for (int i = 0; i < 2; i++)
+            cx_drain(u[i], 100, &v[i], "reconnected");
+    int gap_acked = CX_ACKED - PER_PHASE;
+    if (getenv("CX_DEBUG"))
+        fprintf(stderr, "gap %d ms (nats back after %ld ms): %d sent, %d acknowledged in the gap, %d in all; "
+                "%d FAIL/404, %d QUIT\n", gap_ms, t_up - t_kill, PER_PHASE, in_gap, gap_acked,
+                v[0].fails + v[1].fails, v[0].quits + v[1].quits);
+    if (short_gap) {
+        ck_assert_int_eq(v[0].quits + v[1].quits, 0);
+        ck_assert_int_eq(v[0].fails + v[1].fails, 0);
+    }
+    if (all_acked)
+        ck_assert_msg(gap_acked + v[0].fails + v[1].fails == PER_PHASE,
+                      "of %d messages sent in the gap, %d were acknowledged and %d refused; the others got "
+                      "no answer", PER_PHASE, gap_acked, v[0].fails + v[1].fails);
+
+    /* After: chat across the nodes works in both rooms, acknowledged. */
+    int acked_before_after[2] = { v[0].nacked, v[1].nacked };
+    for (int i = 0; i < 2; i++)
+        for (int r = 0; r < 2; r++)
+            it_send(u[i], "PRIVMSG %s :after %d", room[r], i);
+    for (long end = it_now_ms() + 10000; it_now_ms() < end;) {
+        bool done = true;
+        for (int i = 0; i < 2; i++) {
+            cx_drain(u[i], 50, &v[i], "after");
+            done = done && v[i].after_from_others == 2 && v[i].nacked - acked_before_after[i] == 2;
+        }
+        if (done)
+            break;
+    }
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(v[i].after_from_others == 2, "after the restart, %s got %d of the other's 2 messages",
+                      nicks[i], v[i].after_from_others);
+        ck_assert_msg(v[i].nacked - acked_before_after[i] == 2, "after the restart, %s's messages: %d of 2 "
+                      "acknowledged", nicks[i], v[i].nacked - acked_before_after[i]);
+    }
+
+    /* Every acknowledged message stored exactly once. */
+    for (int i = 0; i < 2; i++)
+        for (int m = 0; m < v[i].nacked; m++) {
+            const char *p[1] = { v[i].acked[m] };
+            long c = it_pg_long(&it_suite_pg, "SELECT count(*) FROM messages WHERE msgid = $1", 1, p);
+            ck_assert_msg(c == 1, "%s's acknowledged message %s is stored %ld times", nicks[i], p[0], c);
+        }
+    const char *p2[2] = { room[0], room[1] };
+    ck_assert_int_eq(it_pg_long(&it_suite_pg, "SELECT count(*) - count(DISTINCT msgid) FROM messages"
+                                " WHERE conversation IN ($1, $2)", 2, p2), 0);
+#undef CX_ACKED
+    for (int i = 0; i < 2; i++)
+        it_client_free(u[i]);
+    cx_net_stop(&n);
+}
+
+/* Killed and started again at once (the nodes hear nothing for about a
+ * second): nobody leaves, nothing is refused, and afterwards everything
+ * holds (see cx_nats_restart). */
+START_TEST(test_nats_restart_mid_chat_keeps_members_and_acknowledged_messages)
+{
+    cx_nats_restart(0, true, false);
+}
+END_TEST
+
+/* KNOWN TO FAIL (IT_KNOWN_BUGS=1 runs it): a frame a worker publishes in
+ * the instant nats-server dies is lost (NATS core delivers at most once);
+ * the request it carried is kept by worker/outbox.c but never sent again,
+ * because the remote worker was never "down".  So 1-2 of the 20 messages
+ * sent right after the kill get neither an echo nor a FAIL, ever. */
+START_TEST(test_nats_restart_every_message_of_the_gap_is_answered)
+{
+    cx_nats_restart(0, true, true);
+}
+END_TEST
+
+/* KNOWN TO FAIL (IT_KNOWN_BUGS=1 runs it): a gap of 6 s, longer than the
+ * 3 s after which a silent node is gone: each side removes the other's
+ * users (QUIT) and owns all the rooms (a partition); once NATS is back the
+ * partition is not healed: a user is no longer a member of the rooms the
+ * other side owns again (404, or its messages reach nobody there). */
+START_TEST(test_nats_restart_after_a_long_gap_heals_the_partition)
+{
+    cx_nats_restart(6000, false, false);
+}
+END_TEST
+
 Suite *clusterx_suite(void)
 {
     Suite *s = suite_create("clusterx");
@@ -617,6 +832,11 @@ Suite *clusterx_suite(void)
     tcase_add_test(tc, test_monitor_sees_a_user_on_the_other_node);
     tcase_add_test(tc, test_three_nodes_chat_in_one_room_in_one_order);
     tcase_add_test(tc, test_concurrent_senders_to_two_rooms_keep_one_order_per_room);
+    tcase_add_test(tc, test_nats_restart_mid_chat_keeps_members_and_acknowledged_messages);
+    if (getenv("IT_KNOWN_BUGS")) {             /* see the tests' comments; for the lead */
+        tcase_add_test(tc, test_nats_restart_every_message_of_the_gap_is_answered);
+        tcase_add_test(tc, test_nats_restart_after_a_long_gap_heals_the_partition);
+    }
     suite_add_tcase(s, tc);
     return s;
 }
