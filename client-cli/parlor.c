@@ -22,19 +22,22 @@
 #include "common/tls.h"
 
 enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
-enum { OPT_HOST = 256, OPT_PORT, OPT_NICK, OPT_ACCOUNT, OPT_JOIN, OPT_SEND, OPT_DAYS, OPT_DAY,
+enum { OPT_HOST = 256, OPT_PORT, OPT_SERVER, OPT_NICK, OPT_ACCOUNT, OPT_JOIN, OPT_SEND, OPT_DAYS, OPT_DAY,
        OPT_JSON, OPT_TIMEOUT, OPT_LINE, OPT_TLS, OPT_TLS_CA, OPT_TLS_INSECURE, OPT_TLS_CERT };
 
 static void usage(FILE *out)
 {
     fprintf(out,
         "usage: parlor [--host H] [--port P] [--nick N] [--account A] [--join '#room,...']\n"
+        "       parlor --server H:P,H2:P2 ...              several servers (nodes of one network)\n"
         "       parlor ... --join '#room' --send TEXT      send TEXT and exit\n"
         "       command | parlor ... --join '#room'        send each line of stdin\n"
         "       parlor ... [--json] --days '#room|nick'    days with messages, a count each\n"
         "       parlor ... [--json] --day YYYY-MM-DD '#room|nick'   that day's messages\n"
         "  --host H        server (default 127.0.0.1)\n"
         "  --port P        port (default 6667)\n"
+        "  --server LIST   servers HOST[:PORT], comma separated (or repeated): when the\n"
+        "                  connection drops or cannot be made, the next one is tried\n"
         "  --tls           TLS (the default with --port 6697): the server's certificate\n"
         "                  and name are checked against the system's authorities\n"
         "  --tls-ca FILE   ... or against the certificate(s) in FILE (self-signed)\n"
@@ -125,11 +128,12 @@ int main(int argc, char **argv)
     a.backoff_s = 1;
     const char *nick = NULL, *days = NULL, *day = NULL, *tls_ca = NULL;
     struct script_opts so = { .kind = SCRIPT_SEND, .timeout_s = 30 };
-    bool script = false;
+    bool script = false, host_given = false;
 
     static const struct option longopts[] = {
         { "host", required_argument, NULL, OPT_HOST },
         { "port", required_argument, NULL, OPT_PORT },
+        { "server", required_argument, NULL, OPT_SERVER },
         { "nick", required_argument, NULL, OPT_NICK },
         { "account", required_argument, NULL, OPT_ACCOUNT },
         { "join", required_argument, NULL, OPT_JOIN },
@@ -157,6 +161,11 @@ int main(int argc, char **argv)
             if (!optarg[0] || strlen(optarg) >= sizeof a.host)
                 return bad_usage("--host: '%s' is not a host name", optarg);
             snprintf(a.host, sizeof a.host, "%s", optarg);
+            host_given = true;
+            break;
+        case OPT_SERVER:
+            if (servers_add(&a, optarg) < 0)
+                return bad_usage("--server: '%s' is not a list of HOST[:PORT] (at most 16)", optarg);
             break;
         case OPT_PORT:
             v = strtol(optarg, &end, 10);
@@ -236,6 +245,9 @@ int main(int argc, char **argv)
         }
     }
     so.json = a.json;
+    if (host_given && a.nservers)
+        return bad_usage("%s", "--host and --server cannot be used together");
+    servers_finish(&a);
     if (a.port == 6697)
         a.tls = true;
     if (a.tls) {

@@ -15,6 +15,8 @@
  *   parlor_tz.c      the user's time zone, for HistServ's days (tz=)
  *   parlor_account.c a NickServ login made during the session is kept for
  *                    reconnects (SASL) and remembered in a state file
+ *   parlor_servers.c the list of servers (--server): the next one when a
+ *                    connection drops or cannot be made
  *
  * One libuv loop drives everything.  The connection layer knows nothing
  * about the screen: it hands every line to the mode's callbacks (struct
@@ -39,6 +41,13 @@
 #define PARLOR_MSGID_MAX 96
 #define PARLOR_TARGETS_MAX 64     /* rooms and private conversations */
 #define PARLOR_TEXT_MAX 400       /* bytes of message text per PRIVMSG */
+#define PARLOR_SERVERS_MAX 16     /* --server entries */
+
+/* One server of the list. */
+struct server_addr {
+    char host[256];
+    int port;
+};
 
 /* Capabilities we ask for, as bits. */
 enum {
@@ -85,9 +94,13 @@ struct app {
     uv_loop_t *loop;
     const struct mode_ops *ops;
 
-    /* options */
+    /* options; host and port: the server of this connection, from
+     * servers[server_cur] (parlor_servers.c) */
     char host[256];
     int port;
+    struct server_addr servers[PARLOR_SERVERS_MAX];
+    int nservers, server_cur;
+    int servers_failed;               /* connections lost or refused since the last 001 */
     char want_nick[PARLOR_NAME_MAX];
     char account[PARLOR_NAME_MAX];    /* "" without --account */
     char *password;                   /* SASL password (malloc'd), NULL if none */
@@ -286,6 +299,20 @@ bool acct_remembered(const struct app *a, char *account, size_t cap);
  * ~/.local/state/parlor), the folder made (0700) when `make_dir`; -1 when
  * there is no home. */
 int state_path(const char *file, char *out, size_t cap, bool make_dir);
+
+/* ---- parlor_servers.c ---- */
+/* --server LIST: append HOST[:PORT] entries (comma separated; [v6]:PORT);
+ * -1 on a bad entry or too many. */
+int servers_add(struct app *a, const char *list);
+/* After the options: without --server the list is --host:--port; a missing
+ * port is --port.  Sets host and port to the first server. */
+void servers_finish(struct app *a);
+/* The connection dropped or could not be made: host and port become the
+ * next server's.  False when there is only one server, or every server
+ * failed since the last registration (the caller may give up or wait). */
+bool servers_next(struct app *a);
+/* /server HOST PORT: the list is that one server. */
+void servers_set_one(struct app *a, const char *host, int port);
 
 /* ---- parlor_sts.c: IRCv3 STS ---- */
 /* Before connecting: a plaintext connection to a host with a remembered,

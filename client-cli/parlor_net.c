@@ -569,6 +569,7 @@ static void handle_line(struct app *a, char *line)
     } else if (strcmp(cmd, "001") == 0) {
         a->registered = true;
         a->backoff_s = 1;
+        a->servers_failed = 0;
         if (m.nparams > 0)
             snprintf(a->nick, sizeof a->nick, "%s", m.params[0]);
         a->ops->line(a, &m);
@@ -588,6 +589,18 @@ static void handle_line(struct app *a, char *line)
             a->nick[l - 1] = (char)('0' + a->nick_tries);
         }
         status(a, "Nick in use, trying %s", a->nick);
+        net_sendf(a, "NICK %s", a->nick);
+        return;
+    } else if (strcmp(cmd, "FAIL") == 0 && m.nparams >= 2 && strcmp(m.params[0], "NICK") == 0 &&
+               strcmp(m.params[1], "TEMPORARILY_UNAVAILABLE") == 0 && !a->registered) {
+        /* The nick's owner was unreachable (a node of the network died;
+         * the answer comes after the server's --owner-timeout, by when the
+         * nick has a new owner): ask again. */
+        if (++a->nick_tries > NICK_TRIES) {
+            fatal(a, "the nick %s stays unavailable: %s", a->nick, last_param(&m));
+            return;
+        }
+        status(a, "The nick %s is not available right now; asking again", a->nick);
         net_sendf(a, "NICK %s", a->nick);
         return;
     } else if ((strcmp(cmd, "432") == 0 || strcmp(cmd, "431") == 0) && !a->registered) {

@@ -39,6 +39,7 @@ static struct {
     char rooms[PARLOR_TARGETS_MAX][PARLOR_NAME_MAX];
     int nrooms, njoined;
     bool working;                 /* joined; doing the work */
+    bool was_registered;          /* a connection got to 001 */
     bool finishing;
     int pending;                  /* messages sent, not yet echoed */
     bool sync_pending;            /* PING sent instead of echoes */
@@ -421,6 +422,7 @@ static void start_work(struct app *a)
 
 static void script_registered(struct app *a)
 {
+    S.was_registered = true;
     activity();
     if (S.nrooms == 0) {
         start_work(a);
@@ -484,6 +486,12 @@ static void script_disconnected(struct app *a, const char *reason)
 {
     if (S.finishing) {
         stop_all(a);
+        return;
+    }
+    /* Several servers (--server): an unreachable one before we were ever
+     * registered is skipped for the next. */
+    if (!S.was_registered && servers_next(a)) {
+        net_connect(a);
         return;
     }
     fail(a, "%s", reason);

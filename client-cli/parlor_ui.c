@@ -1006,28 +1006,34 @@ static void ui_disconnected(struct app *a, const char *reason)
         return;
     }
     int delay = a->backoff_s < 1 ? 1 : a->backoff_s;
+    char where[300] = "";
+    const char *why = strstr(reason, ": ") ? strstr(reason, ": ") + 2 : reason;
     if (strncmp(reason, "cannot ", 7) != 0) {       /* "cannot connect", "cannot resolve" */
         U.connect_fails = 0;
-        ui_print(a, 0, "-!- Disconnected: %s. Reconnecting in %d s (/quit to stop)", reason, delay);
-    } else if (++U.connect_fails >= CONNECT_TRIES && U.connections == 0) {
-        /* A server that never answered: a typo in --host or --port, most
+    } else if (++U.connect_fails >= CONNECT_TRIES * a->nservers && U.connections == 0) {
+        /* No server ever answered: a typo in --host or --port, most
          * likely.  Stop trying; the user picks another or tries again. */
         ui_print(a, 0, "-!- Cannot connect to %s:%d (%s); giving up. "
                  "/server HOST [PORT] tries another server, /connect this one again",
-                 a->host, net_port(a), strstr(reason, ": ") ? strstr(reason, ": ") + 2 : reason);
+                 a->host, net_port(a), why);
         return;
-    } else {
-        ui_print(a, 0, "-!- C%s. Reconnecting in %d s (/quit to stop)", reason + 1, delay);
     }
+    /* Several servers (--server): the next one. */
+    if (a->nservers > 1) {
+        servers_next(a);
+        snprintf(where, sizeof where, " to %s:%d", a->host, net_port(a));
+    }
+    if (strncmp(reason, "cannot ", 7) != 0)
+        ui_print(a, 0, "-!- Disconnected: %s. Reconnecting%s in %d s (/quit to stop)", reason, where, delay);
+    else
+        ui_print(a, 0, "-!- C%s. Reconnecting%s in %d s (/quit to stop)", reason + 1, where, delay);
     net_schedule_reconnect(a);
 }
 
 void ui_connect_to(struct app *a, const char *host, int port)
 {
     if (host) {
-        snprintf(a->host, sizeof a->host, "%s", host);
-        a->port = port;
-        a->sts_port = 0;                     /* the new host's own policy, if any */
+        servers_set_one(a, host, port);
         U.connections = 0;
     }
     U.connect_fails = 0;

@@ -819,6 +819,70 @@ START_TEST(test_nats_restart_after_a_long_gap_heals_the_partition)
 }
 END_TEST
 
+/* ---- the parlor client moves to another node -------------------------- */
+
+/* parlor --server NODE0,NODE1 logged in to an account, in a room node1
+ * owns; node0 is killed (master and workers, by PID): parlor reconnects to
+ * node1 by itself, logs in again (SASL), rejoins the room, and its next
+ * message reaches a user there. */
+START_TEST(test_parlor_moves_to_the_next_server_when_its_node_dies)
+{
+    struct cx_net n;
+    cx_net_start(&n, 2, 2);
+    struct it_client *reg = it_connect_registered(&n.node[1], "palacct");
+    cx_register_account(reg);
+    it_send(reg, "QUIT");
+    it_expect_closed(reg, NULL, IT_TIMEOUT_MS);
+    it_client_free(reg);
+    struct it_client *bob = it_connect_registered(&n.node[1], "palbob");
+    char room[32];
+    cx_room_owned_by(&n, bob, "#palroom", 1, room, sizeof room);
+
+    struct term t;
+    char args[512], env[128], screen[8192];
+    snprintf(env, sizeof env, "PARLOR_PASSWORD=%s", CX_PASSWORD);
+    snprintf(args, sizeof args, "--line --server 127.0.0.1:%d,127.0.0.1:%d --account palacct --join '%s'",
+             n.node[0].port, n.node[1].port, room);
+    term_start_args(&t, env, args);
+    char want[160];
+    snprintf(want, sizeof want, "Connected to 127.0.0.1:%d as palacct", n.node[0].port);
+    term_wait(&t, want, screen, sizeof screen);
+    snprintf(want, sizeof want, ":palacct!~palacct@127.0.0.1 JOIN %s", room);
+    it_expect(bob, want);
+    term_type(&t, "before the kill");
+    term_key(&t, "Enter");
+    snprintf(want, sizeof want, ":palacct!~palacct@127.0.0.1 PRIVMSG %s :before the kill", room);
+    it_expect(bob, want);
+
+    it_server_kill9(&n.node[0]);
+    n.up[0] = false;
+    snprintf(want, sizeof want, "Reconnecting to 127.0.0.1:%d", n.node[1].port);
+    term_wait(&t, want, screen, sizeof screen);
+    /* Back in the room from node1, perhaps under another nick while node1
+     * still holds the old one for the dead node. */
+    char re[160];
+    snprintf(re, sizeof re, "^:palacct[^!]*![^ ]+ JOIN %s$", room);
+    const char *l = it_wait_re(bob, re, 15000);
+    if (!l) {
+        term_screen(&t, screen, sizeof screen);
+        fprintf(stderr, "parlor's screen:\n%s\n", screen);
+        it_fail(bob, "parlor did not rejoin %s from node1", room);
+    }
+    char nick[64];
+    snprintf(nick, sizeof nick, "%.*s", (int)strcspn(l + 1, "!"), l + 1);
+    term_type(&t, "after the kill");
+    term_key(&t, "Enter");
+    snprintf(want, sizeof want, ":%s!~palacct@127.0.0.1 PRIVMSG %s :after the kill", nick, room);
+    it_expect(bob, want);
+    it_send(bob, "WHOIS %s", nick);
+    snprintf(want, sizeof want, " 330 palbob %s palacct :is logged in as", nick);
+    it_expect(bob, want);
+    term_stop(&t);
+    it_client_free(bob);
+    cx_net_stop(&n);
+}
+END_TEST
+
 Suite *clusterx_suite(void)
 {
     Suite *s = suite_create("clusterx");
@@ -833,6 +897,7 @@ Suite *clusterx_suite(void)
     tcase_add_test(tc, test_three_nodes_chat_in_one_room_in_one_order);
     tcase_add_test(tc, test_concurrent_senders_to_two_rooms_keep_one_order_per_room);
     tcase_add_test(tc, test_nats_restart_mid_chat_keeps_members_and_acknowledged_messages);
+    tcase_add_test(tc, test_parlor_moves_to_the_next_server_when_its_node_dies);
     if (getenv("IT_KNOWN_BUGS")) {             /* see the tests' comments; for the lead */
         tcase_add_test(tc, test_nats_restart_every_message_of_the_gap_is_answered);
         tcase_add_test(tc, test_nats_restart_after_a_long_gap_heals_the_partition);
