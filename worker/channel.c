@@ -2068,7 +2068,7 @@ static void request_leave(const char *channel, const char *nick, uint64_t client
 /* ---- worker restarts ---- */
 
 /* Worker `slot` died: its members are gone from every channel we know. */
-void chan_forget_slot(int slot)
+void chan_forget_slot(int slot, const char *reason)
 {
     enter();
     struct hmap_iter it;
@@ -2091,7 +2091,7 @@ void chan_forget_slot(int slot)
             struct chan_event ev = {
                 .kind = EV_QUIT, .seq = 0, .time = W.now, .source = source, .nick = gone->nick,
                 .client = gone->client, .slot = slot, .user = "", .host = "", .realname = "",
-                .account = "", .a1 = "Server worker restarted", .a2 = "", .msgid = "", .ctags = "",
+                .account = "", .a1 = reason, .a2 = "", .msgid = "", .ctags = "",
             };
             apply_event(ch, &ev);
         }

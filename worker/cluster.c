@@ -19,6 +19,7 @@
  * The NATS client calls our message handler on its own threads: messages
  * are queued under a mutex and handled on the loop (uv_async). */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,7 +143,10 @@ static void remote_down(int slot, const char *why)
         return;
     W.peers[slot].remote = false;
     log_warn("cluster: worker %d is down: %s", slot, why);
-    peer_link_lost(slot);
+    /* What its users' rooms show: an IRC net split ("us them"). */
+    char reason[96];
+    snprintf(reason, sizeof reason, "%.31s %.31s", W.cfg->node_name, nodes[slot / CLUSTER_NODE_SLOTS].name);
+    peer_link_lost(slot, reason);
 }
 
 /* Channel states re-announced to us before we saw the node go (another

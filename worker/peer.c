@@ -69,7 +69,7 @@ static void peer_down(int slot, const char *why, bool ask_relink)
     uv_close((uv_handle_t *)p->poll, on_poll_closed);
     p->poll = NULL;
     p->fd = -1;
-    peer_link_lost(slot);
+    peer_link_lost(slot, "Server worker restarted");
     /* A link must never stay cut: if the other worker died the master
      * respawns it with a new link anyway; if it is alive (a broken frame, a
      * write error), the master makes the pair a new socket. */
@@ -77,7 +77,7 @@ static void peer_down(int slot, const char *why, bool ask_relink)
         worker_send_master(IPC_W_RELINK, (uint32_t)(slot - (W.slot - W.local_slot)));
 }
 
-void peer_link_lost(int slot)
+void peer_link_lost(int slot, const char *reason)
 {
     struct peer *p = &W.peers[slot];
     buf_clear(&p->in);
@@ -87,7 +87,7 @@ void peer_link_lost(int slot)
     buf_clear(&p->out);
     monitor_forget_slot(slot);
     nick_forget_slot(slot);
-    chan_forget_slot(slot);
+    chan_forget_slot(slot, reason);
     lusers_forget_slot(slot);
 }
 

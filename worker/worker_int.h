@@ -563,7 +563,7 @@ void chan_request(struct client *c, int op, const char *channel, const char *arg
 void chan_handle_request_frame(const char *payload, size_t len);
 void chan_handle_event(const char *payload, size_t len);
 void chan_handle_state(int from_slot, const char *payload, size_t len);
-void chan_forget_slot(int slot);
+void chan_forget_slot(int slot, const char *reason);   /* reason: the QUIT text */
 void chan_reannounce(int slot);
 /* LIST's answer at each worker: a 322 for each room it owns that the asker may see. */
 void chan_list_answer(const struct ask_args *a, struct buf *out);
@@ -618,7 +618,7 @@ void peer_attach(int slot, int fd);
 /* A link to `slot` is up (a socket or, with cluster, NATS): announce
  * ourselves, re-announce, resend.  peer_link_lost: it is gone. */
 void peer_link_up(int slot);
-void peer_link_lost(int slot);
+void peer_link_lost(int slot, const char *reason);
 
 /* cluster.c: several nodes over NATS (only with --cluster) */
 void cluster_init(void);
