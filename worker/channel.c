@@ -55,6 +55,10 @@ struct chan_event {
  * repeat by its msgid, not by its number. */
 #define ORIGIN_FORWARDED (-1)
 
+/* Seconds after a room is gathered anew (a move: a new owner, a mirror
+ * that becomes the owner) during which re-announced members are not new. */
+#define NET_JOIN_QUIET 5.0
+
 #define STATE_REANNOUNCE 1u
 #define STATE_MORE 2u                 /* more members of the same state */
 
@@ -848,6 +852,8 @@ static void send_state(int slot, struct channel *ch, unsigned flags, int only_sl
         encode_state(b, ch, flags, only_slot);
 }
 
+static void emit(struct channel *ch, struct chan_event *ev);
+
 void chan_handle_state(int from_slot, const char *payload, size_t len)
 {
     struct ipc_reader r;
@@ -882,6 +888,10 @@ void chan_handle_state(int from_slot, const char *payload, size_t len)
         return;
     }
     bool reannounce = flags & STATE_REANNOUNCE, more = flags & STATE_MORE;
+    /* A healed split (worker/handover.c): members the other side kept come
+     * back into a room that was going on without them; they are shown
+     * joining.  Not while a room is being gathered after a move. */
+    bool net_join = false;
     if (reannounce && owner_of(name) != W.slot) {
         /* With cluster: the sender may have seen a node go a moment before us. */
         if (!(W.cluster && cluster_defer_state(from_slot, payload, len)))
@@ -895,6 +905,9 @@ void chan_handle_state(int from_slot, const char *payload, size_t len)
         ch = chan_new(name, reannounce);
     if (fresh && reannounce)
         load_extras(ch);
+    if (fresh)
+        ch->gathering_until = W.now + NET_JOIN_QUIET;
+    net_join = W.cluster && !fresh && W.now >= ch->gathering_until && outbox_synced();
     if (!more && (fresh || seq > ch->seq)) {
         /* The newest copy wins the channel's settings. */
         ch->created = created;
@@ -933,6 +946,22 @@ void chan_handle_state(int from_slot, const char *payload, size_t len)
         if (r.err || slot < 0 || slot >= W.nworkers || (reannounce && slot != from_slot))
             continue;
         if (!chan_member_id(ch, client)) {
+            if (net_join) {
+                char source[256];
+                snprintf(source, sizeof source, "%s!%s@%s", nick, user, host);
+                struct chan_event ev = {
+                    .kind = EV_JOIN, .time = W.now, .source = source, .nick = nick, .client = client,
+                    .slot = slot, .user = user, .host = host, .realname = realname, .account = account,
+                    .away = away, .bot = mflags & 1, .quiet = (mflags & 2) != 0,
+                    .invisible = (mflags & 4) != 0, .modes = mm, .a1 = "", .a2 = "", .msgid = "", .ctags = "",
+                };
+                if (ch->owned)
+                    emit(ch, &ev);        /* to every worker with members */
+                else
+                    apply_event(ch, &ev); /* the owner's whole room, to our members */
+                n++;
+                continue;
+            }
             struct member *m = member_add(ch, nick, account, user, host, realname, client, slot, mm);
             snprintf(m->away, sizeof m->away, "%s", away);
             m->bot = mflags & 1;
@@ -2172,6 +2201,7 @@ void chan_owner_moved(const char *name)
         return;
     }
     ch->owned = true;
+    ch->gathering_until = W.now + NET_JOIN_QUIET;
     lusers_changed();
     memset(ch->per_worker, 0, sizeof ch->per_worker);
     struct hmap_iter it;

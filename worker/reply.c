@@ -104,7 +104,8 @@ void send_welcome(struct client *c)
     reply(c, "001", ":Welcome to the %s IRC Network %s", cfg->network_name, prefix);
     reply(c, "002", ":Your host is %s, running version parlor-%s", cfg->server_name, PARLOR_VERSION);
     if (cfg->show_internals)
-        reply(c, "003", ":This server is a prefork IRC server with %d workers", W.nworkers);
+        reply(c, "003", ":This server is a prefork IRC server with %d workers%s", cfg->workers,
+              W.cluster ? ", one node of a cluster" : "");
     else
         reply(c, "003", ":This server runs Parlor, a chat server with history and games");
     reply(c, "004", "%s parlor-%s iowB biklmnopstvz", cfg->server_name, PARLOR_VERSION);

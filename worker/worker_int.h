@@ -193,6 +193,8 @@ struct ban {
 struct channel {
     char name[IRC_CHANNEL_MAX + 1];
     bool owned;
+    double gathering_until;        /* cluster: members re-announced before then
+                                      are not shown as JOINs (channel.c net_join) */
     uint64_t seq;                  /* last event number */
     double created;
     char topic[512];

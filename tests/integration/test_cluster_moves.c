@@ -346,12 +346,22 @@ START_TEST(test_healed_split_keeps_one_nick_holder_and_merges_rooms)
     nats2 = cluster_nats_start_with(p2, second);
     it_server_expect_log(&n.a, "node beta (id 1, 2 workers) joined", 2, 15000);
     it_server_expect_log(&n.b, "node alpha (id 0, 2 workers) joined", 2, 15000);
-    /* One of the two twins is renamed (both see it: they share #split). */
+    /* One of the two twins is renamed (both see it: they share #split),
+     * and the members of the other side are shown joining (a net join). */
     long deadline = it_now_ms() + 10000;
-    bool renamed = false;
-    while (!renamed && it_now_ms() < deadline)
-        renamed = it_wait(carol, " NICK :Guest", 200) != NULL;
+    bool renamed = false, carol_saw_dave = false, dave_saw_carol = false;
+    while (!(renamed && carol_saw_dave) && it_now_ms() < deadline) {
+        const char *l = it_next_line(carol, 200);
+        renamed = renamed || (l && strstr(l, " NICK :Guest"));
+        carol_saw_dave = carol_saw_dave || (l && strstr(l, ":dave!~dave@127.0.0.1 JOIN #split"));
+    }
     ck_assert_msg(renamed, "neither twin was renamed");
+    ck_assert_msg(carol_saw_dave, "carol (alpha) saw no JOIN of dave (beta)");
+    while (!dave_saw_carol && it_now_ms() < deadline) {
+        const char *l = it_next_line(dave, 200);
+        dave_saw_carol = l && strstr(l, ":carol!~carol@127.0.0.1 JOIN #split");
+    }
+    ck_assert_msg(dave_saw_carol, "dave (beta) saw no JOIN of carol (alpha)");
     /* The room is one again: each side hears the other. */
     long t = it_now_ms() + 10000;
     bool heard = false;
