@@ -202,7 +202,7 @@ const char *harness_leftovers(void)
 void harness_forget_leftovers(void)
 {
     nick_forget_slot(W.slot);
-    chan_forget_slot(W.slot);
+    chan_forget_slot(W.slot, "Server worker restarted");
     hmap_free(&W.nicks);                    /* values are clients, not owned */
     hmap_init(&W.nicks);
 }

@@ -890,7 +890,7 @@ void chan_handle_state(int from_slot, const char *payload, size_t len)
     bool reannounce = flags & STATE_REANNOUNCE, more = flags & STATE_MORE;
     /* A healed split (worker/handover.c): members the other side kept come
      * back into a room that was going on without them; they are shown
-     * joining.  Not while a room is being gathered after a move. */
+     * joining. */
     bool net_join = false;
     if (reannounce && owner_of(name) != W.slot) {
         /* With cluster: the sender may have seen a node go a moment before us. */
@@ -907,7 +907,9 @@ void chan_handle_state(int from_slot, const char *payload, size_t len)
         load_extras(ch);
     if (fresh)
         ch->gathering_until = W.now + NET_JOIN_QUIET;
-    net_join = W.cluster && !fresh && W.now >= ch->gathering_until && outbox_synced();
+    /* The owner gathering a moved room hears its members again: not new.  A
+     * mirror told the owner's whole room: members it lacks are new to it. */
+    net_join = W.cluster && !fresh && outbox_synced() && (!reannounce || W.now >= ch->gathering_until);
     if (!more && (fresh || seq > ch->seq)) {
         /* The newest copy wins the channel's settings. */
         ch->created = created;

@@ -19,8 +19,8 @@
  *     (sent a moment before its sender heard the new node) is passed on to
  *     the new owner inside an IPC_P_FWD frame that keeps the sender's
  *     origin (slot, request number, message number).  The forwarder
- *     acknowledges it to the sender once it is in its own outbox (kept and
- *     sent again like any request of its own).  A forwarded message may
+ *     acknowledges it to the sender only once the owner acknowledged it
+ *     (outbox_pass_on), so it is never lost with the forwarder.  A forwarded message may
  *     arrive after a later message of the same sender that went straight
  *     to the new owner, so the owner's per-sender duplicate check
  *     (channel.c, origin numbers) is replaced for it by a check on its
@@ -94,16 +94,19 @@ bool handover_is_forward(const char *frame, size_t len)
     return ipc_frame_peek(frame, len, &type, &payload, &plen) > 0 && type == IPC_P_FWD;
 }
 
-/* The request `frame` from `slot` (its number seq) is for `target`: if we
- * do not own that name, pass it on and return true. */
-bool handover_forward(int slot, uint64_t seq, uint64_t mseq, const char *target, const char *frame, size_t len)
+/* The request `frame` from `slot` (its number `seq` to us, `origin` among
+ * its requests) is for `target`: if we do not own that name, pass it on and
+ * return true; it is acknowledged to `slot` when the owner acknowledged it
+ * (outbox_pass_on). */
+bool handover_forward(int slot, uint64_t seq, uint64_t origin, uint64_t mseq, const char *target,
+                      const char *frame, size_t len)
 {
     if (!target[0])
         return false;
     int owner = owner_of(target);
     if (owner == W.slot)
         return false;
-    struct fwd w = { slot, seq, mseq, 0, false, frame, len };
+    struct fwd w = { slot, origin, mseq, 0, false, frame, len };
     uint8_t type;
     const char *payload;
     size_t plen;
@@ -118,7 +121,7 @@ bool handover_forward(int slot, uint64_t seq, uint64_t mseq, const char *target,
     /* Passed on by a former owner: it may overtake nothing of its own
      * sender's any more, so it is told apart from a repeat by msgid. */
     handover_wrap(&b, w.origin, w.oseq, w.mseq, w.hops + 1, false, target, w.frame, w.len);
-    outbox_request(owner, &b, 0, "", target, NULL);
+    outbox_pass_on(owner, &b, target, slot, seq);
     buf_free(&b);
     forwarded++;
     if (forwarded % 1000 == 1)

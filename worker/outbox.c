@@ -46,6 +46,9 @@ struct entry {
     char target[IRC_CHANNEL_MAX + 1];
     char msgid[17];                /* "" or the message's id */
     uint64_t mseq;                 /* its number, once the owner gave it one */
+    int via;                       /* passed on for worker `via` (handover.c), -1: ours; */
+    int via_pid;                   /* its request via_seq is acknowledged to it */
+    uint64_t via_seq;              /* when this one is (or was given up) */
     bool echoed;
     double queued;
     struct buf frame;              /* the request frame, unwrapped */
@@ -117,11 +120,12 @@ static void wrap(struct buf *b, const struct entry *e)
     ipc_end(b, f);
 }
 
-void outbox_request(int slot, const struct buf *frame, uint64_t client, const char *command,
-                    const char *target, const char *msgid)
+static struct entry *add_request(int slot, const struct buf *frame, uint64_t client, const char *command,
+                                 const char *target, const char *msgid)
 {
     struct entry *e = calloc(1, sizeof *e);
     PARLOR_ASSERT(e != NULL);
+    e->via = -1;
     e->seq = ++boxes[slot].next_seq;
     e->origin = ++next_origin;
     e->client = client;
@@ -144,6 +148,32 @@ void outbox_request(int slot, const struct buf *frame, uint64_t client, const ch
         if (b)
             wrap(b, e);
     }
+    return e;
+}
+
+void outbox_request(int slot, const struct buf *frame, uint64_t client, const char *command,
+                    const char *target, const char *msgid)
+{
+    add_request(slot, frame, client, command, target, msgid);
+}
+
+/* A request from worker `via` (its number via_seq) that we pass on to the
+ * owner `slot` (worker/handover.c): acknowledged to `via` only when the
+ * owner acknowledged it to us, so it is never lost with us. */
+void outbox_pass_on(int slot, const struct buf *frame, const char *target, int via, uint64_t via_seq)
+{
+    struct entry *e = add_request(slot, frame, 0, "", target, NULL);
+    e->via = via;
+    e->via_pid = handled_pid[via];
+    e->via_seq = via_seq;
+}
+
+static void via_done(const struct entry *e)
+{
+    if (e->via < 0 || handled_pid[e->via] != e->via_pid)
+        return;                        /* ours, or its sender is another process now */
+    outbox_handled(e->via, e->via_seq);
+    outbox_batch_done(e->via);
 }
 
 static void entry_free(struct entry *e)
@@ -163,6 +193,7 @@ void outbox_handle_ack(int slot, uint64_t seq)
         if (!bx->head)
             bx->tail = NULL;
         bx->count--;
+        via_done(e);
         entry_free(e);
     }
 }
@@ -208,6 +239,7 @@ void outbox_reroute(int slot)
         e->seq = ++boxes[owner].next_seq;
         if (owner == W.slot) {         /* ours now: handled here, as held */
             hold(W.slot, true, e->frame.data, e->frame.len);
+            via_done(e);
             entry_free(e);
             continue;
         }
@@ -278,6 +310,7 @@ static void fail_all(int slot)
                 client_unblock(c);
             told++;
         }
+        via_done(e);
         entry_free(e);
     }
     log_warn("worker %d did not come back within %d s: %zu requests answered with FAIL (%zu clients told)",

@@ -396,15 +396,18 @@ void peer_dispatch_request(int slot, const char *payload, size_t len)
     /* A request handled before (sent again over a new link to this same
      * process) is only acknowledged again; one for a name that moved on
      * is passed on (worker/handover.c). */
-    if (outbox_is_new(slot, seq) &&
-        !(W.cluster && handover_forward(slot, origin, mseq, target, frame, n))) {
-        struct current_req outer = W.req;
-        W.req.slot = slot;
-        W.req.seq = origin;
-        W.req.mseq = mseq;
-        W.req.forwarded = false;
-        peer_dispatch_frame(slot, frame, n);
-        W.req = outer;
+    if (!outbox_is_new(slot, seq)) {
+        outbox_handled(slot, seq);     /* a repeat: acknowledged again */
+        return;
     }
+    if (W.cluster && handover_forward(slot, seq, origin, mseq, target, frame, n))
+        return;                        /* acknowledged when the owner acknowledges it */
+    struct current_req outer = W.req;
+    W.req.slot = slot;
+    W.req.seq = origin;
+    W.req.mseq = mseq;
+    W.req.forwarded = false;
+    peer_dispatch_frame(slot, frame, n);
+    W.req = outer;
     outbox_handled(slot, seq);
 }

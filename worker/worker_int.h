@@ -634,7 +634,9 @@ void nick_claim_again(struct client *c);
 void nick_handle_lost(uint64_t client, const char *nick);   /* nick.c: a healed split */
 
 /* handover.c: names that change owner in a running network */
-bool handover_forward(int slot, uint64_t seq, uint64_t mseq, const char *target, const char *frame, size_t len);
+bool handover_forward(int slot, uint64_t seq, uint64_t origin, uint64_t mseq, const char *target,
+                      const char *frame, size_t len);
+void outbox_pass_on(int slot, const struct buf *frame, const char *target, int via, uint64_t via_seq);
 void handover_wrap(struct buf *out, int origin, uint64_t oseq, uint64_t mseq, int hops, bool in_order,
                    const char *target, const char *frame, size_t len);
 bool handover_is_forward(const char *frame, size_t len);

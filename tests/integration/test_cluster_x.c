@@ -556,7 +556,7 @@ END_TEST
  * duplicates) and of its own acknowledged ones (echoes); FAILs and QUITs;
  * the messages from others whose text starts with "after". */
 struct cx_view {
-    int nseen, nacked, fails, quits, after_from_others;
+    int nseen, nacked, fails, quits, joins, after_from_others;
     char seen[800][64];
     char acked[200][64];
 };
@@ -591,6 +591,7 @@ static void cx_drain(struct it_client *c, int ms, struct cx_view *v, const char 
         bool fail = strstr(src, " FAIL ") || strstr(src, " 404 "), quit = strstr(src, " QUIT ") != NULL;
         v->fails += fail;
         v->quits += quit;
+        v->joins += strstr(src, " JOIN #") != NULL;   /* the other's, after a split (a net join) */
         if ((fail || quit) && getenv("CX_DEBUG"))
             fprintf(stderr, "%s, %s got: %s\n", phase, c->nick, src);
         if (!strstr(src, " PRIVMSG #"))
@@ -677,6 +678,7 @@ static void cx_nats_restart(int gap_ms, bool short_gap, bool all_acked)
             cx_drain(u[i], 50, &v[i], "before");
     ck_assert_int_eq(CX_ACKED, PER_PHASE);
 
+    int joins_before[2] = { v[0].joins, v[1].joins };
     kill(n.net.nats, SIGKILL);
     int st;
     ck_assert_int_eq(it_proc_wait(n.net.nats, 5000, &st), 0);
@@ -712,6 +714,17 @@ static void cx_nats_restart(int gap_ms, bool short_gap, bool all_acked)
                       "of %d messages sent in the gap, %d were acknowledged and %d refused; the others got "
                       "no answer", PER_PHASE, gap_acked, v[0].fails + v[1].fails);
 
+    /* After a split, each sees the other come back into both rooms (a net
+     * join, worker/channel.c) once the rooms are merged. */
+    if (!short_gap) {
+        for (long end = it_now_ms() + 10000;
+             it_now_ms() < end && (v[0].joins - joins_before[0] < 2 || v[1].joins - joins_before[1] < 2);)
+            for (int i = 0; i < 2; i++)
+                cx_drain(u[i], 50, &v[i], "merge");
+        ck_assert_msg(v[0].joins - joins_before[0] >= 2 && v[1].joins - joins_before[1] >= 2,
+                      "net joins after the split: %d and %d of 2", v[0].joins - joins_before[0],
+                      v[1].joins - joins_before[1]);
+    }
     /* After: chat across the nodes works in both rooms, acknowledged. */
     int acked_before_after[2] = { v[0].nacked, v[1].nacked };
     for (int i = 0; i < 2; i++)
