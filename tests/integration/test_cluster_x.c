@@ -47,10 +47,10 @@ static void cx_net_start(struct cx_net *n, int nnodes, int workers)
     n->nnodes = nnodes;
     n->workers = workers;
     cluster_nats_up(&n->net);
-    char w[8];
+    char w[16];
     snprintf(w, sizeof w, "%d", workers);
     for (int i = 0; i < nnodes; i++) {
-        char name[16], id[8];
+        char name[32], id[16];
         snprintf(name, sizeof name, "node%d", i);
         snprintf(id, sizeof id, "%d", i);
         const char *more[] = { "--workers", w, "--flood-lines", "0", "--game-invite-timeout", "30",
@@ -432,7 +432,7 @@ START_TEST(test_three_nodes_chat_in_one_room_in_one_order)
     cx_net_start(&n, 3, 2);
     struct it_client *snd[3], *lis[3];
     for (int i = 0; i < 3; i++) {
-        char nick[16];
+        char nick[32];
         snprintf(nick, sizeof nick, "trilis%d", i);
         lis[i] = it_connect_registered(&n.node[i], nick);
         it_join(lis[i], "#trio", NULL);
