@@ -246,6 +246,7 @@ static void node_gone(int id, const char *why)
         outbox_reroute(id * CLUSTER_NODE_SLOTS + i);
         order_reroute(id * CLUSTER_NODE_SLOTS + i);
     }
+    game_node_gone();
     if (nrooms || nn) {
         log_info("cluster: %zu rooms and %zu nicks moved to new owners", nrooms, nn);
         cluster_count_moves((unsigned)nrooms, (unsigned)nn);

@@ -1081,6 +1081,26 @@ static void on_aborted_stored(void *arg, const PGresult *res, const char *error)
     tell_aborted();
 }
 
+static double started_at;
+
+/* Games of rooms we own that are still open were run by a worker that died
+ * (or by a server that stopped): abort them.  Only games created before we
+ * started; newer ones may be on their way to us. */
+static void on_open_games(void *arg, const PGresult *res, const char *error);
+
+static void check_open_games(double before)
+{
+    if (!store_usable()) {
+        aborted_known = true;
+        return;
+    }
+    char at[32];
+    snprintf(at, sizeof at, "%.3f", before);
+    const char *v[1] = { at };
+    store_query("SELECT id, room FROM games WHERE state IN ('inviting', 'running')"
+                " AND created < to_timestamp($1::double precision)", 1, v, on_open_games, NULL);
+}
+
 static void on_open_games(void *arg, const PGresult *res, const char *error)
 {
     if (error) {
@@ -1672,18 +1692,39 @@ void game_init(void)
     uv_timer_init(W.loop, &back_timer);
     started = true;
     game_words_load(W.cfg->words_dir);
-    if (!store_usable()) {
-        aborted_known = true;
-        return;
+    started_at = W.now;
+    if (!W.cluster)
+        check_open_games(started_at);
+}
+
+/* Cluster: only now does owner_of() know every node (outbox.c). */
+void game_network_heard(void)
+{
+    if (started)
+        check_open_games(started_at);
+}
+
+/* Cluster: a node is gone and we may own some of its rooms now; their open
+ * games died with it (players are told when the room comes back).  Not the
+ * last 2 s: a game created meanwhile may be on its way to us (GF_CREATE). */
+void game_node_gone(void)
+{
+    if (started)
+        check_open_games(W.now - 2.0);
+}
+
+/* Cluster (worker/handover.c): a node joined and some of our rooms are its
+ * workers' now.  A game runs where its room is owned; one whose room moved
+ * is cancelled (its players are told), not carried over. */
+void game_rooms_moved(void)
+{
+    struct hmap_iter it;
+    hmap_iter_init(&it, &games);
+    for (struct hmap_entry *e; (e = hmap_iter_next(&it));) {
+        struct game *g = e->value;
+        if (g->state != G_OVER && owner_of(g->room) != W.slot)
+            cancel(g, "its room moved to another server of the network");
     }
-    /* Games of rooms we own that are still open were run by a worker that
-     * died (or by a server that stopped): abort them.  Only games created
-     * before we started; newer ones may be on their way to us. */
-    char at[32];
-    snprintf(at, sizeof at, "%.3f", W.now);
-    const char *v[1] = { at };
-    store_query("SELECT id, room FROM games WHERE state IN ('inviting', 'running')"
-                " AND created < to_timestamp($1::double precision)", 1, v, on_open_games, NULL);
 }
 
 void game_close(void)

@@ -155,6 +155,7 @@ void handover_node_joined(void)
 {
     unsigned rooms = chan_hand_over_moved();
     unsigned nicks = nick_forget_moved();
+    game_rooms_moved();
     if (rooms || nicks)
         log_info("cluster: %u rooms and %u nick entries handed over to the new node", rooms, nicks);
     cluster_count_moves(rooms, nicks);

@@ -353,8 +353,10 @@ static void check_synced(void)
         log_warn("not every worker re-announced within %.0f s; going on", SYNC_WAIT);
     dispatch_held();
     monitor_synced();
-    if (W.cluster)
+    if (W.cluster) {
         client_resume_all();           /* their input waited for the settle */
+        game_network_heard();
+    }
 }
 
 void outbox_handle_synced(int slot)

@@ -811,6 +811,9 @@ bool game_message_refused(const struct chan_req *q);
 void game_on_message(const struct chan_req *q);
 /* Channel owner: a room was re-announced after this worker (re)started. */
 void game_on_room_back(const char *room);
+void game_network_heard(void);     /* cluster: owners are known; check open games */
+void game_rooms_moved(void);       /* cluster: cancel games whose room moved away */
+void game_node_gone(void);         /* cluster: abort the open games of rooms now ours */
 /* IPC_P_GAME frames. */
 void game_handle_frame(int from_slot, const char *payload, size_t len);
 /* channel.c: a message from a service (source nick!nick@services.parlor.local)

@@ -422,6 +422,73 @@ START_TEST(test_node_without_id_takes_a_free_one)
 }
 END_TEST
 
+/* Games run where their room is owned: when a node joins, a game whose
+ * room moves to it is cancelled (its players are told, PostgreSQL says
+ * cancelled); the others go on. */
+START_TEST(test_games_whose_room_moves_to_a_joining_node_are_cancelled)
+{
+    struct cluster_net n;
+    cluster_nats_up(&n);
+    static const char *const slow[] = { "--flood-lines", "0", "--game-round-seconds", "120", NULL };
+    cluster_node_start(&n, &n.a, "alpha", "0", slow);
+    enum { G = 4 };
+    struct it_client *inviter[G], *guest[G];
+    long id[G];
+    for (int i = 0; i < G; i++) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "host%d", i);
+        snprintf(b, sizeof b, "guest%d", i);
+        inviter[i] = cluster_user(&n.a, a);
+        guest[i] = cluster_user(&n.a, b);
+        it_send(inviter[i], "PRIVMSG GameServ :invite %s rounds=1", b);
+        const char *l = it_wait(guest[i], " invites you to game ", 5000);
+        ck_assert_msg(l, "no game invitation for %s", b);
+        id[i] = atol(strstr(l, " to game ") + 9);
+        ck_assert_int_gt(id[i], 0);
+        it_send(guest[i], "PRIVMSG GameServ :accept %ld", id[i]);
+        ck_assert_msg(it_wait(inviter[i], "Round 1 of 1", 10000), "game %ld did not start", id[i]);
+    }
+    cluster_node_start(&n, &n.b, "beta", "1", slow);
+    cluster_wait_linked(&n, 4);
+    char ctl[512], out[16384];
+    it_parlorctl_path(ctl, sizeof ctl);
+    const char *args[] = { "-s", n.b.control_path, "show", "channels", NULL };
+    int moved = 0;
+    for (int i = 0; i < G; i++) {
+        char room[40], state[32];
+        snprintf(room, sizeof room, "#game-%ld ", id[i]);
+        bool on_b = false;
+        for (long end = it_now_ms() + 3000; !on_b && it_now_ms() < end; it_sleep_ms(100)) {
+            ck_assert_int_eq(it_run(ctl, args, out, sizeof out, 5000), 0);
+            on_b = strstr(out, room) != NULL;
+        }
+        char v[32];
+        snprintf(v, sizeof v, "%ld", id[i]);
+        const char *p[1] = { v };
+        if (on_b) {
+            moved++;
+            ck_assert_msg(it_wait(guest[i], "is cancelled: its room moved", 5000), "game %ld: no cancel", id[i]);
+            long deadline = it_now_ms() + 5000;
+            while (it_pg_long(&it_suite_pg, "SELECT count(*) FROM games WHERE id = $1::bigint"
+                              " AND state = 'cancelled'", 1, p) != 1 && it_now_ms() < deadline)
+                it_sleep_ms(50);
+            snprintf(state, sizeof state, "cancelled");
+        } else {
+            snprintf(state, sizeof state, "running");
+        }
+        char q[160];
+        snprintf(q, sizeof q, "SELECT count(*) FROM games WHERE id = $1::bigint AND state = '%s'", state);
+        ck_assert_msg(it_pg_long(&it_suite_pg, q, 1, p) == 1, "game %ld is not %s", id[i], state);
+    }
+    ck_assert_msg(moved > 0 && moved < G, "%d of %d game rooms moved; choose other names", moved, G);
+    for (int i = 0; i < G; i++) {
+        it_client_free(inviter[i]);
+        it_client_free(guest[i]);
+    }
+    cluster_net_stop(&n);
+}
+END_TEST
+
 Suite *clustermv_suite(void)
 {
     Suite *s = suite_create("clustermv");
@@ -432,6 +499,7 @@ Suite *clustermv_suite(void)
     tcase_add_test(tc, test_killed_node_under_load_loses_no_acknowledged_message);
     tcase_add_test(tc, test_healed_split_keeps_one_nick_holder_and_merges_rooms);
     tcase_add_test(tc, test_node_without_id_takes_a_free_one);
+    tcase_add_test(tc, test_games_whose_room_moves_to_a_joining_node_are_cancelled);
     suite_add_tcase(s, tc);
     return s;
 }
