@@ -2230,10 +2230,15 @@ void chan_list_answer(const struct ask_args *a, struct buf *out)
             continue;
         if (a->a1[0] && irc_casecmp(a->a1, ch->name) != 0)
             continue;
-        if (ch->mode_s && !chan_member_id(ch, a->client))
+        bool member = chan_member_id(ch, a->client) != NULL;
+        if (ch->mode_s && !member)
             continue;                     /* secret: members only */
+        /* Private: others see that it exists and its size, not its name or
+         * topic (RFC 1459's "Prv"; "*" as InspIRCd writes it). */
+        bool hide = ch->mode_p && !member;
         char line[600];
         buf_append(out, line, reply_format(line, sizeof line, a->nick, "322", "%s %u :%.390s",
-                                           ch->name, (unsigned)ch->members.count, ch->topic));
+                                           hide ? "*" : ch->name, (unsigned)ch->members.count,
+                                           hide ? "" : ch->topic));
     }
 }

@@ -346,8 +346,8 @@ static void whois_reply(struct client *t, uint64_t from, int slot, const char *n
         size_t n = 0;
         list[0] = '\0';
         for (int i = 0; i < t->nchans; i++) {
-            if (t->chans[i]->mode_s && !chan_member_id(t->chans[i], from))
-                continue;                 /* a secret room: shown to its members only */
+            if ((t->chans[i]->mode_s || t->chans[i]->mode_p) && !chan_member_id(t->chans[i], from))
+                continue;                 /* a secret or private room: shown to its members only */
             struct member *m = chan_member_id(t->chans[i], t->id);
             int w = snprintf(list + n, sizeof list - n, "%s%s%s", n ? " " : "",
                              m ? member_prefix(m->modes, false) : "", t->chans[i]->name);
