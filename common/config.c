@@ -36,6 +36,7 @@ void config_defaults(struct parlor_config *c)
     c->flood_lines = 5;
     c->flood_burst = 20;
     c->sendq = 1024 * 1024;
+    c->tls_ticket_rotate = 12 * 3600;
     c->ping_timeout = 120;
     c->registration_timeout = 30;
     c->max_channels_per_client = 50;
@@ -127,6 +128,8 @@ void config_usage(FILE *out)
         "  --tls-listen HOST:PORT     TLS listen address, repeatable (none by default)\n"
         "  --tls-cert FILE            certificate chain, PEM (the server's first)\n"
         "  --tls-key FILE             its private key, PEM\n"
+        "  --tls-ticket-rotate SECS   a new session-ticket key this often, the old one\n"
+        "                             still accepted until the next (default 43200; 0 = never)\n"
         "  --sts-duration SEC         IRCv3 STS policy lifetime, 0 withdraws it (default 2592000)\n"
         "  --sts-port PORT            the TLS port STS names (default: the first tls-listen)\n"
         "  --plaintext-passwords allow|refuse  passwords over plaintext (default allow)\n"
@@ -229,6 +232,7 @@ static const struct option long_opts[] = {
     {"tls-listen", required_argument, 0, OPT_SETTING},
     {"tls-cert", required_argument, 0, OPT_SETTING},
     {"tls-key", required_argument, 0, OPT_SETTING},
+    {"tls-ticket-rotate", required_argument, 0, OPT_SETTING},
     {"sts-duration", required_argument, 0, OPT_SETTING},
     {"sts-port", required_argument, 0, OPT_SETTING},
     {"plaintext-passwords", required_argument, 0, OPT_SETTING},
@@ -261,6 +265,7 @@ static const struct int_setting int_settings[] = {
     {"flood-lines", 0, 1000000, offsetof(struct parlor_config, flood_lines), false},
     {"flood-burst", 1, 1000000, offsetof(struct parlor_config, flood_burst), false},
     {"sendq", 4096, 1L << 30, offsetof(struct parlor_config, sendq), true},
+    {"tls-ticket-rotate", 0, 30 * 86400, offsetof(struct parlor_config, tls_ticket_rotate), false},
     {"ping-timeout", 1, 86400, offsetof(struct parlor_config, ping_timeout), false},
     {"registration-timeout", 1, 3600, offsetof(struct parlor_config, registration_timeout), false},
     {"game-invite-timeout", 1, 3600, offsetof(struct parlor_config, game_invite_timeout), false},

@@ -35,6 +35,7 @@ struct parlor_config {
     int ntls_listen;
     char tls_cert[512];
     char tls_key[512];
+    int tls_ticket_rotate;       /* seconds between session-ticket key rotations; 0: never */
     int sts_duration;
     int sts_port;                /* the port STS sends clients to (0: the first tls-listen) */
     bool plaintext_passwords_refused;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -108,6 +109,42 @@ static int accept_any_cert(int preverify, X509_STORE_CTX *x)
     return 1;
 }
 
+/* Session tickets: this process's keys (a name of 16 bytes, an HMAC key of
+ * 32, an AES key of 32), the current one and the one before the last
+ * rotation, set by tls_server_ctx from the material.  A ticket under the
+ * previous key is accepted and replaced (return 2); one under an older key
+ * means a full handshake. */
+static unsigned char tk_cur[TLS_TICKET_KEY_LEN], tk_prev[TLS_TICKET_KEY_LEN];
+static bool tk_have_prev;
+
+static int ticket_cb(SSL *s, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx,
+                     int enc)
+{
+    (void)s;
+    const unsigned char *k = tk_cur;
+    int ret = 1;
+    if (enc) {
+        memcpy(name, k, 16);
+        if (RAND_bytes(iv, 16) != 1 || !EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k + 48, iv))
+            return -1;
+    } else {
+        if (memcmp(name, tk_cur, 16) != 0) {
+            if (!tk_have_prev || memcmp(name, tk_prev, 16) != 0)
+                return 0;                   /* unknown key: a full handshake */
+            k = tk_prev;
+            ret = 2;                        /* accepted; a new ticket follows */
+        }
+        if (!EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k + 48, iv))
+            return -1;
+    }
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)(k + 16), 32),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    return EVP_MAC_CTX_set_params(hctx, params) ? ret : -1;
+}
+
 struct ssl_ctx_st *tls_server_ctx(const struct tls_material *m, char *err, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -127,11 +164,14 @@ struct ssl_ctx_st *tls_server_ctx(const struct tls_material *m, char *err, size_
     SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
     /* Stateless tickets under the shared key; no per-process cache. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_tlsext_ticket_keys(ctx, (void *)m->ticket_key, TLS_TICKET_KEY_LEN);
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
     if (use_pem(ctx, m->cert, m->cert_len, m->key, m->key_len, err, errlen) < 0) {
         SSL_CTX_free(ctx);
         return NULL;
     }
+    memcpy(tk_cur, m->ticket_key, sizeof tk_cur);
+    memcpy(tk_prev, m->ticket_prev, sizeof tk_prev);
+    tk_have_prev = m->has_prev;
     return ctx;
 }
 
@@ -176,6 +216,13 @@ void tls_material_new_ticket_key(struct tls_material *m)
 {
     if (RAND_bytes(m->ticket_key, sizeof m->ticket_key) != 1)
         abort();
+}
+
+void tls_material_rotate_ticket_key(struct tls_material *m)
+{
+    memcpy(m->ticket_prev, m->ticket_key, sizeof m->ticket_prev);
+    m->has_prev = true;
+    tls_material_new_ticket_key(m);
 }
 
 struct ssl_ctx_st *tls_client_ctx(const char *ca_file, bool insecure, const char *cert_file,

@@ -36,6 +36,8 @@ struct tls_material {
     char key[TLS_PEM_MAX];
     size_t key_len;
     unsigned char ticket_key[TLS_TICKET_KEY_LEN];
+    unsigned char ticket_prev[TLS_TICKET_KEY_LEN];  /* the key before the last rotation */
+    bool has_prev;
 };
 
 /* Read cert_path and key_path and check that they make a working pair;
@@ -47,6 +49,9 @@ int tls_material_load(struct tls_material *m, const char *cert_path, const char 
 void tls_material_describe(const struct tls_material *m, char *out, size_t cap);
 /* A new random ticket key in m. */
 void tls_material_new_ticket_key(struct tls_material *m);
+/* Rotation: the current key becomes the previous one (tickets made under it
+ * are still accepted, and replaced by new ones) and a new one is made. */
+void tls_material_rotate_ticket_key(struct tls_material *m);
 /* A server context from m; NULL with a reason in err. */
 struct ssl_ctx_st *tls_server_ctx(const struct tls_material *m, char *err, size_t errlen);
 /* A client context: verify the server against ca_file (NULL: the system

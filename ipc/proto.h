@@ -16,7 +16,8 @@ enum ipc_type {
     IPC_M_QUERY,        /* u32 qid, u8 query (enum ipc_query), str arg1, str arg2 */
     IPC_M_CONFIG,       /* str: the new struct parlor_config, byte for byte (same
                            binary on both ends; sent on reload) */
-    IPC_M_TLS,          /* str certificate chain PEM, str key PEM: checked by the
+    IPC_M_TLS,          /* str certificate chain PEM, str key PEM, str ticket key
+                           (80 bytes), str previous ticket key (80 or 0): checked by the
                            master; sent on reload (worker/client_tls.c) */
     IPC_M_BANS,         /* the admin bans on accounts, whole: u32 n, each: str
                            folded account, u64 until (Unix time), str reason

@@ -652,6 +652,22 @@ void master_send_bans(int slot)
     buf_free(&b);
 }
 
+/* The certificate, key and ticket keys to every worker (IPC_M_TLS). */
+static void send_tls_material(void)
+{
+    struct buf b = BUF_INIT;
+    size_t f = ipc_begin(&b, IPC_M_TLS);
+    ipc_put_str(&b, tls_material.cert, tls_material.cert_len);
+    ipc_put_str(&b, tls_material.key, tls_material.key_len);
+    ipc_put_str(&b, (const char *)tls_material.ticket_key, sizeof tls_material.ticket_key);
+    ipc_put_str(&b, (const char *)tls_material.ticket_prev, tls_material.has_prev ? sizeof tls_material.ticket_prev : 0);
+    ipc_end(&b, f);
+    for (int i = 0; i < cfg->workers; i++)
+        if (slots[i].pid && send_to_worker(i, &b, -1) < 0)
+            log_warn("TLS: worker %d did not get the new material", i);
+    buf_free(&b);
+}
+
 /* Reload: read the certificate and key again and send them to every
  * worker (IPC_M_TLS); -1 with the reason in msg when they do not make a
  * working pair (nothing changes then). */
@@ -665,16 +681,26 @@ static int reload_tls(const struct parlor_config *next, char *msg, size_t msglen
         log_warn("%s", msg);
         return -1;
     }
-    struct buf b = BUF_INIT;
-    size_t f = ipc_begin(&b, IPC_M_TLS);
-    ipc_put_str(&b, tls_material.cert, tls_material.cert_len);
-    ipc_put_str(&b, tls_material.key, tls_material.key_len);
-    ipc_end(&b, f);
-    for (int i = 0; i < cfg->workers; i++)
-        if (slots[i].pid && send_to_worker(i, &b, -1) < 0)
-            log_warn("reload: worker %d did not get the new certificate", i);
-    buf_free(&b);
+    send_tls_material();
     return 0;
+}
+
+/* Every tls-ticket-rotate seconds: a new session-ticket key (the previous
+ * one is still accepted until the next rotation, so a ticket lives at most
+ * two periods and a stolen key opens at most that much). */
+static void rotate_ticket_key(double now)
+{
+    static double last;
+    if (cfg->ntls_listen == 0 || cfg->tls_ticket_rotate <= 0)
+        return;
+    if (last == 0)
+        last = now;
+    if (now - last < cfg->tls_ticket_rotate)
+        return;
+    last = now;
+    tls_material_rotate_ticket_key(&tls_material);
+    send_tls_material();
+    log_info("TLS: session-ticket key rotated");
 }
 
 int master_reload(char *msg, size_t msglen)
@@ -1034,6 +1060,7 @@ int master_run(const struct parlor_config *config, int argc, char **argv)
 
         limits_sweep(now);
         rolling_tick(now);
+        rotate_ticket_key(now);
         int timeout = relink_due(now, 200);
         if (rolling_next >= 0 && timeout > 100)
             timeout = 100;

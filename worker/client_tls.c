@@ -42,7 +42,11 @@ void client_tls_handle_material(const char *payload, size_t len)
     size_t cl, kl;
     const char *cert = ipc_get_str(&r, &cl);
     const char *key = ipc_get_str(&r, &kl);
-    if (r.err || cl > sizeof tls_material.cert || kl > sizeof tls_material.key) {
+    size_t tl, pl;
+    const char *ticket = ipc_get_str(&r, &tl);
+    const char *prev = ipc_get_str(&r, &pl);
+    if (r.err || cl > sizeof tls_material.cert || kl > sizeof tls_material.key ||
+        tl != sizeof tls_material.ticket_key || (pl != 0 && pl != sizeof tls_material.ticket_prev)) {
         log_warn("TLS: malformed certificate frame from master");
         return;
     }
@@ -52,6 +56,10 @@ void client_tls_handle_material(const char *payload, size_t len)
     next.cert_len = cl;
     memcpy(next.key, key, kl);
     next.key_len = kl;
+    bool rotated = memcmp(next.ticket_key, ticket, tl) != 0;
+    memcpy(next.ticket_key, ticket, tl);
+    memcpy(next.ticket_prev, prev, pl);
+    next.has_prev = pl != 0;
     char err[256];
     struct ssl_ctx_st *ctx = tls_server_ctx(&next, err, sizeof err);
     if (!ctx) {
@@ -62,7 +70,7 @@ void client_tls_handle_material(const char *payload, size_t len)
     server_ctx = ctx;
     tls_material = next;
     memset(&next, 0, sizeof next);
-    log_info("TLS: certificate reloaded");
+    log_info(rotated ? "TLS: session-ticket key rotated" : "TLS: certificate reloaded");
 }
 
 bool client_tls_wrap(struct client *c)

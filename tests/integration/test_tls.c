@@ -320,6 +320,48 @@ START_TEST(test_a_session_resumes_on_another_worker)
 }
 END_TEST
 
+/* One resumption attempt with a copy of `sess`: did it resume? */
+static bool resumes(const struct tls_server *t, SSL_CTX *ctx, SSL_SESSION *sess)
+{
+    struct it_client *c = it_client_connect(t->tls_port, 0);
+    ck_assert(c != NULL);
+    char err[256];
+    SSL_SESSION *copy = SSL_SESSION_dup(sess);        /* OpenSSL uses a TLS 1.3 session once */
+    ck_assert_msg(it_client_start_tls_session(c, ctx, copy, IT_TIMEOUT_MS, err, sizeof err) == 0,
+                  "handshake: %s", err);
+    SSL_SESSION_free(copy);
+    it_expect(c, "*** Connected to worker");
+    bool r = tls_resumed(c->tls);
+    it_client_free(c);
+    return r;
+}
+
+/* The session-ticket key is rotated every --tls-ticket-rotate seconds: a
+ * ticket made before one rotation still resumes (the previous key is
+ * kept), one made before two does not (a full handshake, still working). */
+START_TEST(test_ticket_key_rotation_keeps_one_previous_key)
+{
+    struct tls_server t;
+    static const char *const extra[] = { "--tls-ticket-rotate", "2", NULL };
+    tls_server_start(&t, extra);
+    SSL_CTX *ctx = it_tls_ctx(NULL);
+    struct it_client *first = it_connect_tls(t.tls_port, ctx);
+    it_register(first, "rotor");           /* TLS 1.3 tickets come after the handshake */
+    SSL_SESSION *sess = SSL_get1_session((SSL *)tls_conn_ssl(first->tls));
+    ck_assert(sess != NULL);
+    it_client_free(first);
+    ck_assert_msg(resumes(&t, ctx, sess), "a fresh ticket did not resume");
+    int seen = it_server_log_count(&t.s, "TLS: session-ticket key rotated");
+    it_server_expect_log(&t.s, "TLS: session-ticket key rotated", seen + 3, 10000);   /* master, 2 workers */
+    ck_assert_msg(resumes(&t, ctx, sess), "a ticket from before one rotation did not resume");
+    it_server_expect_log(&t.s, "TLS: session-ticket key rotated", seen + 6, 10000);
+    ck_assert_msg(!resumes(&t, ctx, sess), "a ticket from before two rotations still resumed");
+    SSL_SESSION_free(sess);
+    SSL_CTX_free(ctx);
+    tls_server_stop(&t);
+}
+END_TEST
+
 START_TEST(test_whois_671_and_secure_only_rooms)
 {
     struct tls_server t;
@@ -658,6 +700,7 @@ Suite *tls_suite(void)
     tcase_add_test(tc, test_bad_handshakes_end_cleanly_and_are_counted);
     tcase_add_test(tc, test_reload_takes_a_new_certificate_refuses_a_bad_pair_and_keeps_connections);
     tcase_add_test(tc, test_a_session_resumes_on_another_worker);
+    tcase_add_test(tc, test_ticket_key_rotation_keeps_one_previous_key);
     tcase_add_test(tc, test_whois_671_and_secure_only_rooms);
     tcase_add_test(tc, test_sts_policy_values_on_plaintext_and_tls);
     tcase_add_test(tc, test_plaintext_passwords_refuse_names_the_tls_port);
