@@ -287,6 +287,25 @@ START_TEST(test_reload_takes_a_new_certificate_refuses_a_bad_pair_and_keeps_conn
 }
 END_TEST
 
+/* One resumption attempt with a copy of `sess`: did it resume?  *worker
+ * (may be NULL): where the connection landed. */
+static bool resumes(const struct tls_server *t, SSL_CTX *ctx, SSL_SESSION *sess, int *worker)
+{
+    struct it_client *c = it_client_connect(t->tls_port, 0);
+    ck_assert(c != NULL);
+    char err[256];
+    SSL_SESSION *copy = SSL_SESSION_dup(sess);        /* OpenSSL uses a TLS 1.3 session once */
+    ck_assert_msg(it_client_start_tls_session(c, ctx, copy, IT_TIMEOUT_MS, err, sizeof err) == 0,
+                  "handshake: %s", err);
+    SSL_SESSION_free(copy);
+    it_expect(c, "*** Connected to worker");
+    bool r = tls_resumed(c->tls);
+    if (worker)
+        *worker = c->worker;
+    it_client_free(c);
+    return r;
+}
+
 /* A session made on one worker resumes on the other (the shared ticket key). */
 START_TEST(test_a_session_resumes_on_another_worker)
 {
@@ -300,17 +319,10 @@ START_TEST(test_a_session_resumes_on_another_worker)
     it_client_free(first);
     bool resumed_on_1 = false;
     for (int i = 0; i < 8 && !resumed_on_1; i++) {
-        struct it_client *c = it_client_connect(t.tls_port, 0);
-        ck_assert(c != NULL);
-        char err[256];
-        SSL_SESSION *copy = SSL_SESSION_dup(sess);     /* OpenSSL uses a TLS 1.3 session once */
-        ck_assert_msg(it_client_start_tls_session(c, ctx, copy, IT_TIMEOUT_MS, err, sizeof err) == 0,
-                      "handshake: %s", err);
-        SSL_SESSION_free(copy);
-        it_expect(c, "*** Connected to worker");
-        ck_assert_msg(tls_resumed(c->tls), "the session was not resumed on worker %d", c->worker);
-        resumed_on_1 = c->worker == 1;
-        it_client_free(c);
+        int w = -1;
+        bool r = resumes(&t, ctx, sess, &w);
+        ck_assert_msg(r, "the session was not resumed on worker %d", w);
+        resumed_on_1 = w == 1;
     }
     ck_assert_msg(resumed_on_1, "no resumed connection landed on worker 1");
     ck_assert(IT_EVENTUALLY(stat_value(&t.s, "parlor_tls_resumed_total") >= 1, 5000));
@@ -319,22 +331,6 @@ START_TEST(test_a_session_resumes_on_another_worker)
     tls_server_stop(&t);
 }
 END_TEST
-
-/* One resumption attempt with a copy of `sess`: did it resume? */
-static bool resumes(const struct tls_server *t, SSL_CTX *ctx, SSL_SESSION *sess)
-{
-    struct it_client *c = it_client_connect(t->tls_port, 0);
-    ck_assert(c != NULL);
-    char err[256];
-    SSL_SESSION *copy = SSL_SESSION_dup(sess);        /* OpenSSL uses a TLS 1.3 session once */
-    ck_assert_msg(it_client_start_tls_session(c, ctx, copy, IT_TIMEOUT_MS, err, sizeof err) == 0,
-                  "handshake: %s", err);
-    SSL_SESSION_free(copy);
-    it_expect(c, "*** Connected to worker");
-    bool r = tls_resumed(c->tls);
-    it_client_free(c);
-    return r;
-}
 
 /* The session-ticket key is rotated every --tls-ticket-rotate seconds: a
  * ticket made before one rotation still resumes (the previous key is
@@ -350,12 +346,12 @@ START_TEST(test_ticket_key_rotation_keeps_one_previous_key)
     SSL_SESSION *sess = SSL_get1_session((SSL *)tls_conn_ssl(first->tls));
     ck_assert(sess != NULL);
     it_client_free(first);
-    ck_assert_msg(resumes(&t, ctx, sess), "a fresh ticket did not resume");
+    ck_assert_msg(resumes(&t, ctx, sess, NULL), "a fresh ticket did not resume");
     int seen = it_server_log_count(&t.s, "TLS: session-ticket key rotated");
     it_server_expect_log(&t.s, "TLS: session-ticket key rotated", seen + 3, 10000);   /* master, 2 workers */
-    ck_assert_msg(resumes(&t, ctx, sess), "a ticket from before one rotation did not resume");
+    ck_assert_msg(resumes(&t, ctx, sess, NULL), "a ticket from before one rotation did not resume");
     it_server_expect_log(&t.s, "TLS: session-ticket key rotated", seen + 6, 10000);
-    ck_assert_msg(!resumes(&t, ctx, sess), "a ticket from before two rotations still resumed");
+    ck_assert_msg(!resumes(&t, ctx, sess, NULL), "a ticket from before two rotations still resumed");
     SSL_SESSION_free(sess);
     SSL_CTX_free(ctx);
     tls_server_stop(&t);
