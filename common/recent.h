@@ -9,7 +9,7 @@
 
 #include "common/hmap.h"
 
-#define RECENT_IDS 1024
+#define RECENT_IDS 8192
 #define RECENT_ID_MAX 32
 
 struct recent_ids {

@@ -51,8 +51,8 @@ struct chan_event {
 };
 
 /* origin_slot of a message passed on by a former owner (worker/handover.c):
- * it may come after a later one of its sender, so it is told apart from a
- * repeat by its msgid, not by its number. */
+ * it may come after a later one of its sender, so its number is not checked
+ * (in a cluster every message is also checked by msgid: apply_event). */
 #define ORIGIN_FORWARDED (-1)
 
 /* Seconds after a room is gathered anew (a move: a new owner, a mirror
@@ -676,11 +676,15 @@ static void apply_event(struct channel *ch, const struct chan_event *ev)
         /* A request sent again to a new owner comes back as the same
          * message: members who had it already do not get it twice.  Each
          * worker's requests reach a room in the order it numbered them. */
-        if (ev->origin_slot == ORIGIN_FORWARDED) {
+        if (W.cluster) {
+            /* A message can come twice by two roads (the owner that died
+             * relayed it, and a worker that had not yet seen it die passed
+             * the request on, or a former owner did): told by its msgid. */
             static struct recent_ids seen;
             if (recent_seen(&seen, ev->msgid))
                 return;
-        } else if (ev->origin_seq && ev->origin_slot >= 0 && ev->origin_slot < MAX_WORKERS) {
+        }
+        if (ev->origin_seq && ev->origin_slot >= 0 && ev->origin_slot < MAX_WORKERS) {
             if (ev->origin_seq <= ch->origin_seq[ev->origin_slot])
                 return;
             ch->origin_seq[ev->origin_slot] = ev->origin_seq;

@@ -18,7 +18,8 @@
  *   - handover_forward(): a request that still reaches the old owner
  *     (sent a moment before its sender heard the new node) is passed on to
  *     the new owner inside an IPC_P_FWD frame that keeps the sender's
- *     origin (slot, request number, message number).  The forwarder
+ *     origin (slot, request number, message number); in a cluster every
+ *     relayed message is also told from a repeat by its msgid (channel.c).  The forwarder
  *     acknowledges it to the sender only once the owner acknowledged it
  *     (outbox_pass_on), so it is never lost with the forwarder.  A forwarded message may
  *     arrive after a later message of the same sender that went straight

@@ -115,7 +115,7 @@ static void wrap(struct buf *b, const struct entry *e)
     ipc_put_u64(b, e->seq);
     ipc_put_u64(b, e->origin);
     ipc_put_u64(b, e->mseq);
-    ipc_put_cstr(b, e->target);
+    ipc_put_cstr(b, W.cluster ? e->target : "");   /* only a cluster passes requests on */
     ipc_put_str(b, e->frame.data, e->frame.len);
     ipc_end(b, f);
 }
