@@ -257,6 +257,9 @@ START_TEST(test_bans_by_account_and_cidr_are_stored_and_survive_a_restart)
     ctl(&s, unban_doc, out, sizeof out, 0);
     ck_assert_int_eq(it_pg_long(&it_suite_pg, "SELECT count(*) FROM admin_bans", 0, NULL), 0);
     it_server_stop(&s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", spool);     /* db_server_start's spool directory */
+    ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
