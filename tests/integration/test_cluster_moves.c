@@ -476,9 +476,9 @@ START_TEST(test_games_whose_room_moves_to_a_joining_node_are_cancelled)
         } else {
             snprintf(state, sizeof state, "running");
         }
-        char q[160];
-        snprintf(q, sizeof q, "SELECT count(*) FROM games WHERE id = $1::bigint AND state = '%s'", state);
-        ck_assert_msg(it_pg_long(&it_suite_pg, q, 1, p) == 1, "game %ld is not %s", id[i], state);
+        const char *ps[2] = { v, state };
+        ck_assert_msg(it_pg_long(&it_suite_pg, "SELECT count(*) FROM games WHERE id = $1::bigint AND state = $2", 2,
+                                 ps) == 1, "game %ld is not %s", id[i], state);
     }
     ck_assert_msg(moved > 0 && moved < G, "%d of %d game rooms moved; choose other names", moved, G);
     for (int i = 0; i < G; i++) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "tests/integration/cluster_net.h"
+#include "tests/integration/gameserv.h"
 #include "tests/integration/harness.h"
 #include "tests/integration/pg.h"
 #include "tests/integration/suites.h"
@@ -214,45 +215,6 @@ START_TEST(test_invite_to_an_invite_only_room_across_nodes)
 }
 END_TEST
 
-#define GS ":GameServ!GameServ@services.parlor.local "
-
-static const char *cx_gs_notice(struct it_client *c, const char *needle)
-{
-    char re[200];
-    snprintf(re, sizeof re, "^" GS "NOTICE %s :.*", c->nick);
-    long deadline = it_now_ms() + 10000;
-    for (;;) {
-        const char *l = it_wait_re(c, re, (int)(deadline - it_now_ms()));
-        if (!l)
-            it_fail(c, "no GameServ notice with '%s'", needle);
-        if (strstr(l, needle))
-            return l;
-    }
-}
-
-static const char *cx_gs_room(struct it_client *c, const char *room, const char *needle)
-{
-    char pfx[128];
-    snprintf(pfx, sizeof pfx, GS "PRIVMSG %s :", room);
-    long deadline = it_now_ms() + 15000;
-    for (;;) {
-        const char *l = it_wait(c, pfx, (int)(deadline - it_now_ms()));
-        if (!l)
-            it_fail(c, "no '%s' from GameServ in %s", needle, room);
-        if (strstr(l, needle))
-            return l;
-    }
-}
-
-static void cx_pg_text(char *out, size_t cap, const char *sql, long id)
-{
-    char ids[24];
-    snprintf(ids, sizeof ids, "%ld", id);
-    const char *params[1] = { ids };
-    PGresult *r = it_pg_query(&it_suite_pg, sql, 1, params);
-    snprintf(out, cap, "%s", PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "");
-    PQclear(r);
-}
 
 /* A whole one-round game between players on different nodes: the
  * invitation, the acceptance, the guess and the result reach both, and the
@@ -264,37 +226,38 @@ START_TEST(test_a_game_with_players_on_different_nodes)
     struct it_client *alice = cx_user(&n, 0, "gamealice");
     struct it_client *bob = cx_user(&n, 1, "gamebob");
     it_send(alice, "PRIVMSG GameServ :invite gamebob category=movies rounds=1");
-    const char *l = cx_gs_notice(bob, "gamealice invites you to game ");
+    const char *l = it_gs_notice(bob, "gamealice invites you to game ");
     long id = atol(strstr(l, " game ") + 6);
     ck_assert_int_gt(id, 0);
     it_send(bob, "PRIVMSG GameServ :accept %ld", id);
-    cx_gs_notice(alice, "gamebob accepted game");
+    it_gs_notice(alice, "gamebob accepted game");
     char room[32];
     snprintf(room, sizeof room, "#game-%ld", id);
-    cx_gs_room(alice, room, "Round 1 of 1");
-    cx_gs_room(bob, room, "Round 1 of 1");
+    it_gs_room(alice, room, "Round 1 of 1");
+    it_gs_room(bob, room, "Round 1 of 1");
     char word[256] = "";
     for (int i = 0; i < 400 && !word[0]; i++) {
-        cx_pg_text(word, sizeof word, "SELECT word FROM game_rounds WHERE game = $1 AND round = 1", id);
+        it_pg_text(&it_suite_pg, word, sizeof word, "SELECT word FROM game_rounds WHERE game = $1 AND round = 1", id,
+                   NULL);
         if (!word[0])
             it_sleep_ms(25);
     }
     ck_assert_msg(word[0], "round 1 of game %ld has no stored word", id);
     it_send(bob, "PRIVMSG %s :%s", room, word);
-    cx_gs_room(alice, room, "gamebob found it in ");
-    l = cx_gs_room(alice, room, "Game over!");
+    it_gs_room(alice, room, "gamebob found it in ");
+    l = it_gs_room(alice, room, "Game over!");
     ck_assert_msg(strstr(l, "Winner: gamebob."), "%s", l);
-    cx_gs_room(bob, room, "Game over!");
+    it_gs_room(bob, room, "Game over!");
     char row[200];
     for (int i = 0; i < 400; i++) {
-        cx_pg_text(row, sizeof row, "SELECT state FROM games WHERE id = $1", id);
+        it_pg_text(&it_suite_pg, row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
         if (strcmp(row, "finished") == 0)
             break;
         it_sleep_ms(25);
     }
     ck_assert_str_eq(row, "finished");
-    cx_pg_text(row, sizeof row, "SELECT string_agg(nick || ':' || coalesce(result, '-'), ',' ORDER BY nick)"
-               " FROM game_players WHERE game = $1", id);
+    it_pg_text(&it_suite_pg, row, sizeof row, "SELECT string_agg(nick || ':' || coalesce(result, '-'), ',' ORDER BY nick)"
+               " FROM game_players WHERE game = $1", id, NULL);
     ck_assert_str_eq(row, "gamealice:lose,gamebob:win");
     it_client_free(alice);
     it_client_free(bob);

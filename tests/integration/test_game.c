@@ -15,11 +15,11 @@
 #include <string.h>
 
 #include "common/irc.h"
+#include "tests/integration/gameserv.h"
 #include "tests/integration/harness.h"
 #include "tests/integration/pg.h"
 #include "tests/integration/suites.h"
 
-#define GS ":GameServ!GameServ@services.parlor.local "
 
 static struct it_pg pg;
 
@@ -62,42 +62,12 @@ static void gs(struct it_client *c, const char *fmt, ...)
     it_send(c, "PRIVMSG GameServ :%s", text);
 }
 
-/* Wait for a NOTICE from GameServ to us containing `needle`. */
-static const char *expect_notice(struct it_client *c, const char *needle)
-{
-    char re[300];
-    snprintf(re, sizeof re, "^" GS "NOTICE %s :.*", c->nick);
-    long deadline = it_now_ms() + 10000;
-    for (;;) {
-        const char *l = it_wait_re(c, re, (int)(deadline - it_now_ms()));
-        if (!l)
-            it_fail(c, "no GameServ notice with '%s'", needle);
-        if (strstr(l, needle))
-            return l;
-    }
-}
-
-/* Wait for GameServ's line in a room containing `needle`. */
-static const char *expect_room(struct it_client *c, const char *room, const char *needle)
-{
-    char pfx[128];
-    snprintf(pfx, sizeof pfx, GS "PRIVMSG %s :", room);
-    long deadline = it_now_ms() + 15000;
-    for (;;) {
-        const char *l = it_wait(c, pfx, (int)(deadline - it_now_ms()));
-        if (!l)
-            it_fail(c, "no '%s' from GameServ in %s", needle, room);
-        if (strstr(l, needle))
-            return l;
-    }
-}
-
 /* The invitation a client got; returns the game id. */
 static long expect_invitation(struct it_client *c, const char *inviter)
 {
     char needle[128];
     snprintf(needle, sizeof needle, "%s invites you to game ", inviter);
-    const char *l = expect_notice(c, needle);
+    const char *l = it_gs_notice(c, needle);
     long id = atol(strstr(l, needle) + strlen(needle));
     ck_assert_int_gt(id, 0);
     ck_assert_ptr_nonnull(strstr(l, "/msg GameServ accept"));
@@ -112,24 +82,13 @@ static void expect_joined(struct it_client *c, const char *room)
         it_fail(c, "%s was not joined to %s", c->nick, room);
 }
 
-/* A query's single text value ("" for no row / NULL). */
-static void pg_text(char *out, size_t cap, const char *sql, long id, const char *arg)
-{
-    char ids[24];
-    snprintf(ids, sizeof ids, "%ld", id);
-    const char *params[2] = { ids, arg };
-    PGresult *r = it_pg_query(&pg, sql, arg ? 2 : 1, params);
-    snprintf(out, cap, "%s", PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? PQgetvalue(r, 0, 0) : "");
-    PQclear(r);
-}
-
 /* The secret word of a round, as stored when the round started. */
 static void round_word(long id, int round, char *out, size_t cap)
 {
     char r[16];
     snprintf(r, sizeof r, "%d", round);
     for (int i = 0; i < 400; i++) {
-        pg_text(out, cap, "SELECT word FROM game_rounds WHERE game = $1 AND round = $2::int", id, r);
+        it_pg_text(&pg, out, cap, "SELECT word FROM game_rounds WHERE game = $1 AND round = $2::int", id, r);
         if (out[0])
             return;
         it_sleep_ms(25);
@@ -159,7 +118,7 @@ static int owner_of_room(const char *room, int nworkers)
 
 static void player_row(long id, const char *player, char *out, size_t cap)
 {
-    pg_text(out, cap, "SELECT nick || ' ' || score || ' ' || coalesce(result, '-') FROM game_players"
+    it_pg_text(&pg, out, cap, "SELECT nick || ' ' || score || ' ' || coalesce(result, '-') FROM game_players"
             " WHERE game = $1 AND player = $2", id, player);
 }
 
@@ -199,29 +158,29 @@ START_TEST(test_a_whole_game_on_two_workers_scores_announces_and_stores_results)
     ck_assert_int_eq(expect_invitation(carol, "alice"), id);
     char room[32], word[256], guess[256], row[200];
     snprintf(room, sizeof room, "#game-%ld", id);
-    expect_notice(alice, "created; invitation sent to bob, carol");
-    pg_text(row, sizeof row, "SELECT state || ' ' || category || ' ' || rounds || ' ' || inviter || ' ' || room"
+    it_gs_notice(alice, "created; invitation sent to bob, carol");
+    it_pg_text(&pg, row, sizeof row, "SELECT state || ' ' || category || ' ' || rounds || ' ' || inviter || ' ' || room"
             " FROM games WHERE id = $1", id, NULL);
     char want[200];
     snprintf(want, sizeof want, "inviting movies 3 alice %s", room);
     ck_assert_str_eq(row, want);
 
     gs(bob, "accept %ld", id);
-    expect_notice(bob, "You accepted game");
-    expect_notice(alice, "bob accepted game");
+    it_gs_notice(bob, "You accepted game");
+    it_gs_notice(alice, "bob accepted game");
     gs(carol, "accept %ld", id);
-    expect_notice(carol, "starts now in");
+    it_gs_notice(carol, "starts now in");
     expect_joined(alice, room);
     expect_joined(bob, room);
     expect_joined(carol, room);
 
     /* Round 1: bob, typed sloppily. */
-    expect_room(carol, room, "Round 1 of 3 (movies, ");
+    it_gs_room(carol, room, "Round 1 of 3 (movies, ");
     round_word(id, 1, word, sizeof word);
     sloppy(word, guess, sizeof guess);
     it_send(bob, "PRIVMSG %s :%s", room, guess);
-    expect_room(alice, room, "bob found it in ");
-    const char *l = expect_room(carol, room, "bob found it in ");
+    it_gs_room(alice, room, "bob found it in ");
+    const char *l = it_gs_room(carol, room, "bob found it in ");
     ck_assert_ptr_nonnull(strstr(l, word));
     int p1 = round_points(l, 30);
     char sc[64];
@@ -230,10 +189,10 @@ START_TEST(test_a_whole_game_on_two_workers_scores_announces_and_stores_results)
 
     /* Round 2: a wrong guess, then alice as the word is written, after the
      * first hint (a quarter of the round): fewer points, by the speed rule. */
-    expect_room(alice, room, "Round 2 of 3");
+    it_gs_room(alice, room, "Round 2 of 3");
     round_word(id, 2, word, sizeof word);
     it_send(carol, "PRIVMSG %s :surely not this one", room);
-    expect_room(alice, room, "Hint: ");
+    it_gs_room(alice, room, "Hint: ");
     it_send(alice, "PRIVMSG %s :%s", room, word);
     /* The guesser sees her own guess before GameServ's verdict. */
     char mine[300];
@@ -250,35 +209,35 @@ START_TEST(test_a_whole_game_on_two_workers_scores_announces_and_stores_results)
             break;
         }
     }
-    l = expect_room(bob, room, "alice found it in ");
+    l = it_gs_room(bob, room, "alice found it in ");
     int p2 = round_points(l, 30);
     ck_assert_msg(p2 <= 8, "alice got %d points after a quarter of the round: %s", p2, l);
 
     /* Round 3: dave watches; his right answer does not count, bob's does. */
     it_send(dave, "JOIN %s", room);
     expect_joined(dave, room);
-    expect_room(dave, room, "Round 3 of 3");
+    it_gs_room(dave, room, "Round 3 of 3");
     round_word(id, 3, word, sizeof word);
     it_send(dave, "PRIVMSG %s :%s", room, word);
-    expect_notice(dave, "only its players' guesses count");
+    it_gs_notice(dave, "only its players' guesses count");
     it_send(bob, "PRIVMSG %s :%s", room, word);
-    int p3 = round_points(expect_room(alice, room, "bob found it in "), 30);
+    int p3 = round_points(it_gs_room(alice, room, "bob found it in "), 30);
     int bob_total = p1 + p3;
     /* Quick answers (well under a quarter of a round) outscore alice's. */
     ck_assert_msg(bob_total > p2, "bob %d + %d, alice %d", p1, p3, p2);
-    l = expect_room(dave, room, "Game over!");
+    l = it_gs_room(dave, room, "Game over!");
     snprintf(want, sizeof want, "Final scores: bob %d, alice %d, carol 0. Winner: bob.", bob_total, p2);
     ck_assert_msg(strstr(l, want), "no '%s' in %s", want, l);
 
     /* Stored, with the results. */
     for (int i = 0; i < 400; i++) {
-        pg_text(row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
+        it_pg_text(&pg, row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
         if (strcmp(row, "finished") == 0)
             break;
         it_sleep_ms(25);
     }
     ck_assert_str_eq(row, "finished");
-    pg_text(row, sizeof row, "SELECT (started IS NOT NULL AND ended >= started)::text FROM games WHERE id = $1",
+    it_pg_text(&pg, row, sizeof row, "SELECT (started IS NOT NULL AND ended >= started)::text FROM games WHERE id = $1",
             id, NULL);
     ck_assert_str_eq(row, "true");
     player_row(id, "bob", row, sizeof row);
@@ -289,30 +248,30 @@ START_TEST(test_a_whole_game_on_two_workers_scores_announces_and_stores_results)
     ck_assert_str_eq(row, want);
     player_row(id, "carol", row, sizeof row);
     ck_assert_str_eq(row, "carol 0 lose");
-    pg_text(row, sizeof row, "SELECT count(*) FROM game_players WHERE game = $1", id, NULL);
+    it_pg_text(&pg, row, sizeof row, "SELECT count(*) FROM game_players WHERE game = $1", id, NULL);
     ck_assert_str_eq(row, "3");
-    pg_text(row, sizeof row, "SELECT string_agg(winner || ':' || points, ',' ORDER BY round) FROM game_rounds"
+    it_pg_text(&pg, row, sizeof row, "SELECT string_agg(winner || ':' || points, ',' ORDER BY round) FROM game_rounds"
             " WHERE game = $1", id, NULL);
     snprintf(want, sizeof want, "bob:%d,alice:%d,bob:%d", p1, p2, p3);
     ck_assert_str_eq(row, want);
 
     /* Talking in the room after the end: told once that it is over. */
     it_send(carol, "PRIVMSG %s :%s", room, word);
-    expect_notice(carol, "is over; guesses no longer count");
+    it_gs_notice(carol, "is over; guesses no longer count");
 
     /* The leaderboard and the stats. */
     gs(carol, "top movies");
-    expect_notice(carol, "Top players (movies)");
+    it_gs_notice(carol, "Top players (movies)");
     snprintf(want, sizeof want, "1. bob: 1 win, 1 game, %d points", bob_total);
-    l = expect_notice(carol, want);
+    l = it_gs_notice(carol, want);
     gs(carol, "stats BOB");
     snprintf(want, sizeof want, "BOB: 1 game, 1 win, 0 draws, 0 losses, %d points. Best category: movies.",
              bob_total);
-    expect_notice(carol, want);
+    it_gs_notice(carol, want);
     gs(carol, "status %ld", id);
     snprintf(want, sizeof want, "finished, rounds played: 3 of 3. Scores: bob %d, alice %d, carol 0.",
              bob_total, p2);
-    expect_notice(carol, want);
+    it_gs_notice(carol, want);
 
     it_client_free(alice);
     it_client_free(bob);
@@ -330,40 +289,40 @@ START_TEST(test_bad_input_gets_a_clear_notice_and_changes_nothing)
     struct it_client *bob = user(&s, 1, "ben");
     struct it_client *carol = user(&s, 1, "cat");
     char before[32], after[32], row[200];
-    pg_text(before, sizeof before, "SELECT count(*) FROM games WHERE $1 > 0", 1, NULL);
+    it_pg_text(&pg, before, sizeof before, "SELECT count(*) FROM games WHERE $1 > 0", 1, NULL);
 
     gs(alice, "invite nosuchnick");
-    expect_notice(alice, "There is nobody called nosuchnick online; no game was created.");
+    it_gs_notice(alice, "There is nobody called nosuchnick online; no game was created.");
     gs(alice, "invite ben nosuchnick");
-    expect_notice(alice, "There is nobody called nosuchnick online");
+    it_gs_notice(alice, "There is nobody called nosuchnick online");
     gs(alice, "invite ANN");
-    expect_notice(alice, "You cannot invite yourself");
+    it_gs_notice(alice, "You cannot invite yourself");
     gs(alice, "invite ben category=nope");
-    expect_notice(alice, "There is no category nope.");
+    it_gs_notice(alice, "There is no category nope.");
     gs(alice, "invite ben rounds=0");
-    expect_notice(alice, "rounds must be a number from 1 to 20, not 0.");
+    it_gs_notice(alice, "rounds must be a number from 1 to 20, not 0.");
     gs(alice, "invite ben rounds=100000000000");
-    expect_notice(alice, "rounds must be a number from 1 to 20");
+    it_gs_notice(alice, "rounds must be a number from 1 to 20");
     gs(alice, "invite ben rounds=three");
-    expect_notice(alice, "rounds must be a number");
+    it_gs_notice(alice, "rounds must be a number");
     gs(alice, "invite ben ben");
-    expect_notice(alice, "ben is invited twice");
+    it_gs_notice(alice, "ben is invited twice");
     gs(alice, "invite GameServ");
-    expect_notice(alice, "GameServ does not play");
+    it_gs_notice(alice, "GameServ does not play");
     gs(alice, "invite");
-    expect_notice(alice, "Syntax: INVITE nick");
+    it_gs_notice(alice, "Syntax: INVITE nick");
     gs(alice, "top nope");
-    expect_notice(alice, "There is no category nope.");
+    it_gs_notice(alice, "There is no category nope.");
     gs(alice, "frobnicate");
-    expect_notice(alice, "Unknown command frobnicate");
+    it_gs_notice(alice, "Unknown command frobnicate");
     gs(bob, "accept 987654");
-    expect_notice(bob, "There is no open game 987654.");
+    it_gs_notice(bob, "There is no open game 987654.");
     gs(bob, "accept soon");
-    expect_notice(bob, "soon is not a game number.");
+    it_gs_notice(bob, "soon is not a game number.");
     gs(bob, "status 987654");
-    expect_notice(bob, "There is no game 987654.");
+    it_gs_notice(bob, "There is no game 987654.");
     /* No invitation reached anyone, nothing was stored. */
-    pg_text(after, sizeof after, "SELECT count(*) FROM games WHERE $1 > 0", 1, NULL);
+    it_pg_text(&pg, after, sizeof after, "SELECT count(*) FROM games WHERE $1 > 0", 1, NULL);
     ck_assert_str_eq(after, before);
     ck_assert_int_eq(it_count_for(bob, "invites you", 200), 0);
 
@@ -371,33 +330,33 @@ START_TEST(test_bad_input_gets_a_clear_notice_and_changes_nothing)
     gs(alice, "invite ben category=cats rounds=1");
     long id = expect_invitation(bob, "ann");
     gs(carol, "accept %ld", id);
-    expect_notice(carol, "You were not invited to game");
+    it_gs_notice(carol, "You were not invited to game");
     gs(carol, "decline %ld", id);
-    expect_notice(carol, "You were not invited to game");
+    it_gs_notice(carol, "You were not invited to game");
     gs(alice, "accept %ld", id);
-    expect_notice(alice, "only the people you invited answer");
+    it_gs_notice(alice, "only the people you invited answer");
     gs(alice, "status %ld", id);
-    expect_notice(alice, "(cats, 1 round, by ann): waiting for answers, 30 s left. Playing: ann. Not answered yet: ben.");
-    pg_text(row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
+    it_gs_notice(alice, "(cats, 1 round, by ann): waiting for answers, 30 s left. Playing: ann. Not answered yet: ben.");
+    it_pg_text(&pg, row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
     ck_assert_str_eq(row, "inviting");
     /* The inviter withdraws it: the invitee is told; answering is too late. */
     gs(alice, "quit %ld", id);
-    expect_notice(bob, "is cancelled: its inviter withdrew it.");
-    expect_notice(alice, "is cancelled");
+    it_gs_notice(bob, "is cancelled: its inviter withdrew it.");
+    it_gs_notice(alice, "is cancelled");
     gs(bob, "accept %ld", id);
-    expect_notice(bob, "is already cancelled");
+    it_gs_notice(bob, "is already cancelled");
     for (int i = 0; i < 100 && strcmp(row, "cancelled") != 0; i++) {
         it_sleep_ms(25);
-        pg_text(row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
+        it_pg_text(&pg, row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
     }
     ck_assert_str_eq(row, "cancelled");
-    pg_text(row, sizeof row, "SELECT count(*) FROM game_players WHERE game = $1", id, NULL);
+    it_pg_text(&pg, row, sizeof row, "SELECT count(*) FROM game_players WHERE game = $1", id, NULL);
     ck_assert_str_eq(row, "0");
 
     gs(alice, "categories");
-    expect_notice(alice, "cartoons (en ");
+    it_gs_notice(alice, "cartoons (en ");
     gs(alice, "help");
-    expect_notice(alice, "INVITE nick");
+    it_gs_notice(alice, "INVITE nick");
 
     it_client_free(alice);
     it_client_free(bob);
@@ -420,13 +379,13 @@ START_TEST(test_invitation_and_round_timeouts)
     long id = expect_invitation(bob, "amy");
     expect_invitation(carol, "amy");
     gs(bob, "decline %ld", id);
-    expect_notice(bob, "You declined game");
-    expect_notice(alice, "bo declined game");
-    expect_notice(carol, "did not answer the invitation");
-    expect_notice(alice, "is cancelled: nobody accepted the invitation.");
-    expect_notice(carol, "is cancelled: nobody accepted");
+    it_gs_notice(bob, "You declined game");
+    it_gs_notice(alice, "bo declined game");
+    it_gs_notice(carol, "did not answer the invitation");
+    it_gs_notice(alice, "is cancelled: nobody accepted the invitation.");
+    it_gs_notice(carol, "is cancelled: nobody accepted");
     for (int i = 0; i < 100 && strcmp(row, "cancelled") != 0; i++) {
-        pg_text(row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
+        it_pg_text(&pg, row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
         if (strcmp(row, "cancelled") != 0)
             it_sleep_ms(25);
     }
@@ -438,26 +397,26 @@ START_TEST(test_invitation_and_round_timeouts)
     id = expect_invitation(bob, "amy");
     snprintf(room, sizeof room, "#game-%ld", id);
     gs(bob, "accept %ld", id);
-    expect_notice(carol, "did not answer the invitation");
+    it_gs_notice(carol, "did not answer the invitation");
     expect_joined(alice, room);
     expect_joined(bob, room);
-    expect_room(bob, room, "Round 1 of 1 (cartoons, Korean, 2 s): ");
+    it_gs_room(bob, room, "Round 1 of 1 (cartoons, Korean, 2 s): ");
     round_word(id, 1, word, sizeof word);
     char want[300];
     snprintf(want, sizeof want, "Time is up! Nobody found it: it was %s.", word);
-    expect_room(alice, room, want);
-    expect_room(bob, room, "It is a draw between amy and bo.");
+    it_gs_room(alice, room, want);
+    it_gs_room(bob, room, "It is a draw between amy and bo.");
     for (int i = 0; i < 400; i++) {
-        pg_text(row, sizeof row, "SELECT string_agg(nick || ' ' || score || ' ' || coalesce(result, '-'), ','"
+        it_pg_text(&pg, row, sizeof row, "SELECT string_agg(nick || ' ' || score || ' ' || coalesce(result, '-'), ','"
                 " ORDER BY nick) FROM game_players WHERE game = $1", id, NULL);
         if (strcmp(row, "amy 0 draw,bo 0 draw") == 0)
             break;
         it_sleep_ms(25);
     }
     ck_assert_str_eq(row, "amy 0 draw,bo 0 draw");
-    pg_text(row, sizeof row, "SELECT state || ' ' || lang FROM games WHERE id = $1", id, NULL);
+    it_pg_text(&pg, row, sizeof row, "SELECT state || ' ' || lang FROM games WHERE id = $1", id, NULL);
     ck_assert_str_eq(row, "finished ko");
-    pg_text(row, sizeof row, "SELECT coalesce(winner, '-') || ' ' || lang FROM game_rounds WHERE game = $1",
+    it_pg_text(&pg, row, sizeof row, "SELECT coalesce(winner, '-') || ' ' || lang FROM game_rounds WHERE game = $1",
             id, NULL);
     ck_assert_str_eq(row, "- ko");
 
@@ -486,16 +445,16 @@ START_TEST(test_a_game_whose_worker_dies_is_aborted_and_its_players_are_told)
         if (owner_of_room(room, 2) == 1)
             break;
         gs(alice, "quit %ld", id);
-        expect_notice(alice, "is cancelled");
+        it_gs_notice(alice, "is cancelled");
         id = 0;
     }
     ck_assert_int_gt(id, 0);
     gs(bob, "accept %ld", id);
     expect_joined(alice, room);
     expect_joined(bob, room);
-    expect_room(bob, room, "Round 1 of 2");
+    it_gs_room(bob, room, "Round 1 of 2");
     for (int i = 0; i < 400; i++) {
-        pg_text(row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
+        it_pg_text(&pg, row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
         if (strcmp(row, "running") == 0)
             break;
         it_sleep_ms(25);
@@ -518,11 +477,11 @@ START_TEST(test_a_game_whose_worker_dies_is_aborted_and_its_players_are_told)
         guesses += strstr(l, want) != NULL;
     }
     ck_assert_int_eq(it_count_for(alice, want, 300), 0);    /* once */
-    expect_room(bob, room, "was aborted");
-    pg_text(row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
+    it_gs_room(bob, room, "was aborted");
+    it_pg_text(&pg, row, sizeof row, "SELECT state FROM games WHERE id = $1", id, NULL);
     ck_assert_str_eq(row, "aborted");
     for (int i = 0; i < 400; i++) {
-        pg_text(row, sizeof row, "SELECT count(*) FROM messages WHERE conversation = $2"
+        it_pg_text(&pg, row, sizeof row, "SELECT count(*) FROM messages WHERE conversation = $2"
                 " AND body = 'held guess' AND $1::bigint > 0", id, room);
         if (strcmp(row, "1") == 0)
             break;
@@ -530,9 +489,9 @@ START_TEST(test_a_game_whose_worker_dies_is_aborted_and_its_players_are_told)
     }
     ck_assert_str_eq(row, "1");
     it_send(bob, "PRIVMSG %s :anything", room);
-    expect_notice(bob, "was aborted; guesses do not count");
+    it_gs_notice(bob, "was aborted; guesses do not count");
     gs(alice, "status %ld", id);
-    expect_notice(alice, "): aborted.");
+    it_gs_notice(alice, "): aborted.");
 
     it_client_free(alice);
     it_client_free(bob);
@@ -554,7 +513,7 @@ START_TEST(test_korean_words_are_compared_as_typed_without_spaces)
     gs(bob, "accept %ld", id);
     expect_joined(alice, room);
     expect_joined(bob, room);
-    expect_room(alice, room, "Round 1 of 1 (cats, Korean, 30 s): _");
+    it_gs_room(alice, room, "Round 1 of 1 (cats, Korean, 30 s): _");
     round_word(id, 1, word, sizeof word);
     ck_assert_int_ge((int)(unsigned char)word[0], 0xe0);     /* Hangul */
     /* Another syllable is another word: "not it" stays unanswered. */
@@ -563,9 +522,9 @@ START_TEST(test_korean_words_are_compared_as_typed_without_spaces)
     /* Spaces and punctuation around it do not matter. */
     snprintf(guess, sizeof guess, " %s! ", word);
     it_send(alice, "PRIVMSG %s :%s", room, guess);
-    const char *l = expect_room(bob, room, " found it in ");
+    const char *l = it_gs_room(bob, room, " found it in ");
     ck_assert_ptr_nonnull(strstr(l, "jiwoo found it"));
-    expect_room(bob, room, "Winner: jiwoo.");
+    it_gs_room(bob, room, "Winner: jiwoo.");
     it_client_free(alice);
     it_client_free(bob);
     it_server_stop(&s);
