@@ -271,17 +271,23 @@ static void render_records(struct ctl_conn *c, const char *name)
     buf_free(&all);
 }
 
+/* The fields of worker s's first record; -1 if it did not answer. */
+static int worker_record(const struct pending *q, int s, struct field *f)
+{
+    if (!q->done[s])
+        return -1;
+    struct ipc_reader r;
+    ipc_reader_init(&r, q->records[s].data, q->records[s].len);
+    return next_record(&r, f);
+}
+
 /* Sum of a numeric field over every answering worker's first record. */
 static double sum_field(struct pending *q, const char *key)
 {
     double total = 0;
     struct field f[MAX_FIELDS];
     for (int s = 0; s < cfg->workers; s++) {
-        if (!q->done[s])
-            continue;
-        struct ipc_reader r;
-        ipc_reader_init(&r, q->records[s].data, q->records[s].len);
-        int n = next_record(&r, f);
+        int n = worker_record(q, s, f);
         if (n > 0)
             total += field_num(f, n, key);
     }
@@ -414,11 +420,7 @@ static void render_status(struct ctl_conn *c)
         db = "connected";
         struct field f[MAX_FIELDS];
         for (int s = 0; s < cfg->workers; s++) {
-            if (!q->done[s])
-                continue;
-            struct ipc_reader r;
-            ipc_reader_init(&r, q->records[s].data, q->records[s].len);
-            int nf = next_record(&r, f);
+            int nf = worker_record(q, s, f);
             const char *st = nf > 0 ? field(f, nf, "database") : NULL;
             if (st && strcmp(st, "connected") != 0)
                 db = strstr(st, "down") ? "down (spooling)" : "connecting";
@@ -622,11 +624,7 @@ static void per_worker_metrics(struct buf *b, struct pending *q, const struct me
     for (size_t k = 0; k < count; k++) {
         buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", m[k].metric, m[k].help, m[k].metric, m[k].type);
         for (int s = 0; s < cfg->workers; s++) {
-            if (!q->done[s])
-                continue;
-            struct ipc_reader r;
-            ipc_reader_init(&r, q->records[s].data, q->records[s].len);
-            int n = next_record(&r, f);
+            int n = worker_record(q, s, f);
             const char *v = n > 0 ? field(f, n, m[k].field) : NULL;
             if (v && strcmp(m[k].field, "nats") == 0)    /* a state: 1 when connected */
                 v = strcmp(v, "connected") == 0 ? "1" : "0";
